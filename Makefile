@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both install what is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+STAMP := node_modules/.turnpike-installed
+
+.PHONY: help deps services control-plane run test check unit lint typecheck format-check gen clean
+
+help:
+	@echo "make run   - start services, a local control plane, the operator and the runtime"
+	@echo "make test  - install what is missing, then type-check, lint and run every test"
+
+# npm ci only when the lock file changed since the last install.
+$(STAMP): package-lock.json package.json .npmrc
+	npm ci --no-audit --no-fund
+	@touch $(STAMP)
+
+deps: $(STAMP)
+
+services:
+	bash hack/services.sh
+
+control-plane:
+	bash hack/build-control-plane.sh >/dev/null
+
+typecheck: deps
+	npx tsc --noEmit -p tsconfig.json
+
+lint: deps
+	npx eslint .
+
+format-check: deps
+	npx prettier --check .
+
+check: typecheck lint format-check
+
+gen: deps
+	npm run gen:crds
+
+test: deps services control-plane check
+	npx vitest run
+
+run: deps services control-plane
+	npx tsx hack/run.ts
+
+clean:
+	rm -rf dist coverage

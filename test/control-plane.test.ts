@@ -1,0 +1,87 @@
+/**
+ * Proves the harness runs a real kube-apiserver: schema and CEL validation refuse bad objects,
+ * server-side apply is idempotent, RBAC is enforced.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KubeConfig } from "@kubernetes/client-node";
+import { K8s, kind } from "kubernetes-fluent-client";
+import { join } from "node:path";
+import { createNamespace, deleteNamespace, kubectl, kubectlOk, repoRoot } from "./harness/kube.js";
+import { uniqueName } from "./harness/services.js";
+
+const ns = uniqueName("cp");
+
+beforeAll(async () => {
+  await kubectlOk(["apply", "--server-side", "-f", join(repoRoot, "test/fixtures/widgets.crd.yaml")]);
+  await kubectlOk(["wait", "--for=condition=Established", "crd/widgets.smoke.turnpike.dev"]);
+  await createNamespace(ns);
+});
+afterAll(() => deleteNamespace(ns));
+
+describe("real control plane", () => {
+  it("serves the version it was built as", async () => {
+    const version = JSON.parse(await kubectlOk(["version", "-o", "json"]));
+    expect(version.serverVersion.gitVersion).toMatch(/^v1\.34\./);
+  });
+
+  it("refuses a custom resource that breaks its schema or CEL rule", async () => {
+    const widget = (size: number | string) =>
+      JSON.stringify({
+        apiVersion: "smoke.turnpike.dev/v1",
+        kind: "Widget",
+        metadata: { name: uniqueName("w"), namespace: ns },
+        spec: { size },
+      });
+    const tooBig = await kubectl(["create", "-f", "-"], widget(11));
+    expect(tooBig.code).not.toBe(0);
+    expect(tooBig.stderr).toContain(
+      "spec.size: Invalid value: 11: spec.size in body should be less than or equal to 10",
+    );
+    const unlucky = await kubectl(["create", "-f", "-"], widget(7));
+    expect(unlucky.stderr).toContain("size 7 is unlucky");
+    const wrongType = await kubectl(["create", "-f", "-"], widget("three"));
+    expect(wrongType.stderr).toMatch(
+      /spec\.size: Invalid value: "string": spec\.size in body must be of type integer/,
+    );
+    const fine = await kubectl(["create", "-f", "-"], widget(3));
+    expect(fine.code).toBe(0);
+  });
+
+  it("server-side apply of the same Deployment twice keeps generation 1", async () => {
+    const deployment = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "ssa-twice", namespace: ns, labels: { app: "ssa-twice" } },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: "ssa-twice" } },
+        template: {
+          metadata: { labels: { app: "ssa-twice" } },
+          spec: { containers: [{ name: "main", image: "registry.invalid/none:1" }] },
+        },
+      },
+    };
+    const first = await K8s(kind.Deployment).Apply(deployment, { force: true });
+    const second = await K8s(kind.Deployment).Apply(deployment, { force: true });
+    expect(first.metadata?.generation).toBe(1);
+    expect(second.metadata?.generation).toBe(1);
+    expect(second.metadata?.managedFields?.map((f) => f.manager)).toContain("pepr");
+  });
+
+  it("enforces RBAC for identities other than the admin", async () => {
+    const config = new KubeConfig();
+    config.loadFromFile(process.env.KUBECONFIG!);
+    const denied = await kubectl([
+      "auth",
+      "can-i",
+      "list",
+      "secrets",
+      "--as",
+      "system:serviceaccount:x:nobody",
+    ]);
+    expect(denied.stdout.trim()).toBe("no");
+    const admin = await kubectl(["auth", "can-i", "list", "secrets"]);
+    expect(admin.stdout.trim()).toBe("yes");
+    expect(config.getCurrentCluster()?.caData).toBeTruthy();
+  });
+});

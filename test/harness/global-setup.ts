@@ -1,0 +1,33 @@
+/**
+ * Vitest global setup: starts the real services and one throwaway control plane per run, installs
+ * crds/, and hands the kubeconfig to every test file through `provide` (see setup-env.ts).
+ */
+import type { TestProject } from "vitest/node";
+import { startControlPlane, type ControlPlane } from "../../hack/control-plane.js";
+import { ensureServices } from "./services.js";
+import { installCrds } from "./kube.js";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    kubeconfig: string;
+    kubeBinDir: string;
+  }
+}
+
+let plane: ControlPlane | undefined;
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const started = Date.now();
+  await ensureServices();
+  plane = await startControlPlane({ verbose: true });
+  process.env.KUBECONFIG = plane.kubeconfig;
+  await installCrds(plane.kubeconfig, plane.binDir);
+  process.stderr.write(
+    `[harness] services and control plane ${plane.server} ready in ${Date.now() - started} ms\n`,
+  );
+  project.provide("kubeconfig", plane.kubeconfig);
+  project.provide("kubeBinDir", plane.binDir);
+  return async () => {
+    await plane?.stop();
+  };
+}

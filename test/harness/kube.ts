@@ -1,0 +1,70 @@
+/**
+ * Small helpers for tests that talk to the throwaway control plane: kubectl, CRD installation,
+ * per-test namespaces.
+ */
+import { execFile } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const execFileAsync = promisify(execFile);
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+
+export interface KubectlResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/** Runs the control plane's own kubectl (same version as the apiserver); never throws. */
+export async function kubectl(args: string[], input?: string): Promise<KubectlResult> {
+  const binDir = process.env.TURNPIKE_KUBE_BIN;
+  const kubeconfig = process.env.KUBECONFIG;
+  if (!binDir || !kubeconfig) throw new Error("kubectl(): the test harness did not set KUBECONFIG");
+  return new Promise((resolveResult) => {
+    const child = execFile(
+      join(binDir, "kubectl"),
+      ["--kubeconfig", kubeconfig, ...args],
+      { maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+        resolveResult({ stdout, stderr, code });
+      },
+    );
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+/** Like kubectl() but throws with stderr when the command fails. */
+export async function kubectlOk(args: string[], input?: string): Promise<string> {
+  const result = await kubectl(args, input);
+  if (result.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** Applies every CRD in crds/ (server-side) and waits until each is Established. */
+export async function installCrds(kubeconfig: string, binDir: string, dir = join(repoRoot, "crds")) {
+  const files = readdirSync(dir).filter((f) => f.endsWith(".yaml"));
+  if (files.length === 0) return;
+  const run = (args: string[]) =>
+    execFileAsync(join(binDir, "kubectl"), ["--kubeconfig", kubeconfig, ...args]);
+  await run(["apply", "--server-side", "--force-conflicts", ...files.flatMap((f) => ["-f", join(dir, f)])]);
+  await run([
+    "wait",
+    "--for=condition=Established",
+    "--timeout=60s",
+    ...files.flatMap((f) => ["-f", join(dir, f)]),
+  ]);
+}
+
+/** Creates a namespace for one test and returns its name. */
+export async function createNamespace(name: string): Promise<string> {
+  await kubectlOk(["create", "namespace", name]);
+  return name;
+}
+
+/** Deletes a namespace without waiting (no controller-manager here to finish it anyway). */
+export async function deleteNamespace(name: string): Promise<void> {
+  await kubectl(["delete", "namespace", name, "--wait=false", "--ignore-not-found"]);
+}
