@@ -1,0 +1,124 @@
+/**
+ * RabbitMQ plumbing shared by the gateway, worker, collector and operator: connection, the queue
+ * topology (declared idempotently) and confirmed publishing.
+ */
+import amqp, { type ChannelModel, type ConfirmChannel, type Options } from "amqplib";
+import { names } from "./contracts.js";
+
+/** Queue policy of one InferenceModel, as its spec.queue says. */
+export interface ModelQueuePolicy {
+  maxLength: number;
+  messageTtlSeconds: number;
+  deliveryLimit: number;
+  deadLetter: boolean;
+}
+
+export const DEFAULT_QUEUE_POLICY: ModelQueuePolicy = {
+  maxLength: 10_000,
+  messageTtlSeconds: 3600,
+  deliveryLimit: 3,
+  deadLetter: true,
+};
+
+/** Arguments of a model's quorum queue: a pure function so the operator's golden tests see them. */
+export function modelQueueArguments(prefix: string, policy: ModelQueuePolicy): Record<string, unknown> {
+  const n = names(prefix);
+  return {
+    "x-queue-type": "quorum",
+    "x-max-length": policy.maxLength,
+    // A full queue refuses the publish (the gateway answers 503) instead of dropping old requests.
+    "x-overflow": "reject-publish",
+    "x-message-ttl": policy.messageTtlSeconds * 1000,
+    "x-delivery-limit": policy.deliveryLimit,
+    ...(policy.deadLetter
+      ? {
+          "x-dead-letter-exchange": n.deadLetterExchange,
+          // at-least-once keeps a dead letter until the DLQ confirms it; needs reject-publish.
+          "x-dead-letter-strategy": "at-least-once",
+        }
+      : {}),
+  };
+}
+
+/** Connects, naming the connection so it is recognisable in the management UI. */
+export async function connectAmqp(url: string, connectionName: string): Promise<ChannelModel> {
+  try {
+    return await amqp.connect(url, { clientProperties: { connection_name: connectionName } });
+  } catch (cause) {
+    throw new Error(`connecting to RabbitMQ as ${connectionName}`, { cause });
+  }
+}
+
+/** Declares the installation-wide queues: results, dead-letter exchange and queue. */
+export async function declareSharedTopology(channel: ConfirmChannel, prefix: string): Promise<void> {
+  const n = names(prefix);
+  await channel.assertExchange(n.deadLetterExchange, "fanout", { durable: true });
+  await channel.assertQueue(n.deadLetterQueue, { durable: true, arguments: { "x-queue-type": "quorum" } });
+  await channel.bindQueue(n.deadLetterQueue, n.deadLetterExchange, "");
+  await channel.assertQueue(n.resultsQueue, {
+    durable: true,
+    arguments: { "x-queue-type": "quorum", "x-delivery-limit": 20 },
+  });
+}
+
+/** Declares one model's queue with its policy; idempotent while the arguments do not change. */
+export async function declareModelQueue(
+  channel: ConfirmChannel,
+  prefix: string,
+  model: string,
+  policy: ModelQueuePolicy = DEFAULT_QUEUE_POLICY,
+): Promise<string> {
+  const queue = names(prefix).modelQueue(model);
+  await channel.assertQueue(queue, { durable: true, arguments: modelQueueArguments(prefix, policy) });
+  return queue;
+}
+
+/** Raised when the broker refuses a publish (a full queue with reject-publish) or returns it. */
+export class PublishRejectedError extends Error {
+  constructor(queue: string, reason: string) {
+    super(`RabbitMQ refused the message for ${queue}: ${reason}`);
+    this.name = "PublishRejectedError";
+  }
+}
+
+const returnedIds = new WeakMap<ConfirmChannel, Set<string>>();
+
+/** One "return" listener per channel (not per publish): the broker sends basic.return before the ack. */
+function returnsOf(channel: ConfirmChannel): Set<string> {
+  let ids = returnedIds.get(channel);
+  if (!ids) {
+    const set = new Set<string>();
+    channel.on("return", (msg: { properties: { messageId?: string } }) => {
+      if (msg.properties.messageId) set.add(msg.properties.messageId);
+    });
+    returnedIds.set(channel, set);
+    ids = set;
+  }
+  return ids;
+}
+
+/**
+ * Publishes a persistent JSON message and resolves once the broker confirms it; a nack (queue
+ * full) rejects with PublishRejectedError. `mandatory` turns a missing queue into a rejection too.
+ */
+export function publishJson(
+  channel: ConfirmChannel,
+  queue: string,
+  body: unknown,
+  options: Options.Publish & { messageId: string },
+): Promise<void> {
+  const returned = returnsOf(channel);
+  return new Promise((resolve, reject) => {
+    const payload = Buffer.from(JSON.stringify(body));
+    channel.sendToQueue(
+      queue,
+      payload,
+      { persistent: true, contentType: "application/json", mandatory: true, ...options },
+      (error) => {
+        if (returned.delete(options.messageId)) reject(new PublishRejectedError(queue, "no such queue"));
+        else if (error) reject(new PublishRejectedError(queue, "queue full or unavailable"));
+        else resolve();
+      },
+    );
+  });
+}

@@ -1,0 +1,174 @@
+/**
+ * The runtime config contract: the operator renders it into a ConfigMap (key `runtime.json`), every
+ * runtime process reads it as a file and reloads it on change. It never needs the Kubernetes API.
+ */
+import { readFileSync, watchFile, unwatchFile } from "node:fs";
+import { z } from "zod";
+import { DATATYPES } from "./contracts.js";
+
+export const RUNTIME_CONFIG_KEY = "runtime.json";
+
+const name = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a lowercase DNS label")
+  .max(63);
+
+export const tensorSpecSchema = z.object({
+  name: z.string().min(1),
+  datatype: z.enum(DATATYPES),
+  /** -1 marks a dynamic dimension. */
+  shape: z.array(z.number().int().min(-1)),
+});
+
+export const TASKS = [
+  "ocr-recognition",
+  "ocr-detection",
+  "text-embedding",
+  "voice-activity",
+  "generic",
+] as const;
+export const TOKEN_MODES = ["characters", "tokenizer", "fixed"] as const;
+
+export const modelConfigSchema = z.object({
+  name,
+  /** Where the ONNX file is: npm://package/path, file:///abs/path. */
+  uri: z.string().min(1),
+  task: z.enum(TASKS).default("generic"),
+  /** Tensor metadata used to validate requests; read from the model itself when omitted. */
+  inputs: z.array(tensorSpecSchema).optional(),
+  outputs: z.array(tensorSpecSchema).optional(),
+  tokens: z
+    .object({
+      mode: z.enum(TOKEN_MODES).default("fixed"),
+      /** Output tokens reserved per request before the real count is known. */
+      maxOutputTokens: z.number().int().positive().default(256),
+      /** Tokens charged per request in `fixed` mode. */
+      unitsPerRequest: z.number().int().positive().default(1),
+    })
+    .prefault({}),
+  batching: z
+    .object({
+      maxBatchSize: z.number().int().min(1).max(256).default(8),
+      maxDelayMs: z.number().int().min(0).max(10_000).default(5),
+    })
+    .prefault({}),
+  executionProvider: z.enum(["cpu", "cuda"]).default("cpu"),
+  threads: z.number().int().min(1).max(64).default(2),
+  /** Delivery attempts before a message is dead-lettered (quorum queue delivery-limit). */
+  deliveryLimit: z.number().int().min(1).default(3),
+});
+
+export const pipelineStepSchema = z
+  .object({
+    name,
+    model: name.optional(),
+    processor: z.string().optional(),
+  })
+  .refine((s) => (s.model === undefined) !== (s.processor === undefined), {
+    message: "a step runs exactly one of model or processor",
+  });
+
+export const pipelineConfigSchema = z.object({
+  name,
+  steps: z.array(pipelineStepSchema).min(1),
+});
+
+export const tenantConfigSchema = z.object({
+  name,
+  /** Models and pipelines the tenant may call; empty means all. */
+  models: z.array(name).default([]),
+  priority: z.number().int().min(0).max(10).default(5),
+});
+
+export const runtimeConfigSchema = z
+  .object({
+    /** Installation prefix (normally the namespace): scopes queue names and Redis keys. */
+    prefix: z.string().regex(/^[a-z0-9][-a-z0-9.]*$/, "must be lowercase letters, digits, '-' or '.'"),
+    models: z.array(modelConfigSchema).default([]),
+    pipelines: z.array(pipelineConfigSchema).default([]),
+    tenants: z.array(tenantConfigSchema).default([]),
+  })
+  .superRefine((config, ctx) => {
+    const models = new Set(config.models.map((m) => m.name));
+    for (const pipeline of config.pipelines) {
+      for (const step of pipeline.steps) {
+        if (step.model && !models.has(step.model)) {
+          ctx.addIssue({
+            code: "custom",
+            message: `pipeline ${pipeline.name} step ${step.name} uses unknown model ${step.model}`,
+          });
+        }
+      }
+    }
+  });
+
+export type TensorSpec = z.infer<typeof tensorSpecSchema>;
+export type ModelConfig = z.infer<typeof modelConfigSchema>;
+export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
+export type TenantConfig = z.infer<typeof tenantConfigSchema>;
+export type RuntimeConfig = z.infer<typeof runtimeConfigSchema>;
+export type RuntimeConfigInput = z.input<typeof runtimeConfigSchema>;
+
+/** Validates a parsed config, throwing one readable error that lists every problem. */
+export function parseRuntimeConfig(raw: unknown, source = "runtime config"): RuntimeConfig {
+  const result = runtimeConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `  - ${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new Error(`invalid ${source}:\n${problems.join("\n")}`);
+  }
+  return result.data;
+}
+
+/** Reads and validates the config file. */
+export function readRuntimeConfig(path: string): RuntimeConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (cause) {
+    throw new Error(`reading runtime config ${path}`, { cause });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (cause) {
+    throw new Error(`runtime config ${path} is not valid JSON`, { cause });
+  }
+  return parseRuntimeConfig(raw, `runtime config ${path}`);
+}
+
+/**
+ * Calls `onChange` with each new valid config. Polls, because a ConfigMap volume swaps a symlink
+ * (inotify on the file misses it). An invalid new file is reported and the old config kept.
+ */
+export function watchRuntimeConfig(
+  path: string,
+  onChange: (config: RuntimeConfig) => void,
+  onError: (error: Error) => void,
+  intervalMs = 1000,
+): () => void {
+  const listener = () => {
+    try {
+      onChange(readRuntimeConfig(path));
+    } catch (error) {
+      onError(error as Error);
+    }
+  };
+  watchFile(path, { interval: intervalMs }, listener);
+  return () => unwatchFile(path, listener);
+}
+
+/** Finds a model or pipeline by name; the route a request of that target takes. */
+export function routeFor(config: RuntimeConfig, target: string) {
+  const model = config.models.find((m) => m.name === target);
+  if (model) {
+    return { kind: "model" as const, route: [{ step: model.name, model: model.name }] };
+  }
+  const pipeline = config.pipelines.find((p) => p.name === target);
+  if (pipeline) {
+    return {
+      kind: "pipeline" as const,
+      route: pipeline.steps.map((s) => ({ step: s.name, model: s.model, processor: s.processor })),
+    };
+  }
+  return undefined;
+}
