@@ -1,0 +1,89 @@
+import { readFileSync } from "node:fs";
+
+/** Text recognized for one batch item. */
+export interface CtcResult {
+  /** Decoded text (repeats collapsed, blanks dropped). */
+  text: string;
+  /** Mean of the winning class probabilities over the kept characters; 0 when nothing was kept. */
+  confidence: number;
+}
+
+/**
+ * Reads a PaddleOCR character dictionary: one character per line, LF or CRLF endings.
+ *
+ * Lines are kept verbatim (a line may itself be a space); only a single trailing empty line left
+ * by a final newline is dropped, since PaddleOCR reads the file line by line.
+ */
+export function loadDictionary(path: string): string[] {
+  const lines = readFileSync(path, "utf8").split(/\r?\n/);
+  if (lines.at(-1) === "") lines.pop();
+  if (lines.length === 0) throw new Error(`dictionary ${path} is empty`);
+  return lines;
+}
+
+/**
+ * Builds the class table of a PaddleOCR CTC head from its dictionary.
+ *
+ * PaddleOCR's CTCLabelDecode puts the blank at index 0, then the dictionary lines, then (with
+ * use_space_char, the default) a space. So a model has dictionary.length + 2 classes with the space
+ * class, or + 1 without; anything else means the dictionary does not belong to the model.
+ * (PP-OCRv4 rec with ppocr_keys_v1.txt: 6623 lines, 6625 classes.)
+ */
+export function ctcClasses(dictionary: readonly string[], classCount: number): string[] {
+  if (classCount === dictionary.length + 2) return ["", ...dictionary, " "];
+  if (classCount === dictionary.length + 1) return ["", ...dictionary];
+  throw new Error(
+    `model has ${classCount} classes but the dictionary has ${dictionary.length} entries ` +
+      `(expected ${dictionary.length + 2} with blank and space, or ${dictionary.length + 1})`,
+  );
+}
+
+/**
+ * Greedy CTC decoding of a recognition model's output.
+ *
+ * Per time step takes the most probable class, collapses consecutive repeats (on the raw sequence,
+ * so "a, blank, a" stays "aa"), then drops blanks, as PaddleOCR does.
+ *
+ * @param data softmax output, row-major [batch, timesteps, classes]
+ * @param dims the output's shape
+ * @param dictionary dictionary lines as returned by {@link loadDictionary}
+ */
+export function ctcGreedyDecode(
+  data: Float32Array,
+  dims: readonly number[],
+  dictionary: readonly string[],
+): CtcResult[] {
+  if (dims.length !== 3) throw new Error(`expected output dims [batch, timesteps, classes], got [${dims}]`);
+  const [batch, steps, classCount] = dims as [number, number, number];
+  if (data.length !== batch * steps * classCount) {
+    throw new Error(`output has ${data.length} values, dims [${dims}] need ${batch * steps * classCount}`);
+  }
+  const classes = ctcClasses(dictionary, classCount);
+  const results: CtcResult[] = [];
+  for (let b = 0; b < batch; b++) {
+    let text = "";
+    let probabilitySum = 0;
+    let kept = 0;
+    let previous = -1;
+    for (let t = 0; t < steps; t++) {
+      const offset = (b * steps + t) * classCount;
+      let best = 0;
+      let bestProbability = data[offset] ?? 0;
+      for (let c = 1; c < classCount; c++) {
+        const p = data[offset + c] ?? 0;
+        if (p > bestProbability) {
+          best = c;
+          bestProbability = p;
+        }
+      }
+      if (best !== 0 && best !== previous) {
+        text += classes[best] ?? "";
+        probabilitySum += bestProbability;
+        kept++;
+      }
+      previous = best;
+    }
+    results.push({ text, confidence: kept === 0 ? 0 : probabilitySum / kept });
+  }
+  return results;
+}

@@ -1,0 +1,125 @@
+/** A decoded image: 8-bit pixels, row-major, interleaved RGB or RGBA. */
+export interface PixelImage {
+  width: number;
+  height: number;
+  /** width * height * channels bytes; e.g. canvas ImageData.data or a decoded PNG. */
+  data: Uint8Array | Uint8ClampedArray;
+  /** 3 (RGB) or 4 (RGBA); inferred from data.length when omitted. Alpha is ignored, as cv2.imread does. */
+  channels?: 3 | 4;
+}
+
+/** Options of {@link recognitionInput} and {@link recognitionBatch}. */
+export interface RecognitionInputOptions {
+  /** Tensor width; lines are scaled to height 48 and then cut to or right-padded to this. Default 320. */
+  targetWidth?: number;
+  /**
+   * Channel order of the tensor. PaddleOCR feeds cv2 images, which are BGR, so its models were
+   * trained on BGR; "rgb" exists for models exported from RGB pipelines. Default "bgr".
+   */
+  channelOrder?: "bgr" | "rgb";
+}
+
+/** Float32 tensor data with its NCHW shape, ready for an onnxruntime Tensor. */
+export interface RecognitionTensor {
+  data: Float32Array;
+  dims: [number, 3, number, number];
+}
+
+/** Input height of the PP-OCRv3/v4 recognition models. */
+export const RECOGNITION_HEIGHT = 48;
+/** Default tensor width (PaddleOCR rec_image_shape 3,48,320). */
+export const RECOGNITION_WIDTH = 320;
+
+/**
+ * Turns one text-line image into the recognition model's input, as PaddleOCR's resize_norm_img:
+ * bilinear resize to height 48 keeping the aspect ratio (width capped at the target width),
+ * normalize each value to (v / 255 - 0.5) / 0.5, lay out CHW, and pad zeros on the right.
+ */
+export function recognitionInput(
+  image: PixelImage,
+  options: RecognitionInputOptions = {},
+): RecognitionTensor {
+  return recognitionBatch([image], options);
+}
+
+/** Like {@link recognitionInput} for several lines at once: dims [n, 3, 48, targetWidth]. */
+export function recognitionBatch(
+  images: readonly PixelImage[],
+  options: RecognitionInputOptions = {},
+): RecognitionTensor {
+  const width = options.targetWidth ?? RECOGNITION_WIDTH;
+  if (!Number.isInteger(width) || width < 1)
+    throw new Error(`targetWidth must be a positive integer, got ${width}`);
+  if (images.length === 0) throw new Error("recognitionBatch needs at least one image");
+  const bgr = (options.channelOrder ?? "bgr") === "bgr";
+  const itemSize = 3 * RECOGNITION_HEIGHT * width;
+  // Zero-filled, so the padding right of each resized line is already 0 (mid-grey after normalizing).
+  const data = new Float32Array(images.length * itemSize);
+  images.forEach((image, i) => writeLine(image, data, i * itemSize, width, bgr));
+  return { data, dims: [images.length, 3, RECOGNITION_HEIGHT, width] };
+}
+
+/** Resizes and normalizes one image into `out` at `offset` (a [3, 48, width] block). */
+function writeLine(image: PixelImage, out: Float32Array, offset: number, width: number, bgr: boolean): void {
+  const { width: srcW, height: srcH, data } = image;
+  if (!Number.isInteger(srcW) || !Number.isInteger(srcH) || srcW < 1 || srcH < 1) {
+    throw new Error(`image size must be positive integers, got ${srcW}x${srcH}`);
+  }
+  const channels = image.channels ?? data.length / (srcW * srcH);
+  if (channels !== 3 && channels !== 4) {
+    throw new Error(`image data has ${data.length} bytes for ${srcW}x${srcH}: expected RGB or RGBA`);
+  }
+  if (data.length !== srcW * srcH * channels) {
+    throw new Error(
+      `image data has ${data.length} bytes, ${srcW}x${srcH}x${channels} needs ${srcW * srcH * channels}`,
+    );
+  }
+  const height = RECOGNITION_HEIGHT;
+  const resizedW = Math.min(width, Math.ceil((height * srcW) / srcH));
+  const xs = samplePositions(resizedW, srcW);
+  const ys = samplePositions(height, srcH);
+  const plane = height * width;
+  for (let y = 0; y < height; y++) {
+    const row0 = ys.lower[y]! * srcW;
+    const row1 = ys.upper[y]! * srcW;
+    const fy = ys.fraction[y]!;
+    for (let x = 0; x < resizedW; x++) {
+      const fx = xs.fraction[x]!;
+      const p00 = (row0 + xs.lower[x]!) * channels;
+      const p01 = (row0 + xs.upper[x]!) * channels;
+      const p10 = (row1 + xs.lower[x]!) * channels;
+      const p11 = (row1 + xs.upper[x]!) * channels;
+      for (let c = 0; c < 3; c++) {
+        const top = data[p00 + c]! + (data[p01 + c]! - data[p00 + c]!) * fx;
+        const bottom = data[p10 + c]! + (data[p11 + c]! - data[p10 + c]!) * fx;
+        // Round like cv2.resize does on uint8 images, so values match PaddleOCR's.
+        const value = Math.round(top + (bottom - top) * fy);
+        const outChannel = bgr ? 2 - c : c;
+        out[offset + outChannel * plane + y * width + x] = value / 127.5 - 1;
+      }
+    }
+  }
+}
+
+/** Per output index: the two source indices and the weight of the upper one (cv2 INTER_LINEAR). */
+interface SamplePositions {
+  lower: Int32Array;
+  upper: Int32Array;
+  fraction: Float32Array;
+}
+
+/** Maps output pixel centres to source coordinates with half-pixel alignment, clamped at the edges. */
+function samplePositions(outSize: number, srcSize: number): SamplePositions {
+  const lower = new Int32Array(outSize);
+  const upper = new Int32Array(outSize);
+  const fraction = new Float32Array(outSize);
+  const scale = srcSize / outSize;
+  for (let i = 0; i < outSize; i++) {
+    const s = Math.min(Math.max((i + 0.5) * scale - 0.5, 0), srcSize - 1);
+    const l = Math.floor(s);
+    lower[i] = l;
+    upper[i] = Math.min(l + 1, srcSize - 1);
+    fraction[i] = s - l;
+  }
+  return { lower, upper, fraction };
+}
