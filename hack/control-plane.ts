@@ -25,8 +25,10 @@ export interface ControlPlane {
   binDir: string;
   /** Directory holding certificates, etcd data and logs. */
   stateDir: string;
-  /** PEM of the cluster CA and the admin client credentials, for clients built by hand. */
+  /** PEM of the cluster CA, for clients built by hand. */
   caPem: string;
+  /** JSON-lines audit log of every write (create/update/patch/delete), for "zero writes" checks. */
+  auditLog: string;
   stop(): Promise<void>;
 }
 
@@ -223,6 +225,22 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
   const server = `https://127.0.0.1:${apiPort}`;
   const apiLog = join(stateDir, "kube-apiserver.log");
+  const auditLog = join(stateDir, "audit.log");
+  const auditPolicy = join(stateDir, "audit-policy.yaml");
+  // Writes only, metadata level: enough to count who wrote what, cheap enough to leave on.
+  writeFileSync(
+    auditPolicy,
+    [
+      "apiVersion: audit.k8s.io/v1",
+      "kind: Policy",
+      "omitStages: [RequestReceived]",
+      "rules:",
+      "- level: Metadata",
+      "  verbs: [create, update, patch, delete, deletecollection]",
+      "- level: None",
+      "",
+    ].join("\n"),
+  );
   say(`starting kube-apiserver on ${server}`);
   const apiserver = launch(
     join(binDir, "kube-apiserver"),
@@ -243,6 +261,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       "--allow-privileged=true",
       // No controller-manager creates default ServiceAccounts in this control plane.
       "--disable-admission-plugins=ServiceAccount",
+      `--audit-policy-file=${auditPolicy}`,
+      `--audit-log-path=${auditLog}`,
+      "--audit-log-mode=blocking",
       "--v=0",
     ],
     apiLog,
@@ -265,6 +286,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     binDir,
     stateDir,
     caPem: readFileSync(join(certDir, "ca.crt"), "utf8"),
+    auditLog,
     async stop() {
       agent.destroy();
       await stopProcess(apiserver);

@@ -6,7 +6,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KubeConfig } from "@kubernetes/client-node";
 import { K8s, kind } from "kubernetes-fluent-client";
 import { join } from "node:path";
-import { createNamespace, deleteNamespace, kubectl, kubectlOk, repoRoot } from "./harness/kube.js";
+import {
+  auditMark,
+  createNamespace,
+  deleteNamespace,
+  kubectl,
+  kubectlOk,
+  repoRoot,
+  writesSince,
+} from "./harness/kube.js";
 import { uniqueName } from "./harness/services.js";
 
 const ns = uniqueName("cp");
@@ -83,5 +91,17 @@ describe("real control plane", () => {
     const admin = await kubectl(["auth", "can-i", "list", "secrets"]);
     expect(admin.stdout.trim()).toBe("yes");
     expect(config.getCurrentCluster()?.caData).toBeTruthy();
+  });
+});
+
+describe("audit log", () => {
+  it("records each write with its user, so tests can count an operator's writes", async () => {
+    const mark = auditMark();
+    await kubectlOk(["create", "configmap", "audited", "-n", ns, "--from-literal=a=b"]);
+    await kubectlOk(["get", "configmap", "audited", "-n", ns]);
+    const writes = writesSince(mark, "turnpike-admin");
+    expect(writes).toEqual([
+      expect.objectContaining({ verb: "create", resource: "configmaps", namespace: ns, name: "audited" }),
+    ]);
   });
 });

@@ -11,6 +11,7 @@ declare module "vitest" {
   export interface ProvidedContext {
     kubeconfig: string;
     kubeBinDir: string;
+    auditLog: string;
   }
 }
 
@@ -27,6 +28,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   );
   project.provide("kubeconfig", plane.kubeconfig);
   project.provide("kubeBinDir", plane.binDir);
+  project.provide("auditLog", plane.auditLog);
   return async () => {
     await plane?.stop();
   };

@@ -3,7 +3,7 @@
  * per-test namespaces.
  */
 import { execFile } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { readFileSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -67,4 +67,39 @@ export async function createNamespace(name: string): Promise<string> {
 /** Deletes a namespace without waiting (no controller-manager here to finish it anyway). */
 export async function deleteNamespace(name: string): Promise<void> {
   await kubectl(["delete", "namespace", name, "--wait=false", "--ignore-not-found"]);
+}
+
+export interface AuditedWrite {
+  user: string;
+  verb: string;
+  resource: string;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}
+
+/** Where the audit log ends now; pass it to writesSince() to see only later writes. */
+export function auditMark(): number {
+  const path = process.env.TURNPIKE_AUDIT_LOG;
+  if (!path) throw new Error("auditMark(): the test harness did not set TURNPIKE_AUDIT_LOG");
+  return statSync(path).size;
+}
+
+/** Every write the apiserver accepted or refused after `mark`, optionally of one user only. */
+export function writesSince(mark: number, user?: string): AuditedWrite[] {
+  const text = readFileSync(process.env.TURNPIKE_AUDIT_LOG!).subarray(mark).toString("utf8");
+  return text
+    .split("\n")
+    .filter((line) => line.trim())
+    .map((line) => JSON.parse(line))
+    .filter((event) => event.stage === "ResponseComplete")
+    .map((event) => ({
+      user: event.user?.username as string,
+      verb: event.verb as string,
+      resource: event.objectRef?.resource as string,
+      namespace: event.objectRef?.namespace,
+      name: event.objectRef?.name,
+      subresource: event.objectRef?.subresource,
+    }))
+    .filter((write) => user === undefined || write.user === user);
 }

@@ -3,3 +3,4 @@ import { inject } from "vitest";
 
 process.env.KUBECONFIG = inject("kubeconfig");
 process.env.TURNPIKE_KUBE_BIN = inject("kubeBinDir");
+process.env.TURNPIKE_AUDIT_LOG = inject("auditLog");
