@@ -2,10 +2,11 @@
  * Vitest global setup: starts the real services and one throwaway control plane per run, installs
  * crds/, and hands the kubeconfig to every test file through `provide` (see setup-env.ts).
  */
+import { execFileSync } from "node:child_process";
 import type { TestProject } from "vitest/node";
 import { startControlPlane, type ControlPlane } from "../../hack/control-plane.js";
 import { ensureServices } from "./services.js";
-import { installCrds } from "./kube.js";
+import { installCrds, repoRoot } from "./kube.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -23,6 +24,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   plane = await startControlPlane({ verbose: true });
   process.env.KUBECONFIG = plane.kubeconfig;
   await installCrds(plane.kubeconfig, plane.binDir);
+  // KEDA's own CRDs, from its Go module, so ScaledObjects meet KEDA's real schema.
+  const kedaCrds = execFileSync("bash", [`${repoRoot}/hack/keda-crds.sh`], { encoding: "utf8" }).trim();
+  await installCrds(plane.kubeconfig, plane.binDir, kedaCrds);
   process.stderr.write(
     `[harness] services and control plane ${plane.server} ready in ${Date.now() - started} ms\n`,
   );

@@ -1,0 +1,165 @@
+/**
+ * Runs the reconcilers: one keyed work queue per kind (retry with backoff), a periodic resync
+ * that re-adds every object (Pepr's watch re-emits only changed objects), and the shared clients.
+ * Pepr's Reconcile bindings call `enqueue`; tests can drive the same Controller without Pepr.
+ */
+import type { ChannelModel, ConfirmChannel } from "amqplib";
+import { Redis } from "ioredis";
+import { K8s, type GenericClass } from "kubernetes-fluent-client";
+import { connectAmqp } from "../runtime/shared/amqp.js";
+import { logger, type Logger } from "../runtime/shared/logger.js";
+import type { OperatorEnv, OperatorSettings } from "./config.js";
+import type { ReconcileContext, Reconciler } from "./shared/context.js";
+import { describeError } from "./shared/errors.js";
+import { WorkQueue, type WorkQueueOptions } from "./shared/work-queue.js";
+
+export interface KindRegistration {
+  /** Name of the kind, for logs and keys. */
+  kind: string;
+  model: GenericClass;
+  reconcile: Reconciler;
+  /** Called when retries are exhausted, to record the failure on the object (Degraded). */
+  onGiveUp(ctx: ReconcileContext, namespace: string, name: string, error: unknown): Promise<void>;
+}
+
+export interface ControllerOptions {
+  env: OperatorEnv;
+  settings: OperatorSettings;
+  kinds: KindRegistration[];
+  /** Renders the runtime ConfigMap of a namespace. */
+  renderRuntimeConfig(ctx: ReconcileContext, namespace: string): Promise<void>;
+  queue?: WorkQueueOptions;
+}
+
+export class Controller {
+  readonly #options: ControllerOptions;
+  readonly #log: Logger = logger("controller");
+  readonly #queues = new Map<string, WorkQueue>();
+  readonly #runtimeConfigQueue: WorkQueue;
+  readonly #redis: Redis;
+  #amqp?: Promise<{ connection: ChannelModel; channel: ConfirmChannel }>;
+  #resyncTimer?: NodeJS.Timeout;
+  readonly ctx: ReconcileContext;
+
+  constructor(options: ControllerOptions) {
+    this.#options = options;
+    this.#redis = new Redis(options.env.TURNPIKE_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 });
+    this.ctx = {
+      settings: options.settings,
+      amqpChannel: () => this.#channel(),
+      rabbitManagementUrl: options.env.TURNPIKE_RABBIT_MANAGEMENT_URL,
+      redis: this.#redis,
+      log: this.#log,
+      touchRuntimeConfig: (namespace) => this.#runtimeConfigQueue.add(namespace),
+    };
+    for (const registration of options.kinds) {
+      const queue = new WorkQueue(
+        async (key) => {
+          const [namespace, name] = splitKey(key);
+          const result = await registration.reconcile(this.ctx, namespace, name);
+          if (result?.requeueAfterMs) queue.addAfter(key, result.requeueAfterMs);
+        },
+        async (key, error) => {
+          const [namespace, name] = splitKey(key);
+          this.#log.error(
+            { kind: registration.kind, namespace, name, error: describeError(error) },
+            "giving up",
+          );
+          await registration.onGiveUp(this.ctx, namespace, name, error);
+        },
+        options.queue,
+      );
+      this.#queues.set(registration.kind, queue);
+    }
+    this.#runtimeConfigQueue = new WorkQueue(
+      (namespace) => options.renderRuntimeConfig(this.ctx, namespace),
+      (namespace, error) => {
+        this.#log.error({ namespace, error: describeError(error) }, "rendering runtime config failed");
+      },
+      options.queue,
+    );
+  }
+
+  /** Queues one object of a kind for reconcile. */
+  enqueue(kind: string, namespace: string, name: string): void {
+    const queue = this.#queues.get(kind);
+    if (!queue) throw new Error(`no reconciler registered for kind ${kind}`);
+    queue.add(`${namespace}/${name}`);
+  }
+
+  /** Re-adds every object of every kind; periodic, and once at start. */
+  async resync(): Promise<void> {
+    for (const registration of this.#options.kinds) {
+      const list = await K8s(registration.model).Get();
+      for (const item of list.items) {
+        this.enqueue(registration.kind, item.metadata!.namespace!, item.metadata!.name!);
+      }
+    }
+  }
+
+  /** Starts the periodic resync. */
+  start(): void {
+    const every = this.#options.env.TURNPIKE_RESYNC_SECONDS * 1000;
+    const tick = () =>
+      this.resync().catch((error) => this.#log.warn({ error: describeError(error) }, "resync failed"));
+    void tick();
+    this.#resyncTimer = setInterval(tick, every);
+    this.#resyncTimer.unref();
+  }
+
+  /** Resolves when every queue is idle (tests, benchmarks). */
+  async idle(): Promise<void> {
+    // Reconciles queue runtime-config renders and vice versa: loop until all are idle at once.
+    for (let i = 0; i < 10; i++) {
+      await Promise.all([...this.#queues.values(), this.#runtimeConfigQueue].map((q) => q.idle()));
+      await new Promise((r) => setImmediate(r));
+      const busy = await Promise.race([
+        Promise.all([...this.#queues.values(), this.#runtimeConfigQueue].map((q) => q.idle())).then(
+          () => false,
+        ),
+        new Promise<boolean>((r) => setTimeout(() => r(true), 5)),
+      ]);
+      if (!busy) return;
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#resyncTimer);
+    for (const queue of this.#queues.values()) queue.stop();
+    this.#runtimeConfigQueue.stop();
+    const amqp = await this.#amqp?.catch(() => undefined);
+    await amqp?.connection.close().catch(() => undefined);
+    this.#redis.disconnect();
+  }
+
+  async #channel(): Promise<ConfirmChannel> {
+    if (!this.#amqp) {
+      const attempt = (async () => {
+        const connection = await connectAmqp(this.#options.env.TURNPIKE_AMQP_URL, "turnpike-operator");
+        const channel = await connection.createConfirmChannel();
+        const reset = () => {
+          if (this.#amqp === attempt) this.#amqp = undefined;
+        };
+        // A refused declaration closes the channel: the next reconcile gets a fresh one.
+        connection.on("close", reset);
+        connection.on("error", reset);
+        channel.on("close", () => {
+          reset();
+          connection.close().catch(() => undefined);
+        });
+        channel.on("error", reset);
+        return { connection, channel };
+      })();
+      this.#amqp = attempt;
+      attempt.catch(() => {
+        if (this.#amqp === attempt) this.#amqp = undefined;
+      });
+    }
+    return (await this.#amqp).channel;
+  }
+}
+
+function splitKey(key: string): [string, string] {
+  const slash = key.indexOf("/");
+  return [key.slice(0, slash), key.slice(slash + 1)];
+}

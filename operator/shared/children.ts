@@ -1,0 +1,146 @@
+/**
+ * Server-side apply of desired children with skip-if-unchanged, and pruning of children that are
+ * no longer desired. Reads are free; writes happen only when the rendered child differs from what
+ * the live child was last rendered as (the hash annotation), so a resync makes zero writes.
+ */
+import { createHash } from "node:crypto";
+import type { KubernetesObject } from "@kubernetes/client-node";
+import { GenericKind, K8s, type GroupVersionKind } from "kubernetes-fluent-client";
+import { DESIRED_HASH } from "./labels.js";
+
+/** A child kind the operator manages, with the plural the API path needs. */
+export interface ChildKind extends GroupVersionKind {
+  plural: string;
+}
+
+export const CHILD_KINDS = {
+  ConfigMap: { group: "", version: "v1", kind: "ConfigMap", plural: "configmaps" },
+  Service: { group: "", version: "v1", kind: "Service", plural: "services" },
+  Deployment: { group: "apps", version: "v1", kind: "Deployment", plural: "deployments" },
+  PodDisruptionBudget: {
+    group: "policy",
+    version: "v1",
+    kind: "PodDisruptionBudget",
+    plural: "poddisruptionbudgets",
+  },
+  ScaledObject: { group: "keda.sh", version: "v1alpha1", kind: "ScaledObject", plural: "scaledobjects" },
+  ServiceMonitor: {
+    group: "monitoring.coreos.com",
+    version: "v1",
+    kind: "ServiceMonitor",
+    plural: "servicemonitors",
+  },
+} satisfies Record<string, ChildKind>;
+
+/** Stable JSON (sorted keys), so equal objects hash equal. */
+export function stableStringify(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => a.localeCompare(b));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function hashOf(value: unknown): string {
+  return createHash("sha256").update(stableStringify(value)).digest("hex").slice(0, 16);
+}
+
+/** Returns the child with its desired-hash annotation set (pure). */
+export function withDesiredHash<T extends KubernetesObject>(child: T): T {
+  const hash = hashOf(child);
+  return {
+    ...child,
+    metadata: { ...child.metadata, annotations: { ...child.metadata?.annotations, [DESIRED_HASH]: hash } },
+  };
+}
+
+function kindOf(object: KubernetesObject): ChildKind {
+  const found = Object.values(CHILD_KINDS).find(
+    (k) => k.kind === object.kind && (k.group ? `${k.group}/${k.version}` : k.version) === object.apiVersion,
+  );
+  if (!found) throw new Error(`no child kind registered for ${object.apiVersion} ${object.kind}`);
+  return found;
+}
+
+function client(kind: ChildKind) {
+  return K8s(GenericKind, { kindOverride: kind });
+}
+
+export interface ApplyOutcome {
+  applied: string[];
+  unchanged: string[];
+  pruned: string[];
+}
+
+/**
+ * Applies each desired child whose hash differs from the live one, then deletes children of the
+ * given kinds that carry `selector` but are not desired. `kinds` lists every kind to prune, so a
+ * kind that has no desired child this time is still cleaned.
+ */
+export async function applyChildren(
+  namespace: string,
+  desired: KubernetesObject[],
+  selector: Record<string, string>,
+  kinds: ChildKind[],
+): Promise<ApplyOutcome> {
+  const outcome: ApplyOutcome = { applied: [], unchanged: [], pruned: [] };
+  const wanted = new Set<string>();
+  for (const raw of desired) {
+    const child = withDesiredHash(raw);
+    const kind = kindOf(child);
+    const id = `${kind.kind}/${child.metadata?.name}`;
+    wanted.add(id);
+    const live = await client(kind)
+      .InNamespace(namespace)
+      .Get(child.metadata!.name!)
+      .catch((error: { status?: number }) => {
+        if (error.status === 404) return undefined;
+        throw new Error(`reading ${id}`, { cause: error });
+      });
+    if (live?.metadata?.annotations?.[DESIRED_HASH] === child.metadata?.annotations?.[DESIRED_HASH]) {
+      outcome.unchanged.push(id);
+      continue;
+    }
+    try {
+      await client(kind).Apply(child as GenericKind, { force: true });
+    } catch (cause) {
+      throw new Error(`applying ${id}`, { cause });
+    }
+    outcome.applied.push(id);
+  }
+  for (const kind of kinds) {
+    let query = client(kind).InNamespace(namespace);
+    for (const [key, value] of Object.entries(selector)) query = query.WithLabel(key, value);
+    const live = await query.Get().catch((error: { status?: number }) => {
+      // A kind whose CRD is not installed (ServiceMonitor without Prometheus Operator) has nothing to prune.
+      if (error.status === 404) return { items: [] as GenericKind[] };
+      throw new Error(`listing ${kind.plural}`, { cause: error });
+    });
+    for (const item of live.items) {
+      const id = `${kind.kind}/${item.metadata?.name}`;
+      if (wanted.has(id)) continue;
+      await client(kind)
+        .InNamespace(namespace)
+        .Delete(item.metadata!.name!)
+        .catch((error: { status?: number }) => {
+          if (error.status !== 404) throw new Error(`pruning ${id}`, { cause: error });
+        });
+      outcome.pruned.push(id);
+    }
+  }
+  return outcome;
+}
+
+/** Whether the cluster serves a kind (e.g. ServiceMonitor only with the Prometheus Operator). */
+export async function kindServed(kind: ChildKind): Promise<boolean> {
+  try {
+    await client(kind).Get();
+    return true;
+  } catch (error) {
+    if ((error as { status?: number }).status === 404) return false;
+    throw new Error(`checking whether ${kind.plural}.${kind.group} is served`, { cause: error });
+  }
+}

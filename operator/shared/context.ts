@@ -1,0 +1,32 @@
+/**
+ * What every reconciler gets: settings, clients for the external systems it manages, a logger,
+ * and a way to ask for other work (the namespace's runtime config, a later requeue).
+ */
+import type { ConfirmChannel } from "amqplib";
+import type { Redis } from "ioredis";
+import type { Logger } from "../../runtime/shared/logger.js";
+import type { OperatorSettings } from "../config.js";
+
+export interface ReconcileContext {
+  settings: OperatorSettings;
+  /** A confirm channel to RabbitMQ; reconnects when the previous one closed. */
+  amqpChannel(): Promise<ConfirmChannel>;
+  /** Base URL (with credentials) of RabbitMQ's management API, for queue depth. */
+  rabbitManagementUrl: string;
+  redis: Redis;
+  log: Logger;
+  /** Re-render the runtime ConfigMap of a namespace (models, pipelines, tenants changed). */
+  touchRuntimeConfig(namespace: string): void;
+}
+
+/** What a reconcile asks of the queue afterwards. */
+export interface ReconcileResult {
+  /** Reconcile again after this long (status that changes without events, e.g. readiness). */
+  requeueAfterMs?: number;
+}
+
+export type Reconciler = (
+  ctx: ReconcileContext,
+  namespace: string,
+  name: string,
+) => Promise<ReconcileResult | void>;

@@ -1,0 +1,61 @@
+/**
+ * Typed reconcile errors decide retry versus Degraded: a TransientError (network, conflict, 5xx,
+ * a dependency not up yet) is retried with backoff; a PermanentError (the spec itself is wrong, a
+ * reference is missing) sets Degraded with its message and waits for the next change.
+ */
+
+export class TransientError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "TransientError";
+  }
+}
+
+export class PermanentError extends Error {
+  /** A CamelCase reason for the Degraded condition. */
+  readonly reason: string;
+  constructor(reason: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "PermanentError";
+    this.reason = reason;
+  }
+}
+
+/** HTTP status carried by a kubernetes-fluent-client error, when there is one. */
+export function httpStatusOf(error: unknown): number | undefined {
+  const status = (error as { status?: unknown })?.status;
+  return typeof status === "number" ? status : undefined;
+}
+
+/** Walks the cause chain to find a PermanentError. */
+export function permanentCause(error: unknown): PermanentError | undefined {
+  for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause) {
+    if (e instanceof PermanentError) return e;
+  }
+  return undefined;
+}
+
+/**
+ * Whether retrying can help: everything but a PermanentError and the apiserver's 4xx verdicts
+ * on what we sent (400 bad request, 403 forbidden, 404 on a create path, 422 invalid).
+ * 409 (conflict) and 429 (throttled) are retried.
+ */
+export function isRetryable(error: unknown): boolean {
+  if (permanentCause(error)) return false;
+  for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause) {
+    const status = httpStatusOf(e);
+    if (status !== undefined) return status >= 500 || status === 409 || status === 429 || status === 408;
+  }
+  return true;
+}
+
+/** A one-line description of an error and its causes, for conditions and Events. */
+export function describeError(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error; e && parts.length < 5; e = (e as { cause?: unknown }).cause) {
+    const message = e instanceof Error ? e.message : String(e);
+    const data = (e as { data?: { message?: string } }).data;
+    parts.push(data?.message ? `${message} (${data.message})` : message);
+  }
+  return parts.join(": ");
+}
