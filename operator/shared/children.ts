@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { GenericKind, K8s, type GroupVersionKind } from "kubernetes-fluent-client";
-import { DESIRED_HASH } from "./labels.js";
+import { DESIRED_HASH, LABELS } from "./labels.js";
 
 /** A child kind the operator manages, with the plural the API path needs. */
 export interface ChildKind extends GroupVersionKind {
@@ -24,6 +24,12 @@ export const CHILD_KINDS = {
     plural: "poddisruptionbudgets",
   },
   ScaledObject: { group: "keda.sh", version: "v1alpha1", kind: "ScaledObject", plural: "scaledobjects" },
+  TriggerAuthentication: {
+    group: "keda.sh",
+    version: "v1alpha1",
+    kind: "TriggerAuthentication",
+    plural: "triggerauthentications",
+  },
   ServiceMonitor: {
     group: "monitoring.coreos.com",
     version: "v1",
@@ -50,7 +56,10 @@ export function hashOf(value: unknown): string {
 
 /** Returns the child with its desired-hash annotation set (pure). */
 export function withDesiredHash<T extends KubernetesObject>(child: T): T {
-  const hash = hashOf(child);
+  // The owner-generation label alone changing (e.g. a KEDA scale bumps the owner's generation)
+  // is no reason to rewrite a child whose content is the same.
+  const { [LABELS.ownerGeneration]: _generation, ...labels } = child.metadata?.labels ?? {};
+  const hash = hashOf({ ...child, metadata: { ...child.metadata, labels } });
   return {
     ...child,
     metadata: { ...child.metadata, annotations: { ...child.metadata?.annotations, [DESIRED_HASH]: hash } },

@@ -73,3 +73,13 @@ export function degradedConditions(generation: number, reason: string, message: 
 export function findCondition(conditions: readonly Condition[] | undefined, type: string) {
   return conditions?.find((c) => c.type === type);
 }
+
+/**
+ * The conditions of a live object's status. The generated API types declare lastTransitionTime as
+ * a Date, but on the wire (and so in every object read from the apiserver) it is an RFC 3339 string.
+ */
+export function conditionsOf(
+  object: { status?: { conditions?: unknown } } | undefined,
+): Condition[] | undefined {
+  return object?.status?.conditions as Condition[] | undefined;
+}

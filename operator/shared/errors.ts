@@ -53,7 +53,13 @@ export function isRetryable(error: unknown): boolean {
 export function describeError(error: unknown): string {
   const parts: string[] = [];
   for (let e: unknown = error; e && parts.length < 5; e = (e as { cause?: unknown }).cause) {
-    const message = e instanceof Error ? e.message : String(e);
+    const message =
+      e instanceof Error
+        ? e.message
+        : // kubernetes-fluent-client throws the fetch response itself, not an Error.
+          httpStatusOf(e) !== undefined
+          ? `HTTP ${httpStatusOf(e)} ${(e as { statusText?: string }).statusText ?? ""}`.trim()
+          : String(e);
     const data = (e as { data?: { message?: string } }).data;
     parts.push(data?.message ? `${message} (${data.message})` : message);
   }

@@ -1,0 +1,176 @@
+/**
+ * Reconciles one InferenceModel: finalizer, queue, children (server-side apply, skip if
+ * unchanged, prune), status once if changed. A resync that finds nothing to do makes zero writes.
+ *
+ * Deletion: unless spec.queue.retainOnDelete, the finalizer first stops the workers (deletes the
+ * ScaledObject and Deployment) and waits until no consumer is left on the queue (bounded by the
+ * pods' grace period), then deletes the queue with whatever it still holds, so no worker can
+ * re-declare it on a restart. With retainOnDelete the queue and its messages stay.
+ */
+import type { KubernetesObject } from "@kubernetes/client-node";
+import { GenericKind, K8s, kind } from "kubernetes-fluent-client";
+import { InferenceModel } from "../api/index.js";
+import type { KindRegistration } from "../controller.js";
+import { applyChildren, CHILD_KINDS, kindServed, type ChildKind } from "../shared/children.js";
+import { conditionsOf, findCondition, type Condition } from "../shared/conditions.js";
+import type { ReconcileContext, ReconcileResult, Reconciler } from "../shared/context.js";
+import {
+  describeError,
+  httpStatusOf,
+  isRetryable,
+  permanentCause,
+  PermanentError,
+} from "../shared/errors.js";
+import { warn } from "../shared/events.js";
+import { recordGiveUp } from "../shared/give-up.js";
+import { getOrUndefined } from "../shared/objects.js";
+import { ensureFinalizer, isBeingDeleted, removeFinalizer } from "../shared/finalizer.js";
+import { FINALIZER, ownerSelector } from "../shared/labels.js";
+import { writeStatusIfChanged } from "../shared/status.js";
+import { defaultedSpec } from "./defaults.js";
+import { childKinds, desiredChildren, queuePolicy } from "./desired.js";
+import { terminationGraceSeconds } from "./desired-worker.js";
+import { modelStatus, type Observed } from "./model-status.js";
+import { KIND, modelQueueName } from "./naming.js";
+import { deleteModelQueue, ensureModelQueue, inspectQueue } from "./queue.js";
+
+/** How soon a model whose rollout is under way is looked at again (Deployments are not watched). */
+export const PROGRESS_REQUEUE_MS = 5_000;
+/** How often deletion checks whether the workers have let go of the queue. */
+const DRAIN_REQUEUE_MS = 2_000;
+
+const getModel = (namespace: string, name: string) => getOrUndefined(InferenceModel, namespace, name);
+
+async function deleteChild(childKind: ChildKind, namespace: string, name: string): Promise<void> {
+  try {
+    await K8s(GenericKind, { kindOverride: childKind }).InNamespace(namespace).Delete(name);
+  } catch (error) {
+    if (httpStatusOf(error) !== 404) throw new Error(`deleting ${childKind.kind}/${name}`, { cause: error });
+  }
+}
+
+/** A refused apply that retrying cannot fix, explained (KEDA missing is the usual one). */
+async function applyProblem(error: unknown): Promise<PermanentError | undefined> {
+  if (isRetryable(error)) return undefined;
+  const permanent = permanentCause(error);
+  if (permanent) return permanent;
+  const keda = CHILD_KINDS.ScaledObject;
+  if (!(await kindServed(keda).catch(() => true))) {
+    return new PermanentError(
+      "KedaNotInstalled",
+      `${keda.plural}.${keda.group}/${keda.version} is not served: install KEDA 2.x, which scales the model ` +
+        "(the workers run at spec.replicas, or scaling.minReplicas, meanwhile)",
+      { cause: error },
+    );
+  }
+  return new PermanentError("ApplyFailed", describeError(error), { cause: error });
+}
+
+/** Emits a Warning Event when Degraded turns True or its message changes (not on every resync). */
+async function warnOnNewProblem(im: InferenceModel, before: Condition[] | undefined, after: Condition[]) {
+  const previous = findCondition(before, "Degraded");
+  const now = findCondition(after, "Degraded");
+  if (now?.status !== "True") return;
+  if (previous?.status === "True" && previous.message === now.message) return;
+  await warn(im as KubernetesObject, now.reason, now.message);
+}
+
+async function finalize(
+  ctx: ReconcileContext,
+  im: InferenceModel,
+  log: ReconcileContext["log"],
+): Promise<ReconcileResult | void> {
+  const { namespace, name } = im.metadata as { namespace: string; name: string };
+  if (!im.metadata?.finalizers?.includes(FINALIZER)) return;
+  // The gateways stop routing to the model first.
+  ctx.touchRuntimeConfig(namespace);
+  const spec = defaultedSpec(im.spec!);
+  if (spec.queue.retainOnDelete) {
+    log.info("retaining the queue (spec.queue.retainOnDelete)");
+  } else {
+    // Stop the workers: none may still consume, nor re-declare the queue after a restart.
+    await deleteChild(CHILD_KINDS.ScaledObject, namespace, name);
+    await deleteChild(CHILD_KINDS.Deployment, namespace, name);
+    const queue = await inspectQueue(ctx.rabbitManagementUrl, modelQueueName(namespace, name));
+    if (queue) {
+      const deletedAt = Date.parse(im.metadata?.deletionTimestamp ?? "") || Date.now();
+      const drainUntil = deletedAt + (terminationGraceSeconds(spec) + 30) * 1000;
+      if (queue.consumers > 0 && Date.now() < drainUntil) {
+        log.info({ consumers: queue.consumers }, "waiting for workers to stop before deleting the queue");
+        return { requeueAfterMs: DRAIN_REQUEUE_MS };
+      }
+      const { messageCount } = await deleteModelQueue(ctx, namespace, name);
+      log.info({ queue: queue.name, messageCount }, "deleted the queue");
+      if (messageCount > 0) {
+        await warn(
+          im as KubernetesObject,
+          "QueueDeletedWithMessages",
+          `deleted queue ${queue.name} with ${messageCount} unprocessed requests (set ` +
+            "spec.queue.retainOnDelete to keep a queue when its model is deleted)",
+        );
+      }
+    }
+  }
+  await removeFinalizer(InferenceModel, im);
+  ctx.touchRuntimeConfig(namespace);
+}
+
+/** Reconciles the InferenceModel `namespace/name`. */
+export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) => {
+  const log = ctx.log.child({ kind: KIND, namespace, name });
+  const im = await getModel(namespace, name);
+  if (!im) return;
+  if (isBeingDeleted(im)) return finalize(ctx, im, log);
+  await ensureFinalizer(InferenceModel, im);
+  // The runtime config carries the model's batching, tokens and route: re-render on every spec change.
+  if (im.status?.observedGeneration !== im.metadata?.generation) ctx.touchRuntimeConfig(namespace);
+
+  const observed: Observed = {};
+  let desired: KubernetesObject[] | undefined;
+  try {
+    desired = desiredChildren(im, ctx.settings);
+  } catch (error) {
+    observed.problem = permanentCause(error);
+    if (!observed.problem) throw error;
+  }
+  if (desired) {
+    try {
+      observed.queue = await ensureModelQueue(ctx, namespace, name, queuePolicy(im));
+    } catch (error) {
+      observed.problem = permanentCause(error);
+      if (!observed.problem) throw error;
+      // The queue still serves with its old arguments; report its depth anyway.
+      observed.queue = await inspectQueue(ctx.rabbitManagementUrl, modelQueueName(namespace, name)).catch(
+        () => undefined,
+      );
+    }
+    try {
+      const outcome = await applyChildren(
+        namespace,
+        desired,
+        ownerSelector({ kind: KIND, name }),
+        childKinds(ctx.settings),
+      );
+      if (outcome.applied.length + outcome.pruned.length > 0) log.info(outcome, "children applied");
+    } catch (error) {
+      const problem = await applyProblem(error);
+      if (!problem) throw error;
+      observed.problem ??= problem;
+    }
+  }
+  observed.deployment = await getOrUndefined(kind.Deployment, namespace, name);
+
+  const { status, progressing } = modelStatus(im, observed);
+  if (await writeStatusIfChanged(InferenceModel, im, status)) log.debug("status written");
+  await warnOnNewProblem(im, conditionsOf(im), status.conditions as Condition[]);
+  return progressing ? { requeueAfterMs: PROGRESS_REQUEUE_MS } : undefined;
+};
+
+/** The InferenceModel's entry for the Controller. */
+export const inferenceModelRegistration: KindRegistration = {
+  kind: KIND,
+  model: InferenceModel,
+  reconcile: reconcileInferenceModel,
+  // Degraded with the error's message and a Warning Event.
+  onGiveUp: (_ctx, namespace, name, error) => recordGiveUp(InferenceModel, namespace, name, error),
+};

@@ -1,0 +1,110 @@
+/**
+ * InferenceModel lifecycle against the real kube-apiserver and RabbitMQ: scale to zero, queue
+ * retention on deletion, waiting for consumers before deleting a queue, and a spec the runtime
+ * cannot serve, driven through the Controller's work queue. No controller-manager runs here: tests
+ * write Deployment status themselves and never rely on garbage collection.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { names } from "../../runtime/shared/contracts.js";
+import { kubectlOk } from "../harness/kube.js";
+import {
+  deleteRabbitQueue,
+  eventually,
+  getJson,
+  markDeploymentAvailable,
+  modelTestEnv,
+  publishTo,
+  rabbitQueue,
+  type ModelTestEnv,
+} from "./helpers/im-env.js";
+import { plainSettings, sampleModel } from "./helpers/im-fixtures.js";
+
+let t: ModelTestEnv;
+
+const deleteModel = (name: string) =>
+  kubectlOk(["delete", "inferencemodel", name, "-n", t.namespace, "--wait=false"]);
+
+beforeAll(async () => {
+  t = await modelTestEnv("im-life", plainSettings);
+});
+
+afterAll(async () => {
+  for (const name of ["ocr-det", "ocr-drain"]) await deleteRabbitQueue(names(t.namespace).modelQueue(name));
+  await t?.cleanup();
+});
+
+describe("InferenceModel lifecycle", () => {
+  it("is Ready at zero replicas, and keeps its queue and messages on deletion with retainOnDelete", async () => {
+    const name = "ocr-det";
+    const im = sampleModel("inference-model-ocr-det-scale-to-zero.yaml");
+    im.spec!.queue = { ...im.spec!.queue, retainOnDelete: true };
+    await t.applyModel(im);
+    await t.reconcile(name);
+    expect((await getJson(t.namespace, "deployment", name)).spec.replicas).toBe(0);
+    expect((await getJson(t.namespace, "scaledobject.keda.sh", name)).spec.minReplicaCount).toBe(0);
+    await markDeploymentAvailable(t.namespace, name, 0);
+    expect(await t.reconcile(name)).toBeUndefined();
+    expect(await t.condition(name, "Ready")).toMatchObject({ status: "True", reason: "ScaledToZero" });
+    expect((await t.model(name)).status).toMatchObject({ replicas: 0, readyReplicas: 0 });
+
+    const queue = names(t.namespace).modelQueue(name);
+    await publishTo(queue, 1);
+    await deleteModel(name);
+    expect(await t.reconcile(name)).toBeUndefined();
+    expect(await t.gone("inferencemodel", name)).toBe(true);
+    const kept = await eventually(async () => {
+      const q = await rabbitQueue(queue);
+      return q?.messages === 1 ? q : undefined;
+    });
+    expect(kept.arguments["x-max-length"]).toBe(1000);
+  });
+
+  it("waits for consumers to leave before deleting the queue", async () => {
+    const name = "ocr-drain";
+    const im = sampleModel("inference-model-ocr-cpu.yaml");
+    im.metadata!.name = name;
+    await t.applyModel(im);
+    await t.reconcile(name);
+    const queue = names(t.namespace).modelQueue(name);
+
+    // A worker that is still consuming (e.g. a pod in its grace period).
+    const channel = await t.controller.ctx.amqpChannel();
+    const { consumerTag } = await channel.consume(queue, () => undefined);
+    await eventually(async () => ((await rabbitQueue(queue))?.consumers === 1 ? true : undefined));
+
+    await deleteModel(name);
+    expect(await t.reconcile(name)).toEqual({ requeueAfterMs: 2000 });
+    expect(await rabbitQueue(queue)).toBeDefined();
+    expect((await t.model(name)).metadata.finalizers).toEqual(["turnpike.dev/cleanup"]);
+    // The workers were stopped first (there is no garbage collector here to do it later).
+    expect(await t.gone("deployment", name)).toBe(true);
+    expect(await t.gone("scaledobject.keda.sh", name)).toBe(true);
+
+    await channel.cancel(consumerTag);
+    await eventually(async () => ((await t.reconcile(name)) === undefined ? true : undefined));
+    expect(await rabbitQueue(queue)).toBeUndefined();
+    expect(await t.gone("inferencemodel", name)).toBe(true);
+  });
+
+  it("through the Controller: a model source the runtime cannot read is Degraded, with no children", async () => {
+    const name = "ocr-s3";
+    const im = sampleModel("inference-model-ocr-cpu.yaml");
+    im.metadata!.name = name;
+    im.spec!.model.uri = "s3://models/ocr/rec.onnx";
+    await t.applyModel(im);
+    t.controller.enqueue("InferenceModel", t.namespace, name);
+    await t.controller.idle();
+    const degraded = await t.condition(name, "Degraded");
+    expect(degraded).toMatchObject({ status: "True", reason: "UnsupportedModelSource" });
+    expect(degraded.message).toContain("pvc://<claim>/<path>");
+    expect(await t.children(name)).toEqual([]);
+    expect(await rabbitQueue(names(t.namespace).modelQueue(name))).toBeUndefined();
+    expect((await t.warnings(name)).map((e) => e.reason)).toEqual(["UnsupportedModelSource"]);
+
+    // Deleting it needs no queue cleanup (none was declared).
+    await deleteModel(name);
+    t.controller.enqueue("InferenceModel", t.namespace, name);
+    await t.controller.idle();
+    expect(await t.gone("inferencemodel", name)).toBe(true);
+  });
+});
