@@ -1,0 +1,305 @@
+/**
+ * The AMQP side of the collector: consumes the results queue with manual acks, batches deliveries,
+ * hands each batch to the ResultSink and acknowledges it only afterwards (one multiple-ack per batch).
+ * On a lost connection or channel it drops what it has not acknowledged (the broker redelivers it)
+ * and reconnects with backoff.
+ */
+import type { ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
+import { connectAmqp, declareSharedTopology } from "../shared/amqp.js";
+import { names } from "../shared/contracts.js";
+import type { Logger } from "../shared/logger.js";
+import { backoffMs, sleep } from "./backoff.js";
+import { Batcher } from "./batcher.js";
+import { parseResultMessage, type ParsedResult } from "./result-message.js";
+import type { ResultSink } from "./result-sink.js";
+
+/** Test seams. Production code passes none. */
+export interface CollectorHooks {
+  /** Called after a batch is recorded, settled and announced, right before its ack. */
+  beforeAck?(requestIds: string[]): Promise<void> | void;
+}
+
+export interface ResultConsumerOptions {
+  amqpUrl: string;
+  prefix: string;
+  batchSize: number;
+  flushMs: number;
+  prefetch: number;
+  closeTimeoutMs: number;
+  sink: ResultSink;
+  log: Logger;
+  hooks?: CollectorHooks;
+}
+
+/** One message as delivered on one channel (acks are only valid on the channel that delivered). */
+interface Delivery {
+  msg: ConsumeMessage;
+  channel: ConfirmChannel;
+  parsed: ParsedResult;
+}
+
+/** Consumes and acknowledges result messages; see the file comment. */
+export class ResultConsumer {
+  private connection: ChannelModel | undefined;
+  private channel: ConfirmChannel | undefined;
+  private consumerTag: string | undefined;
+  private closing = false;
+  private reconnecting: Promise<void> | undefined;
+  /** Aborted by abort() or a close that ran out of time: every retry loop gives up, nothing is acked. */
+  private readonly hardStop = new AbortController();
+  /** Aborted by close() or abort(): ends reconnect back-off sleeps at once. */
+  private readonly stopping = new AbortController();
+  private readonly batcher: Batcher<Delivery>;
+  private readonly queue: string;
+
+  constructor(private readonly options: ResultConsumerOptions) {
+    this.queue = names(options.prefix).resultsQueue;
+    this.batcher = new Batcher(
+      options.batchSize,
+      options.flushMs,
+      (batch) => this.handleBatch(batch),
+      (error) => options.log.error({ err: error }, "batch handler failed"),
+    );
+  }
+
+  /** True while a consumer is registered on a live channel. */
+  get consuming(): boolean {
+    return !this.closing && this.consumerTag !== undefined;
+  }
+
+  /** Connects and starts consuming; the first connection failure is thrown (fail fast at start-up). */
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
+  /** Stops consuming, records and acknowledges what was delivered, then disconnects. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.stopping.abort();
+    const timer = setTimeout(
+      () => this.hardStop.abort(new Error("collector close timed out")),
+      this.options.closeTimeoutMs,
+    );
+    try {
+      const { channel, consumerTag } = this;
+      // basic.cancel first: after cancel-ok nothing new arrives, so the flush below is the last batch.
+      if (channel && consumerTag) await channel.cancel(consumerTag).catch(() => undefined);
+      this.consumerTag = undefined;
+      // Raced with the hard stop: a batch stuck on a dependency must not hold the close forever.
+      await Promise.race([this.batcher.flush(), aborted(this.hardStop.signal)]);
+    } finally {
+      clearTimeout(timer);
+      await this.reconnecting?.catch(() => undefined);
+      await this.disconnect(true);
+    }
+  }
+
+  /**
+   * Drops everything as a crash would: no flush, no ack. The broker requeues every unacknowledged
+   * delivery when the connection goes, so the results are redelivered to the next consumer.
+   */
+  async abort(): Promise<void> {
+    this.closing = true;
+    this.stopping.abort();
+    this.hardStop.abort(new Error("collector aborted"));
+    this.batcher.discard();
+    this.consumerTag = undefined;
+    await this.disconnect(false);
+  }
+
+  /**
+   * Closes the channel, then the connection. `graceful` closes the channel first and waits for its
+   * close-ok: amqplib multiplexes channels onto the socket, so a connection.close right after an ack
+   * can reach the broker before the ack and the acknowledged batch would be redelivered.
+   */
+  private async disconnect(graceful: boolean): Promise<void> {
+    const { connection, channel } = this;
+    this.connection = undefined;
+    this.channel = undefined;
+    if (graceful) await channel?.close().catch(() => undefined);
+    await connection?.close().catch(() => undefined);
+  }
+
+  private async connect(): Promise<void> {
+    const { amqpUrl, prefix, prefetch, log } = this.options;
+    const connection = await connectAmqp(amqpUrl, `turnpike-collector-${prefix}`);
+    connection.on("error", (error: Error) => log.warn({ err: error }, "RabbitMQ connection error"));
+    connection.on("close", () => this.lost(connection, "RabbitMQ connection closed"));
+    try {
+      const channel = await connection.createConfirmChannel();
+      channel.on("error", (error: Error) => log.warn({ err: error }, "RabbitMQ channel error"));
+      channel.on("close", () => this.lost(connection, "RabbitMQ channel closed"));
+      await declareSharedTopology(channel, prefix);
+      // Per-consumer prefetch of at least one batch: the broker never has to wait for our acks to
+      // fill a batch, and never pushes more than we are prepared to hold unacknowledged.
+      await channel.prefetch(prefetch, false);
+      if (this.closing) throw new Error("collector closed while connecting");
+      this.connection = connection;
+      this.channel = channel;
+      const { consumerTag } = await channel.consume(this.queue, (msg) => this.onMessage(msg, channel), {
+        noAck: false,
+      });
+      this.consumerTag = consumerTag;
+      log.info({ queue: this.queue, prefetch }, "consuming results");
+    } catch (error) {
+      if (this.connection === connection) this.connection = undefined;
+      await connection.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private onMessage(msg: ConsumeMessage | null, channel: ConfirmChannel): void {
+    if (msg === null) {
+      // The broker cancelled us (queue deleted?): start over on a fresh connection.
+      if (channel === this.channel && !this.closing) void this.recycle("consumer cancelled by the broker");
+      return;
+    }
+    if (channel !== this.channel) return; // a dead channel's message: the broker redelivers it
+    this.batcher.add({ msg, channel, parsed: parseResultMessage(msg.content) });
+  }
+
+  /** Unexpected loss of the connection or channel: forget unacked work, reconnect in the background. */
+  private lost(connection: ChannelModel, why: string): void {
+    if (this.closing || connection !== this.connection) return;
+    this.options.log.warn(`${why}; unacknowledged results will be redelivered, reconnecting`);
+    this.connection = undefined;
+    this.channel = undefined;
+    this.consumerTag = undefined;
+    this.batcher.discard();
+    void connection.close().catch(() => undefined);
+    this.reconnecting ??= this.reconnect().finally(() => {
+      this.reconnecting = undefined;
+    });
+  }
+
+  /** Deliberately drops the current connection (its unacked deliveries are redelivered). */
+  private async recycle(why: string): Promise<void> {
+    const connection = this.connection;
+    if (connection) this.lost(connection, why);
+  }
+
+  private async reconnect(): Promise<void> {
+    for (let attempt = 0; !this.closing; attempt++) {
+      try {
+        await sleep(backoffMs(attempt), this.stopping.signal);
+        await this.connect();
+        this.options.log.info({ attempts: attempt + 1 }, "reconnected to RabbitMQ");
+        return;
+      } catch (error) {
+        if (this.closing) return;
+        this.options.log.warn({ err: error, attempt: attempt + 1 }, "reconnecting to RabbitMQ failed");
+      }
+    }
+  }
+
+  private async handleBatch(batch: Delivery[]): Promise<void> {
+    const { sink, log, hooks } = this.options;
+    const channel = batch[0]?.channel;
+    if (!channel) return;
+    try {
+      const results = batch.flatMap((d) => (d.parsed.ok ? [d.parsed.result] : []));
+      const outcome = await sink.process(results, this.hardStop.signal);
+      const poisonReason = new Map(outcome.poison.map((p) => [p.result, p.reason] as const));
+      const dead = batch.flatMap((d) => {
+        if (!d.parsed.ok) return [{ delivery: d, reason: d.parsed.reason }];
+        const reason = poisonReason.get(d.parsed.result);
+        return reason === undefined ? [] : [{ delivery: d, reason }];
+      });
+      const undeliverable = await this.deadLetter(dead);
+      await hooks?.beforeAck?.(outcome.recorded.map((r) => r.requestId));
+      this.acknowledge(channel, batch, undeliverable);
+    } catch (error) {
+      if (this.hardStop.signal.aborted) return; // stopping: the broker redelivers the batch
+      // Never let a later multiple-ack cover this batch: drop the channel so all of it is redelivered.
+      log.error(
+        { err: error, batch: batch.length },
+        "batch not recorded; dropping the channel for redelivery",
+      );
+      await this.recycle("batch failed");
+    }
+  }
+
+  /**
+   * Poison messages go to the installation's dead-letter exchange (the DLQ is where operators look),
+   * with the reason in a header, so they are kept rather than dropped. Returns the ones the broker
+   * would not take; those are rejected without requeue instead.
+   */
+  private async deadLetter(dead: { delivery: Delivery; reason: string }[]): Promise<Set<Delivery>> {
+    const { log, prefix } = this.options;
+    const exchange = names(prefix).deadLetterExchange;
+    const failed = new Set<Delivery>();
+    await Promise.all(
+      dead.map(
+        ({ delivery, reason }) =>
+          new Promise<void>((resolve) => {
+            const { msg, channel } = delivery;
+            log.error(
+              {
+                messageId: msg.properties.messageId,
+                reason,
+                redelivered: msg.fields.redelivered,
+                body: msg.content.toString("utf8", 0, Math.min(msg.content.length, 300)),
+              },
+              "dead-lettering a result message that cannot be recorded",
+            );
+            const headers = {
+              ...msg.properties.headers,
+              "x-turnpike-reason": reason,
+              "x-turnpike-source-queue": this.queue,
+            };
+            try {
+              channel.publish(
+                exchange,
+                "",
+                msg.content,
+                {
+                  // Not every property: a copied userId or expiration would be refused or expire the evidence.
+                  persistent: true,
+                  headers,
+                  messageId: msg.properties.messageId as string | undefined,
+                  contentType: msg.properties.contentType as string | undefined,
+                  type: msg.properties.type as string | undefined,
+                  timestamp: msg.properties.timestamp as number | undefined,
+                },
+                (error: unknown) => {
+                  if (error) failed.add(delivery);
+                  resolve();
+                },
+              );
+            } catch {
+              failed.add(delivery);
+              resolve();
+            }
+          }),
+      ),
+    );
+    return failed;
+  }
+
+  /** One multiple-ack for the whole batch when possible; per message when some must be rejected. */
+  private acknowledge(channel: ConfirmChannel, batch: Delivery[], reject: Set<Delivery>): void {
+    if (channel !== this.channel) {
+      this.options.log.warn({ batch: batch.length }, "channel gone before the ack; the broker redelivers");
+      return;
+    }
+    const last = batch[batch.length - 1];
+    if (!last) return;
+    if (reject.size === 0) {
+      // Deliveries arrive in tag order and batches are handled in order, so everything up to the
+      // last tag of this batch is exactly this batch plus batches already acknowledged.
+      channel.ack(last.msg, true);
+      return;
+    }
+    for (const delivery of batch) {
+      if (reject.has(delivery)) channel.nack(delivery.msg, false, false);
+      else channel.ack(delivery.msg, false);
+    }
+  }
+}
+
+/** Resolves once `signal` aborts (never, if it does not). */
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+}

@@ -1,0 +1,19 @@
+/** The one rule that decides what a finished request costs its tenant. */
+import type { InferenceResult } from "../contracts.js";
+
+/**
+ * Tokens charged for a finished request: the quota settle, the `tenant_usage` row and
+ * `ml_tokens_processed_total` all use this number, so Redis, PostgreSQL and Prometheus agree.
+ *
+ * - succeeded: input + output tokens, as the worker counted them.
+ * - failed: 0. A failure is most often ours (a worker crash, a poison message dead-lettered, a
+ *   deadline the queue made us miss) and charging for it would bill tenants for our outages. Abuse by
+ *   deliberately failing requests stays bounded: the request still consumed its requests-per-minute
+ *   and concurrency slots at reserve time, and it still counts in `tenant_usage.requests`.
+ */
+export function chargedTokens(
+  result: Pick<InferenceResult, "status" | "inputTokens" | "outputTokens">,
+): number {
+  if (result.status !== "succeeded") return 0;
+  return result.inputTokens + result.outputTokens;
+}

@@ -1,0 +1,83 @@
+// Migrations against the real PostgreSQL: a fresh schema gets both tables, a second run is a no-op,
+// and concurrent callers (replicas starting together) neither fail nor apply anything twice.
+import pg from "pg";
+import { afterAll, describe, expect, it } from "vitest";
+import { MIGRATIONS_TABLE, migrate, migrationLockKey, quoteIdent } from "../../runtime/shared/db/index.js";
+import { serviceUrls } from "../harness/services.js";
+import { dropSchema, uniqueSchema } from "./helpers/collector-fixtures.js";
+
+const { databaseUrl } = serviceUrls();
+const created: string[] = [];
+
+afterAll(async () => {
+  for (const schema of created) await dropSchema(databaseUrl, schema);
+});
+
+/** Runs one query on a short-lived client. */
+async function query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query<R>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+describe("migrate()", () => {
+  it("creates the schema and tables, and a second run applies nothing", async () => {
+    const schema = uniqueSchema("db_migrate");
+    created.push(schema);
+
+    const first = await migrate(databaseUrl, schema);
+    expect(first).toEqual(["1767225600000_requests-and-usage"]);
+
+    const tables = await query<{ table_name: string }>(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name",
+      [schema],
+    );
+    expect(tables.map((t) => t.table_name)).toEqual([MIGRATIONS_TABLE, "requests", "tenant_usage"]);
+
+    const indexes = await query<{ indexdef: string }>(
+      "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'requests'",
+      [schema],
+    );
+    expect(indexes.map((i) => i.indexdef).join("\n")).toMatch(/\(tenant, finished_at\)/);
+
+    const usagePk = await query<{ column_name: string }>(
+      `SELECT k.column_name FROM information_schema.table_constraints c
+       JOIN information_schema.key_column_usage k USING (constraint_schema, constraint_name)
+       WHERE c.table_schema = $1 AND c.table_name = 'tenant_usage' AND c.constraint_type = 'PRIMARY KEY'
+       ORDER BY k.ordinal_position`,
+      [schema],
+    );
+    expect(usagePk.map((k) => k.column_name)).toEqual(["tenant", "day"]);
+
+    const second = await migrate(databaseUrl, schema);
+    expect(second).toEqual([]);
+    const recorded = await query<{ name: string }>(
+      `SELECT name FROM ${quoteIdent(schema)}.${MIGRATIONS_TABLE}`,
+    );
+    expect(recorded.map((r) => r.name)).toEqual(["1767225600000_requests-and-usage"]);
+  });
+
+  it("serialises concurrent callers on one fresh schema: all succeed, each migration runs once", async () => {
+    const schema = uniqueSchema("db_migrate_race");
+    created.push(schema);
+
+    const runs = await Promise.all(Array.from({ length: 6 }, () => migrate(databaseUrl, schema)));
+    expect(runs.flat()).toEqual(["1767225600000_requests-and-usage"]);
+    const recorded = await query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM ${quoteIdent(schema)}.${MIGRATIONS_TABLE}`,
+    );
+    expect(recorded[0]?.n).toBe("1");
+  });
+
+  it("uses a different lock per schema and refuses names it would have to escape", async () => {
+    expect(migrationLockKey("a")).not.toBe(migrationLockKey("b"));
+    expect(Number.isSafeInteger(migrationLockKey("turnpike"))).toBe(true);
+    await expect(migrate(databaseUrl, 'x"; DROP TABLE y; --')).rejects.toThrow(
+      /invalid PostgreSQL schema name/,
+    );
+  });
+});
