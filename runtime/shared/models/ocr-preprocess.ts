@@ -123,3 +123,19 @@ function samplePositions(outSize: number, srcSize: number): SamplePositions {
   }
   return { lower, upper, fraction };
 }
+
+/** Widest tensor {@link recognitionWidthFor} picks (about 42:1 text lines); bounds memory and time. */
+export const MAX_RECOGNITION_WIDTH = 2048;
+
+/**
+ * Tensor width for a set of lines, as PaddleOCR's batch rule: wide enough for the widest line at
+ * height 48 (so long lines are not squeezed), at least {@link RECOGNITION_WIDTH}, rounded up to a
+ * multiple of 8 (the model's horizontal stride) and capped at {@link MAX_RECOGNITION_WIDTH}.
+ */
+export function recognitionWidthFor(images: readonly Pick<PixelImage, "width" | "height">[]): number {
+  let width = RECOGNITION_WIDTH;
+  for (const image of images) {
+    width = Math.max(width, Math.ceil((RECOGNITION_HEIGHT * image.width) / image.height));
+  }
+  return Math.min(MAX_RECOGNITION_WIDTH, Math.ceil(width / 8) * 8);
+}

@@ -1,0 +1,39 @@
+/**
+ * The worker's process settings: the common runtime variables plus which model to serve.
+ */
+import { hostname } from "node:os";
+import { z } from "zod";
+import { commonEnvSchema, parseEnv } from "../shared/process-env.js";
+
+/** Environment of the worker role: the common variables plus its own. */
+export const workerEnvSchema = commonEnvSchema.extend({
+  /** Name of the InferenceModel (in the runtime config) this worker serves. */
+  TURNPIKE_MODEL: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a model name (lowercase DNS label)")
+    .optional(),
+  /** Unacked messages the broker may hand this worker; default 2 x the model's maxBatchSize. */
+  TURNPIKE_PREFETCH: z.coerce.number().int().min(1).max(65535).optional(),
+  /** How long close() / SIGTERM waits for in-flight work before closing the channel anyway. */
+  TURNPIKE_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).default(25_000),
+  /** Name reported in StepTiming.worker; the pod name (HOSTNAME) in Kubernetes. */
+  TURNPIKE_WORKER_ID: z.string().min(1).optional(),
+});
+
+/** The validated worker environment. */
+export type WorkerEnv = z.infer<typeof workerEnvSchema>;
+
+/** Parses and validates the worker's environment (throws one error naming every bad variable). */
+export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
+  return parseEnv(workerEnvSchema, env);
+}
+
+/** The worker id: TURNPIKE_WORKER_ID, else the pod name, else host-pid. */
+export function workerId(env: WorkerEnv, raw: NodeJS.ProcessEnv = process.env): string {
+  return env.TURNPIKE_WORKER_ID ?? raw.HOSTNAME ?? `${hostname()}-${process.pid}`;
+}
+
+/** Prefetch: explicit, else two batches' worth, so the next batch is waiting while one runs. */
+export function prefetchFor(env: WorkerEnv, maxBatchSize: number): number {
+  return env.TURNPIKE_PREFETCH ?? 2 * maxBatchSize;
+}

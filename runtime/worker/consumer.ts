@@ -1,0 +1,321 @@
+/**
+ * The worker's queue side: consumes its model's queue with a bounded prefetch, batches requests,
+ * runs them, publishes each outcome with publisher confirms and only then acks.
+ *
+ * Per message:
+ * - not a task at all (not JSON, no request id) -> nack with requeue; the quorum queue's delivery
+ *   limit dead-letters it after a few attempts (the last one is logged and counted);
+ * - a deterministic failure (malformed task, bad input, model or processor error) -> a failed
+ *   InferenceResult to the results queue, then ack: the request ends and its quota is settled;
+ * - success -> the next segment's task to the next model's queue, or the InferenceResult;
+ * - a publish that is not confirmed -> nack with requeue (redelivery is idempotent: message id =
+ *   request id, and the collector upserts).
+ */
+import type { ConfirmChannel, ConsumeMessage } from "amqplib";
+import { performance } from "node:perf_hooks";
+import { names, type InferenceResult, type InferenceTask } from "../shared/contracts.js";
+import { publishJson } from "../shared/amqp.js";
+import type { Logger } from "../shared/logger.js";
+import type { Metrics } from "../shared/metrics.js";
+import { entryModel } from "../shared/models/route-plan.js";
+import type { DecodedTensor } from "../shared/tensors.js";
+import { concatRows, splitRows } from "./batch-tensors.js";
+import { Batcher } from "./batcher.js";
+import {
+  finishRequest,
+  padAxisOf,
+  prepareRequest,
+  type PreparedRequest,
+  type ServedModel,
+} from "./segment-runner.js";
+import { StepError, toStepError } from "./step-error.js";
+import {
+  ENQUEUED_AT_HEADER,
+  failedResult,
+  MalformedTaskError,
+  nextTask,
+  parseTask,
+  succeededResult,
+} from "./task-codec.js";
+
+/** Options of a {@link ModelConsumer}. */
+export interface ConsumerOptions {
+  channel: ConfirmChannel;
+  prefix: string;
+  queue: string;
+  model: ServedModel;
+  metrics: Metrics;
+  log: Logger;
+  prefetch: number;
+  /** Called when the model cannot run any more (not a request's fault); the worker should exit. */
+  onBroken: (error: Error) => void;
+}
+
+interface Item {
+  message: ConsumeMessage;
+  request: PreparedRequest;
+}
+
+/** Consumes one model queue; see the module comment for the life of a message. */
+export class ModelConsumer {
+  private consumerTag: string | undefined;
+  private readonly settling = new Set<Promise<void>>();
+  private readonly batcher: Batcher<Item>;
+  private unacked = 0;
+
+  constructor(private readonly options: ConsumerOptions) {
+    const { runner } = options.model;
+    this.batcher = new Batcher<Item>({
+      ...this.limits(runner.config.batching),
+      rowsOf: (item) => item.request.rows,
+      keyOf: (item) => item.request.key,
+      run: (items) => this.runBatch(items),
+      onError: (error, items) => {
+        options.log.error(
+          { err: error, count: items.length },
+          "batch runner failed; requeueing its messages",
+        );
+        for (const item of items) this.requeue(item.message, error);
+      },
+    });
+  }
+
+  /** Messages received and not yet acked or nacked. */
+  get inFlight(): number {
+    return this.unacked;
+  }
+
+  /** Applies new batching limits from a reloaded config. */
+  configure(batching: { maxBatchSize: number; maxDelayMs: number }): void {
+    this.batcher.configure(this.limits(batching));
+  }
+
+  /** Starts consuming (manual acks, bounded prefetch). */
+  async start(onCancelled: () => void): Promise<void> {
+    const { channel, queue, prefetch, log } = this.options;
+    await channel.prefetch(prefetch);
+    const { consumerTag } = await channel.consume(
+      queue,
+      (message) => {
+        if (message === null) {
+          log.error({ queue }, "the broker cancelled the consumer (queue deleted?)");
+          this.consumerTag = undefined;
+          onCancelled();
+          return;
+        }
+        this.onMessage(message);
+      },
+      { noAck: false },
+    );
+    this.consumerTag = consumerTag;
+    log.info({ queue, prefetch, consumerTag }, "consuming");
+  }
+
+  /**
+   * Stops taking messages and finishes what was received: runs waiting batches at once, publishes
+   * and acks. Returns false if `timeoutMs` passed first (unacked messages then return to the queue
+   * when the channel closes).
+   */
+  async stop(timeoutMs: number): Promise<boolean> {
+    const { channel, log } = this.options;
+    if (this.consumerTag) {
+      const tag = this.consumerTag;
+      this.consumerTag = undefined;
+      await channel.cancel(tag).catch((err: unknown) => log.warn({ err }, "cancelling the consumer"));
+    }
+    const drained = (async () => {
+      await this.batcher.flush();
+      while (this.settling.size > 0) await Promise.allSettled([...this.settling]);
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const ok = await Promise.race([drained.then(() => true), timedOut]);
+    clearTimeout(timer);
+    if (!ok) log.warn({ unacked: this.unacked }, "drain timed out; unacked messages return to the queue");
+    return ok;
+  }
+
+  private limits(batching: { maxBatchSize: number; maxDelayMs: number }) {
+    const batchable = this.options.model.runner.batchable;
+    return { maxBatchSize: batchable ? batching.maxBatchSize : 1, maxDelayMs: batching.maxDelayMs };
+  }
+
+  private onMessage(message: ConsumeMessage): void {
+    const { model, metrics, log } = this.options;
+    const name = model.runner.config.name;
+    this.unacked++;
+    metrics.inFlight.inc({ target: name });
+    let task: InferenceTask;
+    try {
+      task = parseTask(message.content);
+    } catch (error) {
+      if (error instanceof MalformedTaskError) return this.fail(message, error.task, error);
+      return this.requeue(message, error);
+    }
+    const header = Number(message.properties.headers?.[ENQUEUED_AT_HEADER]);
+    const enqueuedAt = Number.isFinite(header) && header > 0 ? header : task.submittedAt;
+    const queuedMs = Math.max(0, Date.now() - enqueuedAt);
+    metrics.queueWait.observe({ model: name }, queuedMs / 1000);
+    let request: PreparedRequest;
+    try {
+      request = prepareRequest(model, task, queuedMs);
+    } catch (error) {
+      return this.fail(message, task, toStepError(error, "invalid_input", "preparing the request"));
+    }
+    log.debug({ requestId: task.requestId, rows: request.rows }, "request waiting for a batch");
+    this.batcher.add({ message, request });
+  }
+
+  /** Runs one batch; on a model error with several requests, retries each alone to isolate it. */
+  private async runBatch(items: Item[]): Promise<void> {
+    const { model, metrics, log } = this.options;
+    const { runner } = model;
+    let perItem: DecodedTensor[][];
+    const started = performance.now();
+    try {
+      const feeds = runner.tensors.inputs.map((input) =>
+        concatRows(
+          items.map((item) => item.request.feeds.find((f) => f.name === input.name)!),
+          padAxisOf(runner),
+        ),
+      );
+      const outputs = await runner.run(feeds);
+      if (items.length === 1) perItem = [outputs];
+      else {
+        const rows = items.map((item) => item.request.rows);
+        const split = outputs.map((output) => splitRows(output, rows));
+        perItem = items.map((_, i) => split.map((pieces) => pieces[i]!));
+      }
+    } catch (error) {
+      const broken = runner.failure();
+      if (broken) {
+        // Not the requests' fault: give them back for another worker and stop this one.
+        for (const item of items) this.requeue(item.message, broken);
+        return this.options.onBroken(broken);
+      }
+      if (items.length > 1) {
+        log.warn({ err: error, batchSize: items.length }, "batch failed; running its requests one by one");
+        for (const item of items) await this.runBatch([item]);
+        return;
+      }
+      const item = items[0]!;
+      return this.fail(
+        item.message,
+        item.request.task,
+        toStepError(error, "model_error", "running the model"),
+      );
+    }
+    const inferMs = performance.now() - started;
+    metrics.inferenceDuration.observe({ model: runner.config.name }, inferMs / 1000);
+    metrics.batchSize.observe({ model: runner.config.name }, items.length);
+    // Post-process on the next turn: by then the batcher has handed the next batch to the model
+    // thread, so decoding and publishing this one overlap with its run. Tracked for drain.
+    const post = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        try {
+          items.forEach((item, i) => this.succeed(item, perItem[i]!, { inferMs, batchSize: items.length }));
+        } finally {
+          resolve();
+        }
+      }),
+    );
+    this.settling.add(post);
+    void post.finally(() => this.settling.delete(post));
+  }
+
+  private succeed(item: Item, outputs: DecodedTensor[], run: { inferMs: number; batchSize: number }): void {
+    const { model, prefix, metrics } = this.options;
+    const { task, segment } = item.request;
+    let queue: string;
+    let body: InferenceTask | InferenceResult;
+    try {
+      const outcome = finishRequest(model, item.request, outputs, run);
+      metrics.tokensProcessed.inc(
+        { model: model.runner.config.name, tenant: task.tenant },
+        outcome.outputTokens,
+      );
+      const next = entryModel(segment.rest);
+      if (next) {
+        queue = names(prefix).modelQueue(next);
+        body = nextTask(task, segment.rest, outcome.outputs, outcome.outputTokens, outcome.timings);
+      } else {
+        queue = names(prefix).resultsQueue;
+        body = succeededResult(task, outcome.outputs, outcome.outputTokens, outcome.timings);
+      }
+    } catch (error) {
+      return this.fail(item.message, task, toStepError(error, "processor_error", "finishing the request"));
+    }
+    this.publishThenAck(item.message, queue, body, task.requestId);
+  }
+
+  /** Ends a request with a failed result (deterministic failure): publish, then ack. */
+  private fail(message: ConsumeMessage, task: InferenceTask, error: StepError): void {
+    this.options.log.warn(
+      { requestId: task.requestId, code: error.code, err: error.cause ?? error },
+      `request failed: ${error.message}`,
+    );
+    const queue = names(this.options.prefix).resultsQueue;
+    this.publishThenAck(message, queue, failedResult(task, error), task.requestId);
+  }
+
+  private publishThenAck(message: ConsumeMessage, queue: string, body: unknown, requestId: string): void {
+    const { channel } = this.options;
+    const settled: Promise<void> = publishJson(channel, queue, body, {
+      messageId: requestId,
+      headers: { [ENQUEUED_AT_HEADER]: Date.now() },
+    })
+      .then(() => this.settle(message, () => channel.ack(message)))
+      .catch(async (error: unknown) => {
+        // The broker refused (e.g. the next queue is full or missing): back off a little before
+        // the retry, so a short hiccup does not burn through the delivery limit at once.
+        await new Promise((resolve) => setTimeout(resolve, retryDelayMs(message)));
+        this.requeue(message, error);
+      })
+      .finally(() => this.settling.delete(settled));
+    this.settling.add(settled);
+  }
+
+  /**
+   * Returns a message to the queue for another attempt. Quorum queues count returns in
+   * x-delivery-count and dead-letter the message once it exceeds the delivery limit.
+   */
+  private requeue(message: ConsumeMessage, error: unknown): void {
+    const { model, metrics, log } = this.options;
+    const { deliveryLimit, name } = model.runner.config;
+    const attempts = attemptOf(message);
+    const last = attempts > deliveryLimit;
+    if (last) metrics.deadLettered.inc({ model: name });
+    log[last ? "error" : "warn"](
+      { err: error, messageId: message.properties.messageId, attempt: attempts, deliveryLimit },
+      last ? "giving up on the message: it goes to the dead-letter queue" : "requeueing the message",
+    );
+    this.settle(message, () => this.options.channel.nack(message, false, true));
+  }
+
+  private settle(message: ConsumeMessage, action: () => void): void {
+    try {
+      action();
+    } catch (err) {
+      // The channel is gone; the broker requeues every unacked message by itself.
+      this.options.log.warn(
+        { err, messageId: message.properties.messageId },
+        "channel closed before settling",
+      );
+    }
+    this.unacked--;
+    this.options.metrics.inFlight.dec({ target: this.options.model.runner.config.name });
+  }
+}
+
+/** Which delivery attempt this is (1 = first); quorum queues count earlier ones in x-delivery-count. */
+function attemptOf(message: ConsumeMessage): number {
+  const previous = Number(message.properties.headers?.["x-delivery-count"] ?? 0);
+  return (Number.isFinite(previous) ? previous : 0) + 1;
+}
+
+/** Pause before requeueing after a refused publish: 200 ms per attempt, at most 2 s. */
+function retryDelayMs(message: ConsumeMessage): number {
+  return Math.min(2_000, 200 * attemptOf(message));
+}

@@ -1,0 +1,175 @@
+/**
+ * Loads one model into onnxruntime (on its own thread, see inference-thread.ts), warms it up,
+ * describes its tensors and runs feeds through it.
+ */
+import { performance } from "node:perf_hooks";
+import type { InferenceSession } from "onnxruntime-node";
+import type { Datatype } from "../shared/contracts.js";
+import type { Logger } from "../shared/logger.js";
+import { resolveModelUri, type ResolveOptions } from "../shared/models/model-source.js";
+import { taskSignature, type ModelTensors, type TaskSignature } from "../shared/models/task-signature.js";
+import type { ModelConfig, TensorSpec } from "../shared/runtime-config.js";
+import {
+  allocateTyped,
+  bytesToText,
+  elementCount,
+  ONNX_TYPE,
+  textTensor,
+  type DecodedTensor,
+  type NumericArray,
+} from "../shared/tensors.js";
+import { InferenceThread, type ThreadTensor } from "./inference-thread.js";
+
+/** A loaded, warmed-up model. */
+export interface ModelRunner {
+  config: ModelConfig;
+  /** Local path of the ONNX file. */
+  path: string;
+  /** Inputs and outputs as the ONNX file declares them (symbolic dimensions as -1). */
+  tensors: ModelTensors;
+  signature: TaskSignature;
+  /** True when every input and output has a dynamic dimension 0, so requests can be stacked. */
+  batchable: boolean;
+  /** Seconds spent loading and warming up. */
+  loadSeconds: number;
+  /** Runs the model; `feeds` are named like the model's inputs. Outputs come in model order. */
+  run(feeds: readonly DecodedTensor[]): Promise<DecodedTensor[]>;
+  /** Set once the model can no longer run at all (its thread died): not the request's fault. */
+  failure(): Error | undefined;
+  release(): Promise<void>;
+}
+
+const DATATYPE_OF_ONNX = new Map<string, Datatype>(
+  Object.entries(ONNX_TYPE).map(([datatype, onnx]) => [onnx, datatype as Datatype]),
+);
+
+/** Converts onnxruntime metadata into tensor specs; types Turnpike does not carry are an error. */
+export function specsOf(metadata: readonly InferenceSession.ValueMetadata[], what: string): TensorSpec[] {
+  return metadata.map((m) => {
+    if (!m.isTensor) throw new Error(`${what} ${m.name} is not a tensor`);
+    const datatype = DATATYPE_OF_ONNX.get(m.type);
+    if (!datatype) throw new Error(`${what} ${m.name} has type ${m.type}, which Turnpike does not carry`);
+    return { name: m.name, datatype, shape: m.shape.map((d) => (typeof d === "number" && d >= 0 ? d : -1)) };
+  });
+}
+
+/** Options of {@link loadModel}. */
+export interface LoadOptions {
+  log: Logger;
+  resolve?: ResolveOptions;
+  /** Batch sizes to warm up with; default [1] and the model's maxBatchSize. */
+  warmupBatchSizes?: number[];
+}
+
+/** Resolves, loads and warms up `config`; throws a contextual error when the model cannot serve. */
+export async function loadModel(config: ModelConfig, options: LoadOptions): Promise<ModelRunner> {
+  const { log } = options;
+  const started = performance.now();
+  const { path } = resolveModelUri(config.uri, options.resolve);
+  if (config.executionProvider === "cuda") {
+    log.warn("executionProvider cuda requested; this runtime build runs models on the CPU");
+  }
+  let session: InferenceThread;
+  try {
+    session = await InferenceThread.start(path, {
+      executionProviders: ["cpu"],
+      intraOpNumThreads: config.threads,
+      // One run at a time per worker: parallelism comes from intra-op threads and batching.
+      interOpNumThreads: 1,
+      graphOptimizationLevel: "all",
+      // onnxruntime would print every failed run to stderr; failures reach our log and the result.
+      logSeverityLevel: 4,
+    });
+  } catch (cause) {
+    throw new Error(`loading model ${config.name} from ${path}`, { cause });
+  }
+  let tensors: ModelTensors;
+  try {
+    tensors = {
+      inputs: specsOf(session.info.inputMetadata, "input"),
+      outputs: specsOf(session.info.outputMetadata, "output"),
+    };
+  } catch (error) {
+    await session.release();
+    throw error;
+  }
+  const signature = taskSignature(config, tensors);
+  const batchable =
+    [...tensors.inputs, ...tensors.outputs].every((t) => t.shape[0] === -1) && tensors.inputs.length > 0;
+
+  const run = async (feeds: readonly DecodedTensor[]): Promise<DecodedTensor[]> =>
+    (await session.run(feeds.map(toThread))).map(fromThread);
+
+  const sizes = options.warmupBatchSizes ?? [
+    1,
+    ...(batchable && config.batching.maxBatchSize > 1 ? [config.batching.maxBatchSize] : []),
+  ];
+  try {
+    for (const size of sizes) await warmUp(config, tensors, size, run, log);
+  } catch (error) {
+    await session.release();
+    throw error;
+  }
+  const loadSeconds = (performance.now() - started) / 1000;
+  log.info({ path, tensors, batchable, loadSeconds }, "model loaded and warmed up");
+  return {
+    config,
+    path,
+    tensors,
+    signature,
+    batchable,
+    loadSeconds,
+    run,
+    failure: () => session.failure,
+    release: () => session.release(),
+  };
+}
+
+/**
+ * Runs the model once on zeros so the first real request does not pay for lazy allocations. OCR
+ * uses its real input size (48x320). For a generic model, unknown dimensions are guessed as 1; if
+ * the model rejects the guess, that is only a warning (the guess, not the model, may be wrong).
+ */
+async function warmUp(
+  config: ModelConfig,
+  tensors: ModelTensors,
+  batch: number,
+  run: (feeds: readonly DecodedTensor[]) => Promise<DecodedTensor[]>,
+  log: Logger,
+): Promise<void> {
+  let guessed = false;
+  const feeds = tensors.inputs.map((input): DecodedTensor => {
+    const shape = input.shape.map((d, i) => {
+      if (d >= 0) return d;
+      if (i === 0) return batch;
+      if (config.task === "ocr-recognition" && i === 3) return 320;
+      guessed = true;
+      return 1;
+    });
+    const count = elementCount(shape);
+    const data =
+      input.datatype === "BYTES"
+        ? Array.from({ length: count }, () => new Uint8Array(0))
+        : allocateTyped(input.datatype, count);
+    return { name: input.name, datatype: input.datatype, shape, data };
+  });
+  try {
+    await run(feeds);
+  } catch (cause) {
+    if (!guessed) throw new Error(`warming up model ${config.name} (batch ${batch})`, { cause });
+    log.warn({ err: cause, batch }, "warm-up with guessed dimensions failed; serving anyway");
+  }
+}
+
+function toThread(tensor: DecodedTensor): ThreadTensor {
+  const data = tensor.datatype === "BYTES" ? bytesToText(tensor) : (tensor.data as NumericArray);
+  return { name: tensor.name, type: ONNX_TYPE[tensor.datatype], dims: tensor.shape, data };
+}
+
+function fromThread(tensor: ThreadTensor): DecodedTensor {
+  const datatype = DATATYPE_OF_ONNX.get(tensor.type);
+  if (!datatype)
+    throw new Error(`output ${tensor.name} has type ${tensor.type}, which Turnpike does not carry`);
+  if (datatype === "BYTES") return textTensor(tensor.name, tensor.data as string[], [...tensor.dims]);
+  return { name: tensor.name, datatype, shape: [...tensor.dims], data: tensor.data as NumericArray };
+}

@@ -1,0 +1,162 @@
+/**
+ * Reading InferenceTask messages and building what the worker publishes (the next step's task or
+ * the final InferenceResult). Pure functions.
+ */
+import { z } from "zod";
+import { DATATYPES, type InferenceResult, type InferenceTask, type StepTiming } from "../shared/contracts.js";
+import { encodeTensor, type DecodedTensor } from "../shared/tensors.js";
+import { StepError } from "./step-error.js";
+
+/** Header carrying when a message was enqueued (epoch ms), for the next step's queue time. */
+export const ENQUEUED_AT_HEADER = "x-turnpike-enqueued-at";
+
+const count = z.number().int().min(0);
+const taskSchema = z.object({
+  requestId: z.string().min(1),
+  tenant: z.string().min(1),
+  target: z.object({ kind: z.enum(["model", "pipeline"]), name: z.string().min(1) }),
+  route: z.array(
+    z.object({ step: z.string().min(1), model: z.string().optional(), processor: z.string().optional() }),
+  ),
+  inputs: z.array(
+    z.object({
+      name: z.string().min(1),
+      datatype: z.enum(DATATYPES),
+      shape: z.array(z.number().int().min(0)),
+      data: z.union([z.string(), z.array(z.string())]),
+    }),
+  ),
+  parameters: z.record(z.string(), z.unknown()).optional(),
+  reservedTokens: count,
+  inputTokens: count,
+  outputTokens: count,
+  submittedAt: z.number(),
+  deadlineAt: z.number().optional(),
+  steps: z.array(
+    z.object({
+      step: z.string(),
+      worker: z.string(),
+      queuedMs: z.number(),
+      inferMs: z.number(),
+      batchSize: z.number(),
+    }),
+  ),
+});
+
+/** The fields a failed result needs; present whenever a message is a task at all. */
+const identitySchema = taskSchema.pick({ requestId: true, tenant: true, target: true });
+
+/** A message body that is not an InferenceTask at all (not JSON, or no request id/tenant/target). */
+export class UnreadableMessageError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "UnreadableMessageError";
+  }
+}
+
+/**
+ * Parses a message body. Throws UnreadableMessageError when there is no request to answer (the
+ * message is requeued and eventually dead-lettered), or a StepError `invalid_task` carrying a
+ * best-effort task when the request can be identified but is malformed (it gets a failed result).
+ */
+export function parseTask(body: Buffer): InferenceTask {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body.toString("utf8"));
+  } catch (cause) {
+    throw new UnreadableMessageError("message body is not JSON", { cause });
+  }
+  const parsed = taskSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const identity = identitySchema.safeParse(raw);
+  if (!identity.success) {
+    throw new UnreadableMessageError("message is not an InferenceTask (no requestId, tenant or target)");
+  }
+  const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+  throw new MalformedTaskError(salvage(raw as Record<string, unknown>, identity.data), problems.join("; "));
+}
+
+/** A task whose identity is known but whose body is invalid: it ends with a failed result. */
+export class MalformedTaskError extends StepError {
+  constructor(
+    readonly task: InferenceTask,
+    problems: string,
+  ) {
+    super("invalid_task", `malformed task: ${problems}`);
+  }
+}
+
+function salvage(raw: Record<string, unknown>, identity: z.infer<typeof identitySchema>): InferenceTask {
+  const number = (value: unknown) => (typeof value === "number" && Number.isFinite(value) ? value : 0);
+  return {
+    ...identity,
+    route: [],
+    inputs: [],
+    reservedTokens: number(raw.reservedTokens),
+    inputTokens: number(raw.inputTokens),
+    outputTokens: number(raw.outputTokens),
+    submittedAt: number(raw.submittedAt),
+    steps: [],
+  };
+}
+
+/** The task for the next segment of the route: outputs become inputs, tokens and timings add up. */
+export function nextTask(
+  task: InferenceTask,
+  rest: InferenceTask["route"],
+  outputs: readonly DecodedTensor[],
+  outputTokens: number,
+  timings: readonly StepTiming[],
+): InferenceTask {
+  return {
+    ...task,
+    route: rest,
+    inputs: outputs.map((o) => encodeTensor(o)),
+    outputTokens: task.outputTokens + outputTokens,
+    steps: [...task.steps, ...timings],
+  };
+}
+
+/** The succeeded result of a finished route. */
+export function succeededResult(
+  task: InferenceTask,
+  outputs: readonly DecodedTensor[],
+  outputTokens: number,
+  timings: readonly StepTiming[],
+  finishedAt = Date.now(),
+): InferenceResult {
+  return {
+    ...resultBase(task, finishedAt),
+    status: "succeeded",
+    outputs: outputs.map((o) => encodeTensor(o)),
+    outputTokens: task.outputTokens + outputTokens,
+    steps: [...task.steps, ...timings],
+  };
+}
+
+/** The failed result of a request; tokens produced by earlier segments stay charged. */
+export function failedResult(
+  task: InferenceTask,
+  error: StepError,
+  finishedAt = Date.now(),
+): InferenceResult {
+  return {
+    ...resultBase(task, finishedAt),
+    status: "failed",
+    error: { code: error.code, message: error.message },
+    outputTokens: task.outputTokens,
+    steps: task.steps,
+  };
+}
+
+function resultBase(task: InferenceTask, finishedAt: number) {
+  return {
+    requestId: task.requestId,
+    tenant: task.tenant,
+    target: task.target,
+    reservedTokens: task.reservedTokens,
+    inputTokens: task.inputTokens,
+    submittedAt: task.submittedAt,
+    finishedAt,
+  };
+}

