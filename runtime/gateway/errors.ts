@@ -1,0 +1,137 @@
+/**
+ * The one place where errors become HTTP answers. Every refusal is JSON
+ * `{ "error": { "code": "stable_code", "message": "human text" } }`; the code decides the status.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { PublishRejectedError } from "../shared/amqp.js";
+import type { Logger } from "../shared/logger.js";
+import { TensorError } from "../shared/tensors.js";
+
+/** Every error code the gateway answers with, and its HTTP status. */
+export const ERROR_STATUS = {
+  invalid_json: 400,
+  empty_body: 400,
+  invalid_request: 400,
+  invalid_tensor: 400,
+  unknown_input: 400,
+  missing_input: 400,
+  duplicate_input: 400,
+  datatype_mismatch: 400,
+  shape_mismatch: 400,
+  unknown_output: 400,
+  invalid_parameter: 400,
+  invalid_idempotency_key: 400,
+  invalid_request_id: 400,
+  unauthenticated: 401,
+  invalid_api_key: 401,
+  invalid_token: 401,
+  tenant_unknown: 403,
+  model_not_allowed: 403,
+  model_not_found: 404,
+  request_not_found: 404,
+  route_not_found: 404,
+  idempotency_key_conflict: 409,
+  idempotency_key_in_use: 409,
+  body_too_large: 413,
+  unsupported_media_type: 415,
+  target_not_runnable: 422,
+  request_exceeds_quota: 422,
+  inference_rejected: 422,
+  quota_exceeded: 429,
+  rate_limited: 429,
+  internal_error: 500,
+  inference_failed: 502,
+  queue_full: 503,
+  model_unavailable: 503,
+  model_not_ready: 503,
+  service_unavailable: 503,
+} as const;
+
+/** A stable error code of the gateway's API. */
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** A refusal with a stable code, a message for people, and optional response headers. */
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly headers: Record<string, string | number> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "ApiError";
+    this.status = ERROR_STATUS[code];
+  }
+}
+
+/** The JSON body of an error answer. */
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+/** What an error becomes on the wire. */
+export interface HttpError {
+  status: number;
+  body: ErrorBody;
+  headers: Record<string, string | number>;
+}
+
+const FASTIFY_CODES: Record<string, [ErrorCode, string]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: ["body_too_large", "the request body is larger than the gateway accepts"],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: ["unsupported_media_type", "send the body as application/json"],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: ["invalid_request", "the Content-Length does not match the body"],
+  FST_ERR_CTP_EMPTY_JSON_BODY: ["empty_body", "the JSON body is empty"],
+  FST_ERR_CTP_INVALID_JSON_BODY: ["invalid_json", "the body is not valid JSON"],
+  FST_ERR_VALIDATION: ["invalid_request", "the request is not valid"],
+};
+
+/** Maps any error to its HTTP answer; unknown errors become a 500 without internals. */
+export function toHttpError(error: unknown): HttpError {
+  if (error instanceof ApiError) return answer(error.code, error.message, error.headers);
+  if (error instanceof TensorError) return answer("invalid_tensor", error.message);
+  if (error instanceof PublishRejectedError) {
+    return /no such queue/.test(error.message)
+      ? answer("model_unavailable", "the model has no queue yet; is it deployed?", { "retry-after": 5 })
+      : answer("queue_full", "the model's queue is full; retry later", { "retry-after": 1 });
+  }
+  const fastifyError = error as Partial<FastifyError> | undefined;
+  const known = fastifyError?.code ? FASTIFY_CODES[fastifyError.code] : undefined;
+  if (known) return answer(known[0], known[0] === "invalid_request" ? fastifyError!.message! : known[1]);
+  // JSON.parse errors of the body parser carry statusCode 400 (SyntaxError, or secure-json-parse).
+  if (
+    fastifyError?.statusCode === 400 &&
+    (error instanceof SyntaxError || /JSON|prototype/i.test(fastifyError.message ?? ""))
+  ) {
+    return answer("invalid_json", "the body is not valid JSON");
+  }
+  if (fastifyError?.statusCode === 413) return answer(...FASTIFY_CODES.FST_ERR_CTP_BODY_TOO_LARGE!);
+  if (fastifyError?.statusCode === 415) return answer(...FASTIFY_CODES.FST_ERR_CTP_INVALID_MEDIA_TYPE!);
+  if (fastifyError?.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    return answer("invalid_request", fastifyError.message ?? "the request is not valid");
+  }
+  return answer("internal_error", "the gateway failed to handle the request; it has been logged");
+}
+
+function answer(code: ErrorCode, message: string, headers: Record<string, string | number> = {}): HttpError {
+  return { status: ERROR_STATUS[code], body: { error: { code, message } }, headers };
+}
+
+/**
+ * Sends an error answer. Unexpected errors are logged with their stack; expected 5xx refusals (a
+ * full queue, a dependency down) as warnings; 4xx refusals at debug level.
+ */
+export function sendError(reply: FastifyReply, error: unknown, log: Logger): FastifyReply {
+  const http = toHttpError(error);
+  const { code, message } = http.body.error;
+  if (http.status < 500) log.debug({ code, reason: message }, "request refused");
+  else if (error instanceof ApiError || error instanceof PublishRejectedError) {
+    log.warn({ code, reason: message, cause: (error as Error).cause }, "request refused");
+  } else log.error({ err: error, code }, "request failed");
+  return reply.code(http.status).headers(http.headers).type("application/json").send(http.body);
+}
+
+/** fastify error handler using {@link sendError}. */
+export function errorHandler(log: Logger) {
+  return (error: unknown, _request: FastifyRequest, reply: FastifyReply) => sendError(reply, error, log);
+}

@@ -1,0 +1,259 @@
+/**
+ * Wiring of the gateway role: clients, domain objects, plugins (CORS, rate limits) and routes.
+ * startGateway() is what main.ts and the tests call; it owns everything it opens and closes it.
+ */
+import cors from "@fastify/cors";
+import rateLimit from "@fastify/rate-limit";
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+} from "fastify";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { names } from "../shared/contracts.js";
+import { RequestRecords } from "../shared/db/index.js";
+import { logger } from "../shared/logger.js";
+import { createMetrics } from "../shared/metrics.js";
+import { QuotaStore } from "../shared/quota/index.js";
+import { readRuntimeConfig, watchRuntimeConfig, type RuntimeConfig } from "../shared/runtime-config.js";
+import { Authenticator } from "./auth.js";
+import { CompletionHub } from "./completions.js";
+import type { GatewayEnv } from "./config.js";
+import type { GatewayContext, GatewayHooks } from "./context.js";
+import { ApiError, errorHandler } from "./errors.js";
+import { TaskPublisher } from "./publisher.js";
+import { RequestStates } from "./request-state.js";
+import { healthRoutes } from "./routes/health.js";
+import { inferRoutes } from "./routes/infer.js";
+import { modelRoutes } from "./routes/models.js";
+import { requestRoutes } from "./routes/requests.js";
+import { Submitter } from "./submit.js";
+
+/** Options of {@link startGateway}. */
+export interface GatewayOptions {
+  env: GatewayEnv;
+  /** The runtime config itself, or the path of its file (then reloaded when it changes). */
+  config: RuntimeConfig | string;
+  hooks?: GatewayHooks;
+}
+
+/** A running gateway. */
+export interface Gateway {
+  /** Base URL, e.g. http://127.0.0.1:41234. */
+  url: string;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+const EXPOSED_HEADERS = [
+  "location",
+  "retry-after",
+  "x-request-id",
+  "x-ratelimit-limit",
+  "x-ratelimit-remaining",
+  "x-ratelimit-reset",
+  "preference-applied",
+];
+
+/** Connects to Redis, RabbitMQ and PostgreSQL, then listens on TURNPIKE_HOST:TURNPIKE_PORT. */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { env } = options;
+  const log = logger("gateway");
+  let config = typeof options.config === "string" ? readRuntimeConfig(options.config) : options.config;
+  const prefix = config.prefix;
+  const closers: (() => Promise<unknown> | unknown)[] = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await Promise.resolve(close()).catch(() => undefined);
+  };
+
+  try {
+    if (typeof options.config === "string") {
+      const path = options.config;
+      const stop = watchRuntimeConfig(
+        path,
+        (next) => {
+          if (next.prefix !== prefix) return log.error({ path }, "ignoring a config that changes the prefix");
+          config = next;
+          log.info({ path }, "runtime config reloaded");
+        },
+        (error) => log.error({ err: error, path }, "keeping the previous runtime config"),
+      );
+      closers.push(stop);
+    }
+    const redis = new Redis(env.TURNPIKE_REDIS_URL, {
+      connectionName: "turnpike-gateway",
+      maxRetriesPerRequest: 2,
+    });
+    closers.push(() => redis.quit());
+    const pool = new pg.Pool({
+      connectionString: env.TURNPIKE_DATABASE_URL,
+      max: 10,
+      application_name: "turnpike-gateway",
+    });
+    closers.push(() => pool.end());
+    const completions = await CompletionHub.start(
+      env.TURNPIKE_REDIS_URL,
+      names(prefix).completionChannel,
+      log,
+    );
+    closers.push(() => completions.close());
+    const publisher = new TaskPublisher(env.TURNPIKE_AMQP_URL, log);
+    closers.push(() => publisher.close());
+    await publisher.start();
+
+    const stopping = new AbortController();
+    const metrics = createMetrics("gateway");
+    const quota = new QuotaStore(redis, prefix);
+    const states = new RequestStates(
+      redis,
+      new RequestRecords(pool, env.TURNPIKE_DB_SCHEMA),
+      prefix,
+      env.TURNPIKE_REQUEST_STATE_TTL_SECONDS,
+    );
+    const ctx: GatewayContext = {
+      env,
+      config: () => config,
+      prefix,
+      redis,
+      quota,
+      states,
+      completions,
+      publisher,
+      submitter: new Submitter({
+        redis,
+        quota,
+        states,
+        publisher,
+        prefix,
+        idempotencyTtlSeconds: env.TURNPIKE_IDEMPOTENCY_TTL_SECONDS,
+        metrics,
+      }),
+      authenticator: new Authenticator(quota, env),
+      metrics,
+      log,
+      hooks: options.hooks ?? {},
+      accepting: true,
+      stopping: stopping.signal,
+      streams: new Set(),
+    };
+
+    const app = await buildApp(ctx);
+    closers.push(() => app.close());
+    await app.listen({ host: env.TURNPIKE_HOST, port: env.TURNPIKE_PORT });
+    const address = app.server.address();
+    const port = typeof address === "object" && address ? address.port : env.TURNPIKE_PORT;
+    const host =
+      env.TURNPIKE_HOST === "0.0.0.0" || env.TURNPIKE_HOST === "::" ? "127.0.0.1" : env.TURNPIKE_HOST;
+    const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+    log.info({ url, prefix }, "gateway listening");
+    return {
+      url,
+      app,
+      close: async () => {
+        ctx.accepting = false;
+        stopping.abort();
+        for (const end of [...ctx.streams]) end();
+        await closeAll();
+      },
+    };
+  } catch (error) {
+    await closeAll();
+    throw new Error("starting the gateway", { cause: error });
+  }
+}
+
+/** The fastify app with its plugins and routes (no listening). */
+async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
+  const { env } = ctx;
+  const app = Fastify({
+    loggerInstance: ctx.log as FastifyBaseLogger,
+    bodyLimit: env.TURNPIKE_BODY_LIMIT_BYTES,
+    trustProxy: env.TURNPIKE_TRUST_PROXY,
+    // Per-request access lines would dominate the log at load; errors are logged by errors.ts.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Draining is handled below, so refusals keep the JSON error shape.
+    return503OnClosing: false,
+  });
+  app.decorateRequest("tenant", "");
+  app.setErrorHandler(errorHandler(ctx.log));
+  app.setNotFoundHandler(() => {
+    throw new ApiError(
+      "route_not_found",
+      "no such endpoint; see /v2/models/{name}/infer and /v1/requests/{id}",
+    );
+  });
+  // While shutting down: refuse new requests, and close each connection after its answer so that
+  // keep-alive sockets of requests still in flight do not hold the server open.
+  app.addHook("onRequest", async (_request, reply) => {
+    if (ctx.accepting) return;
+    reply.header("connection", "close");
+    throw new ApiError("service_unavailable", "the gateway is shutting down; retry", { "retry-after": 1 });
+  });
+  app.addHook("onSend", async (_request, reply) => {
+    if (!ctx.accepting) reply.header("connection", "close");
+  });
+  // JSON only: without the text/plain parser, other content types get 415 before any work.
+  app.removeContentTypeParser("text/plain");
+
+  await app.register(cors, {
+    // An exact allow-list; `false` (no origins configured) sends no CORS headers at all.
+    origin: env.TURNPIKE_CORS_ORIGINS.length > 0 ? env.TURNPIKE_CORS_ORIGINS : false,
+    methods: ["GET", "POST", "OPTIONS"],
+    allowedHeaders: [
+      "authorization",
+      "x-api-key",
+      "content-type",
+      "idempotency-key",
+      "prefer",
+      "last-event-id",
+    ],
+    exposedHeaders: EXPOSED_HEADERS,
+    maxAge: 600,
+  });
+  await app.register(rateLimit, {
+    global: false,
+    redis: ctx.redis,
+    nameSpace: `tp:${ctx.prefix}:ratelimit:`,
+    timeWindow: env.TURNPIKE_RATE_LIMIT_WINDOW_MS,
+    skipOnError: true, // Redis trouble shows in readiness; it should not also fail every request here
+  });
+
+  healthRoutes(app, ctx);
+  await app.register(async (api) => {
+    const limit = (max: number, key: (r: FastifyRequest) => string) =>
+      max > 0
+        ? api.createRateLimit({ max, timeWindow: env.TURNPIKE_RATE_LIMIT_WINDOW_MS, keyGenerator: key })
+        : undefined;
+    const perIp = limit(env.TURNPIKE_RATE_LIMIT_PER_IP, (r) => `ip:${r.ip}`);
+    const perTenant = limit(env.TURNPIKE_RATE_LIMIT_PER_TENANT, (r) => `tenant:${r.tenant}`);
+    api.addHook("onRequest", async (request) => {
+      if (perIp) await enforce(perIp, request, "client IP");
+      request.tenant = await ctx.authenticator.tenantOf(request.headers);
+      if (perTenant) await enforce(perTenant, request, "tenant");
+    });
+    modelRoutes(api, ctx);
+    inferRoutes(api, ctx);
+    requestRoutes(api, ctx);
+  });
+  return app;
+}
+
+type Limiter = ReturnType<FastifyInstance["createRateLimit"]>;
+
+/** Applies a request-rate limiter; over it, 429 rate_limited with Retry-After and X-RateLimit-*. */
+async function enforce(limiter: Limiter, request: FastifyRequest, what: string): Promise<void> {
+  const result = await limiter(request);
+  if (result.isAllowed || !result.isExceeded) return;
+  throw new ApiError(
+    "rate_limited",
+    `too many requests from this ${what}; retry in ${result.ttlInSeconds} s`,
+    {
+      "retry-after": result.ttlInSeconds,
+      "x-ratelimit-limit": result.max,
+      "x-ratelimit-remaining": 0,
+      "x-ratelimit-reset": result.ttlInSeconds,
+    },
+  );
+}

@@ -1,0 +1,209 @@
+/**
+ * POST /v2/models/{name}/infer, for models and pipelines alike. Synchronous by default: waits for
+ * the result up to TURNPIKE_SYNC_TIMEOUT_MS (or `parameters.timeout` ms, or `Prefer: wait=<s>`),
+ * then answers 202 with the request id. `Prefer: respond-async` answers 202 at once.
+ */
+import { randomUUID } from "node:crypto";
+import type { FastifyInstance, FastifyReply } from "fastify";
+import type { CompletionNotice, RouteStep } from "../../shared/contracts.js";
+import { entryModel } from "../../shared/models/route-plan.js";
+import { taskSignature } from "../../shared/models/task-signature.js";
+import type { RuntimeConfig } from "../../shared/runtime-config.js";
+import type { GatewayContext } from "../context.js";
+import { ApiError } from "../errors.js";
+import { parseInferRequest } from "../infer-request.js";
+import { anyInputs, modelInputCheck, processorInputCheck } from "../input-contracts.js";
+import { checkIdempotencyKey } from "../submit.js";
+import { estimateTokens, routeModels } from "../tokens.js";
+import { isFinal, toOipResponse, type FinalState, type RequestState } from "../views.js";
+import type { CompletionWaiter } from "../completions.js";
+import { resolveTarget } from "./models.js";
+
+/** What an RFC 7240 Prefer header asks for. */
+export interface Preference {
+  respondAsync: boolean;
+  waitSeconds?: number;
+}
+
+/** Parses `Prefer: respond-async, wait=10`. */
+export function parsePrefer(header: string | string[] | undefined): Preference {
+  const text = (Array.isArray(header) ? header.join(",") : (header ?? "")).toLowerCase();
+  const tokens = text.split(/[,;]/).map((t) => t.trim());
+  const wait = tokens.find((t) => /^wait\s*=\s*\d+$/.test(t));
+  return {
+    respondAsync: tokens.includes("respond-async"),
+    waitSeconds: wait ? Number(wait.split("=")[1]) : undefined,
+  };
+}
+
+/** Registers the infer route. */
+export function inferRoutes(app: FastifyInstance, ctx: GatewayContext): void {
+  app.post<{ Params: { name: string } }>(
+    "/v2/models/:name/infer",
+    {
+      onResponse: async (request, reply) => {
+        const known =
+          ctx.config().models.some((m) => m.name === request.params.name) ||
+          ctx.config().pipelines.some((p) => p.name === request.params.name);
+        const target = known ? request.params.name : "unknown";
+        ctx.metrics.requests.inc({ target, code: String(reply.statusCode) });
+        ctx.metrics.requestDuration.observe(
+          { target, mode: reply.statusCode === 202 ? "async" : "sync" },
+          reply.elapsedTime / 1000,
+        );
+      },
+    },
+    async (request, reply) => {
+      const config = ctx.config();
+      const { name } = request.params;
+      const tenant = request.tenant;
+      const resolved = resolveTarget(config, tenant, name);
+      const route: RouteStep[] = resolved.route;
+      const models = routeModels(config, route);
+      const first = route[0]!;
+      const queueModel = entryModel(route);
+      if (!queueModel) throw new ApiError("target_not_runnable", `pipeline ${name} has no model step to run`);
+
+      // Validation happens before anything is reserved or enqueued.
+      const check = first.model
+        ? modelInputCheck(taskSignature(models[0]!))
+        : first.processor
+          ? processorInputCheck(first.processor)
+          : anyInputs;
+      const parsed = parseInferRequest(request.body, check);
+      checkOutputs(config, route.at(-1)?.model, parsed.outputs);
+      const idempotencyKey = checkIdempotencyKey(request.headers["idempotency-key"]);
+      const prefer = parsePrefer(request.headers.prefer);
+      const timeoutMs = Math.min(
+        parsed.timeoutMs ??
+          (prefer.waitSeconds !== undefined ? prefer.waitSeconds * 1000 : ctx.env.TURNPIKE_SYNC_TIMEOUT_MS),
+        ctx.env.TURNPIKE_MAX_SYNC_TIMEOUT_MS,
+      );
+      const sync = !prefer.respondAsync && timeoutMs > 0;
+      const characters = parsed.inputs.reduce((n, i) => n + i.characters, 0);
+      const tokens = estimateTokens(models, characters);
+
+      const requestId = randomUUID();
+      // Wait before publishing, so a result that arrives at once cannot slip past.
+      let waiter = sync ? ctx.completions.wait(requestId) : undefined;
+      let outcome;
+      try {
+        outcome = await ctx.submitter.submit({
+          requestId,
+          tenant,
+          target: { kind: resolved.kind, name },
+          route,
+          queueModel,
+          inputs: parsed.inputs.map((i) => i.wire),
+          parameters: parsed.parameters,
+          inputTokens: tokens.inputTokens,
+          reservedTokens: tokens.reservedTokens,
+          submittedAt: Date.now(),
+          idempotencyKey,
+        });
+      } catch (error) {
+        waiter?.cancel();
+        throw error;
+      }
+      reply.header("x-request-id", outcome.requestId);
+      if (outcome.reused && waiter) {
+        waiter.cancel();
+        waiter = ctx.completions.wait(outcome.requestId);
+      }
+      if (!waiter) {
+        if (prefer.respondAsync) reply.header("preference-applied", "respond-async");
+        const state = outcome.reused ? await ctx.states.read(outcome.requestId, tenant) : undefined;
+        if (state && isFinal(state)) return answerFinal(reply, state, parsed);
+        return accepted(reply, outcome.requestId, state);
+      }
+      ctx.metrics.inFlight.inc({ target: name });
+      try {
+        const state = await waitForFinal(ctx, outcome.requestId, tenant, waiter, timeoutMs, outcome.reused);
+        if (state && isFinal(state)) return answerFinal(reply, state, parsed);
+        return accepted(reply, outcome.requestId, state);
+      } finally {
+        ctx.metrics.inFlight.dec({ target: name });
+      }
+    },
+  );
+}
+
+/** Refuses requested outputs the last model does not declare (when it declares any). */
+function checkOutputs(
+  config: RuntimeConfig,
+  lastModel: string | undefined,
+  wanted: string[] | undefined,
+): void {
+  if (!wanted || !lastModel) return;
+  const model = config.models.find((m) => m.name === lastModel);
+  const declared = model ? taskSignature(model).outputs : undefined;
+  if (!declared) return;
+  const unknown = wanted.filter((w) => !declared.some((d) => d.name === w));
+  if (unknown.length > 0) {
+    throw new ApiError(
+      "unknown_output",
+      `unknown output(s) ${unknown.join(", ")}; ${lastModel} has ${declared.map((d) => d.name).join(", ")}`,
+    );
+  }
+}
+
+/**
+ * Waits for the completion notice or the deadline, then reads the state once. A reused request
+ * (same Idempotency-Key) may already be final, so it is read first.
+ */
+async function waitForFinal(
+  ctx: GatewayContext,
+  requestId: string,
+  tenant: string,
+  waiter: CompletionWaiter,
+  timeoutMs: number,
+  readFirst: boolean,
+): Promise<RequestState | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  let onStop: (() => void) | undefined;
+  try {
+    if (readFirst) {
+      const state = await ctx.states.read(requestId, tenant);
+      if (!state || isFinal(state)) return state;
+    }
+    // The deadline, or shutdown: the caller then gets 202 and reads the result later.
+    const deadline = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), timeoutMs);
+      onStop = () => resolve(undefined);
+      if (ctx.stopping.aborted) onStop();
+      else ctx.stopping.addEventListener("abort", onStop);
+    });
+    await Promise.race<CompletionNotice | undefined>([waiter.notice, deadline]);
+    // Read even on timeout: a notice lost while Redis reconnected must not hide a finished result.
+    return await ctx.states.read(requestId, tenant);
+  } finally {
+    clearTimeout(timer);
+    if (onStop) ctx.stopping.removeEventListener("abort", onStop);
+    waiter.cancel();
+  }
+}
+
+/** 200 with the OIP response, or the worker's failure as a JSON error. */
+function answerFinal(
+  reply: FastifyReply,
+  state: FinalState,
+  parsed: { clientId?: string; outputs?: string[] },
+) {
+  const record = state.record;
+  if (record.status === "succeeded") {
+    return reply
+      .code(200)
+      .send(toOipResponse(record, { clientId: parsed.clientId, outputs: parsed.outputs }));
+  }
+  const code = record.error?.code ?? "unknown";
+  const message = `${code}: ${record.error?.message ?? "the request failed"}`;
+  // Worker codes starting with "invalid" blame the input; anything else is ours.
+  throw new ApiError(/^invalid/.test(code) ? "inference_rejected" : "inference_failed", message);
+}
+
+/** 202 with the id and where to read the result. */
+function accepted(reply: FastifyReply, requestId: string, state: RequestState | undefined) {
+  const location = `/v1/requests/${requestId}`;
+  const status = state?.kind === "record" ? state.record.status : (state?.pending.status ?? "queued");
+  return reply.code(202).header("location", location).send({ id: requestId, status, location });
+}

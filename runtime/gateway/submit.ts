@@ -1,0 +1,191 @@
+/**
+ * Accepting a request, in the order that keeps it exactly-once in effect: claim the
+ * Idempotency-Key, mark the request queued, reserve its tokens, publish with confirms. Any failure
+ * after a step undoes the earlier ones (release the tokens, forget the marker and the key), so a
+ * refused request costs nothing and a retry starts clean.
+ */
+import type { Redis } from "ioredis";
+import { PublishRejectedError } from "../shared/amqp.js";
+import {
+  names,
+  tenantKeys,
+  type InferenceTask,
+  type RouteStep,
+  type Target,
+  type WireTensor,
+} from "../shared/contracts.js";
+import type { Metrics } from "../shared/metrics.js";
+import type { QuotaStore, ReserveResult } from "../shared/quota/index.js";
+import { ApiError } from "./errors.js";
+import type { TaskPublisher } from "./publisher.js";
+import type { RequestStates } from "./request-state.js";
+
+/** A validated request ready to enqueue. */
+export interface Submission {
+  requestId: string;
+  tenant: string;
+  target: Target;
+  route: RouteStep[];
+  /** The model whose queue receives the task (the route's first model step). */
+  queueModel: string;
+  inputs: WireTensor[];
+  parameters: Record<string, unknown>;
+  inputTokens: number;
+  reservedTokens: number;
+  submittedAt: number;
+  idempotencyKey?: string;
+}
+
+/** The request that now stands for the submission: new, or the first one with the same key. */
+export interface SubmitOutcome {
+  requestId: string;
+  reused: boolean;
+}
+
+/** What a Submitter works with. */
+export interface SubmitterDeps {
+  redis: Redis;
+  quota: QuotaStore;
+  states: RequestStates;
+  publisher: TaskPublisher;
+  prefix: string;
+  idempotencyTtlSeconds: number;
+  metrics: Metrics;
+}
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** Validates an Idempotency-Key header value (visible ASCII, at most 255 characters). */
+export function checkIdempotencyKey(value: string | string[] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const key = Array.isArray(value) ? value[0] : value;
+  if (key === undefined || !IDEMPOTENCY_KEY.test(key)) {
+    throw new ApiError("invalid_idempotency_key", "Idempotency-Key must be 1-255 visible ASCII characters");
+  }
+  return key;
+}
+
+/** Enqueues submissions. */
+export class Submitter {
+  constructor(private readonly deps: SubmitterDeps) {}
+
+  /** Accepts `s` or returns the request an earlier call with the same Idempotency-Key created. */
+  async submit(s: Submission): Promise<SubmitOutcome> {
+    const { redis, quota, states, publisher, prefix } = this.deps;
+    const idemKey = s.idempotencyKey ? tenantKeys(prefix, s.tenant).idempotency(s.idempotencyKey) : undefined;
+    if (idemKey) {
+      const existing = await this.claim(idemKey, s);
+      if (existing) return { requestId: existing, reused: true };
+    }
+    let reserved = false;
+    try {
+      // Both go out back to back on one connection (one round trip); SET is applied first.
+      const [marked, reservation] = await Promise.allSettled([
+        states.markQueued(s.requestId, s.tenant, s.target, s.submittedAt),
+        quota.reserve(s.tenant, s.requestId, s.reservedTokens, s.submittedAt),
+      ]);
+      reserved = reservation.status === "fulfilled" && reservation.value.ok;
+      if (marked.status === "rejected") throw marked.reason;
+      if (reservation.status === "rejected") throw reservation.reason;
+      if (!reservation.value.ok) throw this.refusal(s, reservation.value);
+      await publisher.publish(names(prefix).modelQueue(s.queueModel), this.task(s));
+      return { requestId: s.requestId, reused: false };
+    } catch (error) {
+      // Undo in reverse order; each undo is idempotent and a failing one must not hide the cause.
+      if (reserved) await quota.release(s.tenant, s.requestId).catch(() => undefined);
+      await states.forget(s.requestId).catch(() => undefined);
+      if (idemKey) await redis.del(idemKey).catch(() => undefined);
+      if (error instanceof ApiError || error instanceof PublishRejectedError) throw error;
+      throw new ApiError(
+        "service_unavailable",
+        "the gateway could not enqueue the request; retry",
+        { "retry-after": 2 },
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  /**
+   * Claims the Idempotency-Key for this request (SET NX). When another request holds it, returns
+   * that request's id, after checking it targets the same model or pipeline.
+   */
+  private async claim(idemKey: string, s: Submission): Promise<string | undefined> {
+    const { redis, states } = this.deps;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const won = await redis.set(idemKey, s.requestId, "EX", this.deps.idempotencyTtlSeconds, "NX");
+      if (won === "OK") return undefined;
+      const existing = await redis.get(idemKey);
+      if (existing === null) continue; // expired or undone in between: try to claim again
+      const state = await states.read(existing, s.tenant);
+      if (!state) {
+        // The first request is between claiming the key and marking itself queued (or failing).
+        throw new ApiError(
+          "idempotency_key_in_use",
+          "a request with this Idempotency-Key is being submitted; retry",
+          {
+            "retry-after": 1,
+          },
+        );
+      }
+      const target = state.kind === "record" ? state.record.target : state.pending.target.name;
+      if (target !== s.target.name) {
+        throw new ApiError(
+          "idempotency_key_conflict",
+          `this Idempotency-Key was used for ${target}, not ${s.target.name}; use a new key`,
+        );
+      }
+      return existing;
+    }
+    throw new ApiError(
+      "idempotency_key_in_use",
+      "a request with this Idempotency-Key is being submitted; retry",
+      {
+        "retry-after": 1,
+      },
+    );
+  }
+
+  private refusal(s: Submission, r: Exclude<ReserveResult, { ok: true }>): ApiError {
+    if (r.reason === "unknown-tenant") {
+      return new ApiError("tenant_unknown", `tenant ${s.tenant} has no quota in this installation`);
+    }
+    this.deps.metrics.quotaRejections.inc({ tenant: s.tenant, limit: r.limit });
+    const tokenLimit = r.limit === "tokensPerDay" || r.limit === "tokensPerMinute";
+    if (tokenLimit && s.reservedTokens > r.limitValue) {
+      // Waiting would not help: the request alone needs more than the whole window allows.
+      return new ApiError(
+        "request_exceeds_quota",
+        `the request reserves ${s.reservedTokens} tokens but ${r.limit} is ${r.limitValue}`,
+        { "x-ratelimit-limit": r.limitValue },
+      );
+    }
+    return new ApiError(
+      "quota_exceeded",
+      `quota ${r.limit} (${r.limitValue}) is used up; ${r.remaining} left, retry in ${r.retryAfterSeconds} s`,
+      {
+        "retry-after": r.retryAfterSeconds,
+        "x-ratelimit-limit": r.limitValue,
+        "x-ratelimit-remaining": r.remaining,
+        "x-ratelimit-reset": r.retryAfterSeconds,
+      },
+    );
+  }
+
+  private task(s: Submission): InferenceTask {
+    return {
+      requestId: s.requestId,
+      tenant: s.tenant,
+      target: s.target,
+      route: s.route,
+      inputs: s.inputs,
+      ...(Object.keys(s.parameters).length > 0 ? { parameters: s.parameters } : {}),
+      reservedTokens: s.reservedTokens,
+      inputTokens: s.inputTokens,
+      outputTokens: 0,
+      submittedAt: s.submittedAt,
+      steps: [],
+    };
+  }
+}

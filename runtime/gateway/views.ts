@@ -1,0 +1,106 @@
+/**
+ * What the gateway answers about a request, pure: the OIP v2 infer response built from a record's
+ * wire tensors, and the request-status document of GET /v1/requests/{id} and its SSE events.
+ */
+import type { RequestStatus, Target, WireTensor } from "../shared/contracts.js";
+import type { RequestRecord } from "../shared/db/index.js";
+import { decodeTensor, toJsonData } from "../shared/tensors.js";
+
+/** A request the gateway accepted but that has no durable record yet (Redis requestTenantKey). */
+export interface PendingRequest {
+  tenant: string;
+  target: Target;
+  status: RequestStatus;
+  /** Epoch ms. */
+  submittedAt: number;
+}
+
+/** The state of a request as one tenant may see it. */
+export type RequestState =
+  | { kind: "record"; id: string; record: RequestRecord }
+  | { kind: "pending"; id: string; pending: PendingRequest };
+
+/** A request with its final status. */
+export type FinalState = {
+  kind: "record";
+  id: string;
+  record: RequestRecord & { status: "succeeded" | "failed" };
+};
+
+/** An OIP v2 output tensor with JSON data. */
+export interface OipTensor {
+  name: string;
+  datatype: string;
+  shape: number[];
+  data: (number | boolean | string)[];
+}
+
+/** OIP v2 infer response. */
+export interface OipInferResponse {
+  model_name: string;
+  id: string;
+  parameters: { request_id: string };
+  outputs: OipTensor[];
+}
+
+/** Decodes wire tensors into OIP JSON tensors, keeping only `only` when given. */
+export function toOipOutputs(outputs: readonly WireTensor[] | null, only?: readonly string[]): OipTensor[] {
+  const wanted = only ? new Set(only) : undefined;
+  return (outputs ?? [])
+    .filter((t) => !wanted || wanted.has(t.name))
+    .map((t) => {
+      const decoded = decodeTensor(t);
+      return { name: t.name, datatype: t.datatype, shape: decoded.shape, data: toJsonData(decoded) };
+    });
+}
+
+/** The OIP answer of a succeeded record; `clientId` is the `id` the caller sent, if any. */
+export function toOipResponse(
+  record: RequestRecord,
+  options: { clientId?: string; outputs?: readonly string[] } = {},
+): OipInferResponse {
+  return {
+    model_name: record.target,
+    id: options.clientId ?? record.id,
+    parameters: { request_id: record.id },
+    outputs: toOipOutputs(record.outputs, options.outputs),
+  };
+}
+
+/** True once a request has its final status. */
+export function isFinal(state: RequestState): state is FinalState {
+  return state.kind === "record" && (state.record.status === "succeeded" || state.record.status === "failed");
+}
+
+/** The document of GET /v1/requests/{id} (and the data of its SSE events). */
+export function requestView(state: RequestState) {
+  if (state.kind === "pending") {
+    const p = state.pending;
+    return {
+      id: state.id,
+      status: p.status,
+      target: p.target,
+      submittedAt: new Date(p.submittedAt).toISOString(),
+      finishedAt: null,
+    };
+  }
+  const r = state.record;
+  return {
+    id: r.id,
+    status: r.status,
+    target: { kind: r.targetKind, name: r.target },
+    submittedAt: r.submittedAt.toISOString(),
+    finishedAt: r.finishedAt ? r.finishedAt.toISOString() : null,
+    tokens: {
+      reserved: r.reservedTokens,
+      input: r.inputTokens,
+      output: r.outputTokens,
+      charged: r.chargedTokens,
+    },
+    ...(r.status === "succeeded" ? { result: toOipResponse(r) } : {}),
+    ...(r.error ? { error: r.error } : {}),
+  };
+}
+
+/** The request-status document. */
+export type RequestView = ReturnType<typeof requestView>;

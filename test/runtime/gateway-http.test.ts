@@ -1,0 +1,220 @@
+// The gateway's HTTP surface on real Redis, RabbitMQ and PostgreSQL: health, metrics, auth
+// (API keys, JWT), model metadata and readiness, CORS, request-rate limits, and a table of
+// malformed requests that must each get the right 4xx code and enqueue nothing.
+import { SignJWT } from "jose";
+import { hashApiKey } from "../../runtime/shared/quota/index.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  call,
+  gatewayFixture,
+  KEYS,
+  standardConfig,
+  standardTenants,
+  type GatewayFixture,
+} from "./helpers/gateway-fixture.js";
+
+const JWT_SECRET = "a-test-secret-that-is-long-enough-0123456789";
+let fx: GatewayFixture;
+
+beforeAll(async () => {
+  fx = await gatewayFixture({
+    config: standardConfig(),
+    tenants: standardTenants(),
+    queues: { echo: {}, text: {}, ocr: {} },
+    env: {
+      TURNPIKE_CORS_ORIGINS: "https://app.example.com,http://localhost:3000",
+      TURNPIKE_BODY_LIMIT_BYTES: String(64 * 1024),
+      TURNPIKE_JWT_SECRET: JWT_SECRET,
+      TURNPIKE_JWT_ISSUER: "https://issuer.example.com",
+    },
+  });
+});
+
+afterAll(async () => {
+  await fx?.close();
+});
+
+async function errorOf(res: Response): Promise<{ status: number; code: string; message: string }> {
+  const body = (await res.json()) as { error: { code: string; message: string } };
+  return { status: res.status, code: body.error.code, message: body.error.message };
+}
+
+describe("health and metrics (no auth)", () => {
+  it("answers live, ready and /metrics", async () => {
+    expect((await call(fx.url, "/v2/health/live")).status).toBe(200);
+    const ready = await call(fx.url, "/v2/health/ready");
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ ready: true });
+    const metrics = await call(fx.url, "/metrics");
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain("turnpike_requests_total");
+  });
+});
+
+describe("authentication and authorization", () => {
+  it("refuses missing and wrong credentials with 401 JSON", async () => {
+    for (const path of ["/v2/models/echo", "/v1/requests/00000000-0000-4000-8000-000000000000", "/v2"]) {
+      const missing = await call(fx.url, path);
+      expect(await errorOf(missing)).toMatchObject({ status: 401, code: "unauthenticated" });
+      expect(missing.headers.get("www-authenticate")).toContain("Bearer");
+      expect(await errorOf(await call(fx.url, path, { key: "wrong-key" }))).toMatchObject({
+        status: 401,
+        code: "invalid_api_key",
+      });
+    }
+    const basic = await call(fx.url, "/v2/models/echo", { headers: { authorization: "Basic YTpi" } });
+    expect(await errorOf(basic)).toMatchObject({ status: 401, code: "unauthenticated" });
+    const infer = await call(fx.url, "/v2/models/echo/infer", { body: { inputs: [] } });
+    expect(infer.status).toBe(401);
+  });
+
+  it("accepts Bearer and X-API-Key", async () => {
+    expect((await call(fx.url, "/v2/models/echo", { key: KEYS.acme })).status).toBe(200);
+    const res = await call(fx.url, "/v2/models/echo", { headers: { "x-api-key": KEYS.acme } });
+    expect(res.status).toBe(200);
+  });
+
+  it("accepts a JWT carrying the tenant, and refuses a forged or expired one", async () => {
+    const sign = (secret: string, claims: Record<string, unknown> = { tenant: "acme" }, exp = "5m") =>
+      new SignJWT(claims)
+        .setProtectedHeader({ alg: "HS256" })
+        .setIssuer("https://issuer.example.com")
+        .setIssuedAt()
+        .setExpirationTime(exp)
+        .sign(new TextEncoder().encode(secret));
+    expect((await call(fx.url, "/v2/models/echo", { key: await sign(JWT_SECRET) })).status).toBe(200);
+    const forged = await call(fx.url, "/v2/models/echo", { key: await sign(`${JWT_SECRET}x`) });
+    expect(await errorOf(forged)).toMatchObject({ status: 401, code: "invalid_token" });
+    const expired = await call(fx.url, "/v2/models/echo", {
+      key: await sign(JWT_SECRET, { tenant: "acme" }, "-1m"),
+    });
+    expect(await errorOf(expired)).toMatchObject({ status: 401, code: "invalid_token" });
+    const noTenant = await call(fx.url, "/v2/models/echo", { key: await sign(JWT_SECRET, { sub: "x" }) });
+    expect(await errorOf(noTenant)).toMatchObject({ status: 401, code: "invalid_token" });
+  });
+
+  it("answers 404 for an unknown model and 403 for a model the tenant may not call", async () => {
+    expect(await errorOf(await call(fx.url, "/v2/models/nope", { key: KEYS.acme }))).toMatchObject({
+      status: 404,
+      code: "model_not_found",
+    });
+    const body = { inputs: [{ name: "text", datatype: "BYTES", shape: [1], data: ["hi"] }] };
+    expect(
+      await errorOf(await call(fx.url, "/v2/models/nope/infer", { key: KEYS.acme, body })),
+    ).toMatchObject({
+      status: 404,
+      code: "model_not_found",
+    });
+    expect(
+      await errorOf(await call(fx.url, "/v2/models/text/infer", { key: KEYS.limited, body })),
+    ).toMatchObject({
+      status: 403,
+      code: "model_not_allowed",
+    });
+    expect(await errorOf(await call(fx.url, "/v2/models/text", { key: KEYS.limited }))).toMatchObject({
+      status: 403,
+      code: "model_not_allowed",
+    });
+    expect(await errorOf(await call(fx.url, "/v3/whatever", { key: KEYS.acme }))).toMatchObject({
+      status: 404,
+      code: "route_not_found",
+    });
+  });
+});
+
+describe("model metadata and readiness", () => {
+  it("describes models and pipelines with their API-level inputs", async () => {
+    const echo = (await (await call(fx.url, "/v2/models/echo", { key: KEYS.acme })).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(echo).toMatchObject({
+      name: "echo",
+      platform: "onnxruntime_onnx",
+      inputs: [{ name: "x", datatype: "FP32", shape: [-1, 3] }],
+      outputs: [{ name: "y", datatype: "FP32", shape: [-1, 3] }],
+    });
+    const ocr = (await (await call(fx.url, "/v2/models/ocr", { key: KEYS.acme })).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(ocr).toMatchObject({
+      inputs: [{ name: "image", datatype: "BYTES" }],
+      outputs: [{ name: "text" }, { name: "confidence" }],
+    });
+    const pipeline = await (await call(fx.url, "/v2/models/read-line", { key: KEYS.acme })).json();
+    expect(pipeline).toMatchObject({
+      platform: "turnpike_pipeline",
+      parameters: { steps: ["processor:image-to-tensor", "ocr"] },
+    });
+  });
+
+  it("is ready when the queues exist, 503 otherwise", async () => {
+    const ready = await call(fx.url, "/v2/models/echo/ready", { key: KEYS.acme });
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ name: "echo", ready: true });
+    expect((await call(fx.url, "/v2/models/read-line/ready", { key: KEYS.acme })).status).toBe(200);
+    expect(await errorOf(await call(fx.url, "/v2/models/unqueued/ready", { key: KEYS.acme }))).toMatchObject({
+      status: 503,
+      code: "model_not_ready",
+    });
+  });
+});
+
+describe("CORS", () => {
+  it("echoes an allowed origin, never another one, never *", async () => {
+    const allowed = await call(fx.url, "/v2/models/echo", {
+      key: KEYS.acme,
+      headers: { origin: "https://app.example.com" },
+    });
+    expect(allowed.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    expect(allowed.headers.get("access-control-expose-headers")).toContain("location");
+    const denied = await call(fx.url, "/v2/models/echo", {
+      key: KEYS.acme,
+      headers: { origin: "https://evil.example" },
+    });
+    expect(denied.headers.get("access-control-allow-origin")).toBeNull();
+
+    const preflight = await fetch(`${fx.url}/v2/models/echo/infer`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "http://localhost:3000",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type, idempotency-key",
+      },
+    });
+    expect(preflight.status).toBeLessThan(300);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("http://localhost:3000");
+    expect(preflight.headers.get("access-control-allow-headers")).toContain("idempotency-key");
+    const evil = await fetch(`${fx.url}/v2/models/echo/infer`, {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example", "access-control-request-method": "POST" },
+    });
+    expect(evil.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
+  it("sends no CORS headers at all when no origin is configured", async () => {
+    const plain = await fx.another({});
+    const res = await call(plain.url, "/v2/health/live", { headers: { origin: "https://app.example.com" } });
+    expect(res.headers.get("access-control-allow-origin")).toBeNull();
+  });
+});
+
+describe("request-rate limits", () => {
+  it("limits requests per tenant with 429 rate_limited and Retry-After", async () => {
+    const limitedGateway = await fx.another({ TURNPIKE_RATE_LIMIT_PER_TENANT: "3" });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++)
+      statuses.push((await call(limitedGateway.url, "/v2/models/echo", { key: KEYS.other })).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    const refused = await call(limitedGateway.url, "/v2/models/echo", { key: KEYS.other });
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(refused.headers.get("x-ratelimit-limit")).toBe("3");
+    expect(await errorOf(refused)).toMatchObject({ status: 429, code: "rate_limited" });
+    // Another tenant from the same IP is not limited by this tenant's count (it has no TenantQuota
+    // in the config, so it gets 403 rather than 429).
+    await fx.quota.writeTenant("spare", {}, [hashApiKey("spare-key-0123456789")]);
+    const spare = await call(limitedGateway.url, "/v2/models/echo", { key: "spare-key-0123456789" });
+    expect(await errorOf(spare)).toMatchObject({ status: 403, code: "tenant_unknown" });
+  });
+});
