@@ -1,10 +1,9 @@
-import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
 
-import { createCanvas, GlobalFonts } from "@napi-rs/canvas";
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { renderLinePixels } from "./fixtures/text-line.js";
 import { ctcClasses, ctcGreedyDecode, loadDictionary } from "../runtime/shared/models/ctc-decode.js";
 import { ocrModelPaths } from "../runtime/shared/models/ocr-models.js";
 import {
@@ -14,28 +13,7 @@ import {
   type RecognitionTensor,
 } from "../runtime/shared/models/ocr-preprocess.js";
 
-// The font ships in an npm devDependency, so rendering does not depend on the machine's fonts.
-const FONT_FAMILY = "TurnpikeTestSans";
-const fontFile = createRequire(import.meta.url).resolve("dejavu-fonts-ttf/ttf/DejaVuSans.ttf");
-
-/** Renders one line of black text on white, with a margin like a cropped text box has. */
-function renderLine(text: string, fontSize = 40): PixelImage {
-  const margin = Math.round(fontSize / 4);
-  const probe = createCanvas(1, 1).getContext("2d");
-  probe.font = `${fontSize}px ${FONT_FAMILY}`;
-  const width = Math.ceil(probe.measureText(text).width) + 2 * margin;
-  const height = Math.round(fontSize * 1.6);
-  const canvas = createCanvas(width, height);
-  const ctx = canvas.getContext("2d");
-  ctx.fillStyle = "#ffffff";
-  ctx.fillRect(0, 0, width, height);
-  ctx.fillStyle = "#000000";
-  ctx.font = `${fontSize}px ${FONT_FAMILY}`;
-  ctx.textBaseline = "middle";
-  ctx.fillText(text, margin, height / 2);
-  const { data } = ctx.getImageData(0, 0, width, height);
-  return { width, height, data, channels: 4 };
-}
+const renderLine = (text: string): PixelImage => renderLinePixels(text);
 
 /** Builds a [batch, steps, classes] softmax-like tensor with the given winning class per step. */
 function oneHotOutput(
@@ -128,7 +106,6 @@ describe("PP-OCRv4 recognition on rendered text", () => {
   let dictionary: string[];
 
   beforeAll(async () => {
-    GlobalFonts.registerFromPath(fontFile, FONT_FAMILY);
     const paths = ocrModelPaths();
     dictionary = loadDictionary(paths.dictionary);
     session = await InferenceSession.create(paths.recognition, { intraOpNumThreads: 2 });

