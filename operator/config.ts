@@ -21,6 +21,20 @@ export const operatorEnvSchema = z.object({
   TURNPIKE_RESYNC_SECONDS: z.coerce.number().int().min(1).default(30),
   /** Port of the operator's health and metrics server (Pepr's, in watch mode). */
   TURNPIKE_OPERATOR_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /**
+   * Comma-separated namespaces the operator reconciles; empty (the default) means every namespace.
+   * Lets several operators (tests, tenants of one cluster) share an apiserver without fighting.
+   */
+  TURNPIKE_WATCH_NAMESPACES: z
+    .string()
+    .default("")
+    .transform((value) =>
+      value
+        .split(",")
+        .map((ns) => ns.trim())
+        .filter((ns) => ns.length > 0),
+    )
+    .pipe(z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be namespace names"))),
 });
 
 export type OperatorEnv = z.infer<typeof operatorEnvSchema>;

@@ -87,14 +87,35 @@ export class Controller {
     queue.add(`${namespace}/${name}`);
   }
 
-  /** Re-adds every object of every kind; periodic, and once at start. */
+  /**
+   * Re-adds every object of every kind (only in TURNPIKE_WATCH_NAMESPACES when set), and
+   * re-renders the runtime config of every namespace that holds one; periodic, and once at start.
+   * Renders skip unchanged ConfigMaps, so a no-op resync writes nothing.
+   */
   async resync(): Promise<void> {
+    const scoped = this.#options.env.TURNPIKE_WATCH_NAMESPACES;
+    const namespaces = new Set<string>();
     for (const registration of this.#options.kinds) {
-      const list = await K8s(registration.model).Get();
-      for (const item of list.items) {
+      const lists = scoped.length
+        ? await Promise.all(scoped.map((ns) => K8s(registration.model).InNamespace(ns).Get()))
+        : [await K8s(registration.model).Get()];
+      for (const item of lists.flatMap((list) => list.items)) {
+        namespaces.add(item.metadata!.namespace!);
         this.enqueue(registration.kind, item.metadata!.namespace!, item.metadata!.name!);
       }
     }
+    for (const namespace of namespaces) this.ctx.touchRuntimeConfig(namespace);
+  }
+
+  /** Whether objects of `namespace` are this operator's to reconcile. */
+  watches(namespace: string): boolean {
+    const scoped = this.#options.env.TURNPIKE_WATCH_NAMESPACES;
+    return scoped.length === 0 || scoped.includes(namespace);
+  }
+
+  /** Whether a reconciler is registered for `kind`. */
+  handles(kind: string): boolean {
+    return this.#queues.has(kind);
   }
 
   /** Starts the periodic resync. */

@@ -23,6 +23,7 @@ export const tensorSpecSchema = z.object({
 export const TASKS = [
   "ocr-recognition",
   "ocr-detection",
+  "ocr-direction",
   "text-embedding",
   "voice-activity",
   "generic",
@@ -44,6 +45,15 @@ export const modelConfigSchema = z.object({
       maxOutputTokens: z.number().int().positive().default(256),
       /** Tokens charged per request in `fixed` mode. */
       unitsPerRequest: z.number().int().positive().default(1),
+      /**
+       * `characters` mode: characters per token, rounded up (InferenceModel tokens.charactersPerToken).
+       * Default 1 (one token per character); the operator always renders the spec's value.
+       */
+      charactersPerToken: z.number().int().min(1).max(16).default(1),
+      /** Flat tokens every request costs on top of what the mode counts (tokens.perRequest). */
+      perRequest: z.number().int().min(0).default(0),
+      /** `tokenizer` mode: where the tokenizer (a Hugging Face tokenizer.json) comes from. */
+      tokenizer: z.object({ uri: z.string().min(1) }).optional(),
     })
     .prefault({}),
   batching: z
@@ -58,11 +68,25 @@ export const modelConfigSchema = z.object({
   deliveryLimit: z.number().int().min(1).default(3),
 });
 
+/** The pseudo step name that stands for the pipeline's own request (a step's inputFrom). */
+export const REQUEST_INPUT = "request";
+
 export const pipelineStepSchema = z
   .object({
     name,
     model: name.optional(),
     processor: z.string().optional(),
+    /** Processor settings (strings), e.g. `height: "48"`; only on processor steps. */
+    parameters: z.record(z.string(), z.string()).optional(),
+    /**
+     * Steps that must finish first, always explicit (the operator resolves the CRD's "unset means
+     * the previous step"); `[]` starts on the request. Steps are listed in topological order.
+     */
+    dependsOn: z.array(name).optional(),
+    /** Whose outputs the step consumes: a dependency or `request`; unset: all dependencies merged. */
+    inputFrom: name.optional(),
+    /** Overrides the model's tokens.maxOutputTokens for this step when reserving. */
+    maxOutputTokens: z.number().int().positive().optional(),
   })
   .refine((s) => (s.model === undefined) !== (s.processor === undefined), {
     message: "a step runs exactly one of model or processor",
@@ -71,13 +95,26 @@ export const pipelineStepSchema = z
 export const pipelineConfigSchema = z.object({
   name,
   steps: z.array(pipelineStepSchema).min(1),
+  /** Mirror a share of one model step's inputs to another model; outputs recorded, never returned. */
+  shadow: z
+    .object({
+      step: name,
+      model: name,
+      percent: z.number().int().min(1).max(100).default(100),
+    })
+    .optional(),
 });
+
+/** TenantQuota spec.priority (low|normal|high) as the numeric priority the runtime uses. */
+export const TENANT_PRIORITY = { low: 1, normal: 5, high: 9 } as const;
 
 export const tenantConfigSchema = z.object({
   name,
   /** Models and pipelines the tenant may call; empty means all. */
   models: z.array(name).default([]),
   priority: z.number().int().min(0).max(10).default(5),
+  /** TenantQuota spec.suspend: refuse every request of the tenant (403), keys and usage kept. */
+  suspended: z.boolean().default(false),
 });
 
 export const runtimeConfigSchema = z
@@ -98,6 +135,12 @@ export const runtimeConfigSchema = z
             message: `pipeline ${pipeline.name} step ${step.name} uses unknown model ${step.model}`,
           });
         }
+      }
+      if (pipeline.shadow && !models.has(pipeline.shadow.model)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `pipeline ${pipeline.name} shadows to unknown model ${pipeline.shadow.model}`,
+        });
       }
     }
   });

@@ -1,0 +1,109 @@
+/**
+ * The Pepr capability: watch bindings that feed the Controller's work queues. No logic runs in
+ * Pepr's callbacks beyond deciding what to enqueue; retries, backoff, resync and finalizers are the
+ * Controller's (Pepr's Reconcile has none of those, and its Finalize() needs the admission webhook).
+ *
+ * Import this module only after PEPR_WATCH_MODE=true is set (operator/main.ts does): Pepr decides
+ * at import time whether Reconcile() registers anything.
+ */
+import { a, Capability } from "pepr";
+import { modelToGroupVersionKind, type KubernetesObject } from "kubernetes-fluent-client";
+import type { Logger } from "../runtime/shared/logger.js";
+import { InferenceModel, Pipeline, TenantQuota } from "./api/index.js";
+import type { Controller } from "./controller.js";
+import { pipelinesUsing } from "./pipeline/dependents.js";
+import { PIPELINE_KIND } from "./pipeline/reconciler.js";
+import { conditionsOf, findCondition } from "./shared/conditions.js";
+import { describeError } from "./shared/errors.js";
+import { LABELS } from "./shared/labels.js";
+
+const INFERENCE_MODEL_KIND = "InferenceModel";
+
+/** What the bindings remember per object to decide whether others need work. */
+interface Seen {
+  generation?: number;
+  ready?: string;
+}
+
+export function turnpikeCapability(
+  controller: Controller,
+  namespaces: readonly string[],
+  log: Logger,
+): Capability {
+  const capability = new Capability({
+    name: "turnpike",
+    description: "Reconciles InferenceModels, TenantQuotas and Pipelines into Turnpike infrastructure.",
+    ...(namespaces.length ? { namespaces: [...namespaces] } : {}),
+  });
+  const { When } = capability;
+  const seen = new Map<string, Seen>();
+
+  const onEvent = async (kind: string, object: KubernetesObject, deleted: boolean): Promise<void> => {
+    const namespace = object.metadata?.namespace;
+    const name = object.metadata?.name;
+    if (!namespace || !name || !controller.watches(namespace)) return;
+    if (controller.handles(kind)) controller.enqueue(kind, namespace, name);
+
+    const key = `${kind}/${namespace}/${name}`;
+    const before = seen.get(key);
+    const now: Seen = {
+      generation: object.metadata?.generation,
+      ready: findCondition(conditionsOf(object as { status?: { conditions?: unknown } }), "Ready")?.status,
+    };
+    if (deleted) seen.delete(key);
+    else seen.set(key, now);
+    const specChanged =
+      deleted || !before || before.generation !== now.generation || !!object.metadata?.deletionTimestamp;
+    // The runtime config lists every model, pipeline and tenant: re-render on spec changes.
+    if (specChanged) controller.ctx.touchRuntimeConfig(namespace);
+    // Pipelines are Ready only when their models are: re-check them when a model's readiness moves.
+    if (kind === INFERENCE_MODEL_KIND && (specChanged || before?.ready !== now.ready)) {
+      try {
+        for (const pipeline of await pipelinesUsing(namespace, name)) {
+          controller.enqueue(PIPELINE_KIND, namespace, pipeline);
+        }
+      } catch (error) {
+        // The periodic resync re-checks every Pipeline anyway.
+        log.warn(
+          { namespace, model: name, error: describeError(error) },
+          "finding dependent Pipelines failed",
+        );
+      }
+    }
+  };
+
+  for (const [model, kind] of [
+    [InferenceModel, INFERENCE_MODEL_KIND],
+    [TenantQuota, "TenantQuota"],
+    [Pipeline, PIPELINE_KIND],
+  ] as const) {
+    // Pepr may load its own copy of kubernetes-fluent-client (it requires the ESM package from CJS),
+    // whose kind registry lacks ours: always pass the GroupVersionKind (with its plural).
+    const gvk = modelToGroupVersionKind(model.name);
+    When(model, gvk)
+      .IsCreatedOrUpdated()
+      .Reconcile((object) => onEvent(kind, object, false));
+    When(model, gvk)
+      .IsDeleted()
+      .Reconcile((object) => onEvent(kind, object, true));
+  }
+  // A worker Deployment's status (replicas becoming available) decides its InferenceModel's
+  // readiness, and a deleted one must come back: re-reconcile the owner at once instead of at its
+  // next requeue. Label-selected on the server, so only Turnpike's Deployments are watched.
+  const onDeployment = (deployment: KubernetesObject) => {
+    const namespace = deployment.metadata?.namespace;
+    const owner = deployment.metadata?.labels?.[LABELS.owner];
+    if (!namespace || !owner || !controller.watches(namespace)) return;
+    if (controller.handles(INFERENCE_MODEL_KIND)) controller.enqueue(INFERENCE_MODEL_KIND, namespace, owner);
+  };
+  const deployments = { group: "apps", version: "v1", kind: "Deployment", plural: "deployments" };
+  When(a.Deployment, deployments)
+    .IsCreatedOrUpdated()
+    .WithLabel(LABELS.ownerKind, INFERENCE_MODEL_KIND.toLowerCase())
+    .Reconcile(onDeployment);
+  When(a.Deployment, deployments)
+    .IsDeleted()
+    .WithLabel(LABELS.ownerKind, INFERENCE_MODEL_KIND.toLowerCase())
+    .Reconcile(onDeployment);
+  return capability;
+}

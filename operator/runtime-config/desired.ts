@@ -1,0 +1,249 @@
+/**
+ * The runtime config of one namespace, derived from its InferenceModels, Pipelines and
+ * TenantQuotas (pure). The runtime reads it from the ConfigMap `turnpike-runtime` (key
+ * `runtime.json`); its contract is runtime/shared/runtime-config.ts.
+ */
+import type { KubernetesObject } from "@kubernetes/client-node";
+import type { InferenceModel, Pipeline, TenantQuota } from "../api/index.js";
+import type { PipelineSpec } from "../api/index.js";
+import { DATATYPES } from "../../runtime/shared/contracts.js";
+import {
+  RUNTIME_CONFIG_KEY,
+  TENANT_PRIORITY,
+  type RuntimeConfig,
+  type RuntimeConfigInput,
+} from "../../runtime/shared/runtime-config.js";
+import { RUNTIME_CONFIG_MAP } from "../inference-model/naming.js";
+import { LABELS } from "../shared/labels.js";
+
+/** Name of the ConfigMap every runtime process of a namespace mounts (one owner of the name). */
+export const RUNTIME_CONFIGMAP = RUNTIME_CONFIG_MAP;
+
+type ModelInput = NonNullable<RuntimeConfigInput["models"]>[number];
+type PipelineInput = NonNullable<RuntimeConfigInput["pipelines"]>[number];
+type StepInput = PipelineInput["steps"][number];
+type TenantInput = NonNullable<RuntimeConfigInput["tenants"]>[number];
+type TensorInput = NonNullable<ModelInput["inputs"]>[number];
+
+/** An object left out of the config, and why (logged by the renderer). */
+export interface Skipped {
+  kind: string;
+  name: string;
+  reason: string;
+}
+
+export interface DesiredRuntimeConfig {
+  config: RuntimeConfigInput;
+  skipped: Skipped[];
+  /** Whether the namespace holds no live Turnpike object (the ConfigMap can go). */
+  empty: boolean;
+}
+
+const live = (o: KubernetesObject) => !o.metadata?.deletionTimestamp;
+const byName = (a: KubernetesObject, b: KubernetesObject) =>
+  (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? "");
+
+/**
+ * Renders the config of `namespace` (the prefix). Objects being deleted are left out; a pipeline
+ * whose step models do not all exist is left out (a shadow whose model is missing is dropped), so
+ * the result always passes the runtime's cross-reference checks.
+ */
+export function desiredRuntimeConfig(
+  namespace: string,
+  models: readonly InferenceModel[],
+  pipelines: readonly Pipeline[],
+  tenants: readonly TenantQuota[],
+): DesiredRuntimeConfig {
+  const skipped: Skipped[] = [];
+  const liveModels = models.filter(live).sort(byName);
+  const modelNames = new Set(liveModels.map((m) => m.metadata!.name!));
+
+  const pipelineConfigs: PipelineInput[] = [];
+  for (const pipeline of pipelines.filter(live).sort(byName)) {
+    const name = pipeline.metadata!.name!;
+    const spec = pipeline.spec!;
+    const missing = spec.steps.filter((s) => s.model && !modelNames.has(s.model)).map((s) => s.model!);
+    if (missing.length > 0) {
+      skipped.push({
+        kind: "Pipeline",
+        name,
+        reason: `missing InferenceModel(s) ${unique(missing).join(", ")}`,
+      });
+      continue;
+    }
+    let steps: StepInput[];
+    try {
+      steps = orderedSteps(spec.steps);
+    } catch (error) {
+      skipped.push({ kind: "Pipeline", name, reason: (error as Error).message });
+      continue;
+    }
+    const shadow =
+      spec.shadow && modelNames.has(spec.shadow.model)
+        ? { step: spec.shadow.step, model: spec.shadow.model, percent: spec.shadow.percent ?? 100 }
+        : undefined;
+    if (spec.shadow && !shadow) {
+      skipped.push({ kind: "Pipeline", name, reason: `shadow model ${spec.shadow.model} is missing` });
+    }
+    pipelineConfigs.push({ name, steps, ...(shadow ? { shadow } : {}) });
+  }
+
+  // One TenantQuota per tenant: the oldest claims it (the reconciler reports the others).
+  const tenantConfigs = new Map<string, TenantInput>();
+  for (const quota of tenants.filter(live).sort(oldestFirst)) {
+    const spec = quota.spec!;
+    if (tenantConfigs.has(spec.tenant)) {
+      skipped.push({
+        kind: "TenantQuota",
+        name: quota.metadata!.name!,
+        reason: `tenant ${spec.tenant} taken`,
+      });
+      continue;
+    }
+    tenantConfigs.set(spec.tenant, {
+      name: spec.tenant,
+      models: [...(spec.models ?? [])].sort(),
+      priority: TENANT_PRIORITY[(spec.priority ?? "normal") as keyof typeof TENANT_PRIORITY],
+      suspended: spec.suspend ?? false,
+    });
+  }
+
+  const config: RuntimeConfigInput = {
+    prefix: namespace,
+    models: liveModels.map(modelConfig),
+    pipelines: pipelineConfigs,
+    tenants: [...tenantConfigs.values()].sort((a, b) => a.name.localeCompare(b.name)),
+  };
+  // The ConfigMap exists while any Turnpike object does (even a pipeline that cannot run yet).
+  const empty = liveModels.length + pipelines.filter(live).length + tenantConfigs.size === 0;
+  return { config, skipped, empty };
+}
+
+/** The ConfigMap carrying a validated config (pure); stable JSON, so equal configs render equal. */
+export function runtimeConfigMap(namespace: string, config: RuntimeConfig) {
+  return {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: {
+      name: RUNTIME_CONFIGMAP,
+      namespace,
+      labels: {
+        [LABELS.managedBy]: "turnpike",
+        [LABELS.partOf]: "turnpike",
+        [LABELS.component]: "runtime-config",
+      },
+    },
+    data: { [RUNTIME_CONFIG_KEY]: `${JSON.stringify(config, null, 2)}\n` },
+  };
+}
+
+function oldestFirst(a: KubernetesObject, b: KubernetesObject): number {
+  const ta = String(a.metadata?.creationTimestamp ?? "");
+  const tb = String(b.metadata?.creationTimestamp ?? "");
+  return ta === tb ? byName(a, b) : ta < tb ? -1 : 1;
+}
+
+function unique<T>(values: T[]): T[] {
+  return [...new Set(values)];
+}
+
+function modelConfig(model: InferenceModel): ModelInput {
+  const spec = model.spec!;
+  const tokens = spec.tokens ?? {};
+  const mode = (tokens.mode ?? "characters") as "characters" | "tokenizer" | "fixed";
+  const perRequest = tokens.perRequest ?? 0;
+  const inputs = tensors(spec.model.inputs);
+  const outputs = tensors(spec.model.outputs);
+  return {
+    name: model.metadata!.name!,
+    uri: spec.model.uri,
+    task: (spec.model.task ?? "generic") as ModelInput["task"],
+    ...(inputs ? { inputs } : {}),
+    ...(outputs ? { outputs } : {}),
+    tokens: {
+      mode,
+      maxOutputTokens: tokens.maxOutputTokens ?? 256,
+      // The runtime charges unitsPerRequest (>= 1) in fixed and tokenizer modes.
+      unitsPerRequest: Math.max(1, perRequest),
+      charactersPerToken: tokens.charactersPerToken ?? 4,
+      perRequest,
+      ...(mode === "tokenizer" && tokens.tokenizer ? { tokenizer: { uri: tokens.tokenizer.uri } } : {}),
+    },
+    batching: {
+      maxBatchSize: spec.batching?.maxBatchSize ?? 8,
+      maxDelayMs: spec.batching?.maxDelayMs ?? 5,
+    },
+    executionProvider: (spec.runtime?.executionProvider ?? "cpu") as "cpu" | "cuda",
+    threads: spec.runtime?.threads ?? threadsFor(spec.resources),
+    deliveryLimit: spec.queue?.deliveryLimit ?? 3,
+  };
+}
+
+/**
+ * Tensor metadata for the runtime, or undefined (the runtime then reads it from the ONNX graph)
+ * when unset or when a tensor uses a datatype the runtime does not carry.
+ */
+function tensors(
+  list: ReadonlyArray<{ name: string; datatype: string; shape?: number[] }> | undefined,
+): TensorInput[] | undefined {
+  if (!list || list.length === 0) return undefined;
+  const known = new Set<string>(DATATYPES);
+  if (!list.every((t) => known.has(t.datatype))) return undefined;
+  return list.map((t) => ({
+    name: t.name,
+    datatype: t.datatype as TensorInput["datatype"],
+    shape: t.shape ?? [],
+  }));
+}
+
+/** One intra-op thread per whole CPU requested (requests default to limits), 1..64. */
+export function threadsFor(resources?: {
+  requests?: Record<string, number | string>;
+  limits?: Record<string, number | string>;
+}): number {
+  const cpu = resources?.requests?.cpu ?? resources?.limits?.cpu;
+  const cores = cpu === undefined ? 1 : cpuCores(cpu);
+  return Math.min(64, Math.max(1, Math.floor(cores)));
+}
+
+function cpuCores(quantity: number | string): number {
+  if (typeof quantity === "number") return quantity;
+  const match = /^(\d+(?:\.\d+)?)(m?)$/.exec(quantity.trim());
+  if (!match) return 1;
+  const value = Number(match[1]);
+  return match[2] === "m" ? value / 1000 : value;
+}
+
+/**
+ * Steps with explicit dependencies (the CRD's unset dependsOn means the previous step), in a
+ * topological order that keeps spec order wherever the dependencies allow it.
+ */
+export function orderedSteps(steps: PipelineSpec["steps"]): StepInput[] {
+  const resolved: StepInput[] = steps.map((step, i) => ({
+    name: step.name,
+    ...(step.model ? { model: step.model } : {}),
+    ...(step.processor ? { processor: String(step.processor) } : {}),
+    ...(step.parameters && Object.keys(step.parameters).length > 0 ? { parameters: step.parameters } : {}),
+    dependsOn: step.dependsOn ? [...step.dependsOn] : i > 0 ? [steps[i - 1]!.name] : [],
+    ...(step.inputFrom ? { inputFrom: step.inputFrom } : {}),
+    ...(step.maxOutputTokens ? { maxOutputTokens: step.maxOutputTokens } : {}),
+  }));
+  const names = new Set(resolved.map((s) => s.name));
+  for (const step of resolved) {
+    const unknown = step.dependsOn!.filter((d) => !names.has(d));
+    if (unknown.length > 0)
+      throw new Error(`step ${step.name} depends on unknown step(s) ${unknown.join(", ")}`);
+  }
+  const placed = new Set<string>();
+  const ordered: StepInput[] = [];
+  while (ordered.length < resolved.length) {
+    const next = resolved.find((s) => !placed.has(s.name) && s.dependsOn!.every((d) => placed.has(d)));
+    if (!next) {
+      const stuck = resolved.filter((s) => !placed.has(s.name)).map((s) => s.name);
+      throw new Error(`steps ${stuck.join(", ")} form a dependency cycle`);
+    }
+    placed.add(next.name);
+    ordered.push(next);
+  }
+  return ordered;
+}

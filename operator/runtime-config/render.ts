@@ -1,0 +1,64 @@
+/**
+ * Renders the runtime ConfigMap of one namespace: list the namespace's InferenceModels, Pipelines
+ * and TenantQuotas, compute the config (pure), validate it with the runtime's own schema and apply
+ * it with the desired-hash skip, so an unchanged config costs reads only. When nothing is left to
+ * configure, the ConfigMap is deleted.
+ */
+import { K8s, kind } from "kubernetes-fluent-client";
+import { parseRuntimeConfig } from "../../runtime/shared/runtime-config.js";
+import { InferenceModel, Pipeline, TenantQuota } from "../api/index.js";
+import { applyChildren } from "../shared/children.js";
+import type { ReconcileContext } from "../shared/context.js";
+import { httpStatusOf, PermanentError } from "../shared/errors.js";
+import { LABELS } from "../shared/labels.js";
+import { desiredRuntimeConfig, RUNTIME_CONFIGMAP, runtimeConfigMap } from "./desired.js";
+
+export async function renderRuntimeConfig(ctx: ReconcileContext, namespace: string): Promise<void> {
+  const log = ctx.log.child({ kind: "RuntimeConfig", namespace });
+  const list = async <T extends typeof InferenceModel | typeof Pipeline | typeof TenantQuota>(model: T) => {
+    try {
+      return (await K8s(model).InNamespace(namespace).Get()).items as InstanceType<T>[];
+    } catch (cause) {
+      throw new Error(`listing ${model.name}s of namespace ${namespace}`, { cause });
+    }
+  };
+  const [models, pipelines, tenants] = await Promise.all([
+    list(InferenceModel),
+    list(Pipeline),
+    list(TenantQuota),
+  ]);
+  const desired = desiredRuntimeConfig(namespace, models, pipelines, tenants);
+  for (const skip of desired.skipped) log.debug(skip, "left out of the runtime config");
+
+  if (desired.empty) {
+    await deleteIfOurs(namespace);
+    return;
+  }
+  let config;
+  try {
+    config = parseRuntimeConfig(desired.config, `runtime config of namespace ${namespace}`);
+  } catch (cause) {
+    // A bug in desiredRuntimeConfig or a contract mismatch: retrying cannot help.
+    throw new PermanentError("InvalidRuntimeConfig", "the rendered runtime config is invalid", { cause });
+  }
+  const outcome = await applyChildren(namespace, [runtimeConfigMap(namespace, config)], {}, []);
+  if (outcome.applied.length > 0) {
+    log.info(
+      { models: config.models.length, pipelines: config.pipelines.length, tenants: config.tenants.length },
+      "runtime config updated",
+    );
+  }
+}
+
+async function deleteIfOurs(namespace: string): Promise<void> {
+  const client = K8s(kind.ConfigMap).InNamespace(namespace);
+  const live = await client.Get(RUNTIME_CONFIGMAP).catch((error) => {
+    if (httpStatusOf(error) === 404) return undefined;
+    throw new Error(`reading ConfigMap ${RUNTIME_CONFIGMAP}`, { cause: error });
+  });
+  if (live?.metadata?.labels?.[LABELS.managedBy] !== "turnpike") return;
+  await client.Delete(RUNTIME_CONFIGMAP).catch((error) => {
+    if (httpStatusOf(error) !== 404)
+      throw new Error(`deleting ConfigMap ${RUNTIME_CONFIGMAP}`, { cause: error });
+  });
+}

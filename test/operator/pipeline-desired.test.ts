@@ -1,0 +1,103 @@
+/** Unit tests of the Pipeline's status as a pure function of the models it references. */
+import { describe, expect, it } from "vitest";
+import type { InferenceModel, Pipeline } from "../../operator/api/index.js";
+import { modelReadiness, observePipeline, referencedModels } from "../../operator/pipeline/desired.js";
+import { samplesByKind, stored } from "./helpers/samples.js";
+
+function ready(model: InferenceModel, status: "True" | "False" = "True", generation = 1): InferenceModel {
+  const copy = stored(model, { generation });
+  copy.status = {
+    observedGeneration: generation,
+    conditions: [
+      {
+        type: "Ready",
+        status,
+        reason: status === "True" ? "RolloutComplete" : "NoReplicasAvailable",
+        message: status === "True" ? "" : "0 of 1 replicas available",
+        lastTransitionTime: "2026-01-01T00:00:00Z",
+        observedGeneration: generation,
+      },
+    ],
+  } as never;
+  return copy;
+}
+
+describe("Pipeline status", () => {
+  const { models, pipelines } = samplesByKind("ocr-ns");
+  const pipeline: Pipeline = stored(pipelines[0]!, { generation: 4 });
+  const byName = (name: string) => models.find((m) => m.metadata?.name === name)!;
+
+  it("references step models in order, then the shadow model", () => {
+    expect(referencedModels(pipeline.spec!)).toEqual(["ocr-det", "ocr-rec", "ocr-rec-gpu"]);
+  });
+
+  it("is Ready only when every referenced model is Ready", () => {
+    const observed = observePipeline(
+      pipeline,
+      models.map((m) => ready(m)),
+    );
+    expect(observed.conditions[0]).toEqual({
+      type: "Ready",
+      status: "True",
+      reason: "Reconciled",
+      message: "all 3 referenced InferenceModels are Ready: ocr-det, ocr-rec, ocr-rec-gpu",
+      observedGeneration: 4,
+    });
+    expect(observed.status).toEqual({ observedGeneration: 4, steps: 5, endpoint: "/v2/models/ocr/infer" });
+  });
+
+  it("names missing models (Degraded, ModelNotFound) and lists them in status", () => {
+    const observed = observePipeline(pipeline, [ready(byName("ocr-rec"), "False")]);
+    expect(observed.missingModels).toEqual(["ocr-det", "ocr-rec-gpu"]);
+    expect(observed.status.missingModels).toEqual(["ocr-det", "ocr-rec-gpu"]);
+    expect(observed.conditions).toEqual([
+      {
+        type: "Ready",
+        status: "False",
+        reason: "ModelNotFound",
+        message:
+          "InferenceModels ocr-det, ocr-rec-gpu not found in namespace ocr-ns; not Ready: " +
+          "ocr-rec (NoReplicasAvailable: 0 of 1 replicas available)",
+        observedGeneration: 4,
+      },
+      { type: "Progressing", status: "False", reason: "ModelNotFound", message: "", observedGeneration: 4 },
+      {
+        type: "Degraded",
+        status: "True",
+        reason: "ModelNotFound",
+        message:
+          "InferenceModels ocr-det, ocr-rec-gpu not found in namespace ocr-ns; not Ready: " +
+          "ocr-rec (NoReplicasAvailable: 0 of 1 replicas available)",
+        observedGeneration: 4,
+      },
+    ]);
+  });
+
+  it("waits (Progressing, ModelsNotReady) for models that exist but are not Ready", () => {
+    const observed = observePipeline(pipeline, [
+      ready(byName("ocr-det")),
+      ready(byName("ocr-rec"), "False"),
+      stored(byName("ocr-rec-gpu")),
+    ]);
+    expect(observed.missingModels).toEqual([]);
+    expect(observed.status.missingModels).toBeUndefined();
+    expect(observed.conditions[0]).toMatchObject({
+      type: "Ready",
+      status: "False",
+      reason: "ModelsNotReady",
+      message:
+        "waiting for InferenceModels to become Ready: ocr-rec (NoReplicasAvailable: 0 of 1 replicas " +
+        "available), ocr-rec-gpu (not reconciled yet)",
+    });
+    expect(observed.conditions[1]).toMatchObject({ type: "Progressing", status: "True" });
+  });
+
+  it("does not trust a Ready condition written for an older generation, or a model being deleted", () => {
+    const stale = ready(byName("ocr-rec"), "True", 1);
+    stale.metadata!.generation = 2;
+    expect(modelReadiness(stale)).toEqual({ ready: false, why: "status describes generation 1, not 2" });
+    const deleting = stored(ready(byName("ocr-rec")), { deletionTimestamp: "2026-01-02T00:00:00Z" });
+    expect(modelReadiness(deleting)).toEqual({ ready: false, why: "being deleted" });
+    expect(modelReadiness(ready(byName("ocr-rec")))).toEqual({ ready: true, why: "" });
+  });
+});
