@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STAMP := node_modules/.turnpike-installed
 
-.PHONY: help deps services control-plane run test check unit lint typecheck format-check gen clean
+.PHONY: help deps services cluster-tools tools run test check lint typecheck format-check gen clean
 
 help:
 	@echo "make run   - start services, a local control plane, the operator and the runtime"
@@ -19,8 +19,14 @@ deps: $(STAMP)
 services:
 	bash hack/services.sh
 
-control-plane:
+# etcd, kube-apiserver, kubectl and KEDA's CRDs from the Go module proxy (cached by version);
+# the tests also render the Helm chart, so they need helm too.
+cluster-tools:
 	bash hack/build-control-plane.sh >/dev/null
+	bash hack/keda-crds.sh >/dev/null
+
+tools: cluster-tools
+	bash hack/build-helm.sh >/dev/null
 
 typecheck: deps
 	npx tsc --noEmit -p tsconfig.json
@@ -35,11 +41,12 @@ check: typecheck lint format-check
 
 gen: deps
 	npm run gen:crds
+	npm run gen:packaging
 
-test: deps services control-plane check
+test: deps services tools check
 	npx vitest run
 
-run: deps services control-plane
+run: deps services cluster-tools
 	npx tsx hack/run.ts
 
 clean:
