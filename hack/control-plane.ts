@@ -6,8 +6,9 @@
  * Used by the test harness (global setup) and by `make run`; as a script it starts a control plane,
  * prints its kubeconfig path and keeps running until interrupted.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { promisify } from "node:util";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -50,7 +51,8 @@ export function ensureControlPlaneBinaries(): string {
   return binDir;
 }
 
-async function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.unref();
@@ -294,6 +296,23 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       if (ownsStateDir) rmSync(stateDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Applies every CRD YAML in `dir` (server-side) and waits until each is Established. */
+export async function installCrds(kubeconfig: string, binDir: string, dir = join(repoRoot, "crds")) {
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .flatMap((f) => ["-f", join(dir, f)]);
+  if (files.length === 0) return;
+  const run = (args: string[]) =>
+    promisify(execFile)(join(binDir, "kubectl"), ["--kubeconfig", kubeconfig, ...args]);
+  await run(["apply", "--server-side", "--force-conflicts", ...files]);
+  await run(["wait", "--for=condition=Established", "--timeout=60s", ...files]);
+}
+
+/** KEDA's CRD directory, from KEDA's Go module (hack/keda-crds.sh). */
+export function kedaCrdDir(): string {
+  return execFileSync("bash", [join(repoRoot, "hack/keda-crds.sh")], { encoding: "utf8" }).trim();
 }
 
 // As a script: start, print the kubeconfig, run until SIGINT/SIGTERM.

@@ -4,12 +4,13 @@
  * tokens set here travel with the task and are charged as they are), so it errs high: input tokens
  * plus the most output tokens every model step of the route can produce.
  *
- * Input tokens, by the first model's `tokens.mode`:
- * - characters: Unicode characters of the UTF-8 text (BYTES) inputs.
+ * Input tokens, by the first model's `tokens.mode`, plus its `perRequest` charge:
+ * - characters: Unicode characters of the UTF-8 text (BYTES) inputs / charactersPerToken, rounded up.
  * - tokenizer: the gateway has no tokenizer yet, so it estimates characters / 4, rounded up (the
  *   usual ratio for BPE/WordPiece on English text).
- * - fixed: 0; the worker charges the model's unitsPerRequest as output tokens.
- * OCR recognition charges only its output (decoded characters): input tokens are 0.
+ * - fixed: 0; the worker charges the model's unitsPerRequest (= max(1, perRequest)) as output tokens.
+ * OCR recognition's input is an image: only `perRequest`; its output (decoded text) is charged by
+ * the worker.
  */
 import type { RouteStep } from "../shared/contracts.js";
 import type { ModelConfig, RuntimeConfig } from "../shared/runtime-config.js";
@@ -31,15 +32,11 @@ export function routeModels(config: RuntimeConfig, route: readonly RouteStep[]):
 
 /** Input tokens of a request whose text inputs hold `characters` characters, for `model`. */
 export function inputTokensFor(model: ModelConfig | undefined, characters: number): number {
-  if (!model || model.task === "ocr-recognition") return 0;
-  switch (model.tokens.mode) {
-    case "characters":
-      return characters;
-    case "tokenizer":
-      return Math.ceil(characters / 4);
-    case "fixed":
-      return 0;
-  }
+  if (!model || model.tokens.mode === "fixed") return 0;
+  const { perRequest, charactersPerToken } = model.tokens;
+  if (model.task === "ocr-recognition") return perRequest;
+  const perToken = model.tokens.mode === "tokenizer" ? 4 : charactersPerToken;
+  return Math.ceil(characters / perToken) + perRequest;
 }
 
 /** The most output tokens one step of `model` can be charged. */

@@ -2,11 +2,9 @@
  * Vitest global setup: starts the real services and one throwaway control plane per run, installs
  * crds/, and hands the kubeconfig to every test file through `provide` (see setup-env.ts).
  */
-import { execFileSync } from "node:child_process";
 import type { TestProject } from "vitest/node";
-import { startControlPlane, type ControlPlane } from "../../hack/control-plane.js";
+import { installCrds, kedaCrdDir, startControlPlane, type ControlPlane } from "../../hack/control-plane.js";
 import { ensureServices } from "./services.js";
-import { installCrds, repoRoot } from "./kube.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -25,8 +23,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   process.env.KUBECONFIG = plane.kubeconfig;
   await installCrds(plane.kubeconfig, plane.binDir);
   // KEDA's own CRDs, from its Go module, so ScaledObjects meet KEDA's real schema.
-  const kedaCrds = execFileSync("bash", [`${repoRoot}/hack/keda-crds.sh`], { encoding: "utf8" }).trim();
-  await installCrds(plane.kubeconfig, plane.binDir, kedaCrds);
+  await installCrds(plane.kubeconfig, plane.binDir, kedaCrdDir());
   process.stderr.write(
     `[harness] services and control plane ${plane.server} ready in ${Date.now() - started} ms\n`,
   );

@@ -3,12 +3,11 @@
  * per-test namespaces.
  */
 import { execFile } from "node:child_process";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 
-const execFileAsync = promisify(execFile);
+export { installCrds } from "../../hack/control-plane.js";
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 export interface KubectlResult {
@@ -41,21 +40,6 @@ export async function kubectlOk(args: string[], input?: string): Promise<string>
   const result = await kubectl(args, input);
   if (result.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed: ${result.stderr}`);
   return result.stdout;
-}
-
-/** Applies every CRD in crds/ (server-side) and waits until each is Established. */
-export async function installCrds(kubeconfig: string, binDir: string, dir = join(repoRoot, "crds")) {
-  const files = readdirSync(dir).filter((f) => f.endsWith(".yaml"));
-  if (files.length === 0) return;
-  const run = (args: string[]) =>
-    execFileAsync(join(binDir, "kubectl"), ["--kubeconfig", kubeconfig, ...args]);
-  await run(["apply", "--server-side", "--force-conflicts", ...files.flatMap((f) => ["-f", join(dir, f)])]);
-  await run([
-    "wait",
-    "--for=condition=Established",
-    "--timeout=60s",
-    ...files.flatMap((f) => ["-f", join(dir, f)]),
-  ]);
 }
 
 /** Creates a namespace for one test and returns its name. */

@@ -10,12 +10,7 @@ import { npmPackageRoot, resolveModelUri } from "../../runtime/shared/models/mod
 import { signatureFromConfig } from "../../runtime/shared/models/model-signature.js";
 import { readOnnxTensors } from "../../runtime/shared/models/onnx-proto.js";
 import { entryModel, planSegment } from "../../runtime/shared/models/route-plan.js";
-import {
-  countInputTokens,
-  countOutputTokens,
-  matchInputs,
-  taskSignature,
-} from "../../runtime/shared/models/task-signature.js";
+import { countOutputTokens, matchInputs, taskSignature } from "../../runtime/shared/models/task-signature.js";
 import { tinyModel } from "../../runtime/shared/models/tiny-models.js";
 import { modelConfigSchema } from "../../runtime/shared/runtime-config.js";
 import {
@@ -241,19 +236,11 @@ describe("task signatures", () => {
     expect([unreachable.onnxTensors, unreachable.inputVariants]).toEqual([false, []]);
   });
 
-  it("counts characters for OCR and text, a fixed unit otherwise", () => {
+  it("counts output characters for OCR, a fixed unit otherwise", () => {
     expect(countOutputTokens(ocr, [textTensor("text", ["héllo", "😀!"])])).toBe(5 + 2);
     expect(countOutputTokens(generic, [textTensor("text", ["ignored"])])).toBe(2);
-    const chars = modelConfigSchema.parse({ name: "c", uri: "npm://x/y", tokens: { mode: "characters" } });
-    expect(countInputTokens(chars, [{ datatype: "BYTES", data: ["abc", "de"] }])).toBe(5);
-    expect(countInputTokens(ocr, [{ datatype: "BYTES", data: ["abc"] }])).toBe(0);
     const perFour = modelConfigSchema.parse({ ...ocr, tokens: { charactersPerToken: 4 } });
     expect(countOutputTokens(perFour, [textTensor("text", ["Turnpike 2026"])])).toBe(4); // 13 / 4, up
-    const charsPerTwo = modelConfigSchema.parse({
-      ...chars,
-      tokens: { mode: "characters", charactersPerToken: 2 },
-    });
-    expect(countInputTokens(charsPerTwo, [{ datatype: "BYTES", data: ["abc"] }])).toBe(2);
   });
 });
 

@@ -228,24 +228,3 @@ export function countOutputTokens(model: ModelConfig, outputs: readonly DecodedT
   }
   return model.tokens.unitsPerRequest;
 }
-
-/**
- * Input tokens of a request's text: in `characters` mode the code points of its BYTES inputs (JSON
- * strings or raw UTF-8) per `charactersPerToken`, rounded up; 0 otherwise (images and numeric
- * tensors are paid for by their output tokens). Excludes `tokens.perRequest`.
- */
-export function countInputTokens(
-  model: ModelConfig,
-  inputs: readonly { datatype: Datatype; data: unknown }[],
-): number {
-  if (model.task === "ocr-recognition" || model.tokens.mode !== "characters") return 0;
-  let count = 0;
-  for (const input of inputs) {
-    if (input.datatype !== "BYTES" || !Array.isArray(input.data)) continue;
-    for (const element of input.data) {
-      if (typeof element === "string") count += countCharacters(element);
-      else if (element instanceof Uint8Array) count += countCharacters(Buffer.from(element).toString("utf8"));
-    }
-  }
-  return Math.ceil(count / model.tokens.charactersPerToken);
-}
