@@ -99,10 +99,11 @@ export async function watchApiKeySecrets(
         if (!resourceVersion) {
           const list = JSON.parse(await get(base, ACCEPT_LIST)) as {
             metadata: { resourceVersion: string };
-            items: { metadata: Metadata }[];
+            // An empty list comes back as `"items": null`.
+            items: { metadata: Metadata }[] | null;
           };
           resourceVersion = list.metadata.resourceVersion;
-          for (const item of list.items) notify(item.metadata);
+          for (const item of list.items ?? []) notify(item.metadata);
         }
         const query = `watch=1&allowWatchBookmarks=true&timeoutSeconds=${WATCH_TIMEOUT_SECONDS}`;
         await get(`${base}?${query}&resourceVersion=${resourceVersion}`, ACCEPT_ONE, (line) => {
