@@ -48,22 +48,6 @@ export async function getObject(namespace: string, resource: string, name: strin
   return JSON.parse(result.stdout) as Manifest;
 }
 
-/** Writes status through the status subresource, as the operator does. */
-export async function patchStatus(namespace: string, resource: string, name: string, status: object) {
-  const result = await kubectl([
-    "patch",
-    resource,
-    name,
-    "-n",
-    namespace,
-    "--subresource=status",
-    "--type=merge",
-    "-p",
-    JSON.stringify({ status }),
-  ]);
-  if (result.code !== 0) throw new Error(`patching status of ${resource}/${name}: ${result.stderr}`);
-}
-
 export function describeFailure(result: KubectlResult): string {
   return `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`;
 }
@@ -110,3 +94,5 @@ export async function getTable(path: string): Promise<Table> {
     req.end();
   });
 }
+
+export { patchStatus } from "../harness/kube.js";

@@ -87,3 +87,31 @@ export function writesSince(mark: number, user?: string): AuditedWrite[] {
     }))
     .filter((write) => user === undefined || write.user === user);
 }
+
+/** Writes status through the status subresource, as a controller does. */
+export async function patchStatus(namespace: string, resource: string, name: string, status: object) {
+  const result = await kubectl([
+    "patch",
+    resource,
+    name,
+    "-n",
+    namespace,
+    "--subresource=status",
+    "--type=merge",
+    "-p",
+    JSON.stringify({ status }),
+  ]);
+  if (result.code !== 0) throw new Error(`patching status of ${resource}/${name}: ${result.stderr}`);
+}
+
+/** Plays the Deployment controller this apiserver lacks: `available` replicas of the current spec. */
+export async function markDeploymentAvailable(namespace: string, name: string, available: number) {
+  const deployment = JSON.parse(await kubectlOk(["get", "deployment", name, "-n", namespace, "-o", "json"]));
+  await patchStatus(namespace, "deployment", name, {
+    observedGeneration: deployment.metadata.generation,
+    replicas: available,
+    updatedReplicas: available,
+    readyReplicas: available,
+    availableReplicas: available,
+  });
+}

@@ -177,31 +177,10 @@ export async function modelTestEnv(prefix: string, settings: OperatorSettings): 
   };
 }
 
-/** Plays the Deployment controller: writes a Deployment's status as if `available` replicas were up. */
-export async function markDeploymentAvailable(namespace: string, name: string, available: number) {
-  const deployment = JSON.parse(await kubectlOk(["get", "deployment", name, "-n", namespace, "-o", "json"]));
-  const status = {
-    observedGeneration: deployment.metadata.generation,
-    replicas: available,
-    updatedReplicas: available,
-    readyReplicas: available,
-    availableReplicas: available,
-  };
-  await kubectlOk([
-    "patch",
-    "deployment",
-    name,
-    "-n",
-    namespace,
-    "--subresource=status",
-    "--type=merge",
-    "-p",
-    JSON.stringify({ status }),
-  ]);
-}
-
 /** `kubectl get -o json` of one object. */
 export async function getJson(namespace: string, resource: string, name: string) {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   return JSON.parse(await kubectlOk(["get", resource, name, "-n", namespace, "-o", "json"])) as any;
 }
+
+export { markDeploymentAvailable } from "../../harness/kube.js";

@@ -203,29 +203,6 @@ async function healthz(port: number): Promise<boolean> {
   });
 }
 
-/** Plays the Deployment controller this apiserver lacks: `available` replicas of the current spec. */
-export async function markDeploymentAvailable(namespace: string, name: string, available: number) {
-  const deployment = JSON.parse(await kubectlOk(["get", "deployment", name, "-n", namespace, "-o", "json"]));
-  const status = {
-    observedGeneration: deployment.metadata.generation,
-    replicas: available,
-    updatedReplicas: available,
-    readyReplicas: available,
-    availableReplicas: available,
-  };
-  await kubectlOk([
-    "patch",
-    "deployment",
-    name,
-    "-n",
-    namespace,
-    "--subresource=status",
-    "--type=merge",
-    "-p",
-    JSON.stringify({ status }),
-  ]);
-}
-
 /** `kubectl get -o json` of one object, or undefined when it does not exist. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function getJson(namespace: string, resource: string, name: string): Promise<any> {
@@ -282,3 +259,5 @@ export function forbiddenSince(mark: number, user: string): string[] {
         `${e.verb} ${e.objectRef?.resource}/${e.objectRef?.subresource ?? ""} ${e.objectRef?.namespace ?? ""}`,
     );
 }
+
+export { markDeploymentAvailable } from "../../harness/kube.js";
