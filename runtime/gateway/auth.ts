@@ -110,9 +110,13 @@ export function tenantConfig(config: RuntimeConfig, tenant: string): TenantConfi
   return found;
 }
 
-/** Throws 403 unless `tenant` may call model or pipeline `target` (an empty allow-list allows all). */
+/**
+ * Throws 403 unless `tenant` may call model or pipeline `target`: not suspended (TenantQuota
+ * spec.suspend), and the target on its allow-list (an empty allow-list allows all).
+ */
 export function checkAllowed(config: RuntimeConfig, tenant: string, target: string): void {
   const t = tenantConfig(config, tenant);
+  if (t.suspended) throw new ApiError("tenant_suspended", `tenant ${tenant} is suspended by its TenantQuota`);
   if (t.models.length > 0 && !t.models.includes(target)) {
     throw new ApiError("model_not_allowed", `tenant ${tenant} may not call ${target}`);
   }

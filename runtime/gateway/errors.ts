@@ -26,6 +26,7 @@ export const ERROR_STATUS = {
   invalid_api_key: 401,
   invalid_token: 401,
   tenant_unknown: 403,
+  tenant_suspended: 403,
   model_not_allowed: 403,
   model_not_found: 404,
   request_not_found: 404,
