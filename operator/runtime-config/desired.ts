@@ -8,6 +8,7 @@ import type { InferenceModel, Pipeline, TenantQuota } from "../api/index.js";
 import type { PipelineSpec } from "../api/index.js";
 import { DATATYPES } from "../../runtime/shared/contracts.js";
 import {
+  pipelineConfigSchema,
   RUNTIME_CONFIG_KEY,
   TENANT_PRIORITY,
   type RuntimeConfig,
@@ -62,6 +63,16 @@ export function desiredRuntimeConfig(
   for (const pipeline of pipelines.filter(live).sort(byName)) {
     const name = pipeline.metadata!.name!;
     const spec = pipeline.spec!;
+    // The apiserver accepts any DNS subdomain as a name; the runtime routes only DNS labels. Left
+    // in, such a name would make the whole namespace's config invalid, so it is left out instead.
+    if (!pipelineConfigSchema.shape.name.safeParse(name).success) {
+      skipped.push({
+        kind: "Pipeline",
+        name,
+        reason: "the name must be a DNS label (at most 63 characters, no dots)",
+      });
+      continue;
+    }
     const missing = spec.steps.filter((s) => s.model && !modelNames.has(s.model)).map((s) => s.model!);
     if (missing.length > 0) {
       skipped.push({

@@ -3,6 +3,8 @@
  * `{ "error": { "code": "stable_code", "message": "human text" } }`; the code decides the status.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
 import { PublishRejectedError } from "../shared/amqp.js";
 import type { Logger } from "../shared/logger.js";
 import { TensorError } from "../shared/tensors.js";
@@ -33,8 +35,10 @@ export const ERROR_STATUS = {
   route_not_found: 404,
   idempotency_key_conflict: 409,
   idempotency_key_in_use: 409,
+  request_timeout: 408,
   body_too_large: 413,
   unsupported_media_type: 415,
+  headers_too_large: 431,
   target_not_runnable: 422,
   request_exceeds_quota: 422,
   inference_rejected: 422,
@@ -85,6 +89,8 @@ const FASTIFY_CODES: Record<string, [ErrorCode, string]> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: ["empty_body", "the JSON body is empty"],
   FST_ERR_CTP_INVALID_JSON_BODY: ["invalid_json", "the body is not valid JSON"],
   FST_ERR_VALIDATION: ["invalid_request", "the request is not valid"],
+  FST_ERR_BAD_URL: ["invalid_request", "the URL is not valid (bad percent-encoding)"],
+  FST_ERR_MAX_PARAM_LENGTH: ["invalid_request", "a path segment is longer than any model name or request id"],
 };
 
 /** Maps any error to its HTTP answer; unknown errors become a 500 without internals. */
@@ -98,7 +104,12 @@ export function toHttpError(error: unknown): HttpError {
   }
   const fastifyError = error as Partial<FastifyError> | undefined;
   const known = fastifyError?.code ? FASTIFY_CODES[fastifyError.code] : undefined;
-  if (known) return answer(known[0], known[0] === "invalid_request" ? fastifyError!.message! : known[1]);
+  if (known) {
+    const detail =
+      fastifyError!.code === "FST_ERR_VALIDATION" ||
+      fastifyError!.code === "FST_ERR_CTP_INVALID_CONTENT_LENGTH";
+    return answer(known[0], detail ? fastifyError!.message! : known[1]);
+  }
   // JSON.parse errors of the body parser carry statusCode 400 (SyntaxError, or secure-json-parse).
   if (
     fastifyError?.statusCode === 400 &&
@@ -135,4 +146,32 @@ export function sendError(reply: FastifyReply, error: unknown, log: Logger): Fas
 /** fastify error handler using {@link sendError}. */
 export function errorHandler(log: Logger) {
   return (error: unknown, _request: FastifyRequest, reply: FastifyReply) => sendError(reply, error, log);
+}
+
+/**
+ * Answers what Node's HTTP parser refuses before any route runs (a bad method or header byte, a
+ * lying Content-Length, headers over the size limit, a request that never finishes arriving) in
+ * the same JSON error shape, then closes the connection: fastify's default answers these with a
+ * body of its own shape.
+ */
+export function clientErrorHandler(log: Logger) {
+  return (error: Error & { code?: string }, socket: Socket): void => {
+    if (error.code === "ECONNRESET" || socket.destroyed) return;
+    const [code, message]: [ErrorCode, string] =
+      error.code === "HPE_HEADER_OVERFLOW"
+        ? ["headers_too_large", "the request headers are larger than the gateway accepts"]
+        : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? ["request_timeout", "the request did not arrive in time"]
+          : ["invalid_request", "the request is not valid HTTP/1.1"];
+    log.debug({ code, reason: error.code }, "request refused by the HTTP parser");
+    const status = ERROR_STATUS[code];
+    const body = JSON.stringify({ error: { code, message } });
+    if (socket.writable) {
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+          `Content-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy(error);
+  };
 }

@@ -22,7 +22,7 @@ import { Authenticator } from "./auth.js";
 import { CompletionHub } from "./completions.js";
 import type { GatewayEnv } from "./config.js";
 import type { GatewayContext, GatewayHooks } from "./context.js";
-import { ApiError, errorHandler } from "./errors.js";
+import { ApiError, clientErrorHandler, errorHandler, sendError } from "./errors.js";
 import { TaskPublisher } from "./publisher.js";
 import { RequestStates } from "./request-state.js";
 import { healthRoutes } from "./routes/health.js";
@@ -92,6 +92,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       max: 10,
       application_name: "turnpike-gateway",
     });
+    // PostgreSQL ending idle sessions (a restart, a failover) is emitted here; without a listener
+    // the unhandled 'error' event would kill the gateway. The next query reconnects.
+    pool.on("error", (err: Error & { code?: string }) =>
+      log.warn({ err: err.message, code: err.code }, "idle PostgreSQL client failed"),
+    );
     closers.push(() => pool.end());
     const completions = await CompletionHub.start(
       env.TURNPIKE_REDIS_URL,
@@ -175,6 +180,9 @@ async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     // Draining is handled below, so refusals keep the JSON error shape.
     return503OnClosing: false,
+    // Requests the HTTP parser or the router refuse get the same JSON error shape too.
+    clientErrorHandler: clientErrorHandler(ctx.log),
+    frameworkErrors: (error, _request, reply) => sendError(reply, error, ctx.log),
   });
   app.decorateRequest("tenant", "");
   app.setErrorHandler(errorHandler(ctx.log));

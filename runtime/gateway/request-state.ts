@@ -25,9 +25,24 @@ export class RequestStates {
     private readonly ttlSeconds: number,
   ) {}
 
-  /** Records that the gateway accepted `id` (before publishing, so a retry or GET can see it). */
-  async markQueued(id: string, tenant: string, target: Target, submittedAt: number): Promise<void> {
-    const pending: PendingRequest = { tenant, target, status: "queued", submittedAt };
+  /**
+   * Records that the gateway accepted `id` (before publishing, so a retry or GET can see it), and
+   * again with `published` once the task is confirmed on its queue.
+   */
+  async markQueued(
+    id: string,
+    tenant: string,
+    target: Target,
+    submittedAt: number,
+    published = false,
+  ): Promise<void> {
+    const pending: PendingRequest = {
+      tenant,
+      target,
+      status: "queued",
+      submittedAt,
+      ...(published ? { published } : {}),
+    };
     await this.redis.set(requestTenantKey(this.prefix, id), JSON.stringify(pending), "EX", this.ttlSeconds);
   }
 
@@ -71,7 +86,13 @@ function parsePending(raw: string): PendingRequest | undefined {
       typeof value.target === "object" && value.target
         ? value.target
         : { kind: "model", name: String(value.target ?? "") };
-    return { tenant: value.tenant, target, status: value.status ?? "queued", submittedAt: value.submittedAt };
+    return {
+      tenant: value.tenant,
+      target,
+      status: value.status ?? "queued",
+      submittedAt: value.submittedAt,
+      ...(value.published === true ? { published: true } : {}),
+    };
   } catch {
     return undefined;
   }

@@ -55,6 +55,9 @@ export interface SubmitterDeps {
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
+/** A request marked queued this long ago and never confirmed published lost its gateway mid-submit. */
+const ORPHANED_AFTER_MS = 3_000;
+
 /** Validates an Idempotency-Key header value (visible ASCII, at most 255 characters). */
 export function checkIdempotencyKey(value: string | string[] | undefined): string | undefined {
   if (value === undefined) return undefined;
@@ -74,8 +77,18 @@ export class Submitter {
     const { redis, quota, states, publisher, prefix } = this.deps;
     const idemKey = s.idempotencyKey ? tenantKeys(prefix, s.tenant).idempotency(s.idempotencyKey) : undefined;
     if (idemKey) {
-      const existing = await this.claim(idemKey, s);
-      if (existing) return { requestId: existing, reused: true };
+      const existing = await this.claim(idemKey, s).catch((error: unknown) => {
+        // Redis failing here (e.g. it went down after the API key was checked) is an outage, not a bug.
+        if (error instanceof ApiError) throw error;
+        throw new ApiError(
+          "service_unavailable",
+          "cannot check the Idempotency-Key right now; retry",
+          { "retry-after": 2 },
+          { cause: error },
+        );
+      });
+      if (existing?.orphaned) await this.enqueueAgain({ ...s, requestId: existing.id });
+      if (existing) return { requestId: existing.id, reused: true };
     }
     let reserved = false;
     try {
@@ -89,6 +102,7 @@ export class Submitter {
       if (reservation.status === "rejected") throw reservation.reason;
       if (!reservation.value.ok) throw this.refusal(s, reservation.value);
       await publisher.publish(names(prefix).modelQueue(s.queueModel), this.task(s));
+      await this.markPublished(s);
       return { requestId: s.requestId, reused: false };
     } catch (error) {
       // Undo in reverse order; each undo is idempotent and a failing one must not hide the cause.
@@ -107,11 +121,65 @@ export class Submitter {
     }
   }
 
+  /** Points the key at `next` if it still names `previous` (one atomic compare-and-set). */
+  private async takeOver(idemKey: string, previous: string, next: string): Promise<boolean> {
+    const swapped = await this.deps.redis.eval(
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 end return 0",
+      1,
+      idemKey,
+      previous,
+      next,
+      this.deps.idempotencyTtlSeconds,
+    );
+    return swapped === 1;
+  }
+
+  /**
+   * Tells later retries with the same Idempotency-Key that the task is on its queue. Best effort:
+   * without it a retry would enqueue the request once more, which is harmless (see enqueueAgain).
+   */
+  private async markPublished(s: Submission): Promise<void> {
+    await this.deps.states
+      .markQueued(s.requestId, s.tenant, s.target, s.submittedAt, true)
+      .catch(() => undefined);
+  }
+
+  /**
+   * Enqueues `s` under the id of an orphaned request: one that holds its Idempotency-Key and is
+   * marked queued, but whose gateway never confirmed publishing it (it died in between), so nothing
+   * would ever run it and its reservation would stay held. Safe even if it was published after all:
+   * reserving is idempotent per request id, and the worker and the collector dedup by it. Nothing is
+   * undone on failure (the first attempt may have published): the caller gets a 503 and retries.
+   */
+  private async enqueueAgain(s: Submission): Promise<void> {
+    const { quota, states, publisher, prefix } = this.deps;
+    try {
+      await states.markQueued(s.requestId, s.tenant, s.target, s.submittedAt);
+      const reservation = await quota.reserve(s.tenant, s.requestId, s.reservedTokens, s.submittedAt);
+      if (!reservation.ok) throw this.refusal(s, reservation);
+      await publisher.publish(names(prefix).modelQueue(s.queueModel), this.task(s));
+    } catch (error) {
+      if (error instanceof ApiError || error instanceof PublishRejectedError) throw error;
+      throw new ApiError(
+        "service_unavailable",
+        "the gateway could not enqueue the request; retry",
+        { "retry-after": 2 },
+        { cause: error },
+      );
+    }
+    await this.markPublished(s);
+  }
+
   /**
    * Claims the Idempotency-Key for this request (SET NX). When another request holds it, returns
-   * that request's id, after checking it targets the same model or pipeline.
+   * that request's id, after checking it targets the same model or pipeline, and whether it is
+   * orphaned (marked queued longer than ORPHANED_AFTER_MS ago, never confirmed published). One
+   * marked more recently is still being submitted: 409 idempotency_key_in_use, retry.
    */
-  private async claim(idemKey: string, s: Submission): Promise<string | undefined> {
+  private async claim(
+    idemKey: string,
+    s: Submission,
+  ): Promise<{ id: string; orphaned: boolean } | undefined> {
     const { redis, states } = this.deps;
     for (let attempt = 0; attempt < 2; attempt++) {
       const won = await redis.set(idemKey, s.requestId, "EX", this.deps.idempotencyTtlSeconds, "NX");
@@ -120,7 +188,14 @@ export class Submitter {
       if (existing === null) continue; // expired or undone in between: try to claim again
       const state = await states.read(existing, s.tenant);
       if (!state) {
-        // The first request is between claiming the key and marking itself queued (or failing).
+        // The first request is between claiming the key and marking itself queued, or it failed
+        // and could not release the key (Redis went down during its undo). Past the grace period
+        // it is the latter: take the key over (only if it still names that request), else the key
+        // would refuse every retry until it expires.
+        const age = this.deps.idempotencyTtlSeconds - (await redis.ttl(idemKey));
+        if (age * 1000 >= ORPHANED_AFTER_MS && (await this.takeOver(idemKey, existing, s.requestId))) {
+          return undefined;
+        }
         throw new ApiError(
           "idempotency_key_in_use",
           "a request with this Idempotency-Key is being submitted; retry",
@@ -136,7 +211,18 @@ export class Submitter {
           `this Idempotency-Key was used for ${target}, not ${s.target.name}; use a new key`,
         );
       }
-      return existing;
+      if (state.kind === "pending" && !state.pending.published) {
+        if (Date.now() - state.pending.submittedAt >= ORPHANED_AFTER_MS)
+          return { id: existing, orphaned: true };
+        throw new ApiError(
+          "idempotency_key_in_use",
+          "a request with this Idempotency-Key is being submitted; retry",
+          {
+            "retry-after": 1,
+          },
+        );
+      }
+      return { id: existing, orphaned: false };
     }
     throw new ApiError(
       "idempotency_key_in_use",

@@ -13,6 +13,8 @@ export interface PendingRequest {
   status: RequestStatus;
   /** Epoch ms. */
   submittedAt: number;
+  /** Set once the task is confirmed on its queue (an Idempotency-Key retry then never re-publishes it). */
+  published?: boolean;
 }
 
 /** The state of a request as one tenant may see it. */

@@ -60,7 +60,15 @@ export function modelRoutes(app: FastifyInstance, ctx: GatewayContext): void {
     const models = routeModels(config, resolved.route);
     const infos = await Promise.all(
       models.map((m) => ctx.publisher.queueInfo(names(ctx.prefix).modelQueue(m.name))),
-    );
+    ).catch((cause: unknown) => {
+      // RabbitMQ unreachable is an outage to retry through, like every other dependency failure.
+      throw new ApiError(
+        "service_unavailable",
+        "cannot reach RabbitMQ to check the model's queue; retry",
+        { "retry-after": 2 },
+        { cause },
+      );
+    });
     const missing = models.filter((_, i) => !infos[i]!.exists).map((m) => m.name);
     if (models.length === 0 || missing.length > 0) {
       throw new ApiError(
