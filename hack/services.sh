@@ -6,6 +6,11 @@
 #   hack/services.sh [start]   install if needed, configure, start, wait until each answers
 #   hack/services.sh status    print what answers (exit 1 if something does not)
 #   hack/services.sh stop      stop all three
+#   hack/services.sh restart postgres|redis|rabbitmq [seconds-down]
+#                              stop one running service, keep it down for seconds-down (default 0),
+#                              start it again and wait until it answers (fault tests; Redis comes
+#                              back with its dataset, as one with persistence would, and still
+#                              writes nothing to disk otherwise)
 #
 # Endpoints: postgres://turnpike:turnpike@127.0.0.1:5432/turnpike, redis://127.0.0.1:6379,
 # amqp://turnpike:turnpike@127.0.0.1:5672, http://127.0.0.1:15672 (management, same user).
@@ -379,9 +384,47 @@ cmd_stop() {
   pg_stop
 }
 
+# Restarts one service that runs now, optionally staying down for $2 seconds; the others are left alone.
+cmd_restart() {
+  local down="${2:-0}"
+  [[ "$down" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "seconds-down must be a number, got '$down'"
+  case "${1:-}" in
+    postgres)
+      pg_answers || die "postgres is not running; use: $0 start"
+      log "postgres: restarting (down for ${down}s)"
+      pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" stop -m fast
+      sleep "$down"
+      pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" start ||
+        die "postgres failed to start; see /var/log/postgresql/postgresql-$PG_VERSION-$PG_CLUSTER.log"
+      wait_for 60 pg_answers || die "postgres does not answer on 127.0.0.1:$PG_PORT after the restart"
+      ;;
+    redis)
+      redis_answers || die "redis is not running; use: $0 start"
+      log "redis: restarting (down for ${down}s, dataset kept)"
+      # SHUTDOWN SAVE writes one snapshot even with saving disabled; the new server loads it, then
+      # the snapshot is removed so that a later plain start is empty, as before.
+      redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown save >/dev/null 2>&1 || true
+      wait_for 15 tcp_closed "$REDIS_PORT" || die "redis did not stop"
+      sleep "$down"
+      redis_start
+      rm -f /var/lib/redis/dump.rdb
+      ;;
+    rabbitmq)
+      [ -x /usr/lib/rabbitmq/bin/rabbitmqctl ] && rabbit_node_running || die "rabbitmq is not running; use: $0 start"
+      log "rabbitmq: restarting (down for ${down}s)"
+      rabbitmqctl_ -q shutdown >/dev/null
+      sleep "$down"
+      rabbit_start
+      ;;
+    *) die "usage: $0 restart postgres|redis|rabbitmq [seconds-down]" ;;
+  esac
+  log "$1: restarted"
+}
+
 case "${1:-start}" in
   start) cmd_start ;;
   status) cmd_status ;;
   stop) cmd_stop ;;
-  *) die "usage: $0 [start|status|stop]" ;;
+  restart) cmd_restart "${2:-}" "${3:-0}" ;;
+  *) die "usage: $0 [start|status|stop|restart postgres|redis|rabbitmq [seconds-down]]" ;;
 esac

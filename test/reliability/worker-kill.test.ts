@@ -149,14 +149,27 @@ describe("kill -9 a worker mid-batch", () => {
     expect(charged.rows.map((r) => r.c)).toEqual([ECHO_TOKENS.charged]);
 
     // No plaintext API key in Redis, PostgreSQL or anything a process printed.
+    const sources = {
+      redis: await redisDump(i.redis, i.prefix),
+      postgres: await postgresDump(i.pool, i.schema),
+      logs: i.processes.map((p) => p.output()),
+    };
     const leaks = findSecrets(
       i.tenants.map((t) => t.apiKey),
-      {
-        redis: await redisDump(i.redis, i.prefix),
-        postgres: await postgresDump(i.pool, i.schema),
-        logs: i.processes.map((p) => p.output()),
-      },
+      sources,
     );
+    writeRows("worker-kill-secrets", [
+      {
+        kind: "security",
+        check: "no plaintext API key in Redis, PostgreSQL or the logs of every process (worker-kill run)",
+        cases: Object.values(sources).reduce(
+          (n, texts) => n + texts.reduce((m, t) => m + t.split("\n").length, 0),
+          0,
+        ),
+        violations: leaks.length,
+        notes: `keys of ${i.tenants.length} tenants after ${traffic.requests.length} requests; ${i.processes.length} processes`,
+      },
+    ]);
     expect(leaks).toEqual([]);
   }, 300_000);
 });

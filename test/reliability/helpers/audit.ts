@@ -29,6 +29,8 @@ export interface AuditResult {
   /** Tenants whose charged tokens exceeded tokensPerDay (at the end or in any sample). */
   quotaExceeded: number;
   failedRecords: number;
+  /** Logical requests whose client retried until its deadline without ever being accepted. */
+  gaveUp: number;
   problems: string[];
 }
 
@@ -122,6 +124,9 @@ export async function audit(
   const byId = new Map(rows.map((r) => [r.id, r] as const));
 
   const accepted = all.filter((r) => r.outcome === "accepted");
+  const gaveUp = all.filter((r) => r.outcome === "gave-up");
+  for (const r of gaveUp.slice(0, 5))
+    problems.push(`key ${r.key} was never accepted (${r.attempts} attempts)`);
   let lost = 0;
   let duplicated = 0;
   for (const r of accepted) {
@@ -217,6 +222,7 @@ export async function audit(
     leftReserved,
     quotaExceeded,
     failedRecords: rows.filter((r) => r.status === "failed").length,
+    gaveUp: gaveUp.length,
     problems,
   };
 }

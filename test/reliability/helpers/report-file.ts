@@ -21,6 +21,8 @@ export interface FaultRow {
   duplicated: number;
   /** Phantoms: refused requests that ran anyway. */
   phantoms: number;
+  /** Logical requests never accepted although their client kept retrying until its deadline. */
+  gaveUp?: number;
   tokensWrong: number;
   leftReserved: number;
   quotaExceeded: number;
