@@ -5,7 +5,7 @@
  * refused request costs nothing and a retry starts clean.
  */
 import type { Redis } from "ioredis";
-import { PublishRejectedError } from "../shared/amqp.js";
+import { PublishOutcomeUnknownError, PublishRejectedError } from "../shared/amqp.js";
 import {
   names,
   tenantKeys,
@@ -68,6 +68,16 @@ export function checkIdempotencyKey(value: string | string[] | undefined): strin
   return key;
 }
 
+/** The 503 for a submission that failed on an outage of Redis or RabbitMQ. */
+function unavailable(cause: unknown): ApiError {
+  return new ApiError(
+    "service_unavailable",
+    "the gateway could not enqueue the request; retry",
+    { "retry-after": 2 },
+    { cause },
+  );
+}
+
 /** Enqueues submissions. */
 export class Submitter {
   constructor(private readonly deps: SubmitterDeps) {}
@@ -105,19 +115,18 @@ export class Submitter {
       await this.markPublished(s);
       return { requestId: s.requestId, reused: false };
     } catch (error) {
+      // The task may be on its queue after all. With an Idempotency-Key, keep the key, the marker
+      // and the reservation: the caller's retry finds the request orphaned and enqueues it again
+      // under the same id (deduplicated downstream), so it runs and is charged once. Without a key
+      // there is nothing to retry into: undo, and if it does run, the collector's settle charges
+      // the released reservation after all (see FINISH_LUA).
+      if (error instanceof PublishOutcomeUnknownError && idemKey) throw unavailable(error);
       // Undo in reverse order; each undo is idempotent and a failing one must not hide the cause.
       if (reserved) await quota.release(s.tenant, s.requestId).catch(() => undefined);
       await states.forget(s.requestId).catch(() => undefined);
       if (idemKey) await redis.del(idemKey).catch(() => undefined);
       if (error instanceof ApiError || error instanceof PublishRejectedError) throw error;
-      throw new ApiError(
-        "service_unavailable",
-        "the gateway could not enqueue the request; retry",
-        { "retry-after": 2 },
-        {
-          cause: error,
-        },
-      );
+      throw unavailable(error);
     }
   }
 
@@ -160,12 +169,7 @@ export class Submitter {
       await publisher.publish(names(prefix).modelQueue(s.queueModel), this.task(s));
     } catch (error) {
       if (error instanceof ApiError || error instanceof PublishRejectedError) throw error;
-      throw new ApiError(
-        "service_unavailable",
-        "the gateway could not enqueue the request; retry",
-        { "retry-after": 2 },
-        { cause: error },
-      );
+      throw unavailable(error);
     }
     await this.markPublished(s);
   }

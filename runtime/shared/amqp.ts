@@ -81,6 +81,17 @@ export class PublishRejectedError extends Error {
   }
 }
 
+/**
+ * Raised when the channel closed (e.g. RabbitMQ restarting) after the message was sent but before
+ * the broker confirmed or refused it: the message may be on its queue or not.
+ */
+export class PublishOutcomeUnknownError extends Error {
+  constructor(queue: string, cause: Error) {
+    super(`RabbitMQ closed the channel before confirming the message for ${queue}`, { cause });
+    this.name = "PublishOutcomeUnknownError";
+  }
+}
+
 const returnedIds = new WeakMap<ConfirmChannel, Set<string>>();
 
 /** One "return" listener per channel (not per publish): the broker sends basic.return before the ack. */
@@ -100,6 +111,7 @@ function returnsOf(channel: ConfirmChannel): Set<string> {
 /**
  * Publishes a persistent JSON message and resolves once the broker confirms it; a nack (queue
  * full) rejects with PublishRejectedError. `mandatory` turns a missing queue into a rejection too.
+ * A channel that closes before the confirm rejects with PublishOutcomeUnknownError.
  */
 export function publishJson(
   channel: ConfirmChannel,
@@ -116,7 +128,9 @@ export function publishJson(
       { persistent: true, contentType: "application/json", mandatory: true, ...options },
       (error) => {
         if (returned.delete(options.messageId)) reject(new PublishRejectedError(queue, "no such queue"));
-        else if (error) reject(new PublishRejectedError(queue, "queue full or unavailable"));
+        // amqplib reports a nack as "message nacked"; anything else means the channel closed.
+        else if (error?.message === "message nacked") reject(new PublishRejectedError(queue, "queue full"));
+        else if (error) reject(new PublishOutcomeUnknownError(queue, error));
         else resolve();
       },
     );

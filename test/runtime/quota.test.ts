@@ -172,7 +172,6 @@ describe("QuotaStore settle and release", () => {
     await store.reserve("acme", "r", 70, NOW);
     expect(await store.release("acme", "r")).toBe("released");
     expect(await store.release("acme", "r")).toBe("already");
-    expect(await store.settle("acme", "r", 1)).toBe("already");
     expect(await store.usage("acme", NOW)).toMatchObject({
       tokensToday: 0,
       tokensThisMinute: 0,
@@ -187,6 +186,23 @@ describe("QuotaStore settle and release", () => {
     expect(await redis.ttl(keys.tokensMinute(w.minute))).toBeLessThanOrEqual(120);
     expect(await redis.ttl(keys.tokensDay(w.day))).toBeGreaterThan(86_400);
     expect(await redis.ttl(keys.reservation("r"))).toBeGreaterThan(86_400);
+  });
+
+  it("a settle after a release charges the request once: it ran although its gateway gave up", async () => {
+    // The gateway releases when RabbitMQ closes before confirming a publish; the task may still run.
+    const { store } = await storeWith({ tokensPerDay: 1000 });
+    await store.reserve("acme", "r", 70, NOW);
+    expect(await store.release("acme", "r")).toBe("released");
+    expect(await store.usage("acme", NOW)).toMatchObject({ tokensToday: 0, requestsThisMinute: 0 });
+    expect(await store.settle("acme", "r", 90)).toBe("settled"); // capped at the 70 reserved
+    expect(await store.settle("acme", "r", 90)).toBe("already");
+    expect(await store.release("acme", "r")).toBe("already");
+    expect(await store.usage("acme", NOW)).toMatchObject({
+      tokensToday: 70,
+      tokensThisMinute: 70,
+      requestsThisMinute: 1,
+      inFlight: 0,
+    });
   });
 });
 

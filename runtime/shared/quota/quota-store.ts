@@ -177,7 +177,8 @@ export class QuotaStore {
 
   /**
    * Charges the actual tokens of a finished request (capped at the reservation), refunds the
-   * rest and ends its in-flight slot. Idempotent: a second settle (or one after release) is "already".
+   * rest and ends its in-flight slot. Idempotent: a second settle is "already". A settle after a
+   * release charges the request after all (it ran although its gateway gave up on it), once.
    */
   async settle(
     tenant: string,
@@ -232,7 +233,7 @@ export class QuotaStore {
         "requestsKey",
       );
       if (state === null) return "unknown";
-      if (state !== "reserved") return "already";
+      if (state !== "reserved" && !(mode === "settle" && state === "released")) return "already";
       const result = await this.redis.turnpikeFinish(
         resKey,
         dayKey ?? "",

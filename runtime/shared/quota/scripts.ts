@@ -73,7 +73,8 @@ return {'ok'}
  * finish (settle or release) — KEYS: reservation, tokensDay, tokensMinute, requestsMinute, inFlight.
  * ARGV: mode ("settle" | "release"), requestId, actualTokens.
  * Returns "settled" | "released" | "already" | "unknown" | "mismatch" (KEYS are not the windows the
- * reservation charged; the caller re-reads and retries).
+ * reservation charged; the caller re-reads and retries). A settle after a release charges: the
+ * request ran after all.
  */
 export const FINISH_LUA = `
 local resKey, dayKey, minKey, reqKey, inflightKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -82,10 +83,24 @@ local requestId = ARGV[2]
 
 local r = redis.call('HMGET', resKey, 'state', 'tokens', 'dayKey', 'minuteKey', 'requestsKey')
 if not r[1] then return 'unknown' end
-if r[1] ~= 'reserved' then return 'already' end
+local released = mode == 'settle' and r[1] == 'released'
+if r[1] ~= 'reserved' and not released then return 'already' end
 if r[3] ~= dayKey or r[4] ~= minKey or r[5] ~= reqKey then return 'mismatch' end
 
 local reserved = tonumber(r[2])
+
+-- A result for a released reservation: the gateway gave up on a publish whose confirm never came,
+-- yet the task reached its queue and ran. The record charges it, so the windows must too: charge
+-- the actual tokens (capped at the reservation) and the request back into windows still alive.
+if released then
+  local charged = math.max(0, math.min(tonumber(ARGV[3]), reserved))
+  for _, key in ipairs({dayKey, minKey}) do
+    if charged > 0 and redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, charged) end
+  end
+  if redis.call('EXISTS', reqKey) == 1 then redis.call('INCR', reqKey) end
+  redis.call('HSET', resKey, 'state', 'settled', 'charged', charged, 'actual', ARGV[3])
+  return 'settled'
+end
 local charged = 0
 if mode == 'settle' then
   charged = tonumber(ARGV[3])
