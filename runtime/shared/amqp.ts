@@ -43,7 +43,9 @@ export function modelQueueArguments(prefix: string, policy: ModelQueuePolicy): R
 /** Connects, naming the connection so it is recognisable in the management UI. */
 export async function connectAmqp(url: string, connectionName: string): Promise<ChannelModel> {
   try {
-    return await amqp.connect(url, { clientProperties: { connection_name: connectionName } });
+    // noDelay: with Nagle on, a publish larger than one segment (an OCR task is ~6 KB) waits ~40 ms
+    // for the broker's delayed ACK (bench/README.md, "Bottlenecks").
+    return await amqp.connect(url, { clientProperties: { connection_name: connectionName }, noDelay: true });
   } catch (cause) {
     throw new Error(`connecting to RabbitMQ as ${connectionName}`, { cause });
   }

@@ -77,6 +77,10 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
       // One run at a time per worker: parallelism comes from intra-op threads and batching.
       interOpNumThreads: 1,
       graphOptimizationLevel: "all",
+      // Idle intra-op threads would spin-wait after every run, burning CPU that the pod's CPU limit
+      // (cgroup quota) and the processes sharing its cores need: ~49 -> ~30 ms of CPU per batch-1
+      // run for ~3 ms more latency (bench/README.md, "Bottlenecks").
+      extra: { session: { intra_op: { allow_spinning: "0" } } },
       // onnxruntime would print every failed run to stderr; failures reach our log and the result.
       logSeverityLevel: 4,
     });
