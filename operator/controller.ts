@@ -13,6 +13,9 @@ import type { ReconcileContext, Reconciler } from "./shared/context.js";
 import { describeError } from "./shared/errors.js";
 import { WorkQueue, type WorkQueueOptions } from "./shared/work-queue.js";
 
+/** How long touches of a namespace's runtime config are collected before one render. */
+const RUNTIME_CONFIG_DEBOUNCE_MS = 500;
+
 export interface KindRegistration {
   /** Name of the kind, for logs and keys. */
   kind: string;
@@ -50,7 +53,10 @@ export class Controller {
       rabbitManagementUrl: options.env.TURNPIKE_RABBIT_MANAGEMENT_URL,
       redis: this.#redis,
       log: this.#log,
-      touchRuntimeConfig: (namespace) => this.#runtimeConfigQueue.add(namespace),
+      // Debounced: each render lists every object of the namespace, and creating 1,000 models at
+      // once otherwise renders it hundreds of times (bench/README.md, section 4).
+      touchRuntimeConfig: (namespace) =>
+        this.#runtimeConfigQueue.addAfter(namespace, RUNTIME_CONFIG_DEBOUNCE_MS),
     };
     for (const registration of options.kinds) {
       const queue = new WorkQueue(

@@ -227,6 +227,19 @@ describe("Dockerfiles", () => {
     expect(dockerfile("Dockerfile.operator")).toContain('ENTRYPOINT ["node", "/app/dist/operator/main.js"]');
   });
 
+  it.each(["Dockerfile.runtime", "Dockerfile.operator"])(
+    "%s: every npm ci runs with patches/ copied in (its postinstall applies them)",
+    (name) => {
+      const lines = instructions(dockerfile(name));
+      const installs = lines.flatMap((l, i) => (/\bnpm ci\b/.test(l) ? [i] : []));
+      expect(installs.length).toBeGreaterThan(0);
+      for (const at of installs) {
+        const stage = lines.slice(0, at).findLastIndex((l) => l.startsWith("FROM "));
+        expect(lines.slice(stage, at), `${name}: ${lines[at]}`).toContain("COPY patches/ patches/");
+      }
+    },
+  );
+
   it(".dockerignore sends only what the Dockerfiles copy", () => {
     const ignore = readFileSync(join(repoRoot, ".dockerignore"), "utf8");
     expect(ignore).toMatch(/^\*$/m);
@@ -234,6 +247,7 @@ describe("Dockerfiles", () => {
       "package.json",
       "package-lock.json",
       ".npmrc",
+      "patches/",
       "tsconfig.build.json",
       "docker/",
       "runtime/",
