@@ -8,7 +8,7 @@ import type { ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
 import { connectAmqp, declareSharedTopology } from "../shared/amqp.js";
 import { names } from "../shared/contracts.js";
 import type { Logger } from "../shared/logger.js";
-import { backoffMs, sleep } from "./backoff.js";
+import { backoffMs, sleep } from "../shared/backoff.js";
 import { Batcher } from "./batcher.js";
 import { parseResultMessage, type ParsedResult } from "./result-message.js";
 import type { ResultSink } from "./result-sink.js";

@@ -10,7 +10,7 @@ import { chargedTokens } from "../shared/db/charged-tokens.js";
 import type { RequestRecords, StoredOutcome, UpsertOutcome } from "../shared/db/request-records.js";
 import type { Logger } from "../shared/logger.js";
 import type { Metrics } from "../shared/metrics.js";
-import { retryUntilDone } from "./backoff.js";
+import { retryUntilDone } from "../shared/backoff.js";
 
 /** The slice of QuotaStore (runtime/shared/quota) the collector needs. */
 export interface QuotaSettler {

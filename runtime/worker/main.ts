@@ -4,7 +4,7 @@ import { startWorker } from "./worker.js";
 
 await runRole("worker", () =>
   startWorker({
-    // The connection is gone for good: exit non-zero so the pod restarts and its messages requeue.
+    // The model broke or the broker cancelled the consumer: exit non-zero so the pod restarts.
     onFatal: () => process.exit(1),
   }),
 );

@@ -12,6 +12,7 @@ import {
   declareSharedTopology,
   DEFAULT_QUEUE_POLICY,
 } from "../shared/amqp.js";
+import { retryUntilDone } from "../shared/backoff.js";
 import { names } from "../shared/contracts.js";
 import { logger, type Logger } from "../shared/logger.js";
 import { createMetrics, type Metrics } from "../shared/metrics.js";
@@ -39,7 +40,7 @@ export interface WorkerOptions {
   model?: string;
   /** How model uris resolve (tests point pvc:// elsewhere). */
   resolve?: ResolveOptions;
-  /** Called when the broker connection is lost for good; main exits so the pod restarts. */
+  /** Called when the worker cannot go on (the model broke, the broker cancelled it); main exits so the pod restarts. */
   onFatal?: (error: Error) => void;
 }
 
@@ -84,6 +85,11 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
   let channel: ConfirmChannel | undefined;
   let consumer: ModelConsumer | undefined;
   let stopWatching: (() => void) | undefined;
+  let reconnecting: Promise<void> | undefined;
+  let started = false;
+  // Batching as last reloaded, for the consumer a reconnect creates.
+  let batching = modelConfig.batching;
+  const stopping = new AbortController();
 
   const fatal = (error: Error) => {
     if (state.closing || !state.live) return;
@@ -95,37 +101,90 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
     options.onFatal?.(error);
   };
 
+  /**
+   * A lost connection (RabbitMQ restarting, a network blip) is waited out in-process: the model
+   * stays loaded, the broker requeues every unacked message, and a new connection consumes again.
+   * The old consumer's batches still run, but their outcomes cannot be published or acked on the
+   * closed channel, so nothing of theirs counts twice.
+   */
+  const lost = (from: ChannelModel, why: string) => {
+    if (state.closing || !state.live || connection !== from) return;
+    connection = channel = consumer = undefined;
+    state.ready = false;
+    // Before start-up finished, its own attempt fails and start-up reports it; while a reconnect
+    // runs, its loop sees the connection gone and tries again.
+    if (!started || reconnecting) return;
+    log.warn(`${why}; unacked messages return to the queue; reconnecting`);
+    reconnecting = (async () => {
+      while (!state.closing && state.live && !connection) {
+        await retryUntilDone("reconnecting to RabbitMQ", consume, log, stopping.signal);
+      }
+    })()
+      .then(() => {
+        state.ready = !state.closing && state.live && connection !== undefined;
+        log.info("reconnected to RabbitMQ; consuming again");
+      })
+      .catch(() => undefined) // aborted by close()
+      .finally(() => (reconnecting = undefined));
+  };
+
+  /** Connects, makes sure the queues exist and consumes; on failure leaves nothing open. */
+  const consume = async () => {
+    const next = await connectAmqp(env.TURNPIKE_AMQP_URL, `turnpike-worker-${modelName}`);
+    next.on("error", (err: Error) => log.error({ err }, "RabbitMQ connection error"));
+    next.on("close", () => lost(next, "RabbitMQ connection closed"));
+    try {
+      const nextChannel = await next.createConfirmChannel();
+      nextChannel.on("error", (err: Error) => log.error({ err }, "RabbitMQ channel error"));
+      nextChannel.on("close", () => lost(next, "RabbitMQ channel closed"));
+      const queue = await ensureQueues(next, nextChannel, config.prefix, modelConfig);
+      const nextConsumer = new ModelConsumer({
+        channel: nextChannel,
+        prefix: config.prefix,
+        queue,
+        model: {
+          runner: runner!,
+          dictionary: dictionary!,
+          stepSettings: (target, step) => stepSettings(current, target, step),
+          worker: workerId(env, options.env ?? process.env),
+        },
+        metrics,
+        log,
+        prefetch: prefetchFor(env, runner!.batchable ? modelConfig.batching.maxBatchSize : 1),
+        onBroken: (error) => fatal(new Error(`model ${modelName} cannot run`, { cause: error })),
+      });
+      nextConsumer.configure(batching);
+      if (state.closing) throw new Error("the worker is closing");
+      connection = next;
+      channel = nextChannel;
+      consumer = nextConsumer;
+      await nextConsumer.start(() => fatal(new Error(`the broker cancelled consumption of ${queue}`)));
+    } catch (error) {
+      if (connection === next) connection = channel = consumer = undefined;
+      await next.close().catch(() => undefined);
+      throw error;
+    }
+  };
+
+  let dictionary: ReturnType<typeof dictionaryFor> | undefined;
   const ready = (async () => {
     runner = await loadModel(modelConfig, { log, resolve: options.resolve });
     metrics.modelLoadSeconds.set({ model: modelName }, runner.loadSeconds);
-    const dictionary = dictionaryFor(runner, log, options.resolve);
+    dictionary = dictionaryFor(runner, log, options.resolve);
     if (state.closing) return;
-    connection = await connectAmqp(env.TURNPIKE_AMQP_URL, `turnpike-worker-${modelName}`);
-    connection.on("error", (err: Error) => log.error({ err }, "RabbitMQ connection error"));
-    connection.on("close", () => fatal(new Error("RabbitMQ connection closed")));
-    channel = await connection.createConfirmChannel();
-    channel.on("error", (err: Error) => log.error({ err }, "RabbitMQ channel error"));
-    channel.on("close", () => fatal(new Error("RabbitMQ channel closed")));
-    const queue = await ensureQueues(connection, channel, config.prefix, modelConfig);
-    consumer = new ModelConsumer({
-      channel,
-      prefix: config.prefix,
-      queue,
-      model: {
-        runner,
-        dictionary,
-        stepSettings: (target, step) => stepSettings(current, target, step),
-        worker: workerId(env, options.env ?? process.env),
-      },
-      metrics,
-      log,
-      prefetch: prefetchFor(env, runner.batchable ? modelConfig.batching.maxBatchSize : 1),
-      onBroken: (error) => fatal(new Error(`model ${modelName} cannot run`, { cause: error })),
-    });
-    if (state.closing) return;
-    await consumer.start(() => fatal(new Error(`the broker cancelled consumption of ${queue}`)));
+    await consume();
+    started = true;
     if (configPath) {
-      stopWatching = watchConfig(configPath, modelConfig, consumer, log, (next) => (current = next));
+      stopWatching = watchConfig(
+        configPath,
+        modelConfig,
+        (next) => {
+          batching = next;
+          consumer?.configure(next);
+        },
+        log,
+        (next) => (current = next),
+      );
     }
     state.ready = true;
     log.info({ url: server.url }, "worker ready");
@@ -140,7 +199,9 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
     (closing ??= (async () => {
       state.closing = true;
       state.ready = false;
+      stopping.abort(new Error("the worker is closing"));
       await ready.catch(() => undefined);
+      await reconnecting;
       stopWatching?.();
       if (consumer) await consumer.stop(env.TURNPIKE_DRAIN_TIMEOUT_MS);
       await channel?.close().catch(() => undefined);
@@ -233,7 +294,7 @@ function stepSettings(
 function watchConfig(
   path: string,
   initial: ModelConfig,
-  consumer: ModelConsumer,
+  applyBatching: (batching: ModelConfig["batching"]) => void,
   log: Logger,
   onConfig: (config: RuntimeConfig) => void,
 ): () => void {
@@ -245,7 +306,7 @@ function watchConfig(
       const next = config.models.find((m) => m.name === initial.name);
       if (!next) return log.warn("the reloaded config no longer has this model; still serving it");
       if (JSON.stringify(next.batching) !== JSON.stringify(current.batching)) {
-        consumer.configure(next.batching);
+        applyBatching(next.batching);
         log.info({ batching: next.batching }, "batching updated");
       }
       const { batching: _a, ...rest } = next;

@@ -8,6 +8,7 @@ import { startCollector, type Collector } from "../../runtime/collector/collecto
 import type { InferenceResult } from "../../runtime/shared/contracts.js";
 import { utcDay } from "../../runtime/shared/db/index.js";
 import { makeFailedResult, makeResult } from "./helpers/collector-fixtures.js";
+import { dropAmqpConnection } from "./helpers/broker-admin.js";
 import { collectorWorld, waitFor, type CollectorWorld } from "./helpers/collector-harness.js";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -156,7 +157,7 @@ describe("collector crashes", () => {
     // The broker closes the collector's connection, PostgreSQL terminates its sessions, Redis
     // kills its client: all three at once, as when the node's network blips.
     const name = `turnpike-collector-${w.prefix}`;
-    await killAmqpConnection(w, name);
+    await dropAmqpConnection(name);
     await w.pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [
       name,
     ]);
@@ -205,20 +206,3 @@ describe("collector crashes", () => {
     await waitFor("ready again", async () => (await fetch(`${collector.url}/readyz`)).status === 200);
   });
 });
-
-/** Closes a client connection from the broker side through the management API. */
-async function killAmqpConnection(w: CollectorWorld, connectionName: string): Promise<void> {
-  const auth = `Basic ${Buffer.from(`${w.urls.rabbitUser}:${w.urls.rabbitPassword}`).toString("base64")}`;
-  const found = await waitFor("the collector's AMQP connection in the management API", async () => {
-    const res = await fetch(`${w.urls.rabbitManagementUrl}/api/connections?columns=name,client_properties`, {
-      headers: { authorization: auth },
-    });
-    const list = (await res.json()) as { name: string; client_properties?: { connection_name?: string } }[];
-    return list.find((c) => c.client_properties?.connection_name === connectionName)?.name;
-  });
-  const res = await fetch(`${w.urls.rabbitManagementUrl}/api/connections/${encodeURIComponent(found)}`, {
-    method: "DELETE",
-    headers: { authorization: auth, "x-reason": "test: simulated network drop" },
-  });
-  expect(res.status).toBe(204);
-}

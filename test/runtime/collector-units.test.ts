@@ -1,7 +1,7 @@
 // Pure parts of the collector: settings, message parsing, the charging rule, backoff, batching and
 // the probe routes. No services needed.
 import { describe, expect, it } from "vitest";
-import { backoffMs, retryUntilDone } from "../../runtime/collector/backoff.js";
+import { backoffMs, retryUntilDone } from "../../runtime/shared/backoff.js";
 import { Batcher } from "../../runtime/collector/batcher.js";
 import { loadCollectorSettings } from "../../runtime/collector/config.js";
 import { buildProbeApp } from "../../runtime/collector/http-server.js";

@@ -1,5 +1,5 @@
-/** Retry with capped exponential backoff, for the dependencies the collector must outlast. */
-import type { Logger } from "../shared/logger.js";
+/** Retry with capped exponential backoff, for the dependencies the collector and the worker must outlast. */
+import type { Logger } from "./logger.js";
 
 /** Delay before retry `attempt` (0-based): 100 ms doubling to 5 s, with jitter so replicas spread out. */
 export function backoffMs(attempt: number, random: () => number = Math.random): number {
