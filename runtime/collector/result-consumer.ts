@@ -1,6 +1,7 @@
 /**
- * The AMQP side of the collector: consumes the results queue with manual acks, batches deliveries,
- * hands each batch to the ResultSink and acknowledges it only afterwards (one multiple-ack per batch).
+ * The AMQP side of the collector: consumes the results queue (and the dead-task queue, see
+ * dead-task.ts) with manual acks, batches deliveries, hands each batch to the ResultSink and
+ * acknowledges it only afterwards (one multiple-ack per batch).
  * On a lost connection or channel it drops what it has not acknowledged (the broker redelivers it)
  * and reconnects with backoff.
  */
@@ -10,6 +11,7 @@ import { names } from "../shared/contracts.js";
 import type { Logger } from "../shared/logger.js";
 import { backoffMs, sleep } from "../shared/backoff.js";
 import { Batcher } from "./batcher.js";
+import { deadTaskResult } from "./dead-task.js";
 import { parseResultMessage, type ParsedResult } from "./result-message.js";
 import type { ResultSink } from "./result-sink.js";
 
@@ -36,6 +38,8 @@ interface Delivery {
   msg: ConsumeMessage;
   channel: ConfirmChannel;
   parsed: ParsedResult;
+  /** From the dead-task queue: recorded if it is a task, else only acknowledged (the DLQ has its copy). */
+  deadLetter: boolean;
 }
 
 /** Consumes and acknowledges result messages; see the file comment. */
@@ -43,6 +47,7 @@ export class ResultConsumer {
   private connection: ChannelModel | undefined;
   private channel: ConfirmChannel | undefined;
   private consumerTag: string | undefined;
+  private deadTaskConsumerTag: string | undefined;
   private closing = false;
   private reconnecting: Promise<void> | undefined;
   /** Aborted by abort() or a close that ran out of time: every retry loop gives up, nothing is acked. */
@@ -51,9 +56,14 @@ export class ResultConsumer {
   private readonly stopping = new AbortController();
   private readonly batcher: Batcher<Delivery>;
   private readonly queue: string;
+  private readonly deadTaskQueue: string;
+  private readonly modelQueuePrefix: string;
 
   constructor(private readonly options: ResultConsumerOptions) {
-    this.queue = names(options.prefix).resultsQueue;
+    const n = names(options.prefix);
+    this.queue = n.resultsQueue;
+    this.deadTaskQueue = n.deadTaskQueue;
+    this.modelQueuePrefix = n.modelQueue("");
     this.batcher = new Batcher(
       options.batchSize,
       options.flushMs,
@@ -82,10 +92,12 @@ export class ResultConsumer {
       this.options.closeTimeoutMs,
     );
     try {
-      const { channel, consumerTag } = this;
+      const { channel, consumerTag, deadTaskConsumerTag } = this;
       // basic.cancel first: after cancel-ok nothing new arrives, so the flush below is the last batch.
-      if (channel && consumerTag) await channel.cancel(consumerTag).catch(() => undefined);
-      this.consumerTag = undefined;
+      for (const tag of [consumerTag, deadTaskConsumerTag]) {
+        if (channel && tag) await channel.cancel(tag).catch(() => undefined);
+      }
+      this.consumerTag = this.deadTaskConsumerTag = undefined;
       // Raced with the hard stop: a batch stuck on a dependency must not hold the close forever.
       await Promise.race([this.batcher.flush(), aborted(this.hardStop.signal)]);
     } finally {
@@ -104,7 +116,7 @@ export class ResultConsumer {
     this.stopping.abort();
     this.hardStop.abort(new Error("collector aborted"));
     this.batcher.discard();
-    this.consumerTag = undefined;
+    this.consumerTag = this.deadTaskConsumerTag = undefined;
     await this.disconnect(false);
   }
 
@@ -141,7 +153,12 @@ export class ResultConsumer {
         noAck: false,
       });
       this.consumerTag = consumerTag;
-      log.info({ queue: this.queue, prefetch }, "consuming results");
+      // On the same channel, so that one multiple-ack per batch still covers exactly that batch.
+      const dead = await channel.consume(this.deadTaskQueue, (msg) => this.onMessage(msg, channel, true), {
+        noAck: false,
+      });
+      this.deadTaskConsumerTag = dead.consumerTag;
+      log.info({ queue: this.queue, deadTaskQueue: this.deadTaskQueue, prefetch }, "consuming results");
     } catch (error) {
       if (this.connection === connection) this.connection = undefined;
       await connection.close().catch(() => undefined);
@@ -149,14 +166,23 @@ export class ResultConsumer {
     }
   }
 
-  private onMessage(msg: ConsumeMessage | null, channel: ConfirmChannel): void {
+  private onMessage(msg: ConsumeMessage | null, channel: ConfirmChannel, deadLetter = false): void {
     if (msg === null) {
       // The broker cancelled us (queue deleted?): start over on a fresh connection.
       if (channel === this.channel && !this.closing) void this.recycle("consumer cancelled by the broker");
       return;
     }
     if (channel !== this.channel) return; // a dead channel's message: the broker redelivers it
-    this.batcher.add({ msg, channel, parsed: parseResultMessage(msg.content) });
+    const parsed = deadLetter
+      ? deadTaskResult(msg.content, msg.properties.headers, this.modelQueuePrefix)
+      : parseResultMessage(msg.content);
+    if (deadLetter && parsed.ok) {
+      this.options.log.warn(
+        { requestId: parsed.result.requestId, error: parsed.result.error?.message },
+        "recording a dead-lettered task as failed",
+      );
+    }
+    this.batcher.add({ msg, channel, parsed, deadLetter });
   }
 
   /** Unexpected loss of the connection or channel: forget unacked work, reconnect in the background. */
@@ -165,7 +191,7 @@ export class ResultConsumer {
     this.options.log.warn(`${why}; unacknowledged results will be redelivered, reconnecting`);
     this.connection = undefined;
     this.channel = undefined;
-    this.consumerTag = undefined;
+    this.consumerTag = this.deadTaskConsumerTag = undefined;
     this.batcher.discard();
     void connection.close().catch(() => undefined);
     this.reconnecting ??= this.reconnect().finally(() => {
@@ -202,6 +228,7 @@ export class ResultConsumer {
       const outcome = await sink.process(results, this.hardStop.signal);
       const poisonReason = new Map(outcome.poison.map((p) => [p.result, p.reason] as const));
       const dead = batch.flatMap((d) => {
+        if (!d.parsed.ok && d.deadLetter) return []; // not a task: already in the DLQ, just acked
         if (!d.parsed.ok) return [{ delivery: d, reason: d.parsed.reason }];
         const reason = poisonReason.get(d.parsed.result);
         return reason === undefined ? [] : [{ delivery: d, reason }];

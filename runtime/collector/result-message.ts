@@ -54,6 +54,11 @@ export function parseResultMessage(content: Buffer): ParsedResult {
   } catch (error) {
     return { ok: false, reason: `not JSON: ${(error as Error).message}` };
   }
+  return checkResult(raw);
+}
+
+/** Checks that `raw` is an InferenceResult the collector can record. Pure. */
+export function checkResult(raw: unknown): ParsedResult {
   const parsed = resultSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);

@@ -51,12 +51,15 @@ export async function connectAmqp(url: string, connectionName: string): Promise<
   }
 }
 
-/** Declares the installation-wide queues: results, dead-letter exchange and queue. */
+/** Declares the installation-wide queues: results, the dead-letter exchange and its two queues. */
 export async function declareSharedTopology(channel: ConfirmChannel, prefix: string): Promise<void> {
   const n = names(prefix);
   await channel.assertExchange(n.deadLetterExchange, "fanout", { durable: true });
-  await channel.assertQueue(n.deadLetterQueue, { durable: true, arguments: { "x-queue-type": "quorum" } });
-  await channel.bindQueue(n.deadLetterQueue, n.deadLetterExchange, "");
+  // Fanout: the DLQ keeps every dead letter for people, the dead-task queue is the collector's copy.
+  for (const queue of [n.deadLetterQueue, n.deadTaskQueue]) {
+    await channel.assertQueue(queue, { durable: true, arguments: { "x-queue-type": "quorum" } });
+    await channel.bindQueue(queue, n.deadLetterExchange, "");
+  }
   await channel.assertQueue(n.resultsQueue, {
     durable: true,
     arguments: { "x-queue-type": "quorum", "x-delivery-limit": 20 },

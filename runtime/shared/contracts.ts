@@ -106,15 +106,24 @@ export interface CompletionNotice {
  */
 export function names(prefix: string) {
   const base = `turnpike.${prefix}`;
+  const shared = {
+    resultsQueue: `${base}.results`,
+    deadLetterQueue: `${base}.dead-letter`,
+    deadTaskQueue: `${base}.dead-tasks`,
+  };
   return {
     /** Durable quorum queue of one InferenceModel. */
     modelQueue: (model: string) => `${base}.model.${model}`,
     /** Durable quorum queue the collector consumes. */
-    resultsQueue: `${base}.results`,
+    resultsQueue: shared.resultsQueue,
     /** Fanout exchange that receives dead letters of every model queue. */
     deadLetterExchange: `${base}.dlx`,
     /** Queue bound to the dead-letter exchange; a non-empty one is an alert. */
-    deadLetterQueue: `${base}.dead-letter`,
+    deadLetterQueue: shared.deadLetterQueue,
+    /** The collector's copy of the dead letters: tasks in it get a failed record (runtime/collector/dead-task.ts). */
+    deadTaskQueue: shared.deadTaskQueue,
+    /** Every installation-wide queue (model queues aside), e.g. for cleaning up. */
+    sharedQueues: Object.values(shared),
     /** Redis pub/sub channel that carries CompletionNotice messages. */
     completionChannel: `tp:${prefix}:completions`,
     /** Redis hash of SHA-256(api key) -> tenant, written by the TenantQuota reconciler. */

@@ -5,7 +5,10 @@
  */
 import { TensorError } from "../shared/tensors.js";
 
-/** Stable codes a failed result carries (the gateway shows them to clients). */
+/**
+ * Stable codes a failed result carries (the gateway shows them to clients). The collector adds
+ * `dead_lettered` for tasks RabbitMQ gave up on (collector/dead-task.ts).
+ */
 export type StepErrorCode =
   | "invalid_task"
   | "invalid_input"

@@ -178,8 +178,8 @@ describe("names crafted to inject into queue names or Redis keys", () => {
           cases++;
           const a = names(ns1);
           const b = names(ns2);
-          const queuesA = [a.modelQueue(m1), a.resultsQueue, a.deadLetterQueue, a.deadLetterExchange];
-          const queuesB = [b.modelQueue(m2), b.resultsQueue, b.deadLetterQueue, b.deadLetterExchange];
+          const queuesA = [a.modelQueue(m1), ...a.sharedQueues, a.deadLetterExchange];
+          const queuesB = [b.modelQueue(m2), ...b.sharedQueues, b.deadLetterExchange];
           if (ns1 !== ns2) expect(queuesA.filter((q) => queuesB.includes(q))).toEqual([]);
           if (m1 !== m2 || ns1 !== ns2) expect(a.modelQueue(m1)).not.toBe(b.modelQueue(m2));
           // Every key of a tenant lies inside its own hash tag; installation-wide keys have none.

@@ -171,7 +171,7 @@ export async function modelTestEnv(prefix: string, settings: OperatorSettings): 
     cleanup: async () => {
       await controller.stop();
       const n = names(namespace);
-      for (const queue of [n.deadLetterQueue, n.resultsQueue]) await deleteRabbitQueue(queue);
+      for (const queue of n.sharedQueues) await deleteRabbitQueue(queue);
       await deleteNamespace(namespace);
     },
   };

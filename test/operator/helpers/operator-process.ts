@@ -101,7 +101,7 @@ export async function deleteNamespaceQueues(namespace: string): Promise<void> {
   const base = urls.rabbitManagementUrl.replace(/\/$/, "");
   const authorization = `Basic ${Buffer.from(`${urls.rabbitUser}:${urls.rabbitPassword}`).toString("base64")}`;
   const n = names(namespace);
-  for (const queue of [n.deadLetterQueue, n.resultsQueue]) {
+  for (const queue of n.sharedQueues) {
     await fetch(`${base}/api/queues/%2F/${encodeURIComponent(queue)}`, {
       method: "DELETE",
       headers: { authorization },

@@ -200,7 +200,7 @@ export async function installation(options: InstallationOptions): Promise<Instal
       for (const p of processes) await p.kill9().catch(() => undefined);
       const n = names(prefix);
       await withChannel(urls.amqpUrl, prefix, async (channel) => {
-        for (const q of [...modelNames.map(n.modelQueue), n.resultsQueue, n.deadLetterQueue]) {
+        for (const q of [...modelNames.map(n.modelQueue), ...n.sharedQueues]) {
           await channel.deleteQueue(q).catch(() => undefined);
         }
         await channel.deleteExchange(n.deadLetterExchange).catch(() => undefined);

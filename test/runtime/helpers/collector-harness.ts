@@ -125,8 +125,7 @@ export async function collectorWorld(label: string): Promise<CollectorWorld> {
       }
     },
     async cleanup() {
-      await channel.deleteQueue(n.resultsQueue).catch(() => undefined);
-      await channel.deleteQueue(n.deadLetterQueue).catch(() => undefined);
+      for (const queue of n.sharedQueues) await channel.deleteQueue(queue).catch(() => undefined);
       await channel.deleteExchange(n.deadLetterExchange).catch(() => undefined);
       await connection.close().catch(() => undefined);
       const keys = await redis.keys(`tp:*${prefix}*`);

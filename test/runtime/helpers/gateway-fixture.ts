@@ -121,7 +121,7 @@ export async function gatewayFixture(options: FixtureOptions): Promise<GatewayFi
 
     const connection: ChannelModel = await connectAmqp(urls.amqpUrl, `test-${prefix}`);
     const channel = await connection.createConfirmChannel();
-    const queues = [names(prefix).resultsQueue, names(prefix).deadLetterQueue];
+    const queues = names(prefix).sharedQueues;
     closers.push(async () => {
       for (const q of queues) await channel.deleteQueue(q).catch(() => undefined);
       await channel.deleteExchange(names(prefix).deadLetterExchange).catch(() => undefined);

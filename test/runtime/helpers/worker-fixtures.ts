@@ -146,7 +146,7 @@ export class BrokerClient {
   /** Deletes the prefix's queues and exchange, then disconnects. */
   async cleanup(models: string[]): Promise<void> {
     const n = names(this.prefix);
-    for (const queue of [...models.map(n.modelQueue), n.resultsQueue, n.deadLetterQueue]) {
+    for (const queue of [...models.map(n.modelQueue), ...n.sharedQueues]) {
       await this.channel.deleteQueue(queue).catch(() => undefined);
     }
     await this.channel.deleteExchange(n.deadLetterExchange).catch(() => undefined);
