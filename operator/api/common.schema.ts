@@ -139,10 +139,14 @@ export const list = (description: string, items: Schema, extra: Extra = {}): Sch
   ...extra,
 });
 
-export const stringMap = (description: string, extra: Extra = {}): Schema => ({
+export const stringMap = (
+  description: string,
+  extra: Extra = {},
+  value: Schema = { type: "string" },
+): Schema => ({
   type: "object",
   description,
-  additionalProperties: { type: "string" },
+  additionalProperties: value,
   ...extra,
 });
 

@@ -53,8 +53,15 @@ const step: Schema = obj(
     ),
     parameters: stringMap(
       'Settings of the processor, e.g. `height: "48"` for image-to-tensor or `dictionary: npm://...` ' +
-        "for ctc-decode. Not allowed on model steps.",
-      { maxProperties: 16 },
+        "for ctc-decode. Not allowed on model steps. At most 16, names up to 63 characters, values up " +
+        "to 512 (they are copied into the namespace's runtime ConfigMap, which holds at most 1 MiB).",
+      {
+        maxProperties: 16,
+        "x-kubernetes-validations": [
+          rule("self.all(k, k.size() <= 63)", "parameter names must be at most 63 characters"),
+        ],
+      },
+      { type: "string", maxLength: 512 },
     ),
     dependsOn: list(
       "Steps that must finish before this one starts. Unset: the previous step (none for the first " +
@@ -155,6 +162,15 @@ export const pipelineCrd = customResourceDefinition({
       "through the steps as a dataflow over queues and are charged once, at the end.",
     spec,
     status,
+    {
+      "x-kubernetes-validations": [
+        rule(
+          "self.metadata.name.size() <= 63 && !self.metadata.name.contains('.')",
+          "Pipeline names must be at most 63 characters and contain no dots: requests address a " +
+            "pipeline by name and the runtime routes only DNS labels",
+        ),
+      ],
+    },
   ),
   printerColumns: [
     { name: "Steps", type: "integer", jsonPath: ".status.steps", description: "Number of steps." },

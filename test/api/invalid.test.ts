@@ -181,6 +181,32 @@ const cases: Case[] = [
     manifest: pipeline({ shadow: { step: "a", model: "ocr-rec-gpu", percent: 0 } }),
     message: "spec.shadow.percent in body should be greater than or equal to 1",
   },
+  {
+    name: "Pipeline name with a dot",
+    manifest: { ...pipeline({}), metadata: { name: "ocr.v2" } },
+    message: "Pipeline names must be at most 63 characters and contain no dots",
+  },
+  {
+    name: "Pipeline name too long",
+    manifest: { ...pipeline({}), metadata: { name: "p".repeat(64) } },
+    message: "Pipeline names must be at most 63 characters and contain no dots",
+  },
+  {
+    name: "processor parameter value over 512 characters",
+    manifest: steps(
+      step("a", { model: "ocr-rec" }),
+      step("b", { processor: "ctc-decode", parameters: { dictionary: `npm://${"x".repeat(512)}` } }),
+    ),
+    message: "spec.steps[1].parameters.dictionary: Too long",
+  },
+  {
+    name: "processor parameter name over 63 characters",
+    manifest: steps(
+      step("a", { model: "ocr-rec" }),
+      step("b", { processor: "ctc-decode", parameters: { ["k".repeat(64)]: "v" } }),
+    ),
+    message: "parameter names must be at most 63 characters",
+  },
 ];
 
 beforeAll(async () => {

@@ -91,7 +91,9 @@ export interface Step {
   name: string;
   /**
    * Settings of the processor, e.g. `height: "48"` for image-to-tensor or `dictionary:
-   * npm://...` for ctc-decode. Not allowed on model steps.
+   * npm://...` for ctc-decode. Not allowed on model steps. At most 16, names up to 63
+   * characters, values up to 512 (they are copied into the namespace's runtime ConfigMap,
+   * which holds at most 1 MiB).
    */
   parameters?: { [key: string]: string };
   /**
