@@ -1,0 +1,106 @@
+/**
+ * The load generator: autocannon's CLI as its own process, so it never shares an event loop (or a
+ * core's time slice accounting) with the gateway it loads. Its JSON result is parsed into the few
+ * figures the report uses. autocannon records latency in whole milliseconds.
+ */
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { repoRoot } from "./env.js";
+import { logDir } from "./processes.js";
+
+export interface LoadOptions {
+  url: string;
+  body: unknown;
+  headers: Record<string, string>;
+  connections: number;
+  durationSeconds: number;
+  /** Fixed overall request rate (requests/s over all connections); unset: as fast as possible. */
+  rate?: number;
+  timeoutSeconds?: number;
+}
+
+export interface LoadResult {
+  /** Responses with HTTP 200 (a sync infer that finished) per second. */
+  okPerSecond: number;
+  ok: number;
+  /** Every other answer (202 = not finished in time, 429, 503...) and socket errors/timeouts. */
+  other: number;
+  errors: number;
+  statusCodes: Record<string, number>;
+  durationSeconds: number;
+  latency: { p50Ms: number; p90Ms: number; p99Ms: number; meanMs: number; maxMs: number };
+  connections: number;
+  rate?: number;
+}
+
+interface AutocannonJson {
+  duration: number;
+  errors: number;
+  timeouts: number;
+  statusCodeStats?: Record<string, { count: number }>;
+  latency: { p50: number; p90: number; p99: number; average: number; max: number };
+}
+
+let bodyFiles = 0;
+
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const bodyPath = join(logDir, `body-${process.pid}-${bodyFiles++}.json`);
+  writeFileSync(bodyPath, JSON.stringify(options.body));
+  const args = [
+    join(repoRoot, "node_modules/autocannon/autocannon.js"),
+    "--json",
+    "--method",
+    "POST",
+    "--input",
+    bodyPath,
+    "--connections",
+    String(options.connections),
+    "--duration",
+    String(options.durationSeconds),
+    "--timeout",
+    String(options.timeoutSeconds ?? 60),
+    ...Object.entries({ "content-type": "application/json", ...options.headers }).flatMap(([k, v]) => [
+      "--headers",
+      `${k}=${v}`,
+    ]),
+    ...(options.rate ? ["--overallRate", String(options.rate)] : []),
+    options.url,
+  ];
+  const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>(
+    (resolve, reject) => {
+      const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
+      child.stderr.on("data", (c: Buffer) => (err += c.toString("utf8")));
+      child.on("error", reject);
+      child.on("exit", (exitCode) => resolve({ stdout: out, stderr: err, code: exitCode }));
+    },
+  );
+  const line = stdout.trim().split("\n").pop();
+  if (code !== 0 || !line) throw new Error(`autocannon failed (${code}): ${stderr.slice(-2000)}`);
+  const result = JSON.parse(line) as AutocannonJson;
+  const statusCodes = Object.fromEntries(
+    Object.entries(result.statusCodeStats ?? {}).map(([status, { count }]) => [status, count]),
+  );
+  const ok = statusCodes["200"] ?? 0;
+  const answered = Object.values(statusCodes).reduce((a, b) => a + b, 0);
+  return {
+    okPerSecond: Math.round((ok / result.duration) * 10) / 10,
+    ok,
+    other: answered - ok + result.errors,
+    errors: result.errors,
+    statusCodes,
+    durationSeconds: result.duration,
+    latency: {
+      p50Ms: result.latency.p50,
+      p90Ms: result.latency.p90,
+      p99Ms: result.latency.p99,
+      meanMs: Math.round(result.latency.average * 100) / 100,
+      maxMs: result.latency.max,
+    },
+    connections: options.connections,
+    rate: options.rate,
+  };
+}

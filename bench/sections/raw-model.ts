@@ -1,0 +1,112 @@
+/**
+ * Section 1, the physical limit: the PP-OCRv4 recognition model in onnxruntime-node, in this
+ * process, with the worker's session options (2 intra-op threads, 1 inter-op, all graph
+ * optimizations), fed a real rendered text line at 48x320. Nothing else runs meanwhile.
+ */
+import { performance } from "node:perf_hooks";
+import ort from "onnxruntime-node";
+import { PNG } from "pngjs";
+import { ocrModelPaths } from "../../runtime/shared/models/ocr-models.js";
+import { recognitionBatch, recognitionWidthFor } from "../../runtime/shared/models/ocr-preprocess.js";
+import { say } from "../lib/env.js";
+import { CpuMeter, cpuWindow } from "../lib/processes.js";
+import { summarize, round, type LatencySummary } from "../lib/stats.js";
+
+export interface RawBatchResult {
+  batch: number;
+  runs: number;
+  linesPerSecond: number;
+  /** Latency of one session.run of the whole batch. */
+  latency: LatencySummary;
+  /** Share of the machine's cores used by other processes meanwhile. */
+  foreignCpuPercent: number;
+}
+
+export interface RawModelResult {
+  threads: number;
+  input: string;
+  batches: RawBatchResult[];
+  batch1: RawBatchResult;
+  best: RawBatchResult;
+  /** PNG decode + resize/normalize of one line, as the worker does before the model (not in the figures above). */
+  preprocessMsPerLine: number;
+}
+
+export const RAW_BATCH_SIZES = [1, 2, 4, 8];
+
+export async function rawModel(
+  png: Buffer,
+  seconds: number,
+  batchSizes: readonly number[] = RAW_BATCH_SIZES,
+  threads = 2,
+): Promise<RawModelResult> {
+  const decoded = PNG.sync.read(png);
+  const image = { width: decoded.width, height: decoded.height, data: decoded.data, channels: 4 as const };
+  const width = recognitionWidthFor([image]);
+  if (width !== 320) throw new Error(`the benchmark line should fit 48x320, but needs width ${width}`);
+
+  // What the worker does per line before the model runs.
+  const started = performance.now();
+  let preprocessRuns = 0;
+  while (performance.now() - started < 1000) {
+    const again = PNG.sync.read(png);
+    recognitionBatch([{ width: again.width, height: again.height, data: again.data, channels: 4 }], {
+      targetWidth: 320,
+    });
+    preprocessRuns++;
+  }
+  const preprocessMsPerLine = round((performance.now() - started) / preprocessRuns, 3);
+
+  const session = await ort.InferenceSession.create(ocrModelPaths().recognition, {
+    executionProviders: ["cpu"],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: "all",
+    logSeverityLevel: 4,
+  });
+  const inputName = session.inputNames[0]!;
+  const batches: RawBatchResult[] = [];
+  try {
+    for (const batch of batchSizes) {
+      const tensor = recognitionBatch(
+        Array.from({ length: batch }, () => image),
+        { targetWidth: 320 },
+      );
+      const feeds = { [inputName]: new ort.Tensor("float32", tensor.data, tensor.dims) };
+      for (let i = 0; i < 3; i++) await session.run(feeds); // warm-up: allocations for this shape
+      const times: number[] = [];
+      const window = cpuWindow(new CpuMeter());
+      const begin = performance.now();
+      while (performance.now() - begin < seconds * 1000) {
+        const t = performance.now();
+        await session.run(feeds);
+        times.push(performance.now() - t);
+      }
+      const elapsed = (performance.now() - begin) / 1000;
+      const cpu = window.end();
+      const result = {
+        batch,
+        runs: times.length,
+        linesPerSecond: round((times.length * batch) / elapsed),
+        latency: summarize(times),
+        foreignCpuPercent: cpu.foreignPercent,
+      };
+      say(
+        `raw model batch ${batch}: ${result.linesPerSecond} lines/s, p50 ${result.latency.p50Ms} ms, ` +
+          `foreign ${cpu.foreignPercent}%`,
+      );
+      batches.push(result);
+    }
+  } finally {
+    await session.release();
+  }
+  const best = batches.reduce((a, b) => (b.linesPerSecond > a.linesPerSecond ? b : a));
+  return {
+    threads,
+    input: "[b, 3, 48, 320] FP32 from a rendered text line",
+    batches,
+    batch1: batches[0]!,
+    best,
+    preprocessMsPerLine,
+  };
+}
