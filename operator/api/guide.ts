@@ -117,16 +117,25 @@ but may only name steps listed earlier, so the graph can never have a cycle. \`i
 whose outputs a step consumes (one of its dependencies, or \`request\` for the pipeline's own
 input); unset, it receives the outputs of all its dependencies merged by tensor name.
 
+**What this runtime runs today.** The runtime runs a pipeline as one chain: every step consumes
+the outputs of the step listed before it (the first step, the request). A Pipeline with a DAG step
+(\`dependsOn\` or \`inputFrom\` naming anything else) or a processor this build lacks
+(\`detect-crop\`) is reported \`Ready=False\` with reason \`NotRunnable\`, left out of the runtime
+config, and refused with \`422 target_not_runnable\`, rather than run as a chain with the wrong
+inputs. The schema accepts both already, so such Pipelines start running when the runtime does.
+
 **Execution.** A pipeline is a dataflow over the models' queues: each message carries its remaining
 route, and a worker that finishes a step publishes to the next step's queue. The token reservation
 covers every model step (each step's \`maxOutputTokens\`, defaulting to the model's) and is settled
 once, at the end. Call a pipeline like a model: \`/v2/models/<pipeline name>/infer\`.
 
 **Shadow.** \`spec.shadow\` mirrors a percentage of one model step's inputs to another
-InferenceModel, for example a new model version or a GPU variant. Shadow outputs are recorded for
-comparison, never returned, and not charged to the tenant.
+InferenceModel, for example a new model version or a GPU variant. Shadow outputs are to be recorded
+for comparison, never returned, and not charged to the tenant. This runtime accepts \`spec.shadow\`
+but does not run it yet; the \`Ready\` condition's message says so. Requests are unaffected.
 
-**Readiness.** \`Ready\` is True only when every referenced InferenceModel exists and is Ready. A
+**Readiness.** \`Ready\` is True only when the runtime can run the steps and every referenced
+InferenceModel exists and is Ready. A
 missing model is listed in \`status.missingModels\` and in the \`Ready\` condition's message; the
 Pipeline waits instead of failing, and becomes Ready when the model appears.
 

@@ -1,7 +1,8 @@
 /**
- * A Pipeline's observed state from the InferenceModels it references (pure): Ready only when every
- * referenced model (step models and the shadow model) exists and is Ready for its current
- * generation; otherwise a condition that names the missing or not-ready ones.
+ * A Pipeline's observed state from the InferenceModels it references (pure): Ready only when the
+ * runtime can run its steps (see pipelineGaps) and every referenced model (step models and the
+ * shadow model) exists and is Ready for its current generation; otherwise a condition that names
+ * what is missing.
  */
 import type { InferenceModel, Pipeline, PipelineSpec } from "../api/index.js";
 import {
@@ -12,13 +13,24 @@ import {
   readyConditions,
   type ConditionInput,
 } from "../shared/conditions.js";
+import { pipelineGaps } from "../../runtime/shared/models/route-plan.js";
 import { endpointOf } from "../inference-model/naming.js";
+import { orderedSteps } from "../runtime-config/desired.js";
 
 /** Names of the InferenceModels a pipeline uses, in order of first use (steps, then shadow). */
 export function referencedModels(spec: PipelineSpec): string[] {
   const names = spec.steps.flatMap((s) => (s.model ? [s.model] : []));
   if (spec.shadow) names.push(spec.shadow.model);
   return [...new Set(names)];
+}
+
+/** What this runtime would not run of `spec` (a step order the CEL rules allow always resolves). */
+function runtimeGaps(spec: PipelineSpec) {
+  try {
+    return pipelineGaps({ steps: orderedSteps(spec.steps), shadow: spec.shadow });
+  } catch (error) {
+    return { blocking: [(error as Error).message], notes: [] };
+  }
 }
 
 /** Whether an InferenceModel is Ready for its current generation, and if not, why. */
@@ -63,8 +75,15 @@ export function observePipeline(pipeline: Pipeline, models: readonly InferenceMo
     .filter((m) => !m.ready);
   const notReadyText = waiting.map((m) => `${m.name} (${m.why})`).join(", ");
 
+  const gaps = runtimeGaps(pipeline.spec!);
   let conditions: ConditionInput[];
-  if (missing.length > 0) {
+  if (gaps.blocking.length > 0) {
+    conditions = degradedConditions(
+      generation,
+      "NotRunnable",
+      `this runtime cannot run the pipeline as specified: ${gaps.blocking.join("; ")}`,
+    );
+  } else if (missing.length > 0) {
     const message =
       `InferenceModel${missing.length > 1 ? "s" : ""} ${missing.join(", ")} not found in namespace ` +
       `${namespace}` +
@@ -80,7 +99,8 @@ export function observePipeline(pipeline: Pipeline, models: readonly InferenceMo
     conditions = readyConditions(
       generation,
       `all ${referenced.length} referenced InferenceModel${referenced.length > 1 ? "s are" : " is"} Ready: ` +
-        referenced.join(", "),
+        referenced.join(", ") +
+        (gaps.notes.length > 0 ? `; note: ${gaps.notes.join("; ")}` : ""),
     );
   }
   return {

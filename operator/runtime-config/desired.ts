@@ -7,6 +7,7 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import type { InferenceModel, Pipeline, TenantQuota } from "../api/index.js";
 import type { PipelineSpec } from "../api/index.js";
 import { DATATYPES } from "../../runtime/shared/contracts.js";
+import { pipelineGaps } from "../../runtime/shared/models/route-plan.js";
 import {
   pipelineConfigSchema,
   RUNTIME_CONFIG_KEY,
@@ -87,6 +88,12 @@ export function desiredRuntimeConfig(
       steps = orderedSteps(spec.steps);
     } catch (error) {
       skipped.push({ kind: "Pipeline", name, reason: (error as Error).message });
+      continue;
+    }
+    // Routed, such a pipeline would run as a chain and feed a step the wrong tensors.
+    const { blocking } = pipelineGaps({ steps });
+    if (blocking.length > 0) {
+      skipped.push({ kind: "Pipeline", name, reason: blocking.join("; ") });
       continue;
     }
     const shadow =

@@ -28,10 +28,10 @@ describe("Pipeline status", () => {
   const byName = (name: string) => models.find((m) => m.metadata?.name === name)!;
 
   it("references step models in order, then the shadow model", () => {
-    expect(referencedModels(pipeline.spec!)).toEqual(["ocr-det", "ocr-rec", "ocr-rec-gpu"]);
+    expect(referencedModels(pipeline.spec!)).toEqual(["ocr-rec", "ocr-rec-gpu"]);
   });
 
-  it("is Ready only when every referenced model is Ready", () => {
+  it("is Ready only when every referenced model is Ready, and says the shadow is not run", () => {
     const observed = observePipeline(
       pipeline,
       models.map((m) => ready(m)),
@@ -40,23 +40,25 @@ describe("Pipeline status", () => {
       type: "Ready",
       status: "True",
       reason: "Reconciled",
-      message: "all 3 referenced InferenceModels are Ready: ocr-det, ocr-rec, ocr-rec-gpu",
+      message:
+        "all 2 referenced InferenceModels are Ready: ocr-rec, ocr-rec-gpu; note: the shadow to " +
+        "ocr-rec-gpu is not run yet (requests are unaffected)",
       observedGeneration: 4,
     });
-    expect(observed.status).toEqual({ observedGeneration: 4, steps: 5, endpoint: "/v2/models/ocr/infer" });
+    expect(observed.status).toEqual({ observedGeneration: 4, steps: 2, endpoint: "/v2/models/ocr/infer" });
   });
 
   it("names missing models (Degraded, ModelNotFound) and lists them in status", () => {
     const observed = observePipeline(pipeline, [ready(byName("ocr-rec"), "False")]);
-    expect(observed.missingModels).toEqual(["ocr-det", "ocr-rec-gpu"]);
-    expect(observed.status.missingModels).toEqual(["ocr-det", "ocr-rec-gpu"]);
+    expect(observed.missingModels).toEqual(["ocr-rec-gpu"]);
+    expect(observed.status.missingModels).toEqual(["ocr-rec-gpu"]);
     expect(observed.conditions).toEqual([
       {
         type: "Ready",
         status: "False",
         reason: "ModelNotFound",
         message:
-          "InferenceModels ocr-det, ocr-rec-gpu not found in namespace ocr-ns; not Ready: " +
+          "InferenceModel ocr-rec-gpu not found in namespace ocr-ns; not Ready: " +
           "ocr-rec (NoReplicasAvailable: 0 of 1 replicas available)",
         observedGeneration: 4,
       },
@@ -66,7 +68,7 @@ describe("Pipeline status", () => {
         status: "True",
         reason: "ModelNotFound",
         message:
-          "InferenceModels ocr-det, ocr-rec-gpu not found in namespace ocr-ns; not Ready: " +
+          "InferenceModel ocr-rec-gpu not found in namespace ocr-ns; not Ready: " +
           "ocr-rec (NoReplicasAvailable: 0 of 1 replicas available)",
         observedGeneration: 4,
       },
@@ -75,7 +77,6 @@ describe("Pipeline status", () => {
 
   it("waits (Progressing, ModelsNotReady) for models that exist but are not Ready", () => {
     const observed = observePipeline(pipeline, [
-      ready(byName("ocr-det")),
       ready(byName("ocr-rec"), "False"),
       stored(byName("ocr-rec-gpu")),
     ]);
@@ -90,6 +91,31 @@ describe("Pipeline status", () => {
         "available), ocr-rec-gpu (not reconciled yet)",
     });
     expect(observed.conditions[1]).toMatchObject({ type: "Progressing", status: "True" });
+  });
+
+  it("is NotRunnable (Degraded) when the runtime cannot run a step, whatever the models", () => {
+    const dag: Pipeline = stored(
+      {
+        ...pipeline,
+        spec: {
+          steps: [
+            { name: "line", processor: "image-to-tensor" },
+            { name: "recognize", model: "ocr-rec", inputFrom: "request" },
+            { name: "text", processor: "ctc-decode" },
+          ],
+        },
+      } as Pipeline,
+      { generation: 4 },
+    );
+    const observed = observePipeline(
+      dag,
+      models.map((m) => ready(m)),
+    );
+    const message =
+      "this runtime cannot run the pipeline as specified: step recognize reads request, not step " +
+      "line (DAG steps are not run yet; every step must consume the one before it)";
+    expect(observed.conditions[0]).toMatchObject({ status: "False", reason: "NotRunnable", message });
+    expect(observed.conditions[2]).toMatchObject({ type: "Degraded", status: "True", reason: "NotRunnable" });
   });
 
   it("does not trust a Ready condition written for an older generation, or a model being deleted", () => {

@@ -204,7 +204,7 @@ describe("the operator as its ServiceAccount", () => {
     expect(await redis.hget(names(namespace).apiKeyIndex, hashApiKey(API_KEYS[2]!))).toBeNull();
 
     // A broken reference is a condition, not a crash; fixing it restores Ready.
-    const broken = [{ op: "replace", path: "/spec/steps/3/model", value: "ocr-rec-v2" }];
+    const broken = [{ op: "replace", path: "/spec/steps/1/model", value: "ocr-rec-v2" }];
     await kubectlOk([
       "patch",
       "pipelines.turnpike.dev",
@@ -219,7 +219,7 @@ describe("the operator as its ServiceAccount", () => {
       const condition = conditionOf(await get("pipelines.turnpike.dev", "ocr"));
       return condition?.reason === "ModelNotFound" ? condition : undefined;
     });
-    const fixed = [{ op: "replace", path: "/spec/steps/3/model", value: "ocr-rec" }];
+    const fixed = [{ op: "replace", path: "/spec/steps/1/model", value: "ocr-rec" }];
     await kubectlOk([
       "patch",
       "pipelines.turnpike.dev",

@@ -77,31 +77,42 @@ describe("desiredRuntimeConfig", () => {
     expect(config.prefix).toBe("models");
   });
 
-  it("orders pipeline steps topologically with explicit dependencies, and routes them", () => {
+  it("makes the sample's dependencies explicit and routes it", () => {
     const { models, pipelines, tenants } = samplesByKind();
     const { config } = render(models, pipelines, tenants);
     const ocr = config.pipelines.find((p) => p.name === "ocr")!;
     expect(ocr.steps.map((s) => [s.name, s.dependsOn])).toEqual([
-      ["page", []],
-      ["detect", ["page"]],
-      ["crop", ["page", "detect"]],
-      ["recognize", ["crop"]],
-      ["text", ["recognize"]],
+      ["line", []],
+      ["recognize", ["line"]],
     ]);
-    expect(ocr.steps.find((s) => s.name === "crop")!.parameters).toEqual({
-      threshold: "0.3",
-      boxThreshold: "0.6",
-      unclipRatio: "1.5",
-      height: "48",
-    });
-    expect(ocr.steps.find((s) => s.name === "recognize")!.maxOutputTokens).toBe(2048);
+    expect(ocr.steps.find((s) => s.name === "line")!.parameters).toEqual({ height: "48" });
+    expect(ocr.steps.find((s) => s.name === "recognize")!.maxOutputTokens).toBe(256);
     expect(ocr.shadow).toEqual({ step: "recognize", model: "ocr-rec-gpu", percent: 10 });
-    expect(routeFor(config, "ocr")?.route.map((r) => r.step)).toEqual([
-      "page",
-      "detect",
-      "crop",
-      "recognize",
-      "text",
+    expect(routeFor(config, "ocr")?.route.map((r) => r.step)).toEqual(["line", "recognize"]);
+  });
+
+  it("leaves out a pipeline with a DAG step or a processor this runtime lacks, saying why", () => {
+    const { models, pipelines, tenants } = samplesByKind();
+    const page = stored(pipelines[0]!, {});
+    page.metadata!.name = "page";
+    page.spec = {
+      steps: [
+        { name: "page", processor: "image-to-tensor" },
+        { name: "detect", model: "ocr-det" },
+        { name: "crop", processor: "detect-crop", dependsOn: ["page", "detect"] },
+        { name: "recognize", model: "ocr-rec" },
+      ],
+    } as Pipeline["spec"];
+    const { config, desired } = render(models, [...pipelines, page], tenants);
+    expect(config.pipelines.map((p) => p.name)).toEqual(["ocr"]);
+    expect(desired.skipped).toEqual([
+      {
+        kind: "Pipeline",
+        name: "page",
+        reason:
+          "step crop reads page + detect, not step detect (DAG steps are not run yet; every step must " +
+          "consume the one before it); step crop: processor detect-crop is not built into this runtime",
+      },
     ]);
   });
 
@@ -130,11 +141,11 @@ describe("desiredRuntimeConfig", () => {
     expect(first.desired.skipped).toEqual([
       { kind: "Pipeline", name: "ocr", reason: "shadow model ocr-rec-gpu is missing" },
     ]);
-    const withoutDet = models.filter((m) => m.metadata?.name !== "ocr-det");
-    const second = render(withoutDet, pipelines, tenants);
+    const withoutRec = models.filter((m) => m.metadata?.name !== "ocr-rec");
+    const second = render(withoutRec, pipelines, tenants);
     expect(second.config.pipelines).toEqual([]);
     expect(second.desired.skipped).toEqual([
-      { kind: "Pipeline", name: "ocr", reason: "missing InferenceModel(s) ocr-det" },
+      { kind: "Pipeline", name: "ocr", reason: "missing InferenceModel(s) ocr-rec" },
     ]);
   });
 

@@ -16,9 +16,19 @@ import {
 const JWT_SECRET = "a-test-secret-that-is-long-enough-0123456789";
 let fx: GatewayFixture;
 
+/** A pipeline whose second step reads the request, not the first step's outputs: not run as a chain. */
+const DAG_PIPELINE = {
+  name: "dag",
+  steps: [
+    { name: "decode", processor: "image-to-tensor" },
+    { name: "rec", model: "ocr", dependsOn: [], inputFrom: "request" },
+  ],
+};
+
 beforeAll(async () => {
+  const config = standardConfig();
   fx = await gatewayFixture({
-    config: standardConfig(),
+    config: { ...config, pipelines: [...(config.pipelines ?? []), DAG_PIPELINE] },
     tenants: standardTenants(),
     queues: { echo: {}, text: {}, ocr: {} },
     env: {
@@ -158,6 +168,24 @@ describe("model metadata and readiness", () => {
       status: 503,
       code: "model_not_ready",
     });
+  });
+});
+
+describe("pipelines this runtime cannot run", () => {
+  it("are refused with 422 target_not_runnable and the reason, before anything is reserved", async () => {
+    const reason =
+      "pipeline dag cannot run in this runtime: step rec reads request, not step decode (DAG steps " +
+      "are not run yet; every step must consume the one before it)";
+    const before = await fx.quota.usage("acme");
+    const infer = await call(fx.url, "/v2/models/dag/infer", {
+      method: "POST",
+      key: KEYS.acme,
+      body: { inputs: [{ name: "image", datatype: "BYTES", shape: [1], data: ["x"] }] },
+    });
+    expect(await errorOf(infer)).toEqual({ status: 422, code: "target_not_runnable", message: reason });
+    const ready = await call(fx.url, "/v2/models/dag/ready", { key: KEYS.acme });
+    expect(await errorOf(ready)).toEqual({ status: 422, code: "target_not_runnable", message: reason });
+    expect(await fx.quota.usage("acme")).toEqual(before);
   });
 });
 

@@ -9,7 +9,7 @@ import type { Datatype } from "../../runtime/shared/contracts.js";
 import { npmPackageRoot, resolveModelUri } from "../../runtime/shared/models/model-source.js";
 import { signatureFromConfig } from "../../runtime/shared/models/model-signature.js";
 import { readOnnxTensors } from "../../runtime/shared/models/onnx-proto.js";
-import { entryModel, planSegment } from "../../runtime/shared/models/route-plan.js";
+import { entryModel, pipelineGaps, planSegment } from "../../runtime/shared/models/route-plan.js";
 import { countOutputTokens, matchInputs, taskSignature } from "../../runtime/shared/models/task-signature.js";
 import { tinyModel } from "../../runtime/shared/models/tiny-models.js";
 import { modelConfigSchema } from "../../runtime/shared/runtime-config.js";
@@ -264,6 +264,33 @@ describe("route segments", () => {
     expect(planSegment(first.rest)).toMatchObject({ model: "cls", rest: [] });
     expect(() => planSegment([{ step: "p", processor: "tokenize" }])).toThrow(/no model step/);
     expect(entryModel([{ step: "p", processor: "tokenize" }])).toBeUndefined();
+  });
+
+  it("runs chains only: DAG steps and missing processors block, a shadow is only noted", () => {
+    const chain = [
+      { name: "pre", processor: "image-to-tensor", dependsOn: [] },
+      { name: "rec", dependsOn: ["pre"], inputFrom: "pre" },
+      { name: "decode", processor: "ctc-decode" },
+    ];
+    expect(pipelineGaps({ steps: chain })).toEqual({ blocking: [], notes: [] });
+    expect(pipelineGaps({ steps: [{ name: "rec", inputFrom: "request" }] }).blocking).toEqual([]);
+    expect(pipelineGaps({ steps: chain, shadow: { model: "rec-v2" } })).toEqual({
+      blocking: [],
+      notes: ["the shadow to rec-v2 is not run yet (requests are unaffected)"],
+    });
+    const dag = [
+      { name: "page", processor: "image-to-tensor", dependsOn: [] },
+      { name: "detect", dependsOn: ["page"] },
+      { name: "crop", processor: "detect-crop", dependsOn: ["page", "detect"] },
+      { name: "rec", dependsOn: ["crop"], inputFrom: "request" },
+      { name: "late", dependsOn: [] },
+    ];
+    expect(pipelineGaps({ steps: dag }).blocking).toEqual([
+      "step crop reads page + detect, not step detect (DAG steps are not run yet; every step must consume the one before it)",
+      "step crop: processor detect-crop is not built into this runtime",
+      "step rec reads request, not step crop (DAG steps are not run yet; every step must consume the one before it)",
+      "step late reads request, not step rec (DAG steps are not run yet; every step must consume the one before it)",
+    ]);
   });
 });
 

@@ -1,12 +1,21 @@
 // The worker serving the real PP-OCRv4 recognition model on real RabbitMQ: exact text, character
 // token accounting, dynamic batching (with lines of different widths padded together), failed
-// results for bad input, and (informational) throughput at batch 1 versus larger batches.
+// results for bad input, the sample OCR Pipeline, and (informational) throughput at batch 1 versus
+// larger batches.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { load } from "js-yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { declareModelQueue, DEFAULT_QUEUE_POLICY } from "../../runtime/shared/amqp.js";
+import type { PipelineSpec } from "../../operator/api/index.js";
+import { orderedSteps } from "../../operator/runtime-config/desired.js";
 import { names, type InferenceResult } from "../../runtime/shared/contracts.js";
+import { pipelineGaps } from "../../runtime/shared/models/route-plan.js";
+import { routeFor } from "../../runtime/shared/runtime-config.js";
 import { decodeTensor, encodeTensor, toJsonData } from "../../runtime/shared/tensors.js";
 import { startWorker, type Worker } from "../../runtime/worker/worker.js";
+import { repoRoot } from "../harness/kube.js";
 import { uniqueName } from "../harness/services.js";
 import {
   BrokerClient,
@@ -38,6 +47,21 @@ function ocrTask(...pngs: Buffer[]) {
   return makeTask({ kind: "model", name: "ocr" }, [{ step: "ocr", model: "ocr" }], [imageInput(...pngs)]);
 }
 
+/**
+ * samples/pipeline-ocr.yaml as the operator renders it (dependsOn made explicit), on this worker's
+ * model (the sample's ocr-rec); the shadow is left out, as the operator does when its model is missing.
+ */
+function samplePipeline() {
+  const sample = load(readFileSync(join(repoRoot, "samples/pipeline-ocr.yaml"), "utf8")) as {
+    metadata: { name: string };
+    spec: PipelineSpec;
+  };
+  const steps = orderedSteps(sample.spec.steps).map((s) =>
+    s.model === "ocr-rec" ? { ...s, model: "ocr" } : s,
+  );
+  return { name: `sample-${sample.metadata.name}`, steps }; // this worker's model is named ocr
+}
+
 describe("worker with the PP-OCRv4 recognition model", () => {
   const prefix = uniqueName("w-ocr");
   let broker: BrokerClient;
@@ -54,6 +78,7 @@ describe("worker with the PP-OCRv4 recognition model", () => {
           deliveryLimit: 2,
         },
       ],
+      pipelines: [samplePipeline()],
     });
     worker = await startWorker({ env: workerEnv(), config, model: "ocr" });
     await worker.ready;
@@ -109,6 +134,22 @@ describe("worker with the PP-OCRv4 recognition model", () => {
         await (await fetch(`${worker.url}/metrics`)).text(),
       ),
     );
+  });
+
+  it("runs the sample Pipeline, a chain this runtime runs, and reads the line exactly", async () => {
+    const config = runtimeConfig(prefix, {
+      models: [{ name: "ocr", uri: OCR_URI }],
+      pipelines: [samplePipeline()],
+    });
+    expect(pipelineGaps(config.pipelines[0]!).blocking).toEqual([]);
+    const route = routeFor(config, "sample-ocr")!.route;
+    expect(route.map((r) => r.step)).toEqual(["line", "recognize"]);
+    const task = makeTask({ kind: "pipeline", name: "sample-ocr" }, route, [
+      imageInput(renderLinePng("Invoice 12345")),
+    ]);
+    await broker.publishTask("ocr", task);
+    const [result] = await broker.results(1, 60_000);
+    expect(textOf(result!)).toEqual(["Invoice 12345"]);
   });
 
   it("reads several lines of one request in order", async () => {

@@ -17,7 +17,7 @@ import { checkIdempotencyKey } from "../submit.js";
 import { estimateTokens, routeModels } from "../tokens.js";
 import { isFinal, toOipResponse, type FinalState, type RequestState } from "../views.js";
 import type { CompletionWaiter } from "../completions.js";
-import { resolveTarget } from "./models.js";
+import { checkRunnable, resolveTarget } from "./models.js";
 
 /** What an RFC 7240 Prefer header asks for. */
 export interface Preference {
@@ -58,6 +58,7 @@ export function inferRoutes(app: FastifyInstance, ctx: GatewayContext): void {
       const { name } = request.params;
       const tenant = request.tenant;
       const resolved = resolveTarget(config, tenant, name);
+      checkRunnable(config, name);
       const route: RouteStep[] = resolved.route;
       const models = routeModels(config, route);
       const first = route[0]!;

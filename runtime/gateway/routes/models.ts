@@ -1,6 +1,7 @@
 /** OIP v2 server and model metadata: GET /v2, /v2/models/{name}, /v2/models/{name}/ready. */
 import type { FastifyInstance } from "fastify";
 import { names, type RouteStep } from "../../shared/contracts.js";
+import { pipelineGaps } from "../../shared/models/route-plan.js";
 import { taskSignature } from "../../shared/models/task-signature.js";
 import { routeFor, type RuntimeConfig } from "../../shared/runtime-config.js";
 import { checkAllowed } from "../auth.js";
@@ -16,6 +17,18 @@ export function resolveTarget(config: RuntimeConfig, tenant: string, name: strin
   if (!resolved) throw new ApiError("model_not_found", `there is no model or pipeline named ${name}`);
   checkAllowed(config, tenant, name);
   return resolved;
+}
+
+/** Refuses a pipeline this runtime cannot run as configured (see pipelineGaps), before anything is reserved. */
+export function checkRunnable(config: RuntimeConfig, name: string): void {
+  const pipeline = config.pipelines.find((p) => p.name === name);
+  const { blocking } = pipeline ? pipelineGaps(pipeline) : { blocking: [] };
+  if (blocking.length > 0) {
+    throw new ApiError(
+      "target_not_runnable",
+      `pipeline ${name} cannot run in this runtime: ${blocking.join("; ")}`,
+    );
+  }
 }
 
 /** Registers the metadata routes. */
@@ -55,6 +68,7 @@ export function modelRoutes(app: FastifyInstance, ctx: GatewayContext): void {
     const config = ctx.config();
     const { name } = request.params;
     const resolved = resolveTarget(config, request.tenant, name);
+    checkRunnable(config, name);
     // Ready means every model of the route has its queue: requests are accepted even while a
     // model is scaled to zero (the queue depth scales it up).
     const models = routeModels(config, resolved.route);

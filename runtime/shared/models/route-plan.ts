@@ -53,3 +53,56 @@ export const BUILTIN_PROCESSORS = [
 ] as const;
 /** Name of a built-in processor. */
 export type BuiltinProcessor = (typeof BUILTIN_PROCESSORS)[number];
+
+/** The parts of a pipeline's config that decide whether this runtime can run it. */
+export interface PipelineShape {
+  steps: readonly {
+    name: string;
+    processor?: string;
+    dependsOn?: readonly string[];
+    inputFrom?: string;
+  }[];
+  shadow?: { model: string };
+}
+
+/** What keeps this runtime from running a pipeline as configured, and what it leaves out. */
+export interface PipelineGaps {
+  /** Each makes requests fail or compute something else than asked: the pipeline is not run. */
+  blocking: string[];
+  /** Configured but not done; requests are unaffected. */
+  notes: string[];
+}
+
+/**
+ * This runtime runs a pipeline as one chain over queues: each step consumes the outputs of the
+ * step listed before it (the first, the request) and runs a model or a built-in processor. A DAG
+ * step (other dependencies, or `inputFrom` naming anything else) and a processor this build lacks
+ * are refused rather than run as a chain, which would feed a step the wrong tensors; a shadow is
+ * accepted but not run. Pure; steps in the runtime config's order (dependsOn explicit).
+ */
+export function pipelineGaps(pipeline: PipelineShape): PipelineGaps {
+  const blocking: string[] = [];
+  pipeline.steps.forEach((step, i) => {
+    const previous = i === 0 ? undefined : pipeline.steps[i - 1]!.name;
+    const expected = previous ? [previous] : [];
+    const dependsOn = step.dependsOn ?? expected;
+    const chained =
+      dependsOn.length === expected.length &&
+      dependsOn.every((d, j) => d === expected[j]) &&
+      (step.inputFrom === undefined || step.inputFrom === (previous ?? "request"));
+    if (!chained) {
+      const reads = step.inputFrom ?? (dependsOn.length === 0 ? "request" : dependsOn.join(" + "));
+      blocking.push(
+        `step ${step.name} reads ${reads}, not ${previous ? `step ${previous}` : "the request"} ` +
+          "(DAG steps are not run yet; every step must consume the one before it)",
+      );
+    }
+    if (step.processor !== undefined && !(BUILTIN_PROCESSORS as readonly string[]).includes(step.processor)) {
+      blocking.push(`step ${step.name}: processor ${step.processor} is not built into this runtime`);
+    }
+  });
+  const notes = pipeline.shadow
+    ? [`the shadow to ${pipeline.shadow.model} is not run yet (requests are unaffected)`]
+    : [];
+  return { blocking, notes };
+}
