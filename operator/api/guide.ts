@@ -137,7 +137,9 @@ but does not run it yet; the \`Ready\` condition's message says so. Requests are
 **Readiness.** \`Ready\` is True only when the runtime can run the steps and every referenced
 InferenceModel exists and is Ready. A
 missing model is listed in \`status.missingModels\` and in the \`Ready\` condition's message; the
-Pipeline waits instead of failing, and becomes Ready when the model appears.
+Pipeline waits instead of failing, and becomes Ready when the model appears. Models and pipelines
+share one name space (\`/v2/models/<name>\`): a Pipeline named like an InferenceModel of its
+namespace is reported with reason \`NameConflict\` and not routed, since requests would reach the model.
 
 **Tekton.** Tekton's \`Pipeline\` has the same kind name. Use \`kubectl get pipelines.turnpike.dev\`
 or the short name \`tppl\` to be unambiguous.

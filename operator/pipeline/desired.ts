@@ -76,8 +76,16 @@ export function observePipeline(pipeline: Pipeline, models: readonly InferenceMo
   const notReadyText = waiting.map((m) => `${m.name} (${m.why})`).join(", ");
 
   const gaps = runtimeGaps(pipeline.spec!);
+  const name = pipeline.metadata!.name!;
   let conditions: ConditionInput[];
-  if (gaps.blocking.length > 0) {
+  if (byName.has(name)) {
+    conditions = degradedConditions(
+      generation,
+      "NameConflict",
+      `InferenceModel ${name} has the same name: requests to /v2/models/${name} reach the model, so ` +
+        "this Pipeline cannot be called; rename one of them",
+    );
+  } else if (gaps.blocking.length > 0) {
     conditions = degradedConditions(
       generation,
       "NotRunnable",

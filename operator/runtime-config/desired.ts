@@ -74,6 +74,11 @@ export function desiredRuntimeConfig(
       });
       continue;
     }
+    // Requests name their target; a model of the same name takes them all (routeFor looks there first).
+    if (modelNames.has(name)) {
+      skipped.push({ kind: "Pipeline", name, reason: `InferenceModel ${name} has the same name` });
+      continue;
+    }
     const missing = spec.steps.filter((s) => s.model && !modelNames.has(s.model)).map((s) => s.model!);
     if (missing.length > 0) {
       skipped.push({

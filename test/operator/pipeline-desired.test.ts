@@ -118,6 +118,22 @@ describe("Pipeline status", () => {
     expect(observed.conditions[2]).toMatchObject({ type: "Degraded", status: "True", reason: "NotRunnable" });
   });
 
+  it("reports a name shared with an InferenceModel (NameConflict): requests would reach the model", () => {
+    const clash: Pipeline = stored(pipeline, { generation: 4 });
+    clash.metadata!.name = "ocr-rec";
+    const observed = observePipeline(
+      clash,
+      models.map((m) => ready(m)),
+    );
+    expect(observed.conditions[0]).toMatchObject({
+      status: "False",
+      reason: "NameConflict",
+      message:
+        "InferenceModel ocr-rec has the same name: requests to /v2/models/ocr-rec reach the model, so " +
+        "this Pipeline cannot be called; rename one of them",
+    });
+  });
+
   it("does not trust a Ready condition written for an older generation, or a model being deleted", () => {
     const stale = ready(byName("ocr-rec"), "True", 1);
     stale.metadata!.generation = 2;

@@ -91,7 +91,7 @@ describe("desiredRuntimeConfig", () => {
     expect(routeFor(config, "ocr")?.route.map((r) => r.step)).toEqual(["line", "recognize"]);
   });
 
-  it("leaves out a pipeline with a DAG step or a processor this runtime lacks, saying why", () => {
+  it("leaves out a pipeline with a DAG step, a processor this runtime lacks or a model's name, saying why", () => {
     const { models, pipelines, tenants } = samplesByKind();
     const page = stored(pipelines[0]!, {});
     page.metadata!.name = "page";
@@ -103,9 +103,12 @@ describe("desiredRuntimeConfig", () => {
         { name: "recognize", model: "ocr-rec" },
       ],
     } as Pipeline["spec"];
-    const { config, desired } = render(models, [...pipelines, page], tenants);
+    const clash = stored(pipelines[0]!, {});
+    clash.metadata!.name = "ocr-det"; // also an InferenceModel's name
+    const { config, desired } = render(models, [...pipelines, page, clash], tenants);
     expect(config.pipelines.map((p) => p.name)).toEqual(["ocr"]);
     expect(desired.skipped).toEqual([
+      { kind: "Pipeline", name: "ocr-det", reason: "InferenceModel ocr-det has the same name" },
       {
         kind: "Pipeline",
         name: "page",
