@@ -1,6 +1,6 @@
 /**
  * patches/kubernetes-fluent-client+*.patch: the client reuses one keep-alive connection per TLS
- * identity. Unpatched, it builds a new undici Agent for every call, so every GET and PATCH pays a
+ * identity, and its parsed kubeconfig for a few seconds (per KUBECONFIG value). Unpatched, it builds a new undici Agent for every call, so every GET and PATCH pays a
  * TCP and TLS handshake and leaves a socket open for 600 s (bench/README.md, section 4: ~9,000
  * sockets and 3 GB for 1,000 models). Counted from this process's own sockets in /proc.
  */
@@ -52,5 +52,17 @@ describe("kubernetes-fluent-client connections", () => {
     const opened = connectionsTo(port) - before;
     expect(opened).toBeGreaterThanOrEqual(0);
     expect(opened).toBeLessThanOrEqual(2);
+  });
+
+  it("reads the kubeconfig again when KUBECONFIG names another file", async () => {
+    const kubeconfig = process.env.KUBECONFIG!;
+    await K8s(kind.Namespace).Get("default");
+    process.env.KUBECONFIG = "/nonexistent/kubeconfig";
+    try {
+      await expect(K8s(kind.Namespace).Get("default")).rejects.toThrow();
+    } finally {
+      process.env.KUBECONFIG = kubeconfig;
+    }
+    expect((await K8s(kind.Namespace).Get("default")).metadata?.name).toBe("default");
   });
 });
