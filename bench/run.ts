@@ -16,6 +16,9 @@ import { operatorBench, type OperatorResult } from "./sections/operator.js";
 import { quota, type QuotaLevelResult } from "./sections/quota.js";
 import { rawModel, type RawModelResult } from "./sections/raw-model.js";
 
+/** How often the best batch is measured again after section 2. */
+const RAW_REPEATS = 3;
+
 /** The text of the benchmark's line image: 315 px wide at height 48, so the tensor is 48x320. */
 export const BENCH_LINE = "Order 7731 shipped";
 
@@ -62,10 +65,12 @@ export interface BenchReport {
   durationSeconds: number;
   machine: { start: MachineInfo; end: MachineInfo };
   raw?: RawModelResult;
-  /** The best batch size measured again after section 2. */
+  /** The best batch size measured again after section 2 (the best of RAW_REPEATS). */
   rawAfter?: RawModelResult;
-  /** The denominator of every `ratio`: the better raw best-batch throughput of the two. */
+  /** The denominator of every `ratio`: the best raw best-batch throughput measured. */
   rawLimitLinesPerSecond?: number;
+  /** Every best-batch measurement; far apart, the host's speed changed during the run. */
+  rawBestBatchLinesPerSecond?: number[];
   endToEnd?: EndToEndResult;
   quota?: QuotaLevelResult[];
   operator?: OperatorResult[];
@@ -125,10 +130,17 @@ async function main(): Promise<void> {
     });
   }
   if (report.raw && report.endToEnd) {
-    // The model again, after section 2: the physical limit is the better of the two
-    // measurements, so a transient slowdown of the shared machine cannot flatter the ratio.
-    report.rawAfter = await rawModel(png, plan.rawSeconds, [report.raw.best.batch]);
-    const limit = Math.max(report.raw.best.linesPerSecond, report.rawAfter.best.linesPerSecond);
+    // The model again, after section 2: the physical limit is the best of all measurements, so a
+    // transient slowdown of the shared machine cannot flatter the ratio. (On these machines the
+    // in-process model sometimes runs at about half speed for minutes, with no process to blame.)
+    const repeats: RawModelResult[] = [];
+    for (let i = 0; i < RAW_REPEATS; i++)
+      repeats.push(await rawModel(png, plan.rawSeconds, [report.raw.best.batch]));
+    report.rawAfter = repeats.reduce((a, b) => (b.best.linesPerSecond > a.best.linesPerSecond ? b : a));
+    report.rawBestBatchLinesPerSecond = [report.raw.best, ...repeats.map((r) => r.best)].map(
+      (b) => b.linesPerSecond,
+    );
+    const limit = Math.max(...report.rawBestBatchLinesPerSecond);
     report.rawLimitLinesPerSecond = limit;
     for (const o of report.endToEnd.ocr) o.ratio = Math.round((o.load.okPerSecond / limit) * 1000) / 1000;
   }
@@ -160,9 +172,14 @@ function targets(r: Partial<BenchReport>): Target[] {
   const e2e = r.endToEnd;
   if (e2e) {
     const best = e2e.ocr.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+    const raws = r.rawBestBatchLinesPerSecond ?? [];
+    // The ratio uses the fastest raw measurement; a wide spread says the host's speed changed.
+    const varied = raws.length > 0 && Math.max(...raws) > 1.25 * Math.min(...raws);
     out.push({
       target: "end to end >= 90% of raw model throughput",
-      measured: `${Math.round(best.ratio * 100)}% (c=${best.concurrency})`,
+      measured:
+        `${Math.round(best.ratio * 100)}% (c=${best.concurrency})` +
+        (varied ? `; raw varied ${fmt(Math.min(...raws))}-${fmt(Math.max(...raws))} lines/s` : ""),
       met: best.ratio >= 0.9,
     });
     const { p50Ms, p99Ms } = e2e.echoHalfLoad.load.latency;
@@ -220,11 +237,12 @@ function renderReport(r: BenchReport): string {
       const b = r.rawAfter.best;
       rows.push([
         "1 raw model",
-        `batch ${b.batch} again, after section 2`,
+        `batch ${b.batch} again, best of ${RAW_REPEATS} after section 2`,
         `${fmt(b.linesPerSecond)} lines/s`,
         fmt(b.latency.p50Ms, 2),
         fmt(b.latency.p99Ms, 2),
-        `ratios below use ${fmt(r.rawLimitLinesPerSecond)} lines/s; foreign ${b.foreignCpuPercent}%`,
+        `all: ${(r.rawBestBatchLinesPerSecond ?? []).map((x) => fmt(x)).join(", ")}; ratios below use ` +
+          `${fmt(r.rawLimitLinesPerSecond)} lines/s; foreign ${b.foreignCpuPercent}%`,
       ]);
     }
     rows.push([
