@@ -9,7 +9,7 @@ import type { ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
 import { connectAmqp, declareSharedTopology } from "../shared/amqp.js";
 import { names } from "../shared/contracts.js";
 import type { Logger } from "../shared/logger.js";
-import { backoffMs, sleep } from "../shared/backoff.js";
+import { retryUntilDone } from "../shared/backoff.js";
 import { Batcher } from "./batcher.js";
 import { deadTaskResult } from "./dead-task.js";
 import { parseResultMessage, type ParsedResult } from "./result-message.js";
@@ -206,17 +206,11 @@ export class ResultConsumer {
   }
 
   private async reconnect(): Promise<void> {
-    for (let attempt = 0; !this.closing; attempt++) {
-      try {
-        await sleep(backoffMs(attempt), this.stopping.signal);
-        await this.connect();
-        this.options.log.info({ attempts: attempt + 1 }, "reconnected to RabbitMQ");
-        return;
-      } catch (error) {
-        if (this.closing) return;
-        this.options.log.warn({ err: error, attempt: attempt + 1 }, "reconnecting to RabbitMQ failed");
-      }
-    }
+    const { log } = this.options;
+    await retryUntilDone("reconnecting to RabbitMQ", () => this.connect(), log, this.stopping.signal).then(
+      () => log.info("reconnected to RabbitMQ"),
+      () => undefined, // stopping: close() or abort() ended the retries
+    );
   }
 
   private async handleBatch(batch: Delivery[]): Promise<void> {

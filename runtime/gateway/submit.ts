@@ -78,6 +78,22 @@ function unavailable(cause: unknown): ApiError {
   );
 }
 
+/** What the caller gets for a failed submission: refusals as they are, anything else a 503. */
+function submitFailure(error: unknown): Error {
+  return error instanceof ApiError || error instanceof PublishRejectedError ? error : unavailable(error);
+}
+
+/** The 409 for a key whose first request is still being submitted. */
+function keyInUse(): ApiError {
+  return new ApiError(
+    "idempotency_key_in_use",
+    "a request with this Idempotency-Key is being submitted; retry",
+    {
+      "retry-after": 1,
+    },
+  );
+}
+
 /** Enqueues submissions. */
 export class Submitter {
   constructor(private readonly deps: SubmitterDeps) {}
@@ -125,8 +141,7 @@ export class Submitter {
       if (reserved) await quota.release(s.tenant, s.requestId).catch(() => undefined);
       await states.forget(s.requestId).catch(() => undefined);
       if (idemKey) await redis.del(idemKey).catch(() => undefined);
-      if (error instanceof ApiError || error instanceof PublishRejectedError) throw error;
-      throw unavailable(error);
+      throw submitFailure(error);
     }
   }
 
@@ -168,8 +183,7 @@ export class Submitter {
       if (!reservation.ok) throw this.refusal(s, reservation);
       await publisher.publish(names(prefix).modelQueue(s.queueModel), this.task(s));
     } catch (error) {
-      if (error instanceof ApiError || error instanceof PublishRejectedError) throw error;
-      throw unavailable(error);
+      throw submitFailure(error);
     }
     await this.markPublished(s);
   }
@@ -200,13 +214,7 @@ export class Submitter {
         if (age * 1000 >= ORPHANED_AFTER_MS && (await this.takeOver(idemKey, existing, s.requestId))) {
           return undefined;
         }
-        throw new ApiError(
-          "idempotency_key_in_use",
-          "a request with this Idempotency-Key is being submitted; retry",
-          {
-            "retry-after": 1,
-          },
-        );
+        throw keyInUse();
       }
       const target = state.kind === "record" ? state.record.target : state.pending.target.name;
       if (target !== s.target.name) {
@@ -218,23 +226,11 @@ export class Submitter {
       if (state.kind === "pending" && !state.pending.published) {
         if (Date.now() - state.pending.submittedAt >= ORPHANED_AFTER_MS)
           return { id: existing, orphaned: true };
-        throw new ApiError(
-          "idempotency_key_in_use",
-          "a request with this Idempotency-Key is being submitted; retry",
-          {
-            "retry-after": 1,
-          },
-        );
+        throw keyInUse();
       }
       return { id: existing, orphaned: false };
     }
-    throw new ApiError(
-      "idempotency_key_in_use",
-      "a request with this Idempotency-Key is being submitted; retry",
-      {
-        "retry-after": 1,
-      },
-    );
+    throw keyInUse();
   }
 
   private refusal(s: Submission, r: Exclude<ReserveResult, { ok: true }>): ApiError {

@@ -90,6 +90,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
   // Batching as last reloaded, for the consumer a reconnect creates.
   let batching = modelConfig.batching;
   const stopping = new AbortController();
+  const id = workerId(env, options.env ?? process.env);
 
   const fatal = (error: Error) => {
     if (state.closing || !state.live) return;
@@ -146,7 +147,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
           runner: runner!,
           dictionary: dictionary!,
           stepSettings: (target, step) => stepSettings(current, target, step),
-          worker: workerId(env, options.env ?? process.env),
+          worker: id,
         },
         metrics,
         log,

@@ -37,6 +37,23 @@ export function serviceUrls(): ServiceUrls {
 }
 
 /**
+ * Environment of a runtime role (gateway, worker, collector) on these services: the service URLs,
+ * PostgreSQL schema `schema`, any free port on loopback, and the runtime config file if given.
+ */
+export function runtimeEnv(schema: string, configPath?: string): Record<string, string> {
+  const urls = serviceUrls();
+  return {
+    ...(configPath ? { TURNPIKE_CONFIG: configPath } : {}),
+    TURNPIKE_AMQP_URL: urls.amqpUrl,
+    TURNPIKE_REDIS_URL: urls.redisUrl,
+    TURNPIKE_DATABASE_URL: urls.databaseUrl,
+    TURNPIKE_DB_SCHEMA: schema,
+    TURNPIKE_PORT: "0",
+    TURNPIKE_HOST: "127.0.0.1",
+  };
+}
+
+/**
  * A short unique name usable as a Kubernetes name (DNS-1123 label), queue name, key prefix or
  * (quoted) schema name: the lowercased, sanitised prefix, "-", and random base36; at most 40 chars.
  */

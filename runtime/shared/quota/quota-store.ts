@@ -232,8 +232,8 @@ export class QuotaStore {
         "minuteKey",
         "requestsKey",
       );
+      // Whether the state allows `mode` is the script's call alone (it re-checks atomically anyway).
       if (state === null) return "unknown";
-      if (state !== "reserved" && !(mode === "settle" && state === "released")) return "already";
       const result = await this.redis.turnpikeFinish(
         resKey,
         dayKey ?? "",

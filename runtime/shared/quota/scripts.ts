@@ -88,25 +88,22 @@ if r[1] ~= 'reserved' and not released then return 'already' end
 if r[3] ~= dayKey or r[4] ~= minKey or r[5] ~= reqKey then return 'mismatch' end
 
 local reserved = tonumber(r[2])
+local charged = 0
+if mode == 'settle' then
+  -- Charging more than was reserved could push a window past its limit: cap at the reservation.
+  charged = math.max(0, math.min(tonumber(ARGV[3]), reserved))
+end
 
 -- A result for a released reservation: the gateway gave up on a publish whose confirm never came,
 -- yet the task reached its queue and ran. The record charges it, so the windows must too: charge
--- the actual tokens (capped at the reservation) and the request back into windows still alive.
+-- it and the request back into the windows still alive (the release refunded both).
 if released then
-  local charged = math.max(0, math.min(tonumber(ARGV[3]), reserved))
   for _, key in ipairs({dayKey, minKey}) do
     if charged > 0 and redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, charged) end
   end
   if redis.call('EXISTS', reqKey) == 1 then redis.call('INCR', reqKey) end
   redis.call('HSET', resKey, 'state', 'settled', 'charged', charged, 'actual', ARGV[3])
   return 'settled'
-end
-local charged = 0
-if mode == 'settle' then
-  charged = tonumber(ARGV[3])
-  -- Charging more than was reserved could push a window past its limit: cap at the reservation.
-  if charged > reserved then charged = reserved end
-  if charged < 0 then charged = 0 end
 end
 
 -- Refund into a window only while it still exists, and never below zero.

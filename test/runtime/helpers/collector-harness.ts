@@ -13,7 +13,7 @@ import { declareSharedTopology, publishJson } from "../../../runtime/shared/amqp
 import { names, type CompletionNotice, type InferenceResult } from "../../../runtime/shared/contracts.js";
 import { RequestRecords } from "../../../runtime/shared/db/index.js";
 import { QuotaStore } from "../../../runtime/shared/quota/index.js";
-import { serviceUrls, uniqueName } from "../../harness/services.js";
+import { runtimeEnv, serviceUrls, uniqueName } from "../../harness/services.js";
 import { dropSchema, uniqueSchema } from "./collector-fixtures.js";
 
 /** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
@@ -91,13 +91,7 @@ export async function collectorWorld(label: string): Promise<CollectorWorld> {
     channel,
     notices,
     env: (extra = {}) => ({
-      TURNPIKE_CONFIG: configPath,
-      TURNPIKE_AMQP_URL: urls.amqpUrl,
-      TURNPIKE_REDIS_URL: urls.redisUrl,
-      TURNPIKE_DATABASE_URL: urls.databaseUrl,
-      TURNPIKE_DB_SCHEMA: schema,
-      TURNPIKE_PORT: "0",
-      TURNPIKE_HOST: "127.0.0.1",
+      ...runtimeEnv(schema, configPath),
       TURNPIKE_LOG_LEVEL: process.env.TURNPIKE_LOG_LEVEL ?? "warn",
       ...extra,
     }),

@@ -31,7 +31,7 @@ import { startCollector, type Collector } from "../../../runtime/collector/colle
 import { gatewayEnv, type GatewayEnv } from "../../../runtime/gateway/config.js";
 import { startGateway, type Gateway } from "../../../runtime/gateway/gateway.js";
 import type { GatewayHooks } from "../../../runtime/gateway/context.js";
-import { serviceUrls, uniqueName } from "../../harness/services.js";
+import { runtimeEnv, serviceUrls, uniqueName } from "../../harness/services.js";
 
 const urls = serviceUrls();
 
@@ -140,14 +140,7 @@ export async function gatewayFixture(options: FixtureOptions): Promise<GatewayFi
       );
     }
 
-    const baseEnv = {
-      TURNPIKE_AMQP_URL: urls.amqpUrl,
-      TURNPIKE_REDIS_URL: urls.redisUrl,
-      TURNPIKE_DATABASE_URL: urls.databaseUrl,
-      TURNPIKE_DB_SCHEMA: schema,
-      TURNPIKE_HOST: "127.0.0.1",
-      TURNPIKE_PORT: "0",
-    };
+    const baseEnv = runtimeEnv(schema);
     if (options.collector) {
       const collector: Collector = await startCollector({
         env: { ...baseEnv, TURNPIKE_COLLECTOR_FLUSH_MS: "1" },

@@ -138,37 +138,23 @@ export function hostileRequests(apiKey: () => string) {
       return sync ? { ...base, headers: base.headers.filter(([n]) => n !== "prefer") } : base;
     });
 
+  /** A valid request whose FP32 input x is [rows, 4]: the tensor's `data` (and parameters) given. */
+  const rowsOfX = (rows: number, tensor: { data: unknown; parameters?: Record<string, string> }) =>
+    valid({
+      body: JSON.stringify({ inputs: [{ name: "x", datatype: "FP32", shape: [rows, 4], ...tensor }] }),
+    });
+
   const huge = fc.oneof(
     fc
       .integer({ min: 1, max: 64 })
       .map((mb) => valid({ body: Buffer.alloc(8 * 1024 * 1024 + mb * 1024, "1"), pauseBeforeBodyMs: 5_000 })),
-    fc.integer({ min: 1_000, max: 60_000 }).map((rows) =>
-      valid({
-        body: JSON.stringify({
-          inputs: [
-            {
-              name: "x",
-              datatype: "FP32",
-              shape: [rows, 4],
-              data: Array.from({ length: rows * 4 }, (_, i) => i % 97),
-            },
-          ],
-        }),
-      }),
-    ),
+    fc
+      .integer({ min: 1_000, max: 60_000 })
+      .map((rows) => rowsOfX(rows, { data: Array.from({ length: rows * 4 }, (_, i) => i % 97) })),
     fc.integer({ min: 1_000, max: 200_000 }).map((rows) =>
-      valid({
-        body: JSON.stringify({
-          inputs: [
-            {
-              name: "x",
-              datatype: "FP32",
-              shape: [rows, 4],
-              parameters: { content_type: "base64" },
-              data: Buffer.alloc(rows * 16, 7).toString("base64"),
-            },
-          ],
-        }),
+      rowsOfX(rows, {
+        parameters: { content_type: "base64" },
+        data: Buffer.alloc(rows * 16, 7).toString("base64"),
       }),
     ),
     fc.constantFrom([2 ** 20, 4], [2 ** 31, 2 ** 31, 4], [2 ** 26, 2 ** 26], [0, 4], [1e15, 4]).map((shape) =>
