@@ -4,6 +4,7 @@
  * editing). Tekton also has a kind named Pipeline: the short name is `tppl` and the fully
  * qualified resource is `pipelines.turnpike.dev`.
  */
+import { PROCESSORS, REQUEST_INPUT } from "../../runtime/shared/contracts/index.js";
 import {
   ageColumn,
   conditions,
@@ -22,17 +23,8 @@ import {
   type Schema,
 } from "./common.schema.js";
 
-export const PROCESSORS = [
-  "image-to-tensor",
-  "detect-crop",
-  "ctc-decode",
-  "softmax-argmax",
-  "tokenize",
-  "mean-pool",
-] as const;
+export { PROCESSORS, REQUEST_INPUT };
 export const MAX_STEPS = 16;
-/** The pseudo step name that stands for the pipeline's own request. */
-export const REQUEST_INPUT = "request";
 
 const step: Schema = obj(
   "One step: runs an InferenceModel or a built-in processor on the outputs of earlier steps.",

@@ -3,6 +3,7 @@
  * they may spend per window. Source of truth for crds/tenantquotas.turnpike.dev.yaml (run
  * `npm run gen:crds` after editing).
  */
+import { TENANT_PRIORITIES } from "../../runtime/shared/contracts/index.js";
 import {
   ageColumn,
   bool,
@@ -23,7 +24,7 @@ import {
   type Schema,
 } from "./common.schema.js";
 
-export const TENANT_PRIORITIES = ["low", "normal", "high"] as const;
+export { TENANT_PRIORITIES };
 
 const apiKey: Schema = obj(
   "One API key of the tenant. The key itself stays in the Secret: the operator publishes only its " +

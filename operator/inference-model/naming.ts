@@ -3,8 +3,8 @@
  * status: one place decides what a model's children are called and how its pods are selected.
  */
 import { API_VERSION, type InferenceModel } from "../api/index.js";
-import { RUNTIME_CONFIG_KEY } from "../../runtime/shared/runtime-config.js";
-import { names } from "../../runtime/shared/contracts.js";
+import { RUNTIME_CONFIG_KEY } from "../../runtime/shared/contracts/index.js";
+import { names } from "../../runtime/shared/contracts/index.js";
 import { LABELS, ownerSelector, type OwnerRef } from "../shared/labels.js";
 
 export const KIND = "InferenceModel";

@@ -13,7 +13,7 @@ import {
   readyConditions,
   type ConditionInput,
 } from "../shared/conditions.js";
-import { pipelineGaps } from "../../runtime/shared/models/route-plan.js";
+import { pipelineGaps } from "../../runtime/shared/contracts/index.js";
 import { endpointOf } from "../inference-model/naming.js";
 import { orderedSteps } from "../runtime-config/desired.js";
 

@@ -1,20 +1,20 @@
 /**
  * The runtime config of one namespace, derived from its InferenceModels, Pipelines and
  * TenantQuotas (pure). The runtime reads it from the ConfigMap `turnpike-runtime` (key
- * `runtime.json`); its contract is runtime/shared/runtime-config.ts.
+ * `runtime.json`); its contract is runtime/shared/contracts/runtime-config.ts.
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { InferenceModel, Pipeline, TenantQuota } from "../api/index.js";
 import type { PipelineSpec } from "../api/index.js";
-import { DATATYPES } from "../../runtime/shared/contracts.js";
-import { pipelineGaps } from "../../runtime/shared/models/route-plan.js";
 import {
+  DATATYPES,
+  pipelineGaps,
   pipelineConfigSchema,
   RUNTIME_CONFIG_KEY,
   TENANT_PRIORITY,
   type RuntimeConfig,
   type RuntimeConfigInput,
-} from "../../runtime/shared/runtime-config.js";
+} from "../../runtime/shared/contracts/index.js";
 import { RUNTIME_CONFIG_MAP } from "../inference-model/naming.js";
 import { LABELS } from "../shared/labels.js";
 

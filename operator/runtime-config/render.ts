@@ -5,7 +5,7 @@
  * configure, the ConfigMap is deleted.
  */
 import { K8s, kind } from "kubernetes-fluent-client";
-import { parseRuntimeConfig } from "../../runtime/shared/runtime-config.js";
+import { parseRuntimeConfig } from "../../runtime/shared/contracts/index.js";
 import { InferenceModel, Pipeline, TenantQuota } from "../api/index.js";
 import { applyChildren } from "../shared/children.js";
 import type { ReconcileContext } from "../shared/context.js";

@@ -7,7 +7,7 @@
  */
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
 import { connectAmqp, declareSharedTopology } from "../shared/amqp.js";
-import { names } from "../shared/contracts.js";
+import { names } from "../shared/contracts/index.js";
 import type { Logger } from "../shared/logger.js";
 import { retryUntilDone } from "../shared/backoff.js";
 import { Batcher } from "./batcher.js";

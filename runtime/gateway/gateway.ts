@@ -12,12 +12,12 @@ import Fastify, {
 } from "fastify";
 import { Redis } from "ioredis";
 import pg from "pg";
-import { names } from "../shared/contracts.js";
+import { names, type RuntimeConfig } from "../shared/contracts/index.js";
 import { RequestRecords } from "../shared/db/index.js";
 import { logger } from "../shared/logger.js";
 import { createMetrics } from "../shared/metrics.js";
 import { QuotaStore } from "../shared/quota/index.js";
-import { readRuntimeConfig, watchRuntimeConfig, type RuntimeConfig } from "../shared/runtime-config.js";
+import { readRuntimeConfig, watchRuntimeConfig } from "../shared/runtime-config-file.js";
 import { Authenticator } from "./auth.js";
 import { CompletionHub } from "./completions.js";
 import type { GatewayEnv } from "./config.js";

@@ -4,7 +4,7 @@
  */
 import type { ChannelModel, ConfirmChannel } from "amqplib";
 import { connectAmqp, publishJson } from "../shared/amqp.js";
-import type { InferenceTask } from "../shared/contracts.js";
+import type { InferenceTask } from "../shared/contracts/index.js";
 import type { Logger } from "../shared/logger.js";
 
 /** What a queue look-up found. */

@@ -4,11 +4,11 @@
  */
 import { performance } from "node:perf_hooks";
 import type { InferenceSession } from "onnxruntime-node";
-import type { Datatype } from "../shared/contracts.js";
+import type { Datatype } from "../shared/contracts/index.js";
 import type { Logger } from "../shared/logger.js";
 import { resolveModelUri, type ResolveOptions } from "../shared/models/model-source.js";
 import { taskSignature, type ModelTensors, type TaskSignature } from "../shared/models/task-signature.js";
-import type { ModelConfig, TensorSpec } from "../shared/runtime-config.js";
+import type { ModelConfig, TensorSpec } from "../shared/contracts/index.js";
 import {
   allocateTyped,
   bytesToText,

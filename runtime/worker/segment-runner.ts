@@ -6,8 +6,8 @@
  * between by the consumer.
  */
 import { performance } from "node:perf_hooks";
-import type { InferenceTask, RouteStep, StepTiming } from "../shared/contracts.js";
-import { planSegment, type RouteSegment } from "../shared/models/route-plan.js";
+import type { InferenceTask, RouteStep, StepTiming } from "../shared/contracts/index.js";
+import { planSegment, type RouteSegment } from "../shared/contracts/index.js";
 import { countOutputTokens, matchInputs } from "../shared/models/task-signature.js";
 import { checkShape, decodeTensor, TensorError, type DecodedTensor } from "../shared/tensors.js";
 import { batchKey, rowCount } from "./batch-tensors.js";

@@ -13,18 +13,13 @@ import {
   DEFAULT_QUEUE_POLICY,
 } from "../shared/amqp.js";
 import { retryUntilDone } from "../shared/backoff.js";
-import { names } from "../shared/contracts.js";
+import { names, type ModelConfig, type RuntimeConfig } from "../shared/contracts/index.js";
 import { logger, type Logger } from "../shared/logger.js";
 import { createMetrics, type Metrics } from "../shared/metrics.js";
-import { ctcClasses, loadDictionary } from "../shared/models/ctc-decode.js";
+import { ctcClasses, loadDictionary } from "./tasks/ocr/ctc-decode.js";
 import { resolveModelUri, type ResolveOptions } from "../shared/models/model-source.js";
-import { findDictionaryFor, ocrModelPaths } from "../shared/models/ocr-models.js";
-import {
-  readRuntimeConfig,
-  watchRuntimeConfig,
-  type ModelConfig,
-  type RuntimeConfig,
-} from "../shared/runtime-config.js";
+import { findDictionaryFor, ocrModelPaths } from "./tasks/ocr/ocr-models.js";
+import { readRuntimeConfig, watchRuntimeConfig } from "../shared/runtime-config-file.js";
 import { prefetchFor, readWorkerEnv, workerId } from "./config.js";
 import { ModelConsumer } from "./consumer.js";
 import { startHealthServer } from "./health-server.js";

@@ -7,7 +7,7 @@ import {
   runtimeConfigMap,
   threadsFor,
 } from "../../operator/runtime-config/desired.js";
-import { parseRuntimeConfig, routeFor, RUNTIME_CONFIG_KEY } from "../../runtime/shared/runtime-config.js";
+import { parseRuntimeConfig, routeFor, RUNTIME_CONFIG_KEY } from "../../runtime/shared/contracts/index.js";
 import { expectGoldenText, samplesByKind, stored } from "./helpers/samples.js";
 
 function render(

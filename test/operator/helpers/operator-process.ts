@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { load } from "js-yaml";
 import { SECRET_KEYS } from "../../../operator/inference-model/naming.js";
-import { names } from "../../../runtime/shared/contracts.js";
+import { names } from "../../../runtime/shared/contracts/index.js";
 import { kubectl, kubectlOk, repoRoot } from "../../harness/kube.js";
 import { serviceUrls } from "../../harness/services.js";
 
