@@ -23,7 +23,7 @@ import { readRuntimeConfig, watchRuntimeConfig } from "../shared/runtime-config-
 import { prefetchFor, readWorkerEnv, workerId } from "./config.js";
 import { ModelConsumer } from "./consumer.js";
 import { startHealthServer } from "./health-server.js";
-import { loadModel, type ModelRunner } from "./model-runner.js";
+import { engineFor, type ModelRunner } from "./engines/index.js";
 
 /** Options of {@link startWorker}. */
 export interface WorkerOptions {
@@ -164,7 +164,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
 
   let dictionary: ReturnType<typeof dictionaryFor> | undefined;
   const ready = (async () => {
-    runner = await loadModel(modelConfig, { log, resolve: options.resolve });
+    runner = await engineFor(modelConfig).load(modelConfig, { log, resolve: options.resolve });
     metrics.modelLoadSeconds.set({ model: modelName }, runner.loadSeconds);
     dictionary = dictionaryFor(runner, log, options.resolve);
     if (state.closing) return;

@@ -14,7 +14,7 @@ import {
 } from "../../runtime/shared/tensors.js";
 import { batchKey, concatRows, rowCount, splitRows } from "../../runtime/worker/batch-tensors.js";
 import { Batcher } from "../../runtime/worker/batcher.js";
-import { loadModel } from "../../runtime/worker/model-runner.js";
+import { loadModel } from "../../runtime/worker/engines/onnx/model-runner.js";
 import { imageToTensor } from "../../runtime/worker/processors/image-to-tensor.js";
 import { PROCESSORS } from "../../runtime/worker/processors/index.js";
 import { meanPoolProcessor } from "../../runtime/worker/processors/mean-pool.js";
