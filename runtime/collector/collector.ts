@@ -12,7 +12,7 @@ import { QuotaStore } from "../shared/quota/index.js";
 import type { RuntimeConfig } from "../shared/contracts/index.js";
 import { readRuntimeConfig } from "../shared/runtime-config-file.js";
 import { loadCollectorSettings } from "./config.js";
-import { startProbeServer } from "./http-server.js";
+import { startProbeServer } from "../shared/probe-server.js";
 import { ResultConsumer, type CollectorHooks } from "./result-consumer.js";
 import { ResultSink } from "./result-sink.js";
 

@@ -16,6 +16,7 @@ import { names, type RuntimeConfig } from "../shared/contracts/index.js";
 import { RequestRecords } from "../shared/db/index.js";
 import { logger } from "../shared/logger.js";
 import { createMetrics } from "../shared/metrics.js";
+import { listenUrl } from "../shared/probe-server.js";
 import { QuotaStore } from "../shared/quota/index.js";
 import { readRuntimeConfig, watchRuntimeConfig } from "../shared/runtime-config-file.js";
 import { Authenticator } from "./auth.js";
@@ -146,12 +147,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
     const app = await buildApp(ctx);
     closers.push(() => app.close());
-    await app.listen({ host: env.TURNPIKE_HOST, port: env.TURNPIKE_PORT });
-    const address = app.server.address();
-    const port = typeof address === "object" && address ? address.port : env.TURNPIKE_PORT;
-    const host =
-      env.TURNPIKE_HOST === "0.0.0.0" || env.TURNPIKE_HOST === "::" ? "127.0.0.1" : env.TURNPIKE_HOST;
-    const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+    const url = await listenUrl(app, env.TURNPIKE_HOST, env.TURNPIKE_PORT);
     log.info({ url, prefix }, "gateway listening");
     return {
       url,
