@@ -3,6 +3,7 @@
  * scaled by KEDA on queue depth and token rate. Source of truth for
  * crds/inferencemodels.turnpike.dev.yaml (run `npm run gen:crds` after editing).
  */
+import { INFERENCE_MODEL_KIND } from "../shared/names.js";
 import {
   ageColumn,
   bool,
@@ -219,7 +220,7 @@ const status: Schema = obj("Observed state of the InferenceModel, written by the
 
 export const inferenceModelCrd = customResourceDefinition({
   names: {
-    kind: "InferenceModel",
+    kind: INFERENCE_MODEL_KIND,
     plural: "inferencemodels",
     singular: "inferencemodel",
     shortNames: ["im"],

@@ -4,6 +4,7 @@
  * editing). Tekton also has a kind named Pipeline: the short name is `tppl` and the fully
  * qualified resource is `pipelines.turnpike.dev`.
  */
+import { PIPELINE_KIND } from "../shared/names.js";
 import { PROCESSORS, REQUEST_INPUT } from "../../runtime/shared/contracts/index.js";
 import {
   ageColumn,
@@ -148,7 +149,7 @@ const status: Schema = obj("Observed state of the pipeline, written by the opera
 });
 
 export const pipelineCrd = customResourceDefinition({
-  names: { kind: "Pipeline", plural: "pipelines", singular: "pipeline", shortNames: ["tppl"] },
+  names: { kind: PIPELINE_KIND, plural: "pipelines", singular: "pipeline", shortNames: ["tppl"] },
   schema: rootSchema(
     "Pipeline chains InferenceModels and built-in processors into one callable model; requests flow " +
       "through the steps as a dataflow over queues and are charged once, at the end.",

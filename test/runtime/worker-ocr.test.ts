@@ -9,7 +9,7 @@ import { load } from "js-yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { declareModelQueue, DEFAULT_QUEUE_POLICY } from "../../runtime/shared/amqp.js";
 import type { PipelineSpec } from "../../operator/api/index.js";
-import { orderedSteps } from "../../operator/runtime-config/desired.js";
+import { orderedSteps } from "../../operator/shared/pipeline-steps.js";
 import { names, type InferenceResult } from "../../runtime/shared/contracts/index.js";
 import { pipelineGaps } from "../../runtime/shared/contracts/index.js";
 import { routeFor } from "../../runtime/shared/contracts/index.js";

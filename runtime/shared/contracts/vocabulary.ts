@@ -55,24 +55,7 @@ export const BUILTIN_PROCESSORS = [
 /** Name of a built-in processor. */
 export type BuiltinProcessor = (typeof BUILTIN_PROCESSORS)[number];
 
-/** Open Inference Protocol v2 tensor datatypes: what an InferenceModel may declare. */
-export const TENSOR_DATATYPES = [
-  "BOOL",
-  "UINT8",
-  "UINT16",
-  "UINT32",
-  "UINT64",
-  "INT8",
-  "INT16",
-  "INT32",
-  "INT64",
-  "FP16",
-  "FP32",
-  "FP64",
-  "BYTES",
-] as const;
-
-/** The Open Inference Protocol v2 datatypes Turnpike carries on its queues (a subset of the above). */
+/** The Open Inference Protocol v2 datatypes Turnpike carries on its queues. */
 export const DATATYPES = [
   "BOOL",
   "UINT8",
@@ -83,5 +66,11 @@ export const DATATYPES = [
   "FP32",
   "FP64",
   "BYTES",
-] as const satisfies readonly (typeof TENSOR_DATATYPES)[number][];
+] as const;
+/**
+ * Open Inference Protocol v2 tensor datatypes an InferenceModel may declare: the carried ones and
+ * the wider integer types, which the runtime does not carry yet (the runtime config then leaves
+ * that model's declared tensors out).
+ */
+export const TENSOR_DATATYPES = [...DATATYPES, "UINT16", "UINT32", "UINT64", "INT16"] as const;
 export type Datatype = (typeof DATATYPES)[number];
