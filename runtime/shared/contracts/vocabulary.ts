@@ -30,20 +30,6 @@ export const TENANT_PRIORITIES = ["low", "normal", "high"] as const;
 /** URI schemes a model or tokenizer may be loaded from. */
 export const MODEL_URI_SCHEMES = ["npm", "file", "pvc", "s3", "https"] as const;
 
-/**
- * Processors a Pipeline step may name (the CRD enum). A runtime builds some of them, see
- * {@link BUILTIN_PROCESSORS}; a pipeline naming one it lacks is refused with a clear condition.
- */
-export const PROCESSORS = [
-  "image-to-tensor",
-  "detect-crop",
-  "ctc-decode",
-  "softmax-argmax",
-  "tokenize",
-  "mean-pool",
-] as const;
-export type ProcessorName = (typeof PROCESSORS)[number];
-
 /** Processors this runtime's workers run inline (runtime/worker/processors registers exactly these). */
 export const BUILTIN_PROCESSORS = [
   "image-to-tensor",
@@ -51,9 +37,16 @@ export const BUILTIN_PROCESSORS = [
   "softmax-argmax",
   "tokenize",
   "mean-pool",
-] as const satisfies readonly ProcessorName[];
+] as const;
 /** Name of a built-in processor. */
 export type BuiltinProcessor = (typeof BUILTIN_PROCESSORS)[number];
+
+/**
+ * Processors a Pipeline step may name (the CRD enum): the built-in ones and those not built yet;
+ * a pipeline naming one this runtime lacks is refused with a clear condition.
+ */
+export const PROCESSORS = [...BUILTIN_PROCESSORS, "detect-crop"] as const;
+export type ProcessorName = (typeof PROCESSORS)[number];
 
 /** The Open Inference Protocol v2 datatypes Turnpike carries on its queues. */
 export const DATATYPES = [
