@@ -154,6 +154,12 @@ describe("the operator as its ServiceAccount", () => {
   });
 
   const get = (resource: string, name: string) => getJson(namespace, resource, name);
+  /** Points the `ocr` Pipeline's second step at another model. */
+  const patchPipelineModel = (model: string) =>
+    kubectlOk([
+      ...["patch", "pipelines.turnpike.dev", "ocr", "-n", namespace, "--type=json", "-p"],
+      JSON.stringify([{ op: "replace", path: "/spec/steps/1/model", value: model }]),
+    ]);
   const ready = async (resource: string, name: string) =>
     conditionOf(await get(resource, name))?.status === "True" ? true : undefined;
 
@@ -207,32 +213,12 @@ describe("the operator as its ServiceAccount", () => {
     expect(await redis.hget(names(namespace).apiKeyIndex, hashApiKey(API_KEYS[2]!))).toBeNull();
 
     // A broken reference is a condition, not a crash; fixing it restores Ready.
-    const broken = [{ op: "replace", path: "/spec/steps/1/model", value: "ocr-rec-v2" }];
-    await kubectlOk([
-      "patch",
-      "pipelines.turnpike.dev",
-      "ocr",
-      "-n",
-      namespace,
-      "--type=json",
-      "-p",
-      JSON.stringify(broken),
-    ]);
+    await patchPipelineModel("ocr-rec-v2");
     await eventually("ModelNotFound", async () => {
       const condition = conditionOf(await get("pipelines.turnpike.dev", "ocr"));
       return condition?.reason === "ModelNotFound" ? condition : undefined;
     });
-    const fixed = [{ op: "replace", path: "/spec/steps/1/model", value: "ocr-rec" }];
-    await kubectlOk([
-      "patch",
-      "pipelines.turnpike.dev",
-      "ocr",
-      "-n",
-      namespace,
-      "--type=json",
-      "-p",
-      JSON.stringify(fixed),
-    ]);
+    await patchPipelineModel("ocr-rec");
     await eventually("Pipeline Ready again", () => ready("pipelines.turnpike.dev", "ocr"));
 
     // Deleting everything runs every finalizer: no object, Redis tenant or model queue is left.

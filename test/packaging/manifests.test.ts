@@ -39,6 +39,21 @@ const ALL_FEATURES = [
 ];
 
 const ids = (objects: readonly Manifest[]) => objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+/** Asserts that `objects` hold every CRD of crds/ and Pepr's store CRD; returns their names. */
+function expectAllCrds(objects: readonly Manifest[]): string[] {
+  const crds = objects.filter((o) => o.kind === "CustomResourceDefinition").map((o) => o.metadata.name);
+  expect(crds.sort()).toEqual([...crdNames(), "peprstores.pepr.dev"].sort());
+  return crds;
+}
+
+/** What every packaging (Helm chart, kustomize base) installs: the operator, its RBAC, the runtime. */
+const CORE_OBJECTS = [
+  "ClusterRole/turnpike-operator",
+  "ClusterRoleBinding/turnpike-operator",
+  "Deployment/turnpike-collector",
+  "Deployment/turnpike-gateway",
+  "Deployment/turnpike-operator",
+];
 const crdNames = () =>
   readdirSync(join(repoRoot, "crds"))
     .filter((f) => f.endsWith(".yaml"))
@@ -86,15 +101,10 @@ describe("Helm chart", () => {
   }, 900_000);
 
   it("installs the CRDs from crds/, the operator with its RBAC, the gateway and the collector", () => {
-    const crds = defaults.filter((o) => o.kind === "CustomResourceDefinition").map((o) => o.metadata.name);
-    expect(crds.sort()).toEqual([...crdNames(), "peprstores.pepr.dev"].sort());
+    const crds = expectAllCrds(defaults);
     expect(ids(defaults)).toEqual(
       expect.arrayContaining([
-        "ClusterRole/turnpike-operator",
-        "ClusterRoleBinding/turnpike-operator",
-        "Deployment/turnpike-collector",
-        "Deployment/turnpike-gateway",
-        "Deployment/turnpike-operator",
+        ...CORE_OBJECTS,
         "Namespace/pepr-system",
         "NetworkPolicy/turnpike-collector",
         "NetworkPolicy/turnpike-gateway",
@@ -188,15 +198,10 @@ describe("kustomize base", () => {
   });
 
   it("installs the CRDs from crds/, config/operator and config/runtime", () => {
-    const crds = objects.filter((o) => o.kind === "CustomResourceDefinition").map((o) => o.metadata.name);
-    expect(crds.sort()).toEqual([...crdNames(), "peprstores.pepr.dev"].sort());
+    expectAllCrds(objects);
     expect(ids(objects)).toEqual(
       expect.arrayContaining([
-        "ClusterRole/turnpike-operator",
-        "ClusterRoleBinding/turnpike-operator",
-        "Deployment/turnpike-collector",
-        "Deployment/turnpike-gateway",
-        "Deployment/turnpike-operator",
+        ...CORE_OBJECTS,
         "Namespace/turnpike",
         "Namespace/turnpike-system",
         "NetworkPolicy/turnpike-workers",

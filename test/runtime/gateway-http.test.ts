@@ -9,7 +9,6 @@ import {
   gatewayFixture,
   KEYS,
   standardConfig,
-  standardTenants,
   type GatewayFixture,
 } from "./helpers/gateway-fixture.js";
 
@@ -29,7 +28,6 @@ beforeAll(async () => {
   const config = standardConfig();
   fx = await gatewayFixture({
     config: { ...config, pipelines: [...(config.pipelines ?? []), DAG_PIPELINE] },
-    tenants: standardTenants(),
     queues: { echo: {}, text: {}, ocr: {} },
     env: {
       TURNPIKE_CORS_ORIGINS: "https://app.example.com,http://localhost:3000",

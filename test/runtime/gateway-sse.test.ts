@@ -4,14 +4,7 @@
 // after; Last-Event-ID is honoured; an idle stream sends heartbeats and ends with `timeout`.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GatewayHooks } from "../../runtime/gateway/context.js";
-import {
-  call,
-  gatewayFixture,
-  KEYS,
-  standardConfig,
-  standardTenants,
-  type GatewayFixture,
-} from "./helpers/gateway-fixture.js";
+import { call, gatewayFixture, KEYS, type GatewayFixture } from "./helpers/gateway-fixture.js";
 import { readSse } from "./helpers/gateway-sse.js";
 
 let fx: GatewayFixture;
@@ -19,8 +12,6 @@ let afterSubscribe: GatewayHooks["afterSubscribe"];
 
 beforeAll(async () => {
   fx = await gatewayFixture({
-    config: standardConfig(),
-    tenants: standardTenants(),
     queues: { echo: {} },
     collector: true,
     hooks: { afterSubscribe: (event) => afterSubscribe?.(event) },

@@ -1,22 +1,13 @@
 // Malformed infer requests: each gets a 4xx with the expected stable code (never a 5xx), and none
 // of them reserves quota or reaches a queue. Real Redis, RabbitMQ and PostgreSQL.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  call,
-  gatewayFixture,
-  KEYS,
-  standardConfig,
-  standardTenants,
-  type GatewayFixture,
-} from "./helpers/gateway-fixture.js";
+import { call, gatewayFixture, KEYS, type GatewayFixture } from "./helpers/gateway-fixture.js";
 
 let fx: GatewayFixture;
 const BODY_LIMIT = 64 * 1024;
 
 beforeAll(async () => {
   fx = await gatewayFixture({
-    config: standardConfig(),
-    tenants: standardTenants(),
     queues: { echo: {}, text: {}, ocr: {} },
     env: { TURNPIKE_BODY_LIMIT_BYTES: String(BODY_LIMIT) },
   });

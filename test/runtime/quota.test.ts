@@ -36,6 +36,23 @@ afterAll(async () => {
 // Mid-minute (12:00:30 UTC), so the minute window has 30 s left.
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 30);
 
+/** Usage with `tokens` in both token windows, `requests` this minute and `inFlight` reservations. */
+const usageOf = (tokens: number, requests: number, inFlight: number) => ({
+  tokensToday: tokens,
+  tokensThisMinute: tokens,
+  requestsThisMinute: requests,
+  inFlight,
+});
+
+/** A reservation refused by `limit` (at `limitValue`) with nothing remaining. */
+const refusal = (limit: string, limitValue: number, retryAfterSeconds: number) => ({
+  ok: false,
+  limit,
+  limitValue,
+  remaining: 0,
+  retryAfterSeconds,
+});
+
 describe("QuotaStore tenants and keys", () => {
   it("resolves API keys by hash, replaces stale hashes and forgets removed tenants", async () => {
     const { store, prefix } = await storeWith({});
@@ -99,24 +116,12 @@ describe("QuotaStore limits", () => {
     const { store } = await storeWith({ requestsPerMinute: 2, concurrentRequests: 5 });
     expect((await store.reserve("acme", "a", 1, NOW)).ok).toBe(true);
     expect((await store.reserve("acme", "b", 1, NOW)).ok).toBe(true);
-    expect(await store.reserve("acme", "c", 1, NOW)).toMatchObject({
-      ok: false,
-      limit: "requestsPerMinute",
-      limitValue: 2,
-      remaining: 0,
-      retryAfterSeconds: 30,
-    });
+    expect(await store.reserve("acme", "c", 1, NOW)).toMatchObject(refusal("requestsPerMinute", 2, 30));
 
     const { store: conc } = await storeWith({ concurrentRequests: 2 });
     expect((await conc.reserve("acme", "a", 1, NOW)).ok).toBe(true);
     expect((await conc.reserve("acme", "b", 1, NOW)).ok).toBe(true);
-    expect(await conc.reserve("acme", "c", 1, NOW)).toMatchObject({
-      ok: false,
-      limit: "concurrentRequests",
-      limitValue: 2,
-      remaining: 0,
-      retryAfterSeconds: 1,
-    });
+    expect(await conc.reserve("acme", "c", 1, NOW)).toMatchObject(refusal("concurrentRequests", 2, 1));
     expect(await conc.settle("acme", "a", 1)).toBe("settled");
     expect((await conc.reserve("acme", "c", 1, NOW)).ok).toBe(true);
   });
@@ -137,21 +142,11 @@ describe("QuotaStore settle and release", () => {
     const { store } = await storeWith({ tokensPerMinute: 1000 });
     expect(await store.reserve("acme", "r", 100, NOW)).toEqual({ ok: true });
     expect(await store.reserve("acme", "r", 100, NOW)).toEqual({ ok: true });
-    expect(await store.usage("acme", NOW)).toMatchObject({
-      tokensToday: 100,
-      tokensThisMinute: 100,
-      requestsThisMinute: 1,
-      inFlight: 1,
-    });
+    expect(await store.usage("acme", NOW)).toMatchObject(usageOf(100, 1, 1));
     expect(await store.settle("acme", "r", 30)).toBe("settled");
     expect(await store.settle("acme", "r", 30)).toBe("already");
     expect(await store.release("acme", "r")).toBe("already");
-    expect(await store.usage("acme", NOW)).toMatchObject({
-      tokensToday: 30,
-      tokensThisMinute: 30,
-      requestsThisMinute: 1,
-      inFlight: 0,
-    });
+    expect(await store.usage("acme", NOW)).toMatchObject(usageOf(30, 1, 0));
     expect(await store.settle("acme", "never-reserved", 5)).toBe("unknown");
     expect(await store.release("acme", "never-reserved")).toBe("unknown");
   });
@@ -172,12 +167,7 @@ describe("QuotaStore settle and release", () => {
     await store.reserve("acme", "r", 70, NOW);
     expect(await store.release("acme", "r")).toBe("released");
     expect(await store.release("acme", "r")).toBe("already");
-    expect(await store.usage("acme", NOW)).toMatchObject({
-      tokensToday: 0,
-      tokensThisMinute: 0,
-      requestsThisMinute: 0,
-      inFlight: 0,
-    });
+    expect(await store.usage("acme", NOW)).toMatchObject(usageOf(0, 0, 0));
     expect((await store.reserve("acme", "again", 1, NOW)).ok).toBe(true);
     // Window keys and the reservation expire on their own.
     const keys = tenantKeys(prefix, "acme");
@@ -197,12 +187,7 @@ describe("QuotaStore settle and release", () => {
     expect(await store.settle("acme", "r", 90)).toBe("settled"); // capped at the 70 reserved
     expect(await store.settle("acme", "r", 90)).toBe("already");
     expect(await store.release("acme", "r")).toBe("already");
-    expect(await store.usage("acme", NOW)).toMatchObject({
-      tokensToday: 70,
-      tokensThisMinute: 70,
-      requestsThisMinute: 1,
-      inFlight: 0,
-    });
+    expect(await store.usage("acme", NOW)).toMatchObject(usageOf(70, 1, 0));
   });
 });
 
@@ -231,12 +216,7 @@ describe("QuotaStore under concurrency", () => {
       );
       expect(settled.filter((s) => s === "settled")).toHaveLength(22);
       expect(settled.filter((s) => s === "already")).toHaveLength(8);
-      expect(await stores[0]!.usage("acme", now)).toMatchObject({
-        tokensToday: 22 * 20,
-        tokensThisMinute: 22 * 20,
-        requestsThisMinute: 22,
-        inFlight: 0,
-      });
+      expect(await stores[0]!.usage("acme", now)).toMatchObject(usageOf(22 * 20, 22, 0));
     } finally {
       for (const c of clients) c.disconnect();
     }

@@ -29,6 +29,23 @@ const hardening = (objects: readonly Manifest[]) =>
     /runAsNonRoot|UID 0|readOnlyRootFilesystem|allowPrivilegeEscalation|privileged|capabilities/.test(p),
   );
 
+/** Records a report row for `pods` of `objects` and asserts none has a hardening problem. */
+function expectHardened(
+  check: string,
+  objects: readonly Manifest[],
+  pods: ReturnType<typeof podSpecs>,
+): void {
+  const problems = hardening(objects);
+  rows.push({
+    kind: "security",
+    check,
+    cases: pods.reduce((n, p) => n + containersOf(p.spec).length, 0),
+    violations: problems.length,
+    notes: pods.map((p) => p.owner).join(", "),
+  });
+  expect(problems).toEqual([]);
+}
+
 function configManifests(dir: string): Manifest[] {
   return readdirSync(join(repoRoot, dir))
     .filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")
@@ -68,15 +85,11 @@ describe("containers run non-root with a read-only root filesystem", () => {
         "Deployment/ocr-rec",
       ]),
     );
-    const problems = hardening(objects);
-    rows.push({
-      kind: "security",
-      check: "non-root, read-only root fs: config/ manifests + operator-rendered worker",
-      cases: pods.reduce((n, p) => n + containersOf(p.spec).length, 0),
-      violations: problems.length,
-      notes: pods.map((p) => p.owner).join(", "),
-    });
-    expect(problems).toEqual([]);
+    expectHardened(
+      "non-root, read-only root fs: config/ manifests + operator-rendered worker",
+      objects,
+      pods,
+    );
   });
 
   it("in the kustomize base and the Helm chart", async () => {
@@ -86,15 +99,7 @@ describe("containers run non-root with a read-only root filesystem", () => {
     ];
     const pods = podSpecs(rendered);
     expect(pods.length).toBeGreaterThanOrEqual(5);
-    const problems = hardening(rendered);
-    rows.push({
-      kind: "security",
-      check: "non-root, read-only root fs: kustomize base + Helm chart",
-      cases: pods.reduce((n, p) => n + containersOf(p.spec).length, 0),
-      violations: problems.length,
-      notes: pods.map((p) => p.owner).join(", "),
-    });
-    expect(problems).toEqual([]);
+    expectHardened("non-root, read-only root fs: kustomize base + Helm chart", rendered, pods);
   }, 120_000);
 
   it("in both images (a numeric non-root USER in the final stage)", () => {

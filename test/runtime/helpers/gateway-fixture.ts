@@ -43,9 +43,10 @@ export interface FixtureTenant {
 }
 
 export interface FixtureOptions {
-  /** Models, pipelines and tenants of the runtime config (the prefix is filled in). */
-  config: Omit<RuntimeConfigInput, "prefix">;
-  tenants: FixtureTenant[];
+  /** Models, pipelines and tenants of the runtime config (the prefix is filled in); default standardConfig(). */
+  config?: Omit<RuntimeConfigInput, "prefix">;
+  /** Default standardTenants(). */
+  tenants?: FixtureTenant[];
   /** Model queues to declare, with optional policies. */
   queues?: Record<string, Partial<ModelQueuePolicy>>;
   env?: Record<string, string>;
@@ -98,7 +99,7 @@ export function echoResult(
 export async function gatewayFixture(options: FixtureOptions): Promise<GatewayFixture> {
   const prefix = uniqueName("gw");
   const schema = prefix.replace(/-/g, "_");
-  const config = parseRuntimeConfig({ ...options.config, prefix });
+  const config = parseRuntimeConfig({ ...(options.config ?? standardConfig()), prefix });
   const closers: (() => Promise<unknown>)[] = [];
   const close = async () => {
     for (const fn of closers.reverse()) await fn().catch(() => undefined);
@@ -117,7 +118,8 @@ export async function gatewayFixture(options: FixtureOptions): Promise<GatewayFi
       redis.disconnect();
     });
     const quota = new QuotaStore(redis, prefix);
-    for (const t of options.tenants) await quota.writeTenant(t.name, t.limits ?? {}, [hashApiKey(t.apiKey)]);
+    for (const t of options.tenants ?? standardTenants())
+      await quota.writeTenant(t.name, t.limits ?? {}, [hashApiKey(t.apiKey)]);
 
     const connection: ChannelModel = await connectAmqp(urls.amqpUrl, `test-${prefix}`);
     const channel = await connection.createConfirmChannel();
