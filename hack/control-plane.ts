@@ -307,7 +307,18 @@ export async function installCrds(kubeconfig: string, binDir: string, dir = join
   const run = (args: string[]) =>
     promisify(execFile)(join(binDir, "kubectl"), ["--kubeconfig", kubeconfig, ...args]);
   await run(["apply", "--server-side", "--force-conflicts", ...files]);
-  await run(["wait", "--for=condition=Established", "--timeout=60s", ...files]);
+  // A CRD the apiserver has not given a status yet makes `kubectl wait` fail at once ("accessor
+  // error: <nil>") instead of waiting; seen under load. Ask again until every status exists.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await run(["wait", "--for=condition=Established", "--timeout=60s", ...files]);
+      return;
+    } catch (error) {
+      const stderr = String((error as { stderr?: unknown }).stderr ?? "");
+      if (attempt >= 20 || !stderr.includes("accessor error")) throw error;
+      await new Promise((done) => setTimeout(done, 250));
+    }
+  }
 }
 
 /** KEDA's CRD directory, from KEDA's Go module (hack/keda-crds.sh). */
