@@ -55,7 +55,8 @@ result arrives it charges the actual output and refunds the rest. \`tokens.mode\
 counted (\`characters\`, \`tokenizer\` or a \`fixed\` cost per request).
 
 **Queue.** Each InferenceModel has its own durable quorum queue. \`queue.maxLength\` bounds it: when
-it is full the gateway answers 429 instead of letting the backlog grow. Expired and poison messages
+it is full the gateway answers 503 \`queue_full\` (the server's condition, not the tenant's:
+retry later, as \`Retry-After\` says) instead of letting the backlog grow. Expired and poison messages
 (more than \`queue.deliveryLimit\` deliveries) go to the dead-letter queue when \`queue.deadLetter\`
 is true. The queue is deleted with the InferenceModel unless \`queue.retainOnDelete\` is set.
 
@@ -106,7 +107,8 @@ created (the apiserver refuses a change); create a new TenantQuota to rename a t
 
 **Access.** \`spec.models\` lists the InferenceModels and Pipelines the tenant may call; leave it
 empty to allow every model in the namespace. \`spec.priority\` (\`low\`, \`normal\`, \`high\`)
-orders the tenant's messages in saturated queues.
+is meant to order the tenant's messages in saturated queues, but is not yet implemented: it is
+validated and stored, and all priorities share one FIFO queue today.
 `;
 
 export const pipelineGuide = `

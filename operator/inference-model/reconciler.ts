@@ -32,7 +32,7 @@ import { childKinds, desiredChildren, queuePolicy } from "./desired.js";
 import { terminationGraceSeconds } from "./desired-worker.js";
 import { modelStatus, type Observed } from "./model-status.js";
 import { KIND, modelQueueName } from "./naming.js";
-import { deleteModelQueue, ensureModelQueue, inspectQueue } from "./queue.js";
+import { deleteModelQueue, ensureModelQueue, inspectDeadLetterQueue, inspectQueue } from "./queue.js";
 
 /** How soon a model whose rollout is under way is looked at again (Deployments are not watched). */
 export const PROGRESS_REQUEUE_MS = 5_000;
@@ -143,6 +143,9 @@ export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) 
       observed.queue = await inspectQueue(ctx.rabbitManagementUrl, modelQueueName(namespace, name)).catch(
         () => undefined,
       );
+    }
+    if (queuePolicy(im).deadLetter) {
+      observed.deadLetter = await inspectDeadLetterQueue(ctx.rabbitManagementUrl, namespace);
     }
     try {
       const outcome = await applyChildren(
