@@ -2,6 +2,7 @@
  * Hand-written prose of docs/api.md. The field tables, columns and rules around it are generated
  * from the schema sources; keep what is written here to what a table cannot say.
  */
+import { MIN_KUBERNETES_VERSION } from "./kubernetes-version.js";
 
 export const apiIntro = `
 # Turnpike API reference: \`turnpike.dev/v1alpha1\`
@@ -38,8 +39,9 @@ Conventions shared by all kinds:
   RFC 1123 labels in the same namespace. Whether the referenced object exists is reported in
   status conditions, not enforced at admission, so objects can be applied in any order.
 - Defaults are applied by the apiserver and are visible in \`kubectl get -o yaml\`.
-- CRDs live in \`crds/\` and need Kubernetes 1.32 or newer (Pipeline validation uses CEL
-  two-variable comprehensions). Install them with \`kubectl apply --server-side -f crds/\`.
+- CRDs live in \`crds/\` and need Kubernetes ${MIN_KUBERNETES_VERSION} or newer (Pipeline validation uses CEL
+  two-variable comprehensions: 1.32 added them, and an apiserver accepts them in new rules one minor
+  later). Install them with \`kubectl apply --server-side -f crds/\`.
 `;
 
 export const inferenceModelGuide = `
