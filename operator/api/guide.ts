@@ -136,7 +136,9 @@ once, at the end. Call a pipeline like a model: \`/v2/models/<pipeline name>/inf
 **Shadow.** \`spec.shadow\` mirrors a percentage of one model step's inputs to another
 InferenceModel, for example a new model version or a GPU variant. Shadow outputs are to be recorded
 for comparison, never returned, and not charged to the tenant. This runtime accepts \`spec.shadow\`
-but does not run it yet; the \`Ready\` condition's message says so. Requests are unaffected.
+but does not run it yet; the \`Ready\` condition's message says so. Requests are unaffected. The
+shadow's model counts for readiness like a step's (\`samples/shadow/pipeline-ocr-shadow.yaml\`
+names the GPU sample, so it is Ready only where GPUs are).
 
 **Readiness.** \`Ready\` is True only when the runtime can run the steps and every referenced
 InferenceModel exists and is Ready. A
