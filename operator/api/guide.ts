@@ -101,7 +101,8 @@ first. A Secret or key that does not exist makes \`Ready\` False with a message 
 positive integer. The gateway checks all of them atomically in one Redis script before a request is
 queued, reserving input plus maximum output tokens, and settles the actual cost when the result
 arrives, so a tenant never exceeds a limit however many gateway replicas there are. A refused
-request gets HTTP 429 with the limit that was hit.
+request gets HTTP 429 \`quota_exceeded\` with the limit that was hit, or 422
+\`request_exceeds_quota\` when it alone reserves more than a limit allows.
 
 **Identity.** \`spec.tenant\` keys the tenant's counters and request records and is immutable once
 created (the apiserver refuses a change); create a new TenantQuota to rename a tenant.
