@@ -38,6 +38,12 @@ export interface ControlPlaneOptions {
   stateDir?: string;
   /** Log progress lines to stderr. */
   verbose?: boolean;
+  /**
+   * Kubernetes version the apiserver emulates (`--emulated-version`, e.g. "1.33"; the binary
+   * accepts down to three minors below its own): gates APIs, features and the CEL libraries new
+   * expressions may use as that version does.
+   */
+  emulatedVersion?: string;
 }
 
 /** Builds (or finds cached) binaries and returns their directory. */
@@ -266,6 +272,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--audit-policy-file=${auditPolicy}`,
       `--audit-log-path=${auditLog}`,
       "--audit-log-mode=blocking",
+      ...(options.emulatedVersion ? [`--emulated-version=kube=${options.emulatedVersion}`] : []),
       "--v=0",
     ],
     apiLog,
