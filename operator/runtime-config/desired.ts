@@ -104,7 +104,7 @@ export function desiredRuntimeConfig(
     if (spec.shadow && !shadow) {
       skipped.push({ kind: PIPELINE_KIND, name, reason: `shadow model ${spec.shadow.model} is missing` });
     }
-    pipelineConfigs.push({ name, steps, ...(shadow ? { shadow } : {}) });
+    pipelineConfigs.push({ name, ...versionOf(pipeline), steps, ...(shadow ? { shadow } : {}) });
   }
 
   // One TenantQuota per tenant: the oldest claims it (the reconciler reports the others).
@@ -175,6 +175,7 @@ function modelConfig(model: InferenceModel): ModelInput {
   const outputs = tensors(spec.model.outputs);
   return {
     name: model.metadata!.name!,
+    ...versionOf(model),
     uri: spec.model.uri,
     task: (spec.model.task ?? "generic") as ModelInput["task"],
     ...(inputs ? { inputs } : {}),
@@ -196,6 +197,12 @@ function modelConfig(model: InferenceModel): ModelInput {
     threads: spec.runtime?.threads ?? threadsFor(spec.resources),
     deliveryLimit: spec.queue?.deliveryLimit ?? 3,
   };
+}
+
+/** The version OIP clients address: the resource's generation (absent before the apiserver set one). */
+function versionOf(resource: KubernetesObject): { version?: string } {
+  const generation = resource.metadata?.generation;
+  return generation ? { version: String(generation) } : {};
 }
 
 /**

@@ -1,6 +1,8 @@
 /**
- * The one place where errors become HTTP answers. Every refusal is JSON
- * `{ "error": { "code": "stable_code", "message": "human text" } }`; the code decides the status.
+ * The one place where errors become HTTP answers; the stable code decides the status and is also
+ * sent as the `Turnpike-Error-Code` header. On the Open Inference Protocol routes (`/v2/...`) the
+ * body is the protocol's `{ "error": "human text", "code": "stable_code" }` (OIP clients print
+ * `error` as a string); elsewhere it is `{ "error": { "code": "stable_code", "message": "human text" } }`.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { STATUS_CODES } from "node:http";
@@ -31,6 +33,7 @@ export const ERROR_STATUS = {
   tenant_suspended: 403,
   model_not_allowed: 403,
   model_not_found: 404,
+  model_version_not_found: 404,
   request_not_found: 404,
   route_not_found: 404,
   idempotency_key_conflict: 409,
@@ -50,29 +53,49 @@ export const ERROR_STATUS = {
   model_unavailable: 503,
   model_not_ready: 503,
   service_unavailable: 503,
+  sync_timeout: 504,
 } as const;
 
 /** A stable error code of the gateway's API. */
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
-/** A refusal with a stable code, a message for people, and optional response headers. */
+/**
+ * A refusal with a stable code, a message for people, optional response headers, and optional
+ * `details`: extra body fields (e.g. the id of a request to poll) next to the code.
+ */
 export class ApiError extends Error {
   readonly status: number;
+  readonly details?: Record<string, unknown>;
   constructor(
     readonly code: ErrorCode,
     message: string,
     readonly headers: Record<string, string | number> = {},
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; details?: Record<string, unknown> },
   ) {
     super(message, options);
     this.name = "ApiError";
     this.status = ERROR_STATUS[code];
+    this.details = options?.details;
   }
 }
 
-/** The JSON body of an error answer. */
+/** The JSON body of an error answer (outside the /v2 routes). */
 export interface ErrorBody {
-  error: { code: string; message: string };
+  error: { code: string; message: string } & Record<string, unknown>;
+}
+
+/** The JSON body of an error answer on the Open Inference Protocol routes (/v2/...). */
+export interface OipErrorBody extends Record<string, unknown> {
+  error: string;
+  code: string;
+}
+
+/** The response header that carries the stable error code on every error answer. */
+export const ERROR_CODE_HEADER = "turnpike-error-code";
+
+/** True for a URL of the Open Inference Protocol routes, whose errors take the protocol's shape. */
+export function isOipPath(url: string): boolean {
+  return url === "/v2" || url.startsWith("/v2/") || url.startsWith("/v2?");
 }
 
 /** What an error becomes on the wire. */
@@ -95,7 +118,7 @@ const FASTIFY_CODES: Record<string, [ErrorCode, string]> = {
 
 /** Maps any error to its HTTP answer; unknown errors become a 500 without internals. */
 export function toHttpError(error: unknown): HttpError {
-  if (error instanceof ApiError) return answer(error.code, error.message, error.headers);
+  if (error instanceof ApiError) return answer(error.code, error.message, error.headers, error.details);
   if (error instanceof TensorError) return answer("invalid_tensor", error.message);
   if (error instanceof PublishRejectedError) {
     return /no such queue/.test(error.message)
@@ -125,8 +148,13 @@ export function toHttpError(error: unknown): HttpError {
   return answer("internal_error", "the gateway failed to handle the request; it has been logged");
 }
 
-function answer(code: ErrorCode, message: string, headers: Record<string, string | number> = {}): HttpError {
-  return { status: ERROR_STATUS[code], body: { error: { code, message } }, headers };
+function answer(
+  code: ErrorCode,
+  message: string,
+  headers: Record<string, string | number> = {},
+  details: Record<string, unknown> = {},
+): HttpError {
+  return { status: ERROR_STATUS[code], body: { error: { ...details, code, message } }, headers };
 }
 
 /**
@@ -135,12 +163,19 @@ function answer(code: ErrorCode, message: string, headers: Record<string, string
  */
 export function sendError(reply: FastifyReply, error: unknown, log: Logger): FastifyReply {
   const http = toHttpError(error);
-  const { code, message } = http.body.error;
+  const { code, message, ...details } = http.body.error;
+  const body: ErrorBody | OipErrorBody = isOipPath(reply.request.url)
+    ? { ...details, error: message, code }
+    : http.body;
   if (http.status < 500) log.debug({ code, reason: message }, "request refused");
   else if (error instanceof ApiError || error instanceof PublishRejectedError) {
     log.warn({ code, reason: message, cause: (error as Error).cause }, "request refused");
   } else log.error({ err: error, code }, "request failed");
-  return reply.code(http.status).headers(http.headers).type("application/json").send(http.body);
+  return reply
+    .code(http.status)
+    .headers({ ...http.headers, [ERROR_CODE_HEADER]: code })
+    .type("application/json")
+    .send(body);
 }
 
 /** fastify error handler using {@link sendError}. */
@@ -169,7 +204,7 @@ export function clientErrorHandler(log: Logger) {
     if (socket.writable) {
       socket.write(
         `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-          `Content-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+          `Content-Type: application/json\r\nTurnpike-Error-Code: ${code}\r\nConnection: close\r\n\r\n${body}`,
       );
     }
     socket.destroy(error);

@@ -23,7 +23,9 @@ import { Authenticator } from "./auth.js";
 import { CompletionHub } from "./completions.js";
 import type { GatewayEnv } from "./config.js";
 import type { GatewayContext, GatewayHooks } from "./context.js";
-import { ApiError, clientErrorHandler, errorHandler, sendError } from "./errors.js";
+import { ApiError, clientErrorHandler, ERROR_CODE_HEADER, errorHandler, sendError } from "./errors.js";
+import { HEADER_LENGTH_HEADER } from "./oip/binary-tensors.js";
+import { registerBodyParsers } from "./oip/body-parsers.js";
 import { TaskPublisher } from "./publisher.js";
 import { RequestStates } from "./request-state.js";
 import { healthRoutes } from "./routes/health.js";
@@ -56,6 +58,8 @@ const EXPOSED_HEADERS = [
   "x-ratelimit-remaining",
   "x-ratelimit-reset",
   "preference-applied",
+  ERROR_CODE_HEADER,
+  HEADER_LENGTH_HEADER,
 ];
 
 /** Connects to Redis, RabbitMQ and PostgreSQL, then listens on TURNPIKE_HOST:TURNPIKE_PORT. */
@@ -198,8 +202,9 @@ async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
   app.addHook("onSend", async (_request, reply) => {
     if (!ctx.accepting) reply.header("connection", "close");
   });
-  // JSON only: without the text/plain parser, other content types get 415 before any work.
+  // JSON only (no Content-Type is JSON; binary tensor data after a JSON header): others get 415.
   app.removeContentTypeParser("text/plain");
+  registerBodyParsers(app);
 
   await app.register(cors, {
     // An exact allow-list; `false` (no origins configured) sends no CORS headers at all.
@@ -212,6 +217,7 @@ async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
       "idempotency-key",
       "prefer",
       "last-event-id",
+      HEADER_LENGTH_HEADER,
     ],
     exposedHeaders: EXPOSED_HEADERS,
     maxAge: 600,

@@ -27,6 +27,13 @@ export function createMetrics(role: string) {
       buckets: latencyBuckets,
       registers,
     }),
+    inferOutcomes: new Histogram({
+      name: "turnpike_infer_outcome_seconds",
+      help: "Gateway infer requests by target and outcome (success, fail, pending), from receipt to answer",
+      labelNames: ["target", "outcome"],
+      buckets: latencyBuckets,
+      registers,
+    }),
     queueWait: new Histogram({
       name: "turnpike_queue_wait_seconds",
       help: "Time a request waited in its model queue before a worker took it",

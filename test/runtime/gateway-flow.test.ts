@@ -6,6 +6,7 @@ import { publishJson } from "../../runtime/shared/amqp.js";
 import { names } from "../../runtime/shared/contracts/index.js";
 import {
   call,
+  errorOf,
   echoResult,
   gatewayFixture,
   KEYS,
@@ -83,6 +84,7 @@ describe("synchronous round trips", () => {
       const body = await json(res);
       expect(body).toEqual({
         model_name: "echo",
+        model_version: "1",
         id: "client-1",
         parameters: { request_id: res.headers.get("x-request-id") },
         outputs: [{ name: "y", datatype: "FP32", shape: [2, 3], data: [1, 2, 3, 4, 5, 6.5] }],
@@ -134,19 +136,22 @@ describe("synchronous round trips", () => {
     }
   });
 
-  it("answers 202 with a Location once the deadline passes, and the request still completes", async () => {
+  it("answers 504 with the id to poll once the deadline passes, and the request still completes", async () => {
     const res = await call(fx.url, "/v2/models/echo/infer", {
       key: KEYS.acme,
       body: echoBody({ parameters: { timeout: 150 } }),
     });
-    expect(res.status).toBe(202);
-    const body = await json(res);
-    expect(res.headers.get("location")).toBe(`/v1/requests/${body.id}`);
-    expect(body).toMatchObject({ status: "queued" });
+    const error = await errorOf(res);
+    expect(error).toMatchObject({ status: 504, code: "sync_timeout" });
+    const id = String(error.body.request_id);
+    expect(error.message).toContain(`poll GET /v1/requests/${id}`);
+    expect(res.headers.get("location")).toBe(`/v1/requests/${id}`);
+    expect(res.headers.get("x-request-id")).toBe(id);
+    expect(error.body.location).toBe(`/v1/requests/${id}`);
     const task = await fx.answerOne("echo");
-    expect(task.requestId).toBe(body.id);
+    expect(task.requestId).toBe(id);
     expect(task.parameters).toBeUndefined(); // the gateway's own `timeout` is not forwarded
-    expect(await finalState(body.id)).toMatchObject({ status: "succeeded" });
+    expect(await finalState(id)).toMatchObject({ status: "succeeded" });
   });
 
   it("answers a failed inference with the worker's code", async () => {
@@ -156,8 +161,8 @@ describe("synchronous round trips", () => {
     }));
     try {
       const res = await call(fx.url, "/v2/models/echo/infer", { key: KEYS.acme, body: echoBody() });
-      expect(res.status).toBe(422);
-      expect((await json(res)).error).toEqual({
+      expect(await errorOf(res)).toMatchObject({
+        status: 422,
         code: "inference_rejected",
         message: "invalid_input: the model refused it",
       });
@@ -166,7 +171,7 @@ describe("synchronous round trips", () => {
     }
   });
 
-  it("answers waiting synchronous calls with 202 when the gateway shuts down", async () => {
+  it("answers waiting synchronous calls with 504 and the id when the gateway shuts down", async () => {
     const other = await fx.another({});
     const waiting = call(other.url, "/v2/models/echo/infer", { key: KEYS.acme, body: echoBody() });
     for (let i = 0; i < 200 && (await fx.depth("echo")) === 0; i++)
@@ -174,7 +179,7 @@ describe("synchronous round trips", () => {
     const started = Date.now();
     await other.close();
     const res = await waiting;
-    expect(res.status).toBe(202);
+    expect(await errorOf(res)).toMatchObject({ status: 504, code: "sync_timeout" });
     expect(Date.now() - started).toBeLessThan(5_000);
     await fx.answerOne("echo");
   });
@@ -199,7 +204,7 @@ describe("asynchronous requests", () => {
     });
     const foreign = await call(fx.url, `/v1/requests/${id}`, { key: KEYS.other });
     expect(foreign.status).toBe(404);
-    expect((await json(foreign)).error.code).toBe("request_not_found");
+    expect((await errorOf(foreign)).code).toBe("request_not_found");
 
     await fx.answerOne("echo");
     const done = await finalState(id);
@@ -240,7 +245,7 @@ describe("Idempotency-Key", () => {
       headers,
     });
     expect(conflict.status).toBe(409);
-    expect((await json(conflict)).error.code).toBe("idempotency_key_conflict");
+    expect((await errorOf(conflict)).code).toBe("idempotency_key_conflict");
   });
 });
 
@@ -259,7 +264,7 @@ describe("quota and back-pressure", () => {
       headers,
     });
     expect(refused.status).toBe(429);
-    expect((await json(refused)).error.code).toBe("quota_exceeded");
+    expect((await errorOf(refused)).code).toBe("quota_exceeded");
     const retryAfter = Number(refused.headers.get("retry-after"));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(60);
@@ -274,7 +279,7 @@ describe("quota and back-pressure", () => {
   it("refuses a request larger than the whole window with 422", async () => {
     const res = await call(fx.url, "/v2/models/echo/infer", { key: KEYS.other, body: echoBody() });
     expect(res.status).toBe(422);
-    expect((await json(res)).error.code).toBe("request_exceeds_quota");
+    expect((await errorOf(res)).code).toBe("request_exceeds_quota");
   });
 
   it("answers 503 with Retry-After when the queue is full, and releases the reservation", async () => {
@@ -295,7 +300,7 @@ describe("quota and back-pressure", () => {
       body: { inputs: [{ name: "in", datatype: "FP32", shape: [1], data: [1] }] },
     });
     expect(res.status).toBe(503);
-    expect((await json(res)).error.code).toBe("queue_full");
+    expect((await errorOf(res)).code).toBe("queue_full");
     expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
     const after = await fx.quota.usage("acme");
     expect(after).toMatchObject({

@@ -1,7 +1,7 @@
 // Malformed infer requests: each gets a 4xx with the expected stable code (never a 5xx), and none
 // of them reserves quota or reaches a queue. Real Redis, RabbitMQ and PostgreSQL.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, gatewayFixture, KEYS, type GatewayFixture } from "./helpers/gateway-fixture.js";
+import { call, errorOf, gatewayFixture, KEYS, type GatewayFixture } from "./helpers/gateway-fixture.js";
 
 let fx: GatewayFixture;
 const BODY_LIMIT = 64 * 1024;
@@ -220,9 +220,9 @@ describe("malformed requests", () => {
       body: c.body,
       headers: c.headers,
     });
-    const body = (await res.json()) as { error?: { code: string; message: string } };
-    expect({ status: res.status, code: body.error?.code }).toEqual({ status: c.status, code: c.code });
-    expect(body.error?.message.length).toBeGreaterThan(5);
+    const error = await errorOf(res);
+    expect({ status: error.status, code: error.code }).toEqual({ status: c.status, code: c.code });
+    expect(error.message.length).toBeGreaterThan(5);
   });
 
   it("enqueued nothing and reserved nothing for any of them", async () => {

@@ -98,9 +98,13 @@ async function call(base: string, method: string, path: string, headers: Record<
     signal: AbortSignal.timeout(10_000),
   });
   const type = res.headers.get("content-type") ?? "";
-  const body = type.includes("json") ? ((await res.json()) as { error?: { code?: string } }) : undefined;
+  const body = type.includes("json")
+    ? ((await res.json()) as { error?: string | { code?: string }; code?: string })
+    : undefined;
   if (!body) await res.body?.cancel();
-  return { status: res.status, code: body?.error?.code, headers: res.headers };
+  // /v2 routes answer the OIP shape {error: "message", code}; others {error: {code, message}}.
+  const code = typeof body?.error === "string" ? body.code : body?.error?.code;
+  return { status: res.status, code, headers: res.headers };
 }
 
 describe("every route enforces authentication as documented", () => {

@@ -52,6 +52,12 @@ interface FamilyStats {
   codes: Set<string>;
 }
 
+/** The stable code of an error body: OIP `{error: "message", code}` on /v2, `{error: {code}}` elsewhere. */
+function errorCodeOf(body: unknown): unknown {
+  const b = body as { error?: string | { code?: unknown }; code?: unknown } | null;
+  return typeof b?.error === "string" ? b.code : b?.error?.code;
+}
+
 /** What is wrong with one answer (empty: nothing). */
 function problemsOf(res: RawResponse, request: RawRequest, framing: boolean): string[] {
   if (res.hung) return ["no answer within 10 s"];
@@ -60,7 +66,7 @@ function problemsOf(res: RawResponse, request: RawRequest, framing: boolean): st
   if (res.status < 400 || request.method === "HEAD") return [];
   let code: unknown;
   try {
-    code = (JSON.parse(res.body) as { error?: { code?: unknown } }).error?.code;
+    code = errorCodeOf(JSON.parse(res.body));
   } catch {
     return [`${res.status} with a body that is not JSON: ${res.body.slice(0, 120)}`];
   }
@@ -106,9 +112,7 @@ async function family(name: string, arbitrary: fc.Arbitrary<RawRequest>, runs: n
             const found = problemsOf(res, batch[i]!, framing);
             if (found.length > 0 && res.status < 500 && !res.hung) stats.undocumented++;
             try {
-              stats.codes.add(
-                String((JSON.parse(res.body) as { error?: { code?: string } }).error?.code ?? res.status),
-              );
+              stats.codes.add(String(errorCodeOf(JSON.parse(res.body)) ?? res.status));
             } catch {
               stats.codes.add(String(res.status));
             }

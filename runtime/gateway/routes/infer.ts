@@ -1,7 +1,9 @@
 /**
- * POST /v2/models/{name}/infer, for models and pipelines alike. Synchronous by default: waits for
- * the result up to TURNPIKE_SYNC_TIMEOUT_MS (or `parameters.timeout` ms, or `Prefer: wait=<s>`),
- * then answers 202 with the request id. `Prefer: respond-async` answers 202 at once.
+ * POST /v2/models/{name}[/versions/{version}]/infer, for models and pipelines alike. Synchronous by
+ * default: waits for the result up to TURNPIKE_SYNC_TIMEOUT_MS (or `parameters.timeout` ms, or
+ * `Prefer: wait=<s>`); past it, 504 `sync_timeout` with the request id to poll (the request goes
+ * on). `Prefer: respond-async` answers 202 with the id at once. Bodies are OIP JSON, or a JSON
+ * header with binary tensor data after it (oip/binary-tensors.ts), and so are answers.
  */
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply } from "fastify";
@@ -10,14 +12,24 @@ import { entryModel } from "../../shared/contracts/index.js";
 import { taskSignature } from "../../shared/models/task-signature.js";
 import type { RuntimeConfig } from "../../shared/contracts/index.js";
 import type { GatewayContext } from "../context.js";
-import { ApiError } from "../errors.js";
+import { ApiError, ERROR_STATUS } from "../errors.js";
 import { parseInferRequest } from "../infer-request.js";
 import { anyInputs, modelInputCheck, processorInputCheck } from "../input-contracts.js";
 import { checkIdempotencyKey } from "../submit.js";
 import { estimateTokens, routeModels } from "../tokens.js";
 import { isFinal, toOipResponse, type FinalState, type RequestState } from "../views.js";
 import type { CompletionWaiter } from "../completions.js";
-import { checkRunnable, resolveTarget } from "./models.js";
+import {
+  binaryOutputs,
+  BinaryInferBody,
+  encodeBinaryResponse,
+  HEADER_LENGTH_HEADER,
+  inlineBinaryInputs,
+  withoutBinaryParameters,
+} from "../oip/binary-tensors.js";
+import { versionOf } from "../oip/model-metadata.js";
+import { outcomeOf } from "../oip/model-stats.js";
+import { checkRunnable, resolveTarget, versionedPaths } from "./models.js";
 
 /** What an RFC 7240 Prefer header asks for. */
 export interface Preference {
@@ -36,28 +48,38 @@ export function parsePrefer(header: string | string[] | undefined): Preference {
   };
 }
 
-/** Registers the infer route. */
+/** Registers the infer routes. */
 export function inferRoutes(app: FastifyInstance, ctx: GatewayContext): void {
-  app.post<{ Params: { name: string } }>(
-    "/v2/models/:name/infer",
+  for (const path of versionedPaths("/infer")) inferRoute(app, ctx, path);
+}
+
+function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): void {
+  app.post<{ Params: { name: string; version?: string } }>(
+    path,
     {
       onResponse: async (request, reply) => {
         const known =
           ctx.config().models.some((m) => m.name === request.params.name) ||
           ctx.config().pipelines.some((p) => p.name === request.params.name);
         const target = known ? request.params.name : "unknown";
+        const seconds = reply.elapsedTime / 1000;
         ctx.metrics.requests.inc({ target, code: String(reply.statusCode) });
         ctx.metrics.requestDuration.observe(
           { target, mode: reply.statusCode === 202 ? "async" : "sync" },
-          reply.elapsedTime / 1000,
+          seconds,
         );
+        const outcome = outcomeOf(
+          reply.statusCode,
+          (code) => code === 202 || code === ERROR_STATUS.sync_timeout,
+        );
+        ctx.metrics.inferOutcomes.observe({ target, outcome }, seconds);
       },
     },
     async (request, reply) => {
       const config = ctx.config();
-      const { name } = request.params;
+      const { name, version } = request.params;
       const tenant = request.tenant;
-      const resolved = resolveTarget(config, tenant, name);
+      const resolved = resolveTarget(config, tenant, name, version);
       checkRunnable(config, name);
       const route: RouteStep[] = resolved.route;
       const models = routeModels(config, route);
@@ -71,7 +93,12 @@ export function inferRoutes(app: FastifyInstance, ctx: GatewayContext): void {
         : first.processor
           ? processorInputCheck(first.processor)
           : anyInputs;
-      const parsed = parseInferRequest(request.body, check);
+      const json = request.body instanceof BinaryInferBody ? inlineBinaryInputs(request.body) : request.body;
+      const parsed = {
+        ...parseInferRequest(withoutBinaryParameters(json), check),
+        binary: binaryOutputs(json),
+        version: versionOf(config, name),
+      };
       checkOutputs(config, route.at(-1)?.model, parsed.outputs);
       const idempotencyKey = checkIdempotencyKey(request.headers["idempotency-key"]);
       const prefer = parsePrefer(request.headers.prefer);
@@ -121,7 +148,7 @@ export function inferRoutes(app: FastifyInstance, ctx: GatewayContext): void {
       try {
         const state = await waitForFinal(ctx, outcome.requestId, tenant, waiter, timeoutMs, outcome.reused);
         if (state && isFinal(state)) return answerFinal(reply, state, parsed);
-        return accepted(reply, outcome.requestId, state);
+        throw syncTimeout(outcome.requestId, timeoutMs, ctx.stopping.aborted);
       } finally {
         ctx.metrics.inFlight.dec({ target: name });
       }
@@ -184,22 +211,48 @@ async function waitForFinal(
   }
 }
 
-/** 200 with the OIP response, or the worker's failure as a JSON error. */
+/** 200 with the OIP response (binary outputs after a JSON header when asked), or the worker's failure. */
 function answerFinal(
   reply: FastifyReply,
   state: FinalState,
-  parsed: { clientId?: string; outputs?: string[] },
+  parsed: { clientId?: string; outputs?: string[]; binary?: (name: string) => boolean; version?: string },
 ) {
   const record = state.record;
   if (record.status === "succeeded") {
+    const { outputs, ...rest } = toOipResponse(record, {
+      clientId: parsed.clientId,
+      outputs: parsed.outputs,
+    });
+    const response = { ...rest, ...(parsed.version ? { model_version: parsed.version } : {}), outputs };
+    const binary = parsed.binary && encodeBinaryResponse(response, record.outputs ?? [], parsed.binary);
+    if (!binary) return reply.code(200).send(response);
     return reply
       .code(200)
-      .send(toOipResponse(record, { clientId: parsed.clientId, outputs: parsed.outputs }));
+      .header(HEADER_LENGTH_HEADER, binary.headerLength)
+      .type("application/octet-stream")
+      .send(binary.body);
   }
   const code = record.error?.code ?? "unknown";
   const message = `${code}: ${record.error?.message ?? "the request failed"}`;
   // Worker codes starting with "invalid" blame the input; anything else is ours.
   throw new ApiError(/^invalid/.test(code) ? "inference_rejected" : "inference_failed", message);
+}
+
+/**
+ * A synchronous caller's wait ran out (or the gateway is shutting down): 504 with the id to poll;
+ * the request itself goes on, and its result stays readable at GET /v1/requests/{id}.
+ */
+function syncTimeout(requestId: string, timeoutMs: number, stopping: boolean): ApiError {
+  const location = `/v1/requests/${requestId}`;
+  const why = stopping
+    ? "the gateway is shutting down before the result arrived"
+    : `the result was not ready within ${timeoutMs} ms`;
+  return new ApiError(
+    "sync_timeout",
+    `${why}; request ${requestId} goes on: poll GET ${location} (or send Prefer: respond-async for 202)`,
+    { location },
+    { details: { request_id: requestId, location } },
+  );
 }
 
 /** 202 with the id and where to read the result. */

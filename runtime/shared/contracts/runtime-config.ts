@@ -20,8 +20,18 @@ export const tensorSpecSchema = z.object({
   shape: z.array(z.number().int().min(-1)),
 });
 
+/**
+ * The version Open Inference Protocol clients address (`/v2/models/{name}/versions/{version}`): the
+ * operator renders the resource's metadata.generation; "1" when a hand-written config has none.
+ */
+const version = z
+  .string()
+  .regex(/^[0-9A-Za-z][-0-9A-Za-z._]{0,62}$/, "must be 1-63 letters, digits, '.', '_' or '-'")
+  .optional();
+
 export const modelConfigSchema = z.object({
   name,
+  version,
   /** Where the ONNX file is: npm://package/path, file:///abs/path. */
   uri: z.string().min(1),
   task: z.enum(TASKS).default("generic"),
@@ -84,6 +94,7 @@ export const pipelineStepSchema = z
 
 export const pipelineConfigSchema = z.object({
   name,
+  version,
   steps: z.array(pipelineStepSchema).min(1),
   /** Mirror a share of one model step's inputs to another model; outputs recorded, never returned. */
   shadow: z

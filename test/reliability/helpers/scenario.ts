@@ -148,9 +148,9 @@ export async function submitOcr(
         body,
         signal: AbortSignal.timeout(15_000),
       });
-      const answer = (await res.json()) as { id?: string; error?: { code: string } };
+      const answer = (await res.json()) as { id?: string; error?: string; code?: string };
       if (res.status === 202 && answer.id) return answer.id;
-      if (res.status !== 503 && answer.error?.code !== "idempotency_key_in_use") {
+      if (res.status !== 503 && answer.code !== "idempotency_key_in_use") {
         throw new Error(`OCR request ${i} refused: ${res.status} ${JSON.stringify(answer)}`);
       }
     } catch (error) {

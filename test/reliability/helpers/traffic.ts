@@ -225,13 +225,16 @@ export class Traffic {
         signal: AbortSignal.timeout(request.mode === "sync" ? 20_000 + this.hangMs : this.hangMs),
       });
       const body = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
-      const code = (body?.error as { code?: string } | undefined)?.code;
+      // /v2 errors are the OIP shape {error: "message", code}.
+      const code = typeof body?.code === "string" ? body.code : undefined;
       record(res.status, code);
       if (res.status === 200) {
         const id = String((body?.parameters as { request_id?: string } | undefined)?.request_id);
         return { kind: "accepted", id, result: { status: "succeeded", seq: seqOfOutputs(body?.outputs) } };
       }
       if (res.status === 202) return { kind: "accepted", id: String(body?.id) };
+      // A synchronous wait that ran out: the request goes on under this id.
+      if (code === "sync_timeout") return { kind: "accepted", id: String(body?.request_id) };
       if (code && RETRY_CODES.has(code)) return { kind: "retry" };
       return { kind: "refused", code: code ?? `http-${res.status}` };
     } catch (error) {

@@ -303,3 +303,32 @@ export function standardTenants(
     limits: limits[name],
   }));
 }
+
+/** An error answer read in either shape: OIP `{error, code}` on /v2, `{error: {code, message}}` elsewhere. */
+export interface ErrorAnswer {
+  status: number;
+  code: string;
+  message: string;
+  body: Record<string, unknown>;
+}
+
+/**
+ * Reads an error answer of either shape, checking that the body's code and the Turnpike-Error-Code
+ * header agree and that a /v2 route answered the protocol's shape (error as a string).
+ */
+export async function errorOf(res: Response): Promise<ErrorAnswer> {
+  const body = (await res.json()) as Record<string, unknown>;
+  const error = body.error;
+  const oip = new URL(res.url).pathname.startsWith("/v2");
+  const { code, message } =
+    typeof error === "string"
+      ? { code: String(body.code), message: error }
+      : (error as { code: string; message: string });
+  if (oip && typeof error !== "string") throw new Error(`a /v2 error answer must carry error as a string`);
+  if (res.headers.get("turnpike-error-code") !== code) {
+    throw new Error(
+      `Turnpike-Error-Code ${res.headers.get("turnpike-error-code")} differs from the body's ${code}`,
+    );
+  }
+  return { status: res.status, code, message, body };
+}
