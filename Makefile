@@ -26,9 +26,12 @@ cluster-tools:
 	bash hack/build-control-plane.sh >/dev/null
 	bash hack/keda-crds.sh >/dev/null
 
+# helm renders the chart in the packaging tests; ArgoCD's health code judges the health checks; the
+# Python venv holds the third-party OIP client (tritonclient) the gateway is tested with.
 tools: cluster-tools
 	bash hack/build-helm.sh >/dev/null
 	bash hack/build-argocd-health.sh >/dev/null
+	bash hack/python-clients.sh >/dev/null
 
 typecheck: deps
 	npx tsc --noEmit -p tsconfig.json

@@ -26,6 +26,20 @@ const x = (over: Record<string, unknown> = {}) => ({
 });
 const infer = (inputs: unknown[], extra: Record<string, unknown> = {}) => ({ inputs, ...extra });
 
+/** An infer body with x FP32 [1, 3] as binary tensor data: a JSON header, then `data`. */
+function binaryCase(name: string, size: number, data: string, status: number, code: string): Case {
+  const header = JSON.stringify(
+    infer([{ name: "x", datatype: "FP32", shape: [1, 3], parameters: { binary_data_size: size } }]),
+  );
+  return {
+    name,
+    body: header + data,
+    headers: { "inference-header-content-length": String(header.length) },
+    status,
+    code,
+  };
+}
+
 interface Case {
   name: string;
   path?: string;
@@ -186,6 +200,31 @@ const cases: Case[] = [
     status: 400,
     code: "missing_input",
   },
+  {
+    name: "octet-stream without Inference-Header-Content-Length",
+    body: JSON.stringify(infer([x()])),
+    headers: { "content-type": "application/octet-stream" },
+    status: 415,
+    code: "unsupported_media_type",
+  },
+  {
+    name: "Inference-Header-Content-Length that is not a number",
+    body: JSON.stringify(infer([x()])),
+    headers: { "inference-header-content-length": "twelve" },
+    status: 400,
+    code: "invalid_request",
+  },
+  {
+    name: "Inference-Header-Content-Length past the body",
+    body: JSON.stringify(infer([x()])),
+    headers: { "inference-header-content-length": "100000" },
+    status: 400,
+    code: "invalid_request",
+  },
+  binaryCase("binary_data_size past the end of the body", 12, "", 400, "invalid_tensor"),
+  binaryCase("binary bytes no input claims", 12, "A".repeat(16), 400, "invalid_tensor"),
+  binaryCase("binary data of the wrong size for the shape", 8, "A".repeat(8), 400, "invalid_tensor"),
+  binaryCase("a negative binary_data_size", -4, "", 400, "invalid_parameter"),
   {
     name: "body over the limit",
     body: infer([x({ shape: [1, 3], data: [1, 2, 3] })], { pad: "x".repeat(BODY_LIMIT) }),
