@@ -17,6 +17,7 @@ import { queuePolicy } from "./desired.js";
 import { desiredReplicas } from "./desired-worker.js";
 import { endpointOf } from "../shared/names.js";
 import { modelQueueName, selectorString, workerSelector } from "./naming.js";
+import { providerFallbacks } from "../../runtime/shared/contracts/index.js";
 import type { QueueInfo } from "./queue.js";
 
 export interface Observed {
@@ -109,6 +110,7 @@ function conditionsFor(im: InferenceModel, observed: Observed): ConditionInput[]
   } else {
     ready = c("Ready", "False", "NoReplicasAvailable", rollout.message);
   }
+  const fallback = providerProblem(observed.queue);
   return [
     ready,
     rollout.done || rollout.stuck
@@ -116,8 +118,22 @@ function conditionsFor(im: InferenceModel, observed: Observed): ConditionInput[]
       : c("Progressing", "True", rollout.reason, rollout.message),
     rollout.stuck
       ? c("Degraded", "True", "ProgressDeadlineExceeded", rollout.stuck)
-      : c("Degraded", "False", "Reconciled", ""),
+      : fallback
+        ? c("Degraded", "True", "ExecutionProviderUnavailable", fallback)
+        : c("Degraded", "False", "Reconciled", ""),
   ];
+}
+
+/**
+ * Workers that run on another execution provider than the spec asked for (they fall back to the
+ * CPU and say so in their consumer arguments): a message the user can act on, or undefined.
+ */
+function providerProblem(queue: QueueInfo | undefined): string | undefined {
+  const fallbacks = providerFallbacks(queue?.consumerArguments ?? []);
+  if (fallbacks.length === 0) return undefined;
+  const { requested, used, reason } = fallbacks[0]!;
+  const of = queue?.consumerArguments.length ?? fallbacks.length;
+  return `${fallbacks.length} of ${of} workers run on ${used} instead of ${requested}: ${reason}`;
 }
 
 /** The full status to write, and whether a rollout is still under way (poll again soon). */

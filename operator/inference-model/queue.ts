@@ -27,6 +27,8 @@ export interface QueueInfo {
   messages: number;
   consumers: number;
   arguments: Record<string, unknown>;
+  /** Each consumer's arguments (workers report their execution provider there). */
+  consumerArguments: Record<string, unknown>[];
 }
 
 /** Base URL, auth header and vhost of the management API, from a URL that may carry credentials and a vhost path. */
@@ -61,12 +63,15 @@ export async function inspectQueue(managementUrl: string, queue: string): Promis
       `reading queue ${queue} from the RabbitMQ management API: HTTP ${response.status} ${await response.text()}`,
     );
   }
-  const body = (await response.json()) as Partial<QueueInfo>;
+  const body = (await response.json()) as Partial<QueueInfo> & {
+    consumer_details?: { arguments?: Record<string, unknown> }[];
+  };
   return {
     name: queue,
     messages: body.messages ?? 0,
     consumers: body.consumers ?? 0,
     arguments: body.arguments ?? {},
+    consumerArguments: (body.consumer_details ?? []).map((c) => c.arguments ?? {}),
   };
 }
 
@@ -155,7 +160,7 @@ export async function ensureModelQueue(
     if (differences.length > 0) throw argumentsChanged(queue, differences);
   }
   await declareModelTopology(ctx, namespace, name, policy);
-  return existing ?? { name: queue, messages: 0, consumers: 0, arguments: desired };
+  return existing ?? { name: queue, messages: 0, consumers: 0, arguments: desired, consumerArguments: [] };
 }
 
 /**

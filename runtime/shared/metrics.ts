@@ -73,6 +73,12 @@ export function createMetrics(role: string) {
       labelNames: ["target"],
       registers,
     }),
+    executionProviderFallback: new Gauge({
+      name: "turnpike_execution_provider_fallback",
+      help: "1 when the worker runs its model on another execution provider than the spec asked for",
+      labelNames: ["model", "requested", "used"],
+      registers,
+    }),
     modelLoadSeconds: new Gauge({
       name: "turnpike_model_load_seconds",
       help: "Time to load and warm up a model",

@@ -17,7 +17,7 @@ import { names, type InferenceResult, type InferenceTask } from "../shared/contr
 import { publishJson } from "../shared/amqp.js";
 import type { Logger } from "../shared/logger.js";
 import type { Metrics } from "../shared/metrics.js";
-import { entryModel } from "../shared/contracts/index.js";
+import { entryModel, providerArguments } from "../shared/contracts/index.js";
 import type { DecodedTensor } from "../shared/tensors.js";
 import { concatRows, splitRows } from "./batch-tensors.js";
 import { Batcher } from "./batcher.js";
@@ -105,7 +105,13 @@ export class ModelConsumer {
         }
         this.onMessage(message);
       },
-      { noAck: false },
+      // The arguments tell the operator which execution provider this worker really runs on.
+      {
+        noAck: false,
+        ...(this.options.model.runner.provider
+          ? { arguments: providerArguments(this.options.model.runner.provider) }
+          : {}),
+      },
     );
     this.consumerTag = consumerTag;
     log.info({ queue, prefetch, consumerTag }, "consuming");

@@ -15,6 +15,7 @@ import { readRuntimeConfig } from "../shared/runtime-config-file.js";
 import { prefetchFor, readWorkerEnv, workerId, type WorkerEnv } from "./config.js";
 import { ModelConsumer } from "./consumer.js";
 import { engineFor, type ModelRunner } from "./engines/index.js";
+import { cudaDeviceId } from "./engines/onnx/execution-provider.js";
 import { LiveConfig } from "./live-config.js";
 import { ensureQueues } from "./model-queue.js";
 import { dictionaryFor } from "./tasks/ocr/dictionary.js";
@@ -150,8 +151,17 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
   });
 
   const ready = (async () => {
-    const runner = await engineFor(modelConfig).load(modelConfig, { log, resolve: options.resolve });
+    const runner = await engineFor(modelConfig).load(modelConfig, {
+      log,
+      resolve: options.resolve,
+      cudaDeviceId: cudaDeviceId(options.env ?? process.env),
+    });
     metrics.modelLoadSeconds.set({ model: modelConfig.name }, runner.loadSeconds);
+    if (runner.provider) {
+      const { requested, used } = runner.provider;
+      const fallback = requested === used ? 0 : 1;
+      metrics.executionProviderFallback.set({ model: modelConfig.name, requested, used }, fallback);
+    }
     model = { runner, dictionary: dictionaryFor(runner, log, options.resolve) };
     if (health.closing) return;
     await amqp.session();

@@ -9,6 +9,7 @@ import { modelStatus, rolloutOf } from "../../operator/inference-model/model-sta
 import { argumentDifferences } from "../../operator/inference-model/queue.js";
 import { PermanentError } from "../../operator/shared/errors.js";
 import { modelQueueArguments } from "../../runtime/shared/amqp.js";
+import { providerArguments } from "../../runtime/shared/contracts/index.js";
 import { sampleModel, stored } from "./helpers/im-fixtures.js";
 
 const t0 = new Date("2025-01-01T00:00:00Z");
@@ -50,7 +51,7 @@ describe("modelStatus", () => {
           readyReplicas: 1,
           availableReplicas: 1,
         }),
-        queue: { name: "q", messages: 7, consumers: 1, arguments: {} },
+        queue: { name: "q", messages: 7, consumers: 1, arguments: {}, consumerArguments: [] },
       },
       t0,
     );
@@ -69,6 +70,42 @@ describe("modelStatus", () => {
       queue: { name: "turnpike.ns1.model.ocr-rec", depth: 7 },
       endpoint: "/v2/models/ocr-rec/infer",
     });
+  });
+
+  it("is Degraded with ExecutionProviderUnavailable while a worker runs on the CPU instead of CUDA", () => {
+    const gpu = stored(sampleModel("inference-model-ocr-gpu.yaml"), { namespace: "ns1", generation: 2 });
+    const rolledOut = deployment(1, {
+      observedGeneration: 1,
+      replicas: 2,
+      updatedReplicas: 2,
+      readyReplicas: 2,
+      availableReplicas: 2,
+    });
+    const reason = "this runtime image has no CUDA build of onnxruntime-node";
+    // The consumer arguments a worker sets (runtime/shared/execution-provider.ts).
+    const onCuda = providerArguments({ requested: "cuda", used: "cuda", deviceId: 0 });
+    const onCpu = providerArguments({ requested: "cuda", used: "cpu", deviceId: 0, reason });
+    const queue = { name: "q", messages: 0, consumers: 2, arguments: {} };
+    const degraded = modelStatus(
+      gpu,
+      { deployment: rolledOut, queue: { ...queue, consumerArguments: [onCuda, onCpu] } },
+      t0,
+    );
+    expect(conditionsOf(degraded.status)).toEqual({
+      Ready: "True/ReplicasAvailable",
+      Progressing: "False/RolloutComplete",
+      Degraded: "True/ExecutionProviderUnavailable",
+    });
+    const condition = (degraded.status.conditions as { type: string; message: string }[]).find(
+      (c) => c.type === "Degraded",
+    );
+    expect(condition?.message).toBe(`1 of 2 workers run on cpu instead of cuda: ${reason}`);
+    const healthy = modelStatus(
+      gpu,
+      { deployment: rolledOut, queue: { ...queue, consumerArguments: [onCuda, onCuda] } },
+      t0,
+    );
+    expect(conditionsOf(healthy.status).Degraded).toBe("False/Reconciled");
   });
 
   it("stays Ready while a rollout with available replicas is Progressing", () => {

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { recognitionInput } from "../../runtime/shared/models/ocr-preprocess.js";
+import { recognitionInput } from "../../runtime/worker/tasks/ocr/ocr-preprocess.js";
 import { decodePng } from "../../runtime/worker/processors/image-to-tensor.js";
 import { startWorker, type Worker } from "../../runtime/worker/worker.js";
 import { repoRoot } from "../harness/kube.js";

@@ -8,3 +8,4 @@ export * from "./messages.js";
 export * from "./names.js";
 export * from "./runtime-config.js";
 export * from "./route-plan.js";
+export * from "./execution-provider.js";

@@ -3,7 +3,7 @@
  * feeds through it. The worker has one path (consume, batch, run, publish, ack, drain) whatever
  * the engine; engines/index.ts picks one per model.
  */
-import type { ModelConfig } from "../../shared/contracts/index.js";
+import type { ModelConfig, ProviderChoice } from "../../shared/contracts/index.js";
 import type { Logger } from "../../shared/logger.js";
 import type { ResolveOptions } from "../../shared/models/model-source.js";
 import type { ModelTensors, TaskSignature } from "../../shared/models/task-signature.js";
@@ -21,6 +21,8 @@ export interface ModelRunner {
   batchable: boolean;
   /** Seconds spent loading and warming up. */
   loadSeconds: number;
+  /** The execution provider asked for and the one the model runs on (engines that have them). */
+  provider?: ProviderChoice;
   /** Runs the model; `feeds` are named like the model's inputs. Outputs come in model order. */
   run(feeds: readonly DecodedTensor[]): Promise<DecodedTensor[]>;
   /** Set once the model can no longer run at all (e.g. its thread died): not the request's fault. */
@@ -34,6 +36,8 @@ export interface LoadOptions {
   resolve?: ResolveOptions;
   /** Batch sizes to warm up with; default [1] and the model's maxBatchSize. */
   warmupBatchSizes?: number[];
+  /** The CUDA device for executionProvider cuda (onnx/execution-provider.ts); default 0. */
+  cudaDeviceId?: number;
 }
 
 /** One way of running models (onnxruntime today). */

@@ -19,6 +19,8 @@ import {
   type NumericArray,
 } from "../../../shared/tensors.js";
 import type { Engine, LoadOptions, ModelRunner } from "../engine.js";
+import type { ProviderChoice } from "../../../shared/contracts/index.js";
+import { openWithProvider } from "./execution-provider.js";
 import { InferenceThread, type ThreadTensor } from "./inference-thread.js";
 
 const DATATYPE_OF_ONNX = new Map<string, Datatype>(
@@ -40,24 +42,28 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
   const { log } = options;
   const started = performance.now();
   const { path } = resolveModelUri(config.uri, options.resolve);
-  if (config.executionProvider === "cuda") {
-    log.warn("executionProvider cuda requested; this runtime build runs models on the CPU");
-  }
   let session: InferenceThread;
+  let provider: ProviderChoice;
   try {
-    session = await InferenceThread.start(path, {
-      executionProviders: ["cpu"],
-      intraOpNumThreads: config.threads,
-      // One run at a time per worker: parallelism comes from intra-op threads and batching.
-      interOpNumThreads: 1,
-      graphOptimizationLevel: "all",
-      // Idle intra-op threads would spin-wait after every run, burning CPU that the pod's CPU limit
-      // (cgroup quota) and the processes sharing its cores need: ~49 -> ~30 ms of CPU per batch-1
-      // run for ~3 ms more latency (bench/README.md, "Bottlenecks").
-      extra: { session: { intra_op: { allow_spinning: "0" } } },
-      // onnxruntime would print every failed run to stderr; failures reach our log and the result.
-      logSeverityLevel: 4,
-    });
+    ({ session, choice: provider } = await openWithProvider(
+      config.executionProvider,
+      options.cudaDeviceId ?? 0,
+      (executionProviders) =>
+        InferenceThread.start(path, {
+          executionProviders,
+          intraOpNumThreads: config.threads,
+          // One run at a time per worker: parallelism comes from intra-op threads and batching.
+          interOpNumThreads: 1,
+          graphOptimizationLevel: "all",
+          // Idle intra-op threads would spin-wait after every run, burning CPU that the pod's CPU limit
+          // (cgroup quota) and the processes sharing its cores need: ~49 -> ~30 ms of CPU per batch-1
+          // run for ~3 ms more latency (bench/README.md, "Bottlenecks").
+          extra: { session: { intra_op: { allow_spinning: "0" } } },
+          // onnxruntime would print every failed run to stderr; failures reach our log and the result.
+          logSeverityLevel: 4,
+        }),
+      log,
+    ));
   } catch (cause) {
     throw new Error(`loading model ${config.name} from ${path}`, { cause });
   }
@@ -97,6 +103,7 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
     signature,
     batchable,
     loadSeconds,
+    provider,
     run,
     failure: () => session.failure,
     release: () => session.release(),
