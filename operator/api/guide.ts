@@ -65,7 +65,11 @@ is true. The queue is deleted with the InferenceModel unless \`queue.retainOnDel
 **GPUs.** Set \`spec.gpu.count\` and \`spec.runtime.executionProvider: cuda\` together (the apiserver
 refuses one without the other); the operator adds \`nvidia.com/gpu\` (or \`spec.gpu.resourceName\`)
 to each replica's limits. Put node selectors and tolerations for GPU nodes in \`spec.placement\`.
-Do not list GPUs in \`spec.resources\`.
+Do not list GPUs in \`spec.resources\`. The worker asks onnxruntime for its CUDA execution provider on
+the pod's GPU; the runtime image must be the CUDA variant (README, "Build and push the images"). When
+CUDA cannot be used, the worker serves on the CPU rather than not at all, and the model is
+\`Degraded\` with reason \`ExecutionProviderUnavailable\` and the cause in the message (also the
+worker metric \`turnpike_execution_provider_fallback\`).
 
 **Scaling and the scale subresource.** The operator creates a KEDA ScaledObject whose
 \`scaleTargetRef\` is the InferenceModel itself, not its Deployment. KEDA's HPA therefore reads and

@@ -7,8 +7,9 @@
 export const httpErrorsGuide = `
 ## HTTP errors
 
-Every refusal of the gateway carries a stable error code next to a message for people; the code
-decides the HTTP status, and clients should branch on the code. A \`Retry-After\` header comes with
+Every refusal of the gateway carries a stable error code next to a message for people (in the body
+and in the \`Turnpike-Error-Code\` header); the code decides the HTTP status, and clients should
+branch on the code. A \`Retry-After\` header comes with
 the codes that are worth retrying later (\`rate_limited\`, \`quota_exceeded\`, \`queue_full\`,
 \`model_unavailable\`, \`model_not_ready\`, \`service_unavailable\`, \`idempotency_key_in_use\`).
 
@@ -34,6 +35,7 @@ the codes that are worth retrying later (\`rate_limited\`, \`quota_exceeded\`, \
 | \`tenant_suspended\` | 403 | the tenant's TenantQuota has \`spec.suspend: true\` |
 | \`model_not_allowed\` | 403 | the model or pipeline is not in the TenantQuota's \`spec.models\` |
 | \`model_not_found\` | 404 | no InferenceModel or Pipeline has that name |
+| \`model_version_not_found\` | 404 | the path names a version other than the one served (the resource's generation) |
 | \`request_not_found\` | 404 | no request has that id |
 | \`route_not_found\` | 404 | no such endpoint |
 | \`request_timeout\` | 408 | the request did not arrive in time |
@@ -53,4 +55,5 @@ the codes that are worth retrying later (\`rate_limited\`, \`quota_exceeded\`, \
 | \`model_unavailable\` | 503 | the model has no queue yet |
 | \`model_not_ready\` | 503 | a model of the target is not ready to take requests |
 | \`service_unavailable\` | 503 | RabbitMQ, Redis or PostgreSQL could not be reached; retry |
+| \`sync_timeout\` | 504 | a synchronous infer's wait ran out; the request goes on: poll the \`request_id\` the answer names |
 `;

@@ -45,7 +45,9 @@ const batching: Schema = obj(
 
 const runtime: Schema = obj("How the runtime executes the model.", {
   executionProvider: str(
-    "ONNX Runtime execution provider: `cpu`, or `cuda` for NVIDIA GPUs (requires spec.gpu).",
+    "ONNX Runtime execution provider: `cpu`, or `cuda` for NVIDIA GPUs (requires spec.gpu). A `cuda` " +
+      "worker whose image or node cannot give it (no CUDA build of onnxruntime-node, no driver or device) " +
+      "runs on the CPU and the model reports Degraded with reason ExecutionProviderUnavailable.",
     { enum: [...EXECUTION_PROVIDERS], default: "cpu" },
   ),
   threads: int32("Intra-op threads per replica. Unset: one per CPU the replica requests (at least 1).", {

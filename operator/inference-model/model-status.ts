@@ -132,7 +132,7 @@ function providerProblem(queue: QueueInfo | undefined): string | undefined {
   const fallbacks = providerFallbacks(queue?.consumerArguments ?? []);
   if (fallbacks.length === 0) return undefined;
   const { requested, used, reason } = fallbacks[0]!;
-  const of = queue?.consumerArguments.length ?? fallbacks.length;
+  const of = queue?.consumerArguments?.length ?? fallbacks.length;
   return `${fallbacks.length} of ${of} workers run on ${used} instead of ${requested}: ${reason}`;
 }
 

@@ -28,7 +28,7 @@ export interface QueueInfo {
   consumers: number;
   arguments: Record<string, unknown>;
   /** Each consumer's arguments (workers report their execution provider there). */
-  consumerArguments: Record<string, unknown>[];
+  consumerArguments?: Record<string, unknown>[];
 }
 
 /** Base URL, auth header and vhost of the management API, from a URL that may carry credentials and a vhost path. */

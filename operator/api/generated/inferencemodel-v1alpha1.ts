@@ -335,7 +335,10 @@ export interface Resources {
  */
 export interface Runtime {
   /**
-   * ONNX Runtime execution provider: `cpu`, or `cuda` for NVIDIA GPUs (requires spec.gpu).
+   * ONNX Runtime execution provider: `cpu`, or `cuda` for NVIDIA GPUs (requires spec.gpu). A
+   * `cuda` worker whose image or node cannot give it (no CUDA build of onnxruntime-node, no
+   * driver or device) runs on the CPU and the model reports Degraded with reason
+   * ExecutionProviderUnavailable.
    */
   executionProvider?: ExecutionProvider;
   /**
@@ -349,7 +352,10 @@ export interface Runtime {
 }
 
 /**
- * ONNX Runtime execution provider: `cpu`, or `cuda` for NVIDIA GPUs (requires spec.gpu).
+ * ONNX Runtime execution provider: `cpu`, or `cuda` for NVIDIA GPUs (requires spec.gpu). A
+ * `cuda` worker whose image or node cannot give it (no CUDA build of onnxruntime-node, no
+ * driver or device) runs on the CPU and the model reports Degraded with reason
+ * ExecutionProviderUnavailable.
  */
 export enum ExecutionProvider {
   CPU = "cpu",
