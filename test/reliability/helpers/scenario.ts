@@ -49,6 +49,7 @@ export function expectPromptAnswers(
       a.status !== 0 &&
       a.status !== 200 &&
       a.status !== 202 &&
+      !(a.status === 504 && a.code === "sync_timeout") && // a sync wait ran out: the id to poll
       !(a.status === 503 && a.code) &&
       !(a.status === 429 && a.code) &&
       !(a.status === 409 && a.code === "idempotency_key_in_use"),
