@@ -24,7 +24,7 @@ export interface LoadResult {
   /** Responses with HTTP 200 (a sync infer that finished) per second. */
   okPerSecond: number;
   ok: number;
-  /** Every other answer (202 = not finished in time, 429, 503...) and socket errors/timeouts. */
+  /** Every other answer (504 sync_timeout = not finished in time, 429, 503...) and socket errors/timeouts. */
   other: number;
   errors: number;
   statusCodes: Record<string, number>;
