@@ -156,6 +156,8 @@ describe("kill -9 the operator mid-reconcile", () => {
       },
       60_000,
     );
+    // The ConfigMap is rendered apart from the model's own reconcile: its Deployment may come later.
+    await eventually("the echo Deployment", () => getJson(ns, "deployment", "echo"), 60_000);
     await markDeploymentAvailable(ns, "echo", 1);
 
     // The runtime, configured by the operator: its ConfigMap, its queues, its published keys.
