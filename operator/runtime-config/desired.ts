@@ -180,6 +180,8 @@ function modelConfig(model: InferenceModel): ModelInput {
   return {
     name: model.metadata!.name!,
     uri: spec.model.uri,
+    // Only when not the default, so configs of ONNX models stay as they were.
+    ...(spec.model.format === "gguf" ? { format: "gguf" as const } : {}),
     task: (spec.model.task ?? "generic") as ModelInput["task"],
     ...(inputs ? { inputs } : {}),
     ...(outputs ? { outputs } : {}),

@@ -27,13 +27,18 @@ export const TASKS = [
   "text-embedding",
   "voice-activity",
   "generic",
+  "text-generation",
 ] as const;
+/** `onnx` runs in onnxruntime-node; `gguf` (text-generation) in node-llama-cpp. */
+export const MODEL_FORMATS = ["onnx", "gguf"] as const;
 export const TOKEN_MODES = ["characters", "tokenizer", "fixed"] as const;
 
 export const modelConfigSchema = z.object({
   name,
   /** Where the ONNX file is: npm://package/path, file:///abs/path. */
   uri: z.string().min(1),
+  /** Engine that runs the file: onnxruntime-node (`onnx`) or node-llama-cpp (`gguf`). */
+  format: z.enum(MODEL_FORMATS).default("onnx"),
   task: z.enum(TASKS).default("generic"),
   /** Tensor metadata used to validate requests; read from the model itself when omitted. */
   inputs: z.array(tensorSpecSchema).optional(),
