@@ -18,6 +18,7 @@ import {
   type DecodedTensor,
   type NumericArray,
 } from "../shared/tensors.js";
+import type { LlamaEngine } from "./engines/llama/llama-engine.js";
 import { InferenceThread, type ThreadTensor } from "./inference-thread.js";
 
 /** A loaded, warmed-up model. */
@@ -37,6 +38,8 @@ export interface ModelRunner {
   /** Set once the model can no longer run at all (its thread died): not the request's fault. */
   failure(): Error | undefined;
   release(): Promise<void>;
+  /** Set for generative (gguf) models: the consumer generates with it instead of calling run(). */
+  generator?: LlamaEngine;
 }
 
 const DATATYPE_OF_ONNX = new Map<string, Datatype>(

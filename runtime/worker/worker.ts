@@ -28,6 +28,7 @@ import {
 import { prefetchFor, readWorkerEnv, workerId } from "./config.js";
 import { ModelConsumer } from "./consumer.js";
 import { startHealthServer } from "./health-server.js";
+import { loadGenerativeModel } from "./engines/llama/generative-runner.js";
 import { loadModel, type ModelRunner } from "./model-runner.js";
 
 /** Options of {@link startWorker}. */
@@ -151,7 +152,10 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
         },
         metrics,
         log,
-        prefetch: prefetchFor(env, runner!.batchable ? modelConfig.batching.maxBatchSize : 1),
+        // A generative model runs maxBatchSize sequences side by side: one message per sequence.
+        prefetch: runner!.generator
+          ? (env.TURNPIKE_PREFETCH ?? modelConfig.batching.maxBatchSize)
+          : prefetchFor(env, runner!.batchable ? modelConfig.batching.maxBatchSize : 1),
         onBroken: (error) => fatal(new Error(`model ${modelName} cannot run`, { cause: error })),
       });
       nextConsumer.configure(batching);
@@ -169,7 +173,10 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
 
   let dictionary: ReturnType<typeof dictionaryFor> | undefined;
   const ready = (async () => {
-    runner = await loadModel(modelConfig, { log, resolve: options.resolve });
+    runner = await (modelConfig.format === "gguf" ? loadGenerativeModel : loadModel)(modelConfig, {
+      log,
+      resolve: options.resolve,
+    });
     metrics.modelLoadSeconds.set({ model: modelName }, runner.loadSeconds);
     dictionary = dictionaryFor(runner, log, options.resolve);
     if (state.closing) return;
@@ -270,7 +277,7 @@ function dictionaryFor(
     log.info({ path, entries: dictionary.length }, "dictionary loaded");
     return (uri) => (uri ? named(uri) : dictionary);
   }
-  if (runner.config.tokens.mode === "tokenizer") {
+  if (runner.config.tokens.mode === "tokenizer" && !runner.generator) {
     log.warn("tokens.mode tokenizer: this build has no tokenizer; charging unitsPerRequest per request");
   }
   let fallback: string[] | undefined;
