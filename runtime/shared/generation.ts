@@ -33,7 +33,12 @@ export const generationRequestSchema = z
     maxTokens: z.number().int().min(1),
     temperature: z.number().min(0).max(2).default(1),
     topP: z.number().gt(0).max(1).default(1),
-    seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 32 - 1)
+      .optional(),
     stop: z.array(z.string().min(1)).max(4).default([]),
     /** The gateway's own non-durable queue that receives {@link StreamMessage}s, when it streams. */
     replyTo: z.string().min(1).optional(),

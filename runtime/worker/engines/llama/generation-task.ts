@@ -32,7 +32,11 @@ export function generationRequestOf(task: InferenceTask): GenerationRequest {
  * Most completion tokens the request may produce: its max_tokens, and never more than its
  * reservation leaves after the prompt, so what is charged can never exceed what was reserved.
  */
-export function completionBudget(task: InferenceTask, request: GenerationRequest, promptTokens: number): number {
+export function completionBudget(
+  task: InferenceTask,
+  request: GenerationRequest,
+  promptTokens: number,
+): number {
   const left = task.reservedTokens - task.outputTokens - promptTokens;
   if (left < 1) {
     throw new StepError(
@@ -54,8 +58,11 @@ export function generationResult(
     textTensor(GENERATION_OUTPUTS.finishReason, [generation.finishReason], [1]),
   ];
   return {
-    ...succeededResult({ ...task, inputTokens: generation.promptTokens }, outputs, generation.completionTokens, [
-      timing,
-    ]),
+    ...succeededResult(
+      { ...task, inputTokens: generation.promptTokens },
+      outputs,
+      generation.completionTokens,
+      [timing],
+    ),
   };
 }

@@ -124,7 +124,8 @@ export class LlamaEngine {
   prompt(request: GenerationRequest): { tokens: Token[]; count: number } {
     let text: string;
     if (request.kind === "chat") {
-      if (!this.chat) throw new PromptError(`model ${this.config.name} has no chat template; use completions`);
+      if (!this.chat)
+        throw new PromptError(`model ${this.config.name} has no chat template; use completions`);
       text = this.chat.render(request.messages!);
     } else text = request.prompt!;
     const tokens = this.model.tokenize(text, request.kind === "chat");
