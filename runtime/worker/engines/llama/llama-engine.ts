@@ -43,8 +43,9 @@ export class PromptError extends Error {
 /** A loaded GGUF model with one context of parallel sequences. */
 export class LlamaEngine {
   private broken: Error | undefined;
-  private readonly waiting: (() => void)[] = [];
-  private free: number;
+  private readonly waiting: ((sequence: LlamaContextSequence) => void)[] = [];
+  /** Sequences not generating now; each is reused, its history cleared before the next request. */
+  private readonly free: LlamaContextSequence[] = [];
 
   private constructor(
     readonly config: ModelConfig,
@@ -55,7 +56,7 @@ export class LlamaEngine {
     private readonly chat: ChatPrompt | undefined,
     readonly loadSeconds: number,
   ) {
-    this.free = context.totalSequences;
+    for (let i = 0; i < context.totalSequences; i++) this.free.push(context.getSequence());
   }
 
   /** Loads `path` on the CPU build; throws a contextual error when it cannot serve. */
@@ -197,19 +198,16 @@ export class LlamaEngine {
   }
 
   private async acquire(): Promise<LlamaContextSequence> {
-    while (this.free === 0) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.free--;
-    try {
-      return this.context.getSequence();
-    } catch (error) {
-      this.free++;
-      throw error;
-    }
+    const sequence =
+      this.free.pop() ?? (await new Promise<LlamaContextSequence>((resolve) => this.waiting.push(resolve)));
+    // A fresh start for every request: its answer must not depend on who used the sequence before.
+    await sequence.clearHistory();
+    return sequence;
   }
 
   private release(sequence: LlamaContextSequence): void {
-    sequence.dispose();
-    this.free++;
-    this.waiting.shift()?.();
+    const next = this.waiting.shift();
+    if (next) next(sequence);
+    else this.free.push(sequence);
   }
 }
