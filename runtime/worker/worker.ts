@@ -69,6 +69,8 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
     throw new Error(`model ${modelName} is not in the runtime config (models: ${known})`);
   }
   const log = logger("worker", { prefix: config.prefix, model: modelName });
+  const resolve =
+    options.resolve ?? (env.TURNPIKE_PVC_ROOT ? { pvcMountRoot: env.TURNPIKE_PVC_ROOT } : undefined);
   // Replaced on reload: pipeline step settings are read per request.
   let current = config;
   const metrics = createMetrics("worker");
@@ -175,10 +177,10 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
   const ready = (async () => {
     runner = await (modelConfig.format === "gguf" ? loadGenerativeModel : loadModel)(modelConfig, {
       log,
-      resolve: options.resolve,
+      resolve,
     });
     metrics.modelLoadSeconds.set({ model: modelName }, runner.loadSeconds);
-    dictionary = dictionaryFor(runner, log, options.resolve);
+    dictionary = dictionaryFor(runner, log, resolve);
     if (state.closing) return;
     await consume();
     started = true;
