@@ -164,6 +164,31 @@ describe("OpenAI-compatible API on SmolLM2", () => {
     expect(stored.tokens.charged).toBe(stored.tokens.input + stored.tokens.output);
   });
 
+  it("answers Prefer: respond-async with 202, then the record holds the completion", async () => {
+    const response = await fetch(`${fx.url}/v1/completions`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${KEY}`,
+        "content-type": "application/json",
+        prefer: "respond-async",
+      },
+      body: JSON.stringify({
+        model: "smollm2",
+        prompt: "The three primary colors are",
+        max_tokens: 12,
+        temperature: 0,
+        seed: 7,
+      }),
+    });
+    expect(response.status).toBe(202);
+    const { id, location } = (await response.json()) as { id: string; location: string };
+    expect(location).toBe(`/v1/requests/${id}`);
+    await eventually(async () => (await record(id)).status === "succeeded", 30_000);
+    const stored = await record(id);
+    expect(stored.result!.outputs.find((o) => o.name === "text")!.data[0]).toBe(EXPECTED_COMPLETION);
+    expect(stored.tokens.output).toBe(12);
+  });
+
   it("lists the models the tenant may call and answers errors in OpenAI's shape", async () => {
     const models = await client.models.list();
     expect(models.data.map((m) => m.id)).toEqual(["smollm2"]);
