@@ -127,7 +127,12 @@ export class LlamaEngine {
     if (request.kind === "chat") {
       if (!this.chat)
         throw new PromptError(`model ${this.config.name} has no chat template; use completions`);
-      text = this.chat.render(request.messages!);
+      try {
+        text = this.chat.render(request.messages!);
+      } catch (error) {
+        // Templates refuse some conversations (e.g. roles that do not alternate): the request's fault.
+        throw new PromptError(`the chat template refused the messages: ${(error as Error).message}`);
+      }
     } else text = request.prompt!;
     const tokens = this.model.tokenize(text, request.kind === "chat");
     const bos = this.model.tokens.shouldPrependBosToken && this.model.tokens.bos !== null;
