@@ -1,7 +1,10 @@
 // The generative path end to end with the real SmolLM2-135M-Instruct model and the unmodified
 // official `openai` client: gateway (OpenAI routes) -> RabbitMQ -> worker (llama engine) ->
 // collector -> PostgreSQL, with text streamed from the worker through the gateway's own queue.
+import { randomUUID } from "node:crypto";
 import OpenAI from "openai";
+import { publishJson } from "../../runtime/shared/amqp.js";
+import { names } from "../../runtime/shared/contracts.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWorker, type Worker } from "../../runtime/worker/worker.js";
 import { eventually, workerEnv } from "./helpers/worker-fixtures.js";
@@ -187,6 +190,32 @@ describe("OpenAI-compatible API on SmolLM2", () => {
     const stored = await record(id);
     expect(stored.result!.outputs.find((o) => o.name === "text")!.data[0]).toBe(EXPECTED_COMPLETION);
     expect(stored.tokens.output).toBe(12);
+  });
+
+  it("ends a malformed generation task with a failed record (invalid_input), like any model's bad input", async () => {
+    const requestId = randomUUID();
+    await publishJson(
+      fx.channel,
+      names(fx.prefix).modelQueue("smollm2"),
+      {
+        requestId,
+        tenant: "acme",
+        target: { kind: "model", name: "smollm2" },
+        route: [{ step: "smollm2", model: "smollm2" }],
+        inputs: [],
+        parameters: { generation: { kind: "chat", maxTokens: 4 } },
+        reservedTokens: 100,
+        inputTokens: 0,
+        outputTokens: 0,
+        submittedAt: Date.now(),
+        steps: [],
+      },
+      { messageId: requestId },
+    );
+    await eventually(async () => (await record(requestId)).status === "failed", 30_000);
+    const stored = (await record(requestId)) as unknown as { error: { code: string; message: string } };
+    expect(stored.error.code).toBe("invalid_input");
+    expect(stored.error.message).toMatch(/chat needs messages/);
   });
 
   it("lists the models the tenant may call and answers errors in OpenAI's shape", async () => {
