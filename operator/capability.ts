@@ -12,12 +12,10 @@ import type { Logger } from "../runtime/shared/logger.js";
 import { InferenceModel, Pipeline, TenantQuota } from "./api/index.js";
 import type { Controller } from "./controller.js";
 import { pipelinesUsing } from "./pipeline/dependents.js";
-import { PIPELINE_KIND } from "./pipeline/reconciler.js";
+import { INFERENCE_MODEL_KIND, PIPELINE_KIND, TENANT_QUOTA_KIND } from "./shared/names.js";
 import { conditionsOf, findCondition } from "./shared/conditions.js";
 import { describeError } from "./shared/errors.js";
 import { LABELS } from "./shared/labels.js";
-
-const INFERENCE_MODEL_KIND = "InferenceModel";
 
 /** What the bindings remember per object to decide whether others need work. */
 interface Seen {
@@ -74,7 +72,7 @@ export function turnpikeCapability(
 
   for (const [model, kind] of [
     [InferenceModel, INFERENCE_MODEL_KIND],
-    [TenantQuota, "TenantQuota"],
+    [TenantQuota, TENANT_QUOTA_KIND],
     [Pipeline, PIPELINE_KIND],
   ] as const) {
     // Pepr may load its own copy of kubernetes-fluent-client (it requires the ESM package from CJS),

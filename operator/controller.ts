@@ -3,10 +3,9 @@
  * that re-adds every object (Pepr's watch re-emits only changed objects), and the shared clients.
  * Pepr's Reconcile bindings call `enqueue`; tests can drive the same Controller without Pepr.
  */
-import type { ChannelModel, ConfirmChannel } from "amqplib";
 import { Redis } from "ioredis";
 import { K8s, type GenericClass } from "kubernetes-fluent-client";
-import { connectAmqp } from "../runtime/shared/amqp.js";
+import { AmqpConnection } from "../runtime/shared/amqp-connection.js";
 import { logger, type Logger } from "../runtime/shared/logger.js";
 import type { OperatorEnv, OperatorSettings } from "./config.js";
 import type { ReconcileContext, Reconciler } from "./shared/context.js";
@@ -40,16 +39,23 @@ export class Controller {
   readonly #queues = new Map<string, WorkQueue>();
   readonly #runtimeConfigQueue: WorkQueue;
   readonly #redis: Redis;
-  #amqp?: Promise<{ connection: ChannelModel; channel: ConfirmChannel }>;
+  readonly #amqp: AmqpConnection;
   #resyncTimer?: NodeJS.Timeout;
   readonly ctx: ReconcileContext;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
+    // A refused declaration closes the channel: the next reconcile gets a fresh connection.
+    this.#amqp = new AmqpConnection({
+      url: options.env.TURNPIKE_AMQP_URL,
+      name: "turnpike-operator",
+      log: this.#log,
+      reconnect: "on-demand",
+    });
     this.#redis = new Redis(options.env.TURNPIKE_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 });
     this.ctx = {
       settings: options.settings,
-      amqpChannel: () => this.#channel(),
+      amqpChannel: async () => (await this.#amqp.session()).channel,
       rabbitManagementUrl: options.env.TURNPIKE_RABBIT_MANAGEMENT_URL,
       redis: this.#redis,
       log: this.#log,
@@ -154,35 +160,8 @@ export class Controller {
     clearInterval(this.#resyncTimer);
     for (const queue of this.#queues.values()) queue.stop();
     this.#runtimeConfigQueue.stop();
-    const amqp = await this.#amqp?.catch(() => undefined);
-    await amqp?.connection.close().catch(() => undefined);
+    await this.#amqp.close({ graceful: false });
     this.#redis.disconnect();
-  }
-
-  async #channel(): Promise<ConfirmChannel> {
-    if (!this.#amqp) {
-      const attempt = (async () => {
-        const connection = await connectAmqp(this.#options.env.TURNPIKE_AMQP_URL, "turnpike-operator");
-        const channel = await connection.createConfirmChannel();
-        const reset = () => {
-          if (this.#amqp === attempt) this.#amqp = undefined;
-        };
-        // A refused declaration closes the channel: the next reconcile gets a fresh one.
-        connection.on("close", reset);
-        connection.on("error", reset);
-        channel.on("close", () => {
-          reset();
-          connection.close().catch(() => undefined);
-        });
-        channel.on("error", reset);
-        return { connection, channel };
-      })();
-      this.#amqp = attempt;
-      attempt.catch(() => {
-        if (this.#amqp === attempt) this.#amqp = undefined;
-      });
-    }
-    return (await this.#amqp).channel;
   }
 }
 

@@ -14,7 +14,8 @@ import { pipelineRegistration } from "./pipeline/reconciler.js";
 import { renderRuntimeConfig } from "./runtime-config/render.js";
 import { CHILD_KINDS, kindServed } from "./shared/children.js";
 import { describeError } from "./shared/errors.js";
-import { tenantQuotaRegistration, TENANT_QUOTA_KIND } from "./tenant-quota/reconciler.js";
+import { TENANT_QUOTA_KIND } from "./shared/names.js";
+import { tenantQuotaRegistration } from "./tenant-quota/reconciler.js";
 import { tenantSecretIndex } from "./tenant-quota/secret-index.js";
 import { watchApiKeySecrets } from "./tenant-quota/secret-watch.js";
 

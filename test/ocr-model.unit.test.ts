@@ -4,14 +4,14 @@ import { InferenceSession, Tensor } from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { renderLinePixels } from "./fixtures/text-line.js";
-import { ctcClasses, ctcGreedyDecode, loadDictionary } from "../runtime/shared/models/ctc-decode.js";
-import { ocrModelPaths } from "../runtime/shared/models/ocr-models.js";
+import { ctcClasses, ctcGreedyDecode, loadDictionary } from "../runtime/worker/tasks/ocr/ctc-decode.js";
+import { ocrModelPaths } from "../runtime/worker/tasks/ocr/ocr-models.js";
 import {
   recognitionBatch,
   recognitionInput,
   type PixelImage,
   type RecognitionTensor,
-} from "../runtime/shared/models/ocr-preprocess.js";
+} from "../runtime/worker/tasks/ocr/ocr-preprocess.js";
 
 const renderLine = (text: string): PixelImage => renderLinePixels(text);
 

@@ -12,7 +12,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { load } from "js-yaml";
 import { installCrds, kedaCrdDir, startControlPlane, type ControlPlane } from "../../hack/control-plane.js";
-import { names } from "../../runtime/shared/contracts.js";
+import { names } from "../../runtime/shared/contracts/index.js";
 import { onInterrupt, repoRoot, say, services, sleep, uniqueName } from "../lib/env.js";
 import { BENCH_USER_AGENT, forEachLimited, KubeClient } from "../lib/kube-client.js";
 import { CpuMeter, cpuWindow, memoryMb, openSockets, pidsWithArgument, startTs } from "../lib/processes.js";

@@ -6,8 +6,8 @@
 import { performance } from "node:perf_hooks";
 import ort from "onnxruntime-node";
 import { PNG } from "pngjs";
-import { ocrModelPaths } from "../../runtime/shared/models/ocr-models.js";
-import { recognitionBatch, recognitionWidthFor } from "../../runtime/shared/models/ocr-preprocess.js";
+import { ocrModelPaths } from "../../runtime/worker/tasks/ocr/ocr-models.js";
+import { recognitionBatch, recognitionWidthFor } from "../../runtime/worker/tasks/ocr/ocr-preprocess.js";
 import { say } from "../lib/env.js";
 import { CpuMeter, cpuWindow } from "../lib/processes.js";
 import { summarize, round, type LatencySummary } from "../lib/stats.js";

@@ -11,7 +11,7 @@ import { createWriteStream, mkdirSync, readFileSync, renameSync, writeFileSync }
 import { dirname, join } from "node:path";
 import { K8s, kind } from "kubernetes-fluent-client";
 import type { V1Deployment } from "@kubernetes/client-node";
-import { RUNTIME_CONFIG_KEY } from "../../runtime/shared/runtime-config.js";
+import { RUNTIME_CONFIG_KEY } from "../../runtime/shared/contracts/index.js";
 import { freePort } from "../control-plane.js";
 
 export interface LocalKubeletOptions {

@@ -3,6 +3,7 @@
  * scaled by KEDA on queue depth and token rate. Source of truth for
  * crds/inferencemodels.turnpike.dev.yaml (run `npm run gen:crds` after editing).
  */
+import { INFERENCE_MODEL_KIND } from "../shared/names.js";
 import {
   ageColumn,
   bool,
@@ -25,6 +26,7 @@ import {
   type Schema,
 } from "./common.schema.js";
 import { model, tokens } from "./model-source.schema.js";
+import { EXECUTION_PROVIDERS } from "../../runtime/shared/contracts/index.js";
 
 const batching: Schema = obj(
   "Dynamic batching: a worker collects requests from the queue into one inference call.",
@@ -44,7 +46,7 @@ const batching: Schema = obj(
 const runtime: Schema = obj("How the runtime executes the model.", {
   executionProvider: str(
     "ONNX Runtime execution provider: `cpu`, or `cuda` for NVIDIA GPUs (requires spec.gpu).",
-    { enum: ["cpu", "cuda"], default: "cpu" },
+    { enum: [...EXECUTION_PROVIDERS], default: "cpu" },
   ),
   threads: int32("Intra-op threads per replica. Unset: one per CPU the replica requests (at least 1).", {
     minimum: 1,
@@ -218,7 +220,7 @@ const status: Schema = obj("Observed state of the InferenceModel, written by the
 
 export const inferenceModelCrd = customResourceDefinition({
   names: {
-    kind: "InferenceModel",
+    kind: INFERENCE_MODEL_KIND,
     plural: "inferencemodels",
     singular: "inferencemodel",
     shortNames: ["im"],

@@ -3,36 +3,18 @@
  * ONNX file, its task and tensors) and `spec.tokens` (token accounting). Split out of
  * inference-model.schema.ts to keep files small; see there for the whole kind.
  */
+import {
+  MODEL_FORMATS,
+  MODEL_URI_SCHEMES,
+  TASKS,
+  TENSOR_DATATYPES,
+  TOKEN_MODES,
+} from "../../runtime/shared/contracts/index.js";
 import { int, int32, list, obj, positive, rule, str, type Schema } from "./common.schema.js";
 
-export const MODEL_URI_SCHEMES = ["npm", "file", "pvc", "s3", "https"] as const;
-export const MODEL_TASKS = [
-  "ocr-recognition",
-  "ocr-detection",
-  "ocr-direction",
-  "text-embedding",
-  "voice-activity",
-  "generic",
-  "text-generation",
-] as const;
-/** Model file formats: ONNX graphs run in onnxruntime; GGUF language models in llama.cpp. */
-export const MODEL_FORMATS = ["onnx", "gguf"] as const;
-/** Open Inference Protocol v2 tensor datatypes. */
-export const TENSOR_DATATYPES = [
-  "BOOL",
-  "UINT8",
-  "UINT16",
-  "UINT32",
-  "UINT64",
-  "INT8",
-  "INT16",
-  "INT32",
-  "INT64",
-  "FP16",
-  "FP32",
-  "FP64",
-  "BYTES",
-] as const;
+export { MODEL_URI_SCHEMES, TENSOR_DATATYPES };
+/** The CRD calls the task list MODEL_TASKS. */
+export const MODEL_TASKS = TASKS;
 
 /** A URI the runtime can load a file from; shared by the model and its tokenizer. */
 const artifactUri = (description: string): Schema =>
@@ -145,7 +127,7 @@ export const tokens: Schema = obj(
         "(rounded up), other tensors cost nothing beyond perRequest. `tokenizer`: text is counted with " +
         "the tokenizer in `tokenizer.uri`. `fixed`: every request costs exactly perRequest tokens and " +
         "outputs are free.",
-      { enum: ["characters", "tokenizer", "fixed"], default: "characters" },
+      { enum: [...TOKEN_MODES], default: "characters" },
     ),
     charactersPerToken: int32("Characters per token in `characters` mode.", {
       minimum: 1,

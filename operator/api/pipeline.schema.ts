@@ -4,6 +4,8 @@
  * editing). Tekton also has a kind named Pipeline: the short name is `tppl` and the fully
  * qualified resource is `pipelines.turnpike.dev`.
  */
+import { PIPELINE_KIND } from "../shared/names.js";
+import { PROCESSORS, REQUEST_INPUT } from "../../runtime/shared/contracts/index.js";
 import {
   ageColumn,
   conditions,
@@ -22,17 +24,8 @@ import {
   type Schema,
 } from "./common.schema.js";
 
-export const PROCESSORS = [
-  "image-to-tensor",
-  "detect-crop",
-  "ctc-decode",
-  "softmax-argmax",
-  "tokenize",
-  "mean-pool",
-] as const;
+export { PROCESSORS, REQUEST_INPUT };
 export const MAX_STEPS = 16;
-/** The pseudo step name that stands for the pipeline's own request. */
-export const REQUEST_INPUT = "request";
 
 const step: Schema = obj(
   "One step: runs an InferenceModel or a built-in processor on the outputs of earlier steps.",
@@ -156,7 +149,7 @@ const status: Schema = obj("Observed state of the pipeline, written by the opera
 });
 
 export const pipelineCrd = customResourceDefinition({
-  names: { kind: "Pipeline", plural: "pipelines", singular: "pipeline", shortNames: ["tppl"] },
+  names: { kind: PIPELINE_KIND, plural: "pipelines", singular: "pipeline", shortNames: ["tppl"] },
   schema: rootSchema(
     "Pipeline chains InferenceModels and built-in processors into one callable model; requests flow " +
       "through the steps as a dataflow over queues and are charged once, at the end.",

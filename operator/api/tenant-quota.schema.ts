@@ -3,6 +3,8 @@
  * they may spend per window. Source of truth for crds/tenantquotas.turnpike.dev.yaml (run
  * `npm run gen:crds` after editing).
  */
+import { TENANT_QUOTA_KIND } from "../shared/names.js";
+import { TENANT_PRIORITIES } from "../../runtime/shared/contracts/index.js";
 import {
   ageColumn,
   bool,
@@ -23,7 +25,7 @@ import {
   type Schema,
 } from "./common.schema.js";
 
-export const TENANT_PRIORITIES = ["low", "normal", "high"] as const;
+export { TENANT_PRIORITIES };
 
 const apiKey: Schema = obj(
   "One API key of the tenant. The key itself stays in the Secret: the operator publishes only its " +
@@ -119,7 +121,7 @@ const status: Schema = obj("Observed state of the quota, written by the operator
 });
 
 export const tenantQuotaCrd = customResourceDefinition({
-  names: { kind: "TenantQuota", plural: "tenantquotas", singular: "tenantquota", shortNames: ["tq"] },
+  names: { kind: TENANT_QUOTA_KIND, plural: "tenantquotas", singular: "tenantquota", shortNames: ["tq"] },
   schema: rootSchema(
     "TenantQuota gives one tenant API keys and token and request limits for the models in its " +
       "namespace.",

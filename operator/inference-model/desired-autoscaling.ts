@@ -9,7 +9,8 @@
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { childLabels, ownerReference } from "../shared/labels.js";
 import type { ModelFacts } from "./desired-worker.js";
-import { KIND, SECRET_KEYS, modelQueueName, triggerAuthenticationName } from "./naming.js";
+import { INFERENCE_MODEL_KIND, SECRET_KEYS } from "../shared/names.js";
+import { modelQueueName, triggerAuthenticationName } from "./naming.js";
 import { API_VERSION } from "../api/index.js";
 
 /** The HPA refuses a scale-down stabilization window above one hour (KEDA issue #4976). */
@@ -86,7 +87,7 @@ export function scaledObject(facts: ModelFacts): KubernetesObject {
     metadata: metadata(facts, owner.name),
     spec: {
       // The InferenceModel itself: KEDA's HPA writes its spec.replicas through the scale subresource.
-      scaleTargetRef: { apiVersion: API_VERSION, kind: KIND, name: owner.name },
+      scaleTargetRef: { apiVersion: API_VERSION, kind: INFERENCE_MODEL_KIND, name: owner.name },
       // Always explicit: KEDA's own default is 0, which would scale a model with minReplicas 1 to zero.
       minReplicaCount: scaling.minReplicas,
       maxReplicaCount: scaling.maxReplicas,

@@ -8,14 +8,13 @@ import { PermanentError } from "../shared/errors.js";
 import { LABELS, childLabels, ownerReference, type OwnerRef } from "../shared/labels.js";
 import type { DefaultedSpec } from "./defaults.js";
 import {
-  HTTP_PORT,
   PVC_MOUNT_ROOT,
   RUNTIME_CONFIG_DIR,
   RUNTIME_CONFIG_MAP,
   RUNTIME_CONFIG_PATH,
   SECRET_KEYS,
-  workerSelector,
-} from "./naming.js";
+} from "../shared/names.js";
+import { HTTP_PORT, workerSelector } from "./naming.js";
 
 /** Everything a child builder needs. */
 export interface ModelFacts {

@@ -14,7 +14,8 @@ import {
 import type { PermanentError } from "../shared/errors.js";
 import { defaultedSpec } from "./defaults.js";
 import { desiredReplicas } from "./desired-worker.js";
-import { endpointOf, modelQueueName, selectorString, workerSelector } from "./naming.js";
+import { endpointOf } from "../shared/names.js";
+import { modelQueueName, selectorString, workerSelector } from "./naming.js";
 import type { QueueInfo } from "./queue.js";
 
 export interface Observed {

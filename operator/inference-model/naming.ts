@@ -1,40 +1,22 @@
 /**
  * Names, labels and references shared by the InferenceModel's desired state, reconciler and
  * status: one place decides what a model's children are called and how its pods are selected.
+ * Namespace-wide names are in operator/shared/names.ts.
  */
 import { API_VERSION, type InferenceModel } from "../api/index.js";
-import { RUNTIME_CONFIG_KEY } from "../../runtime/shared/runtime-config.js";
-import { names } from "../../runtime/shared/contracts.js";
+import { names } from "../../runtime/shared/contracts/index.js";
 import { LABELS, ownerSelector, type OwnerRef } from "../shared/labels.js";
-
-export const KIND = "InferenceModel";
-
-/** The runtime ConfigMap the runtime-config reconciler renders in each namespace. */
-export const RUNTIME_CONFIG_MAP = "turnpike-runtime";
-/** Where workers read it (TURNPIKE_CONFIG); the ConfigMap is mounted as a directory, not subPath, so updates arrive. */
-export const RUNTIME_CONFIG_DIR = "/etc/turnpike";
-export const RUNTIME_CONFIG_PATH = `${RUNTIME_CONFIG_DIR}/${RUNTIME_CONFIG_KEY}`;
-
-/** Keys of the runtime Secret (settings.runtimeSecret) that children reference; never inlined. */
-export const SECRET_KEYS = {
-  amqpUrl: "amqp-url",
-  redisUrl: "redis-url",
-  /** `http(s)://user:password@host:15672[/vhost]`: what KEDA's RabbitMQ scaler reads queue depth from. */
-  rabbitmqManagementUrl: "rabbitmq-management-url",
-} as const;
+import { INFERENCE_MODEL_KIND } from "../shared/names.js";
 
 /** The worker's one port: /metrics, /healthz, /readyz. */
 export const HTTP_PORT = 8080;
-
-/** Where a pvc:// claim is mounted (runtime/shared/models/model-source.ts, PVC_MOUNT_ROOT). */
-export const PVC_MOUNT_ROOT = "/models";
 
 /** The ownership facts children record about their InferenceModel. */
 export function ownerOf(im: InferenceModel): OwnerRef {
   const metadata = im.metadata ?? {};
   return {
     apiVersion: API_VERSION,
-    kind: KIND,
+    kind: INFERENCE_MODEL_KIND,
     name: metadata.name,
     uid: metadata.uid,
     generation: metadata.generation ?? 0,
@@ -47,7 +29,7 @@ export function ownerOf(im: InferenceModel): OwnerRef {
  * spec change never relabels, and never needlessly restarts, running pods.
  */
 export function workerSelector(name: string): Record<string, string> {
-  return { ...ownerSelector({ kind: KIND, name }), [LABELS.component]: "worker" };
+  return { ...ownerSelector({ kind: INFERENCE_MODEL_KIND, name }), [LABELS.component]: "worker" };
 }
 
 /** A label selector in string form (`k=v,k=v`, sorted), as the scale subresource reports it. */
@@ -66,9 +48,4 @@ export function modelQueueName(namespace: string, name: string): string {
 /** The TriggerAuthentication that gives KEDA the management API URL. */
 export function triggerAuthenticationName(name: string): string {
   return `${name}-rabbitmq`;
-}
-
-/** The model's Open Inference Protocol v2 endpoint, relative to the namespace's gateway. */
-export function endpointOf(name: string): string {
-  return `/v2/models/${name}/infer`;
 }

@@ -31,7 +31,8 @@ import { defaultedSpec } from "./defaults.js";
 import { childKinds, desiredChildren, queuePolicy } from "./desired.js";
 import { terminationGraceSeconds } from "./desired-worker.js";
 import { modelStatus, type Observed } from "./model-status.js";
-import { KIND, modelQueueName } from "./naming.js";
+import { INFERENCE_MODEL_KIND } from "../shared/names.js";
+import { modelQueueName } from "./naming.js";
 import { deleteModelQueue, ensureModelQueue, inspectQueue } from "./queue.js";
 
 /** How soon a model whose rollout is under way is looked at again (Deployments are not watched). */
@@ -117,7 +118,7 @@ async function finalize(
 
 /** Reconciles the InferenceModel `namespace/name`. */
 export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) => {
-  const log = ctx.log.child({ kind: KIND, namespace, name });
+  const log = ctx.log.child({ kind: INFERENCE_MODEL_KIND, namespace, name });
   const im = await getModel(namespace, name);
   if (!im) return;
   if (isBeingDeleted(im)) return finalize(ctx, im, log);
@@ -148,7 +149,7 @@ export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) 
       const outcome = await applyChildren(
         namespace,
         desired,
-        ownerSelector({ kind: KIND, name }),
+        ownerSelector({ kind: INFERENCE_MODEL_KIND, name }),
         childKinds(ctx.settings),
       );
       if (outcome.applied.length + outcome.pruned.length > 0) log.info(outcome, "children applied");
@@ -168,7 +169,7 @@ export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) 
 
 /** The InferenceModel's entry for the Controller. */
 export const inferenceModelRegistration: KindRegistration = {
-  kind: KIND,
+  kind: INFERENCE_MODEL_KIND,
   model: InferenceModel,
   reconcile: reconcileInferenceModel,
   // Degraded with the error's message and a Warning Event.

@@ -13,9 +13,9 @@ import {
   readyConditions,
   type ConditionInput,
 } from "../shared/conditions.js";
-import { pipelineGaps } from "../../runtime/shared/models/route-plan.js";
-import { endpointOf } from "../inference-model/naming.js";
-import { orderedSteps } from "../runtime-config/desired.js";
+import { pipelineGaps } from "../../runtime/shared/contracts/index.js";
+import { endpointOf } from "../shared/names.js";
+import { orderedSteps } from "../shared/pipeline-steps.js";
 
 /** Names of the InferenceModels a pipeline uses, in order of first use (steps, then shadow). */
 export function referencedModels(spec: PipelineSpec): string[] {

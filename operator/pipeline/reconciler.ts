@@ -3,6 +3,7 @@
  * config (rendered per namespace) and a status that says whether every model it uses is Ready.
  * A missing model is a condition, never a crash; the reconcile makes no write when nothing changed.
  */
+import { PIPELINE_KIND } from "../shared/names.js";
 import { K8s } from "kubernetes-fluent-client";
 import { InferenceModel, Pipeline } from "../api/index.js";
 import type { KindRegistration } from "../controller.js";
@@ -14,8 +15,6 @@ import { recordGiveUp } from "../shared/give-up.js";
 import { getOrUndefined } from "../shared/objects.js";
 import { writeStatusIfChanged } from "../shared/status.js";
 import { observePipeline } from "./desired.js";
-
-export const PIPELINE_KIND = "Pipeline";
 
 export async function reconcilePipeline(
   ctx: ReconcileContext,

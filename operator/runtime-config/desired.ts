@@ -1,29 +1,25 @@
 /**
  * The runtime config of one namespace, derived from its InferenceModels, Pipelines and
  * TenantQuotas (pure). The runtime reads it from the ConfigMap `turnpike-runtime` (key
- * `runtime.json`); its contract is runtime/shared/runtime-config.ts.
+ * `runtime.json`); its contract is runtime/shared/contracts/runtime-config.ts.
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { InferenceModel, Pipeline, TenantQuota } from "../api/index.js";
-import type { PipelineSpec } from "../api/index.js";
-import { DATATYPES } from "../../runtime/shared/contracts.js";
-import { pipelineGaps } from "../../runtime/shared/models/route-plan.js";
 import {
+  DATATYPES,
+  pipelineGaps,
   pipelineConfigSchema,
   RUNTIME_CONFIG_KEY,
   TENANT_PRIORITY,
   type RuntimeConfig,
   type RuntimeConfigInput,
-} from "../../runtime/shared/runtime-config.js";
-import { RUNTIME_CONFIG_MAP } from "../inference-model/naming.js";
+} from "../../runtime/shared/contracts/index.js";
+import { PIPELINE_KIND, RUNTIME_CONFIG_MAP, TENANT_QUOTA_KIND } from "../shared/names.js";
+import { orderedSteps, type StepInput } from "../shared/pipeline-steps.js";
 import { LABELS } from "../shared/labels.js";
-
-/** Name of the ConfigMap every runtime process of a namespace mounts (one owner of the name). */
-export const RUNTIME_CONFIGMAP = RUNTIME_CONFIG_MAP;
 
 type ModelInput = NonNullable<RuntimeConfigInput["models"]>[number];
 type PipelineInput = NonNullable<RuntimeConfigInput["pipelines"]>[number];
-type StepInput = PipelineInput["steps"][number];
 type TenantInput = NonNullable<RuntimeConfigInput["tenants"]>[number];
 type TensorInput = NonNullable<ModelInput["inputs"]>[number];
 
@@ -68,7 +64,7 @@ export function desiredRuntimeConfig(
     // in, such a name would make the whole namespace's config invalid, so it is left out instead.
     if (!pipelineConfigSchema.shape.name.safeParse(name).success) {
       skipped.push({
-        kind: "Pipeline",
+        kind: PIPELINE_KIND,
         name,
         reason: "the name must be a DNS label (at most 63 characters, no dots)",
       });
@@ -76,13 +72,13 @@ export function desiredRuntimeConfig(
     }
     // Requests name their target; a model of the same name takes them all (routeFor looks there first).
     if (modelNames.has(name)) {
-      skipped.push({ kind: "Pipeline", name, reason: `InferenceModel ${name} has the same name` });
+      skipped.push({ kind: PIPELINE_KIND, name, reason: `InferenceModel ${name} has the same name` });
       continue;
     }
     const missing = spec.steps.filter((s) => s.model && !modelNames.has(s.model)).map((s) => s.model!);
     if (missing.length > 0) {
       skipped.push({
-        kind: "Pipeline",
+        kind: PIPELINE_KIND,
         name,
         reason: `missing InferenceModel(s) ${unique(missing).join(", ")}`,
       });
@@ -92,13 +88,13 @@ export function desiredRuntimeConfig(
     try {
       steps = orderedSteps(spec.steps);
     } catch (error) {
-      skipped.push({ kind: "Pipeline", name, reason: (error as Error).message });
+      skipped.push({ kind: PIPELINE_KIND, name, reason: (error as Error).message });
       continue;
     }
     // Routed, such a pipeline would run as a chain and feed a step the wrong tensors.
     const { blocking } = pipelineGaps({ steps });
     if (blocking.length > 0) {
-      skipped.push({ kind: "Pipeline", name, reason: blocking.join("; ") });
+      skipped.push({ kind: PIPELINE_KIND, name, reason: blocking.join("; ") });
       continue;
     }
     const shadow =
@@ -106,7 +102,7 @@ export function desiredRuntimeConfig(
         ? { step: spec.shadow.step, model: spec.shadow.model, percent: spec.shadow.percent ?? 100 }
         : undefined;
     if (spec.shadow && !shadow) {
-      skipped.push({ kind: "Pipeline", name, reason: `shadow model ${spec.shadow.model} is missing` });
+      skipped.push({ kind: PIPELINE_KIND, name, reason: `shadow model ${spec.shadow.model} is missing` });
     }
     pipelineConfigs.push({ name, steps, ...(shadow ? { shadow } : {}) });
   }
@@ -117,7 +113,7 @@ export function desiredRuntimeConfig(
     const spec = quota.spec!;
     if (tenantConfigs.has(spec.tenant)) {
       skipped.push({
-        kind: "TenantQuota",
+        kind: TENANT_QUOTA_KIND,
         name: quota.metadata!.name!,
         reason: `tenant ${spec.tenant} taken`,
       });
@@ -148,7 +144,7 @@ export function runtimeConfigMap(namespace: string, config: RuntimeConfig) {
     apiVersion: "v1",
     kind: "ConfigMap",
     metadata: {
-      name: RUNTIME_CONFIGMAP,
+      name: RUNTIME_CONFIG_MAP,
       namespace,
       labels: {
         [LABELS.managedBy]: "turnpike",
@@ -237,38 +233,4 @@ function cpuCores(quantity: number | string): number {
   if (!match) return 1;
   const value = Number(match[1]);
   return match[2] === "m" ? value / 1000 : value;
-}
-
-/**
- * Steps with explicit dependencies (the CRD's unset dependsOn means the previous step), in a
- * topological order that keeps spec order wherever the dependencies allow it.
- */
-export function orderedSteps(steps: PipelineSpec["steps"]): StepInput[] {
-  const resolved: StepInput[] = steps.map((step, i) => ({
-    name: step.name,
-    ...(step.model ? { model: step.model } : {}),
-    ...(step.processor ? { processor: String(step.processor) } : {}),
-    ...(step.parameters && Object.keys(step.parameters).length > 0 ? { parameters: step.parameters } : {}),
-    dependsOn: step.dependsOn ? [...step.dependsOn] : i > 0 ? [steps[i - 1]!.name] : [],
-    ...(step.inputFrom ? { inputFrom: step.inputFrom } : {}),
-    ...(step.maxOutputTokens ? { maxOutputTokens: step.maxOutputTokens } : {}),
-  }));
-  const names = new Set(resolved.map((s) => s.name));
-  for (const step of resolved) {
-    const unknown = step.dependsOn!.filter((d) => !names.has(d));
-    if (unknown.length > 0)
-      throw new Error(`step ${step.name} depends on unknown step(s) ${unknown.join(", ")}`);
-  }
-  const placed = new Set<string>();
-  const ordered: StepInput[] = [];
-  while (ordered.length < resolved.length) {
-    const next = resolved.find((s) => !placed.has(s.name) && s.dependsOn!.every((d) => placed.has(d)));
-    if (!next) {
-      const stuck = resolved.filter((s) => !placed.has(s.name)).map((s) => s.name);
-      throw new Error(`steps ${stuck.join(", ")} form a dependency cycle`);
-    }
-    placed.add(next.name);
-    ordered.push(next);
-  }
-  return ordered;
 }

@@ -5,13 +5,14 @@
  * configure, the ConfigMap is deleted.
  */
 import { K8s, kind } from "kubernetes-fluent-client";
-import { parseRuntimeConfig } from "../../runtime/shared/runtime-config.js";
+import { parseRuntimeConfig } from "../../runtime/shared/contracts/index.js";
 import { InferenceModel, Pipeline, TenantQuota } from "../api/index.js";
 import { applyChildren } from "../shared/children.js";
 import type { ReconcileContext } from "../shared/context.js";
 import { httpStatusOf, PermanentError } from "../shared/errors.js";
 import { LABELS } from "../shared/labels.js";
-import { desiredRuntimeConfig, RUNTIME_CONFIGMAP, runtimeConfigMap } from "./desired.js";
+import { RUNTIME_CONFIG_MAP } from "../shared/names.js";
+import { desiredRuntimeConfig, runtimeConfigMap } from "./desired.js";
 
 export async function renderRuntimeConfig(ctx: ReconcileContext, namespace: string): Promise<void> {
   const log = ctx.log.child({ kind: "RuntimeConfig", namespace });
@@ -52,13 +53,13 @@ export async function renderRuntimeConfig(ctx: ReconcileContext, namespace: stri
 
 async function deleteIfOurs(namespace: string): Promise<void> {
   const client = K8s(kind.ConfigMap).InNamespace(namespace);
-  const live = await client.Get(RUNTIME_CONFIGMAP).catch((error) => {
+  const live = await client.Get(RUNTIME_CONFIG_MAP).catch((error) => {
     if (httpStatusOf(error) === 404) return undefined;
-    throw new Error(`reading ConfigMap ${RUNTIME_CONFIGMAP}`, { cause: error });
+    throw new Error(`reading ConfigMap ${RUNTIME_CONFIG_MAP}`, { cause: error });
   });
   if (live?.metadata?.labels?.[LABELS.managedBy] !== "turnpike") return;
-  await client.Delete(RUNTIME_CONFIGMAP).catch((error) => {
+  await client.Delete(RUNTIME_CONFIG_MAP).catch((error) => {
     if (httpStatusOf(error) !== 404)
-      throw new Error(`deleting ConfigMap ${RUNTIME_CONFIGMAP}`, { cause: error });
+      throw new Error(`deleting ConfigMap ${RUNTIME_CONFIG_MAP}`, { cause: error });
   });
 }

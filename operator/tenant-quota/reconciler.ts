@@ -5,6 +5,7 @@
  * finalizer. The periodic resync refreshes usage; a Secret change re-triggers through the Secret
  * watch (secret-watch.ts).
  */
+import { TENANT_QUOTA_KIND } from "../shared/names.js";
 import { K8s, kind } from "kubernetes-fluent-client";
 import { QuotaStore } from "../../runtime/shared/quota/index.js";
 import { TenantQuota } from "../api/index.js";
@@ -26,8 +27,6 @@ import { writeStatusIfChanged } from "../shared/status.js";
 import { desiredTenant, quotaConditions, resolveApiKeys, tenantOwner, usageStatus } from "./desired.js";
 import { isPublished, readPublishedTenant } from "./redis-state.js";
 import { tenantSecretIndex } from "./secret-index.js";
-
-export const TENANT_QUOTA_KIND = "TenantQuota";
 
 export async function reconcileTenantQuota(
   ctx: ReconcileContext,

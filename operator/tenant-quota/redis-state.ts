@@ -4,7 +4,7 @@
  * without persistence) is repaired on the next resync.
  */
 import type { Redis } from "ioredis";
-import { names, tenantKeys } from "../../runtime/shared/contracts.js";
+import { names, tenantKeys } from "../../runtime/shared/contracts/index.js";
 import { QUOTA_LIMIT_NAMES, type TenantLimits } from "../../runtime/shared/quota/index.js";
 
 export interface PublishedTenant {

@@ -4,14 +4,15 @@
  */
 import { Redis } from "ioredis";
 import pg from "pg";
-import { migrate } from "../shared/db/migrate.js";
+import { migrate } from "./db/migrate.js";
 import { RequestRecords } from "../shared/db/request-records.js";
 import { logger } from "../shared/logger.js";
 import { createMetrics } from "../shared/metrics.js";
 import { QuotaStore } from "../shared/quota/index.js";
-import { readRuntimeConfig, type RuntimeConfig } from "../shared/runtime-config.js";
+import type { RuntimeConfig } from "../shared/contracts/index.js";
+import { readRuntimeConfig } from "../shared/runtime-config-file.js";
 import { loadCollectorSettings } from "./config.js";
-import { startProbeServer } from "./http-server.js";
+import { startProbeServer } from "../shared/probe-server.js";
 import { ResultConsumer, type CollectorHooks } from "./result-consumer.js";
 import { ResultSink } from "./result-sink.js";
 

@@ -6,7 +6,7 @@
  * copy of the dead letters (the dead-task queue, bound to the same fanout exchange as the DLQ,
  * which keeps its copy for people to inspect). Pure.
  */
-import type { InferenceResult } from "../shared/contracts.js";
+import type { InferenceResult } from "../shared/contracts/index.js";
 import { checkResult } from "./result-message.js";
 
 /** A dead letter the collector records, or one it leaves to the DLQ (why, for the log). */

@@ -5,11 +5,11 @@
  * On a lost connection or channel it drops what it has not acknowledged (the broker redelivers it)
  * and reconnects with backoff.
  */
-import type { ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
-import { connectAmqp, declareSharedTopology } from "../shared/amqp.js";
-import { names } from "../shared/contracts.js";
+import type { ConfirmChannel, ConsumeMessage } from "amqplib";
+import { declareSharedTopology } from "../shared/amqp.js";
+import { AmqpConnection, type AmqpSession } from "../shared/amqp-connection.js";
+import { names } from "../shared/contracts/index.js";
 import type { Logger } from "../shared/logger.js";
-import { retryUntilDone } from "../shared/backoff.js";
 import { Batcher } from "./batcher.js";
 import { deadTaskResult } from "./dead-task.js";
 import { parseResultMessage, type ParsedResult } from "./result-message.js";
@@ -44,16 +44,12 @@ interface Delivery {
 
 /** Consumes and acknowledges result messages; see the file comment. */
 export class ResultConsumer {
-  private connection: ChannelModel | undefined;
-  private channel: ConfirmChannel | undefined;
+  private readonly amqp: AmqpConnection;
   private consumerTag: string | undefined;
   private deadTaskConsumerTag: string | undefined;
   private closing = false;
-  private reconnecting: Promise<void> | undefined;
   /** Aborted by abort() or a close that ran out of time: every retry loop gives up, nothing is acked. */
   private readonly hardStop = new AbortController();
-  /** Aborted by close() or abort(): ends reconnect back-off sleeps at once. */
-  private readonly stopping = new AbortController();
   private readonly batcher: Batcher<Delivery>;
   private readonly queue: string;
   private readonly deadTaskQueue: string;
@@ -64,6 +60,14 @@ export class ResultConsumer {
     this.queue = n.resultsQueue;
     this.deadTaskQueue = n.deadTaskQueue;
     this.modelQueuePrefix = n.modelQueue("");
+    this.amqp = new AmqpConnection({
+      url: options.amqpUrl,
+      name: `turnpike-collector-${options.prefix}`,
+      log: options.log,
+      reconnect: "background",
+      setup: (session) => this.consume(session),
+      onLost: (_session, why) => this.lost(why),
+    });
     this.batcher = new Batcher(
       options.batchSize,
       options.flushMs,
@@ -79,20 +83,21 @@ export class ResultConsumer {
 
   /** Connects and starts consuming; the first connection failure is thrown (fail fast at start-up). */
   async start(): Promise<void> {
-    await this.connect();
+    await this.amqp.session();
   }
 
   /** Stops consuming, records and acknowledges what was delivered, then disconnects. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    this.stopping.abort();
+    void this.amqp.stopReconnecting();
     const timer = setTimeout(
       () => this.hardStop.abort(new Error("collector close timed out")),
       this.options.closeTimeoutMs,
     );
     try {
-      const { channel, consumerTag, deadTaskConsumerTag } = this;
+      const { consumerTag, deadTaskConsumerTag } = this;
+      const channel = this.channel;
       // basic.cancel first: after cancel-ok nothing new arrives, so the flush below is the last batch.
       for (const tag of [consumerTag, deadTaskConsumerTag]) {
         if (channel && tag) await channel.cancel(tag).catch(() => undefined);
@@ -102,8 +107,7 @@ export class ResultConsumer {
       await Promise.race([this.batcher.flush(), aborted(this.hardStop.signal)]);
     } finally {
       clearTimeout(timer);
-      await this.reconnecting?.catch(() => undefined);
-      await this.disconnect(true);
+      await this.amqp.close({ graceful: true });
     }
   }
 
@@ -113,63 +117,42 @@ export class ResultConsumer {
    */
   async abort(): Promise<void> {
     this.closing = true;
-    this.stopping.abort();
+    void this.amqp.stopReconnecting();
     this.hardStop.abort(new Error("collector aborted"));
     this.batcher.discard();
     this.consumerTag = this.deadTaskConsumerTag = undefined;
-    await this.disconnect(false);
+    await this.amqp.close({ graceful: false });
   }
 
-  /**
-   * Closes the channel, then the connection. `graceful` closes the channel first and waits for its
-   * close-ok: amqplib multiplexes channels onto the socket, so a connection.close right after an ack
-   * can reach the broker before the ack and the acknowledged batch would be redelivered.
-   */
-  private async disconnect(graceful: boolean): Promise<void> {
-    const { connection, channel } = this;
-    this.connection = undefined;
-    this.channel = undefined;
-    if (graceful) await channel?.close().catch(() => undefined);
-    await connection?.close().catch(() => undefined);
+  /** The channel of the open session: acks are only valid on the channel that delivered. */
+  private get channel(): ConfirmChannel | undefined {
+    return this.amqp.current?.channel;
   }
 
-  private async connect(): Promise<void> {
-    const { amqpUrl, prefix, prefetch, log } = this.options;
-    const connection = await connectAmqp(amqpUrl, `turnpike-collector-${prefix}`);
-    connection.on("error", (error: Error) => log.warn({ err: error }, "RabbitMQ connection error"));
-    connection.on("close", () => this.lost(connection, "RabbitMQ connection closed"));
-    try {
-      const channel = await connection.createConfirmChannel();
-      channel.on("error", (error: Error) => log.warn({ err: error }, "RabbitMQ channel error"));
-      channel.on("close", () => this.lost(connection, "RabbitMQ channel closed"));
-      await declareSharedTopology(channel, prefix);
-      // Per-consumer prefetch of at least one batch: the broker never has to wait for our acks to
-      // fill a batch, and never pushes more than we are prepared to hold unacknowledged.
-      await channel.prefetch(prefetch, false);
-      if (this.closing) throw new Error("collector closed while connecting");
-      this.connection = connection;
-      this.channel = channel;
-      const { consumerTag } = await channel.consume(this.queue, (msg) => this.onMessage(msg, channel), {
-        noAck: false,
-      });
-      this.consumerTag = consumerTag;
-      // On the same channel, so that one multiple-ack per batch still covers exactly that batch.
-      const dead = await channel.consume(this.deadTaskQueue, (msg) => this.onMessage(msg, channel, true), {
-        noAck: false,
-      });
-      this.deadTaskConsumerTag = dead.consumerTag;
-      log.info({ queue: this.queue, deadTaskQueue: this.deadTaskQueue, prefetch }, "consuming results");
-    } catch (error) {
-      if (this.connection === connection) this.connection = undefined;
-      await connection.close().catch(() => undefined);
-      throw error;
-    }
+  /** Prepares a new session: topology, prefetch, and both consumers on its channel. */
+  private async consume({ channel }: AmqpSession): Promise<void> {
+    const { prefix, prefetch, log } = this.options;
+    await declareSharedTopology(channel, prefix);
+    // Per-consumer prefetch of at least one batch: the broker never has to wait for our acks to
+    // fill a batch, and never pushes more than we are prepared to hold unacknowledged.
+    await channel.prefetch(prefetch, false);
+    if (this.closing) throw new Error("collector closed while connecting");
+    const { consumerTag } = await channel.consume(this.queue, (msg) => this.onMessage(msg, channel), {
+      noAck: false,
+    });
+    this.consumerTag = consumerTag;
+    // On the same channel, so that one multiple-ack per batch still covers exactly that batch.
+    const dead = await channel.consume(this.deadTaskQueue, (msg) => this.onMessage(msg, channel, true), {
+      noAck: false,
+    });
+    this.deadTaskConsumerTag = dead.consumerTag;
+    log.info({ queue: this.queue, deadTaskQueue: this.deadTaskQueue, prefetch }, "consuming results");
   }
 
   private onMessage(msg: ConsumeMessage | null, channel: ConfirmChannel, deadLetter = false): void {
     if (msg === null) {
       // The broker cancelled us (queue deleted?): start over on a fresh connection.
-      if (channel === this.channel && !this.closing) void this.recycle("consumer cancelled by the broker");
+      if (channel === this.channel && !this.closing) this.recycle("consumer cancelled by the broker");
       return;
     }
     if (channel !== this.channel) return; // a dead channel's message: the broker redelivers it
@@ -185,32 +168,17 @@ export class ResultConsumer {
     this.batcher.add({ msg, channel, parsed, deadLetter });
   }
 
-  /** Unexpected loss of the connection or channel: forget unacked work, reconnect in the background. */
-  private lost(connection: ChannelModel, why: string): void {
-    if (this.closing || connection !== this.connection) return;
+  /** Unexpected loss of the connection or channel: forget unacked work (AmqpConnection reconnects). */
+  private lost(why: string): void {
+    if (this.closing) return;
     this.options.log.warn(`${why}; unacknowledged results will be redelivered, reconnecting`);
-    this.connection = undefined;
-    this.channel = undefined;
     this.consumerTag = this.deadTaskConsumerTag = undefined;
     this.batcher.discard();
-    void connection.close().catch(() => undefined);
-    this.reconnecting ??= this.reconnect().finally(() => {
-      this.reconnecting = undefined;
-    });
   }
 
   /** Deliberately drops the current connection (its unacked deliveries are redelivered). */
-  private async recycle(why: string): Promise<void> {
-    const connection = this.connection;
-    if (connection) this.lost(connection, why);
-  }
-
-  private async reconnect(): Promise<void> {
-    const { log } = this.options;
-    await retryUntilDone("reconnecting to RabbitMQ", () => this.connect(), log, this.stopping.signal).then(
-      () => log.info("reconnected to RabbitMQ"),
-      () => undefined, // stopping: close() or abort() ended the retries
-    );
+  private recycle(why: string): void {
+    this.amqp.recycle(why);
   }
 
   private async handleBatch(batch: Delivery[]): Promise<void> {
@@ -237,7 +205,7 @@ export class ResultConsumer {
         { err: error, batch: batch.length },
         "batch not recorded; dropping the channel for redelivery",
       );
-      await this.recycle("batch failed");
+      this.recycle("batch failed");
     }
   }
 

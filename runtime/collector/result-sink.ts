@@ -5,7 +5,7 @@
  * so a crash anywhere in here redelivers the batch and every step is repeated harmlessly.
  */
 import type { Redis } from "ioredis";
-import { names, type CompletionNotice, type InferenceResult } from "../shared/contracts.js";
+import { names, type CompletionNotice, type InferenceResult } from "../shared/contracts/index.js";
 import { chargedTokens } from "../shared/db/charged-tokens.js";
 import type { RequestRecords, StoredOutcome, UpsertOutcome } from "../shared/db/request-records.js";
 import type { Logger } from "../shared/logger.js";

@@ -5,7 +5,7 @@
  */
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from "jose";
 import type { QuotaStore } from "../shared/quota/index.js";
-import type { RuntimeConfig, TenantConfig } from "../shared/runtime-config.js";
+import type { RuntimeConfig, TenantConfig } from "../shared/contracts/index.js";
 import type { GatewayEnv } from "./config.js";
 import { ApiError } from "./errors.js";
 

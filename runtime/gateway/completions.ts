@@ -4,7 +4,7 @@
  * first, then read state" is simply: register the waiter, then read.
  */
 import { Redis } from "ioredis";
-import type { CompletionNotice } from "../shared/contracts.js";
+import type { CompletionNotice } from "../shared/contracts/index.js";
 import type { Logger } from "../shared/logger.js";
 
 /** A registered interest in one request's completion. */

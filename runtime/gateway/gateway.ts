@@ -12,12 +12,13 @@ import Fastify, {
 } from "fastify";
 import { Redis } from "ioredis";
 import pg from "pg";
-import { names } from "../shared/contracts.js";
+import { names, type RuntimeConfig } from "../shared/contracts/index.js";
 import { RequestRecords } from "../shared/db/index.js";
 import { logger } from "../shared/logger.js";
 import { createMetrics } from "../shared/metrics.js";
+import { listenUrl } from "../shared/probe-server.js";
 import { QuotaStore } from "../shared/quota/index.js";
-import { readRuntimeConfig, watchRuntimeConfig, type RuntimeConfig } from "../shared/runtime-config.js";
+import { readRuntimeConfig, watchRuntimeConfig } from "../shared/runtime-config-file.js";
 import { Authenticator } from "./auth.js";
 import { CompletionHub } from "./completions.js";
 import type { GatewayEnv } from "./config.js";
@@ -147,12 +148,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
     const app = await buildApp(ctx);
     closers.push(() => app.close());
-    await app.listen({ host: env.TURNPIKE_HOST, port: env.TURNPIKE_PORT });
-    const address = app.server.address();
-    const port = typeof address === "object" && address ? address.port : env.TURNPIKE_PORT;
-    const host =
-      env.TURNPIKE_HOST === "0.0.0.0" || env.TURNPIKE_HOST === "::" ? "127.0.0.1" : env.TURNPIKE_HOST;
-    const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+    const url = await listenUrl(app, env.TURNPIKE_HOST, env.TURNPIKE_PORT);
     log.info({ url, prefix }, "gateway listening");
     return {
       url,

@@ -10,7 +10,7 @@
  * base64 string of the little-endian raw tensor bytes instead of a JSON number array.
  */
 import { z } from "zod";
-import { DATATYPES, type Datatype, type WireTensor } from "../shared/contracts.js";
+import { DATATYPES, type Datatype, type WireTensor } from "../shared/contracts/index.js";
 import { byteSize, elementCount, encodeTensor, TensorError } from "../shared/tensors.js";
 import { countCharacters } from "../shared/models/task-signature.js";
 import { ApiError } from "./errors.js";

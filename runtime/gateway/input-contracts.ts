@@ -5,7 +5,7 @@
  * processor picks its input (the tensor of that name, else the only one of that datatype).
  * Each check returns the names of BYTES inputs whose JSON strings are base64 of binary data.
  */
-import type { Datatype } from "../shared/contracts.js";
+import type { Datatype } from "../shared/contracts/index.js";
 import type { InputVariant, TaskSignature, TensorSignature } from "../shared/models/task-signature.js";
 import { ApiError } from "./errors.js";
 

@@ -4,7 +4,7 @@
  * as absent, so its existence does not leak.
  */
 import type { Redis } from "ioredis";
-import { requestTenantKey, type Target } from "../shared/contracts.js";
+import { requestTenantKey, type Target } from "../shared/contracts/index.js";
 import type { RequestRecord, RequestRecords } from "../shared/db/index.js";
 import { ApiError } from "./errors.js";
 import type { PendingRequest, RequestState } from "./views.js";

@@ -13,7 +13,7 @@ import {
   type RouteStep,
   type Target,
   type WireTensor,
-} from "../shared/contracts.js";
+} from "../shared/contracts/index.js";
 import type { Metrics } from "../shared/metrics.js";
 import type { QuotaStore, ReserveResult } from "../shared/quota/index.js";
 import { ApiError } from "./errors.js";

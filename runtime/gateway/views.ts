@@ -2,7 +2,7 @@
  * What the gateway answers about a request, pure: the OIP v2 infer response built from a record's
  * wire tensors, and the request-status document of GET /v1/requests/{id} and its SSE events.
  */
-import type { RequestStatus, Target, WireTensor } from "../shared/contracts.js";
+import type { RequestStatus, Target, WireTensor } from "../shared/contracts/index.js";
 import type { RequestRecord } from "../shared/db/index.js";
 import { decodeTensor, toJsonData } from "../shared/tensors.js";
 

@@ -3,7 +3,7 @@
  * topology (declared idempotently) and confirmed publishing.
  */
 import amqp, { type ChannelModel, type ConfirmChannel, type Options } from "amqplib";
-import { names } from "./contracts.js";
+import { names } from "./contracts/index.js";
 
 /** Queue policy of one InferenceModel, as its spec.queue says. */
 export interface ModelQueuePolicy {

@@ -12,7 +12,7 @@
  */
 import { endianness } from "node:os";
 import { Tensor as OrtTensor } from "onnxruntime-node";
-import { DATATYPES, type Datatype, type WireTensor } from "./contracts.js";
+import { DATATYPES, type Datatype, type WireTensor } from "./contracts/index.js";
 
 /** Datatypes stored as fixed-size numbers (everything except BYTES). */
 export type NumericDatatype = Exclude<Datatype, "BYTES">;

@@ -13,11 +13,11 @@
  */
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import { performance } from "node:perf_hooks";
-import { names, type InferenceResult, type InferenceTask } from "../shared/contracts.js";
+import { names, type InferenceResult, type InferenceTask } from "../shared/contracts/index.js";
 import { publishJson } from "../shared/amqp.js";
 import type { Logger } from "../shared/logger.js";
 import type { Metrics } from "../shared/metrics.js";
-import { entryModel } from "../shared/models/route-plan.js";
+import { entryModel } from "../shared/contracts/index.js";
 import type { DecodedTensor } from "../shared/tensors.js";
 import { concatRows, splitRows } from "./batch-tensors.js";
 import { Batcher } from "./batcher.js";

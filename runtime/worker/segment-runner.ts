@@ -6,12 +6,12 @@
  * between by the consumer.
  */
 import { performance } from "node:perf_hooks";
-import type { InferenceTask, RouteStep, StepTiming } from "../shared/contracts.js";
-import { planSegment, type RouteSegment } from "../shared/models/route-plan.js";
+import type { InferenceTask, RouteStep, StepTiming } from "../shared/contracts/index.js";
+import { planSegment, type RouteSegment } from "../shared/contracts/index.js";
 import { countOutputTokens, matchInputs } from "../shared/models/task-signature.js";
 import { checkShape, decodeTensor, TensorError, type DecodedTensor } from "../shared/tensors.js";
 import { batchKey, rowCount } from "./batch-tensors.js";
-import type { ModelRunner } from "./model-runner.js";
+import type { ModelRunner } from "./engines/index.js";
 import { ctcDecode } from "./processors/ctc-decode.js";
 import { imageToTensor } from "./processors/image-to-tensor.js";
 import { PROCESSORS, type ProcessorContext } from "./processors/index.js";

@@ -3,45 +3,17 @@
  * the final InferenceResult). Pure functions.
  */
 import { z } from "zod";
-import { DATATYPES, type InferenceResult, type InferenceTask, type StepTiming } from "../shared/contracts.js";
+import {
+  taskSchema,
+  type InferenceResult,
+  type InferenceTask,
+  type StepTiming,
+} from "../shared/contracts/index.js";
 import { encodeTensor, type DecodedTensor } from "../shared/tensors.js";
 import { StepError } from "./step-error.js";
 
 /** Header carrying when a message was enqueued (epoch ms), for the next step's queue time. */
 export const ENQUEUED_AT_HEADER = "x-turnpike-enqueued-at";
-
-const count = z.number().int().min(0);
-const taskSchema = z.object({
-  requestId: z.string().min(1),
-  tenant: z.string().min(1),
-  target: z.object({ kind: z.enum(["model", "pipeline"]), name: z.string().min(1) }),
-  route: z.array(
-    z.object({ step: z.string().min(1), model: z.string().optional(), processor: z.string().optional() }),
-  ),
-  inputs: z.array(
-    z.object({
-      name: z.string().min(1),
-      datatype: z.enum(DATATYPES),
-      shape: z.array(z.number().int().min(0)),
-      data: z.union([z.string(), z.array(z.string())]),
-    }),
-  ),
-  parameters: z.record(z.string(), z.unknown()).optional(),
-  reservedTokens: count,
-  inputTokens: count,
-  outputTokens: count,
-  submittedAt: z.number(),
-  deadlineAt: z.number().optional(),
-  steps: z.array(
-    z.object({
-      step: z.string(),
-      worker: z.string(),
-      queuedMs: z.number(),
-      inferMs: z.number(),
-      batchSize: z.number(),
-    }),
-  ),
-});
 
 /** The fields a failed result needs; present whenever a message is a task at all. */
 const identitySchema = taskSchema.pick({ requestId: true, tenant: true, target: true });

@@ -5,7 +5,7 @@
  * write Deployment status themselves and never rely on garbage collection.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { names } from "../../runtime/shared/contracts.js";
+import { names } from "../../runtime/shared/contracts/index.js";
 import { kubectlOk } from "../harness/kube.js";
 import {
   deleteRabbitQueue,

@@ -13,7 +13,7 @@ import { declareModelTopology, ensureModelQueue } from "../../operator/inference
 import { inferenceModelRegistration } from "../../operator/inference-model/reconciler.js";
 import { isRetryable, PermanentError, TransientError } from "../../operator/shared/errors.js";
 import { DESIRED_HASH } from "../../operator/shared/labels.js";
-import { names } from "../../runtime/shared/contracts.js";
+import { names } from "../../runtime/shared/contracts/index.js";
 import { auditMark, kubectlOk, repoRoot } from "../harness/kube.js";
 import {
   deleteRabbitQueue,

@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RUNTIME_CONFIG_KEY } from "../../runtime/shared/runtime-config.js";
+import { RUNTIME_CONFIG_KEY } from "../../runtime/shared/contracts/index.js";
 import { auditMark, kubectlOk, repoRoot } from "../harness/kube.js";
 import { controllerEnv, type ControllerEnv } from "./helpers/controller-env.js";
 import { conditionOf, getJson } from "./helpers/operator-process.js";

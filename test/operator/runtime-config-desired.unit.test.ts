@@ -1,13 +1,9 @@
 /** Golden and unit tests of the runtime config the operator renders (pure, no cluster). */
 import { describe, expect, it } from "vitest";
 import type { InferenceModel, Pipeline, PipelineSpec, TenantQuota } from "../../operator/api/index.js";
-import {
-  desiredRuntimeConfig,
-  orderedSteps,
-  runtimeConfigMap,
-  threadsFor,
-} from "../../operator/runtime-config/desired.js";
-import { parseRuntimeConfig, routeFor, RUNTIME_CONFIG_KEY } from "../../runtime/shared/runtime-config.js";
+import { desiredRuntimeConfig, runtimeConfigMap, threadsFor } from "../../operator/runtime-config/desired.js";
+import { orderedSteps } from "../../operator/shared/pipeline-steps.js";
+import { parseRuntimeConfig, routeFor, RUNTIME_CONFIG_KEY } from "../../runtime/shared/contracts/index.js";
 import { expectGoldenText, samplesByKind, stored } from "./helpers/samples.js";
 
 function render(

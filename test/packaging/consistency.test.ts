@@ -91,7 +91,7 @@ describe("chart and kustomize base agree", () => {
     expect(probe(fromChart.livenessProbe)).toEqual(probe(fromBase.livenessProbe));
     expect(mountPaths(fromChart)).toEqual(mountPaths(fromBase));
     expect(fromChart.resources).toEqual(fromBase.resources);
-    // Both read the runtime ConfigMap the operator renders (operator/inference-model/naming.ts).
+    // Both read the runtime ConfigMap the operator renders (operator/shared/names.ts).
     const volumes = find(helm, "Deployment", `turnpike-${role}`).spec.template.spec.volumes;
     expect(volumes).toContainEqual({ name: "runtime-config", configMap: { name: "turnpike-runtime" } });
   });

@@ -86,9 +86,9 @@ describe("the compiled build (npm run build)", () => {
       expect(existsSync(join(app, "dist", entry)), entry).toBe(true);
     }
     expect(existsSync(join(app, "dist/operator/main.js"))).toBe(true);
-    const sources = readdirSync(join(repoRoot, "runtime/shared/db/migrations")).sort();
+    const sources = readdirSync(join(repoRoot, "runtime/collector/db/migrations")).sort();
     expect(sources.length).toBeGreaterThan(0);
-    expect(readdirSync(join(app, "dist/runtime/shared/db/migrations")).sort()).toEqual(sources);
+    expect(readdirSync(join(app, "dist/runtime/collector/db/migrations")).sort()).toEqual(sources);
     expect(readFileSync(join(app, "dist/runtime/gateway/main.js"), "utf8")).toMatch(/^import /m);
     expect(existsSync(join(app, "dist/runtime/gateway/main.test.js"))).toBe(false);
   });

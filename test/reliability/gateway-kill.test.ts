@@ -4,7 +4,7 @@
 // Idempotency-Key and end up as one request each.
 import { randomUUID } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
-import { requestTenantKey, tenantKeys } from "../../runtime/shared/contracts.js";
+import { requestTenantKey, tenantKeys } from "../../runtime/shared/contracts/index.js";
 import { audit, QuotaSampler, waitForRecords, waitForSettled } from "./helpers/audit.js";
 import { ECHO_TOKENS, installation, type Installation } from "./helpers/installation.js";
 import { writeRows, type FaultRow } from "./helpers/report-file.js";

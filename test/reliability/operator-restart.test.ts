@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LABELS } from "../../operator/shared/labels.js";
-import { writeTinyModels } from "../../runtime/shared/models/tiny-models.js";
+import { writeTinyModels } from "../fixtures/tiny-models.js";
 import { createNamespace, deleteNamespace, kubectl, kubectlOk } from "../harness/kube.js";
 import { serviceUrls, uniqueName } from "../harness/services.js";
 import {

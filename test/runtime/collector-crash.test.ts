@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { startCollector, type Collector } from "../../runtime/collector/collector.js";
-import type { InferenceResult } from "../../runtime/shared/contracts.js";
+import type { InferenceResult } from "../../runtime/shared/contracts/index.js";
 import { utcDay } from "../../runtime/shared/db/index.js";
 import { makeFailedResult, makeResult } from "./helpers/collector-fixtures.js";
 import { dropAmqpConnection } from "./helpers/broker-admin.js";

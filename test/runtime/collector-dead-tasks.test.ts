@@ -6,7 +6,7 @@ import type { GetMessage } from "amqplib";
 import { afterEach, describe, expect, it } from "vitest";
 import { startCollector, type Collector } from "../../runtime/collector/collector.js";
 import { declareModelQueue, DEFAULT_QUEUE_POLICY, publishJson } from "../../runtime/shared/amqp.js";
-import { names } from "../../runtime/shared/contracts.js";
+import { names } from "../../runtime/shared/contracts/index.js";
 import { collectorWorld, waitFor, type CollectorWorld } from "./helpers/collector-harness.js";
 import { makeTask } from "./helpers/worker-fixtures.js";
 

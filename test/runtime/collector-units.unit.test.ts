@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { backoffMs, retryUntilDone } from "../../runtime/shared/backoff.js";
 import { Batcher } from "../../runtime/collector/batcher.js";
 import { loadCollectorSettings } from "../../runtime/collector/config.js";
-import { buildProbeApp } from "../../runtime/collector/http-server.js";
+import { buildProbeApp } from "../../runtime/shared/probe-server.js";
 import { parseResultMessage } from "../../runtime/collector/result-message.js";
 import { isDataError } from "../../runtime/collector/result-sink.js";
 import { chargedTokens } from "../../runtime/shared/db/index.js";

@@ -2,7 +2,8 @@
 // and concurrent callers (replicas starting together) neither fail nor apply anything twice.
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import { MIGRATIONS_TABLE, migrate, migrationLockKey, quoteIdent } from "../../runtime/shared/db/index.js";
+import { MIGRATIONS_TABLE, migrate, migrationLockKey } from "../../runtime/collector/db/migrate.js";
+import { quoteIdent } from "../../runtime/shared/db/index.js";
 import { serviceUrls } from "../harness/services.js";
 import { dropSchema, uniqueSchema } from "./helpers/collector-fixtures.js";
 

@@ -1,7 +1,7 @@
 /** Which tenant may call what: the runtime config's tenants, as the operator renders them. */
 import { describe, expect, it } from "vitest";
 import { checkAllowed } from "../../runtime/gateway/auth.js";
-import { parseRuntimeConfig } from "../../runtime/shared/runtime-config.js";
+import { parseRuntimeConfig } from "../../runtime/shared/contracts/index.js";
 
 const config = parseRuntimeConfig({
   prefix: "allow",

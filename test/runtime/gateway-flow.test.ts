@@ -3,7 +3,7 @@
 // result in PostgreSQL, settles the quota and notifies the gateway over Redis.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publishJson } from "../../runtime/shared/amqp.js";
-import { names } from "../../runtime/shared/contracts.js";
+import { names } from "../../runtime/shared/contracts/index.js";
 import {
   call,
   echoResult,

@@ -1,7 +1,7 @@
 /** The gateway's token estimate: what a request reserves before it is enqueued. */
 import { describe, expect, it } from "vitest";
 import { estimateTokens, inputTokensFor } from "../../runtime/gateway/tokens.js";
-import { modelConfigSchema } from "../../runtime/shared/runtime-config.js";
+import { modelConfigSchema } from "../../runtime/shared/contracts/index.js";
 
 const model = (input: object) => modelConfigSchema.parse({ name: "m", uri: "npm://x/y.onnx", ...input });
 

@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto";
 import OpenAI from "openai";
 import { publishJson } from "../../runtime/shared/amqp.js";
-import { names } from "../../runtime/shared/contracts.js";
+import { names } from "../../runtime/shared/contracts/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWorker, type Worker } from "../../runtime/worker/worker.js";
 import { eventually, workerEnv } from "./helpers/worker-fixtures.js";

@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { names, tenantKeys } from "../../runtime/shared/contracts.js";
+import { names, tenantKeys } from "../../runtime/shared/contracts/index.js";
 import { QuotaStore, hashApiKey, windowsAt } from "../../runtime/shared/quota/index.js";
 import { serviceUrls, uniqueName } from "../harness/services.js";
 

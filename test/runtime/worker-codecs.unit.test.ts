@@ -5,14 +5,14 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
-import type { Datatype } from "../../runtime/shared/contracts.js";
+import type { Datatype } from "../../runtime/shared/contracts/index.js";
 import { npmPackageRoot, resolveModelUri } from "../../runtime/shared/models/model-source.js";
 import { signatureFromConfig } from "../../runtime/shared/models/model-signature.js";
-import { readOnnxTensors } from "../../runtime/shared/models/onnx-proto.js";
-import { entryModel, pipelineGaps, planSegment } from "../../runtime/shared/models/route-plan.js";
+import { readOnnxTensors } from "../../runtime/shared/models/onnx-reader.js";
+import { entryModel, pipelineGaps, planSegment } from "../../runtime/shared/contracts/index.js";
 import { countOutputTokens, matchInputs, taskSignature } from "../../runtime/shared/models/task-signature.js";
-import { tinyModel } from "../../runtime/shared/models/tiny-models.js";
-import { modelConfigSchema } from "../../runtime/shared/runtime-config.js";
+import { tinyModel } from "../fixtures/tiny-models.js";
+import { modelConfigSchema } from "../../runtime/shared/contracts/index.js";
 import {
   byteSize,
   checkShape,

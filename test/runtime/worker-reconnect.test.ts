@@ -3,7 +3,7 @@
 // one with its model still loaded, is ready again, and answers every request, the ones in flight
 // at the drop included, without exiting.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { InferenceResult } from "../../runtime/shared/contracts.js";
+import type { InferenceResult } from "../../runtime/shared/contracts/index.js";
 import { encodeTensor } from "../../runtime/shared/tensors.js";
 import { startWorker, type Worker } from "../../runtime/worker/worker.js";
 import { uniqueName } from "../harness/services.js";

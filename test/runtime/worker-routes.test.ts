@@ -3,8 +3,8 @@
 // whose batch dimension is fixed, poison messages dead-lettered after the delivery limit, a
 // graceful close that loses nothing, and a start-up failure that says why.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { names, type InferenceResult, type RouteStep } from "../../runtime/shared/contracts.js";
-import { routeFor } from "../../runtime/shared/runtime-config.js";
+import { names, type InferenceResult, type RouteStep } from "../../runtime/shared/contracts/index.js";
+import { routeFor } from "../../runtime/shared/contracts/index.js";
 import { decodeTensor, encodeTensor, toJsonData } from "../../runtime/shared/tensors.js";
 import { startWorker, type Worker } from "../../runtime/worker/worker.js";
 import { uniqueName } from "../harness/services.js";

@@ -1,5 +1,5 @@
 /** The answer of a finished generation, read from its durable record. */
-import { GENERATION_OUTPUTS, type FinishReason } from "../../shared/generation.js";
+import { GENERATION_OUTPUTS, type FinishReason } from "../../shared/contracts/index.js";
 import type { GatewayContext } from "../context.js";
 import { ApiError } from "../errors.js";
 import { isFinal, toOipOutputs, type RequestState } from "../views.js";

@@ -3,7 +3,7 @@
  * bound the gateway reserves for it; pure. Refusals are ApiErrors (shown in OpenAI's error shape).
  */
 import { z } from "zod";
-import type { GenerationRequestInput } from "../../shared/generation.js";
+import type { GenerationRequestInput } from "../../shared/contracts/index.js";
 import { ApiError } from "../errors.js";
 
 const MAX_STOP = 4;

@@ -1,5 +1,5 @@
 /** OpenAI response and stream-chunk documents, pure. */
-import type { FinishReason } from "../../shared/generation.js";
+import type { FinishReason } from "../../shared/contracts/index.js";
 
 /** Token usage as OpenAI reports it. */
 export interface Usage {

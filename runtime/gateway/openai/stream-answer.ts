@@ -6,7 +6,7 @@
  * away mid-stream makes the workers stop generating; it is charged only what was generated.
  */
 import type { FastifyReply } from "fastify";
-import type { StreamMessage } from "../../shared/generation.js";
+import type { StreamMessage } from "../../shared/contracts/index.js";
 import type { CompletionWaiter } from "../completions.js";
 import type { GatewayContext } from "../context.js";
 import { isFinal } from "../views.js";

@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import type { Channel, ChannelModel } from "amqplib";
 import { connectAmqp } from "../../shared/amqp.js";
-import { generationNames, type StreamMessage } from "../../shared/generation.js";
+import { generationNames, type StreamMessage } from "../../shared/contracts/index.js";
 import type { Logger } from "../../shared/logger.js";
 
 /** Receives the stream messages of one request, in the order the worker sent them. */

@@ -5,10 +5,10 @@
  */
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply } from "fastify";
-import type { CompletionNotice, RouteStep } from "../../shared/contracts.js";
-import { entryModel } from "../../shared/models/route-plan.js";
+import type { CompletionNotice, RouteStep } from "../../shared/contracts/index.js";
+import { entryModel } from "../../shared/contracts/index.js";
 import { taskSignature } from "../../shared/models/task-signature.js";
-import type { RuntimeConfig } from "../../shared/runtime-config.js";
+import type { RuntimeConfig } from "../../shared/contracts/index.js";
 import type { GatewayContext } from "../context.js";
 import { ApiError } from "../errors.js";
 import { parseInferRequest } from "../infer-request.js";

@@ -1,9 +1,9 @@
 /** OIP v2 server and model metadata: GET /v2, /v2/models/{name}, /v2/models/{name}/ready. */
 import type { FastifyInstance } from "fastify";
-import { names, type RouteStep } from "../../shared/contracts.js";
-import { pipelineGaps } from "../../shared/models/route-plan.js";
+import { names, type RouteStep } from "../../shared/contracts/index.js";
+import { pipelineGaps } from "../../shared/contracts/index.js";
 import { taskSignature } from "../../shared/models/task-signature.js";
-import { routeFor, type RuntimeConfig } from "../../shared/runtime-config.js";
+import { routeFor, type RuntimeConfig } from "../../shared/contracts/index.js";
 import { checkAllowed } from "../auth.js";
 import type { GatewayContext } from "../context.js";
 import { ApiError } from "../errors.js";

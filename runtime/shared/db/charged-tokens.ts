@@ -1,5 +1,5 @@
 /** The one rule that decides what a finished request costs its tenant. */
-import type { InferenceResult } from "../contracts.js";
+import type { InferenceResult } from "../contracts/index.js";
 
 /**
  * Tokens charged for a finished request: the quota settle, the `tenant_usage` row and

@@ -1,14 +1,8 @@
 /**
- * PostgreSQL layer of the runtime: migrations and the request records. Import from
- * `runtime/shared/db/index.js`.
+ * The request records in PostgreSQL, shared by the collector (writes) and the gateway (reads).
+ * Import from `runtime/shared/db/index.js`. The schema and its migrations belong to the collector
+ * (runtime/collector/db/).
  */
-export {
-  migrate,
-  migrationLockKey,
-  MIGRATIONS_DIR,
-  MIGRATIONS_TABLE,
-  type MigrateOptions,
-} from "./migrate.js";
 export {
   RequestRecords,
   type DailyUsage,

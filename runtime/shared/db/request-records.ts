@@ -3,10 +3,9 @@
  * collector writes (batched, idempotent); the gateway reads.
  */
 import type pg from "pg";
-import type { InferenceResult, RequestStatus } from "../contracts.js";
+import { UUID_PATTERN, type InferenceResult, type RequestStatus } from "../contracts/index.js";
 import {
   DAY_PATTERN,
-  UUID_PATTERN,
   fromRequestRow,
   selectRequestSql,
   selectUsageSql,

@@ -2,7 +2,7 @@
  * Pure SQL building and row mapping for the request records: no I/O here, so the statements and the
  * mapping are testable without a database and reviewable in one place.
  */
-import type { InferenceResult, RequestStatus, Target, WireTensor } from "../contracts.js";
+import type { InferenceResult, RequestStatus, Target, WireTensor } from "../contracts/index.js";
 import { chargedTokens } from "./charged-tokens.js";
 import { quoteIdent } from "./identifiers.js";
 
@@ -204,9 +204,6 @@ export function fromRequestRow(row: RequestRow): RequestRecord {
     finishedAt: row.finished_at,
   };
 }
-
-/** Any 8-4-4-4-12 hex string: what PostgreSQL's uuid type accepts (no version check). */
-export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A calendar day as tenant_usage keys it. */
 export const DAY_PATTERN = /^\d{4}-\d{2}-\d{2}$/;

@@ -4,9 +4,9 @@
  * the small protobuf reader). When the file is not reachable from this process (e.g. a pvc:// model
  * mounted only into the worker's pod), the signature stays open and the worker validates instead.
  */
-import type { ModelConfig } from "../runtime-config.js";
+import type { ModelConfig } from "../contracts/index.js";
 import { resolveModelUri, type ResolveOptions } from "./model-source.js";
-import { readOnnxTensors } from "./onnx-proto.js";
+import { readOnnxTensors } from "./onnx-reader.js";
 import { taskSignature, type ModelTensors, type TaskSignature } from "./task-signature.js";
 
 /** Signature of `model`; `onnxTensors` reports whether the ONNX file was read. */

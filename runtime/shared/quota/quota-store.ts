@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
-import { names, tenantKeys } from "../contracts.js";
+import { names, tenantKeys } from "../contracts/index.js";
 import { FINISH_LUA, RESERVE_LUA, SET_API_KEYS_LUA } from "./scripts.js";
 import {
   QUOTA_LIMIT_NAMES,

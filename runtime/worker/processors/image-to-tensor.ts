@@ -15,7 +15,7 @@ import {
   recognitionBatch,
   recognitionWidthFor,
   type PixelImage,
-} from "../../shared/models/ocr-preprocess.js";
+} from "../tasks/ocr/ocr-preprocess.js";
 import { elementCount, type DecodedTensor } from "../../shared/tensors.js";
 import { pickInput, ProcessorInputError, ProcessorSettingError, type Processor } from "./processor.js";
 

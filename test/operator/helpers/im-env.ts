@@ -11,7 +11,7 @@ import {
   inferenceModelRegistration,
   reconcileInferenceModel,
 } from "../../../operator/inference-model/reconciler.js";
-import { names } from "../../../runtime/shared/contracts.js";
+import { names } from "../../../runtime/shared/contracts/index.js";
 import { createNamespace, deleteNamespace, kubectl, kubectlOk, writesSince } from "../../harness/kube.js";
 import { serviceUrls, uniqueName } from "../../harness/services.js";
 

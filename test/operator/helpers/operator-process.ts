@@ -10,8 +10,8 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { load } from "js-yaml";
-import { SECRET_KEYS } from "../../../operator/inference-model/naming.js";
-import { names } from "../../../runtime/shared/contracts.js";
+import { SECRET_KEYS } from "../../../operator/shared/names.js";
+import { names } from "../../../runtime/shared/contracts/index.js";
 import { kubectl, kubectlOk, repoRoot } from "../../harness/kube.js";
 import { serviceUrls } from "../../harness/services.js";
 
@@ -79,7 +79,7 @@ export async function serviceAccountKubeconfig(name = OPERATOR_SA): Promise<{ pa
   return { path, user: `system:serviceaccount:${OPERATOR_NAMESPACE}:${name}` };
 }
 
-/** The runtime Secret InferenceModel children reference (keys from operator/inference-model/naming.ts). */
+/** The runtime Secret InferenceModel children reference (keys from operator/shared/names.ts). */
 export async function createRuntimeSecret(namespace: string): Promise<void> {
   const urls = serviceUrls();
   await kubectlOk([

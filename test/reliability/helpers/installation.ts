@@ -17,11 +17,11 @@ import {
   declareSharedTopology,
   DEFAULT_QUEUE_POLICY,
 } from "../../../runtime/shared/amqp.js";
-import { names } from "../../../runtime/shared/contracts.js";
-import { migrate } from "../../../runtime/shared/db/index.js";
-import { writeTinyModels } from "../../../runtime/shared/models/tiny-models.js";
+import { names } from "../../../runtime/shared/contracts/index.js";
+import { migrate } from "../../../runtime/collector/db/migrate.js";
+import { writeTinyModels } from "../../fixtures/tiny-models.js";
 import { hashApiKey, QuotaStore, type TenantLimits } from "../../../runtime/shared/quota/index.js";
-import type { RuntimeConfigInput } from "../../../runtime/shared/runtime-config.js";
+import type { RuntimeConfigInput } from "../../../runtime/shared/contracts/index.js";
 import { runtimeEnv, serviceUrls, uniqueName } from "../../harness/services.js";
 import { spawnRole, Supervisor, type Role, type RoleProcess } from "./processes.js";
 

@@ -4,8 +4,8 @@
  */
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import type { InferenceResult } from "../../../runtime/shared/contracts.js";
-import { migrate } from "../../../runtime/shared/db/index.js";
+import type { InferenceResult } from "../../../runtime/shared/contracts/index.js";
+import { migrate } from "../../../runtime/collector/db/migrate.js";
 import { serviceUrls, uniqueName } from "../../harness/services.js";
 
 /** A migrated schema of its own, with a pool; drop() removes both. */

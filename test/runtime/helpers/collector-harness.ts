@@ -10,7 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { declareSharedTopology, publishJson } from "../../../runtime/shared/amqp.js";
-import { names, type CompletionNotice, type InferenceResult } from "../../../runtime/shared/contracts.js";
+import {
+  names,
+  type CompletionNotice,
+  type InferenceResult,
+} from "../../../runtime/shared/contracts/index.js";
 import { RequestRecords } from "../../../runtime/shared/db/index.js";
 import { QuotaStore } from "../../../runtime/shared/quota/index.js";
 import { runtimeEnv, serviceUrls, uniqueName } from "../../harness/services.js";

@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { getLlama, type LlamaModel } from "node-llama-cpp";
 import { chatPrompt } from "../../../runtime/worker/engines/llama/chat-prompt.js";
-import type { ChatMessage } from "../../../runtime/shared/generation.js";
+import type { ChatMessage } from "../../../runtime/shared/contracts/index.js";
 import { repoRoot } from "../../harness/kube.js";
 
 /** Path of the cached .gguf (fetched on first use). */

@@ -14,13 +14,13 @@ import {
   type InferenceTask,
   type RouteStep,
   type WireTensor,
-} from "../../../runtime/shared/contracts.js";
-import { writeTinyModels, type TinyModelName } from "../../../runtime/shared/models/tiny-models.js";
+} from "../../../runtime/shared/contracts/index.js";
+import { writeTinyModels, type TinyModelName } from "../../fixtures/tiny-models.js";
 import {
   parseRuntimeConfig,
   type RuntimeConfig,
   type RuntimeConfigInput,
-} from "../../../runtime/shared/runtime-config.js";
+} from "../../../runtime/shared/contracts/index.js";
 import { encodeTensor } from "../../../runtime/shared/tensors.js";
 import { serviceUrls } from "../../harness/services.js";
 

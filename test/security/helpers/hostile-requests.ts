@@ -4,7 +4,7 @@
  * valid for the `echo` model (see installation.ts), authenticated with the key `apiKey()` returns.
  */
 import fc from "fast-check";
-import { DATATYPES } from "../../../runtime/shared/contracts.js";
+import { DATATYPES } from "../../../runtime/shared/contracts/index.js";
 import type { RawRequest } from "./raw-http.js";
 
 /** The arbitraries by family, for a gateway that accepts `apiKey()`. */

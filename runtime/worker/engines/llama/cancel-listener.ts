@@ -4,7 +4,7 @@
  * aborts the generation if it runs it, or skips it if it has not started yet.
  */
 import type { Channel } from "amqplib";
-import { generationNames } from "../../../shared/generation.js";
+import { generationNames } from "../../../shared/contracts/index.js";
 import type { Logger } from "../../../shared/logger.js";
 
 /** Cancelled ids remembered for requests still waiting in the queue (bounded, oldest dropped). */

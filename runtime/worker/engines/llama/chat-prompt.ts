@@ -4,7 +4,7 @@
  * tokens (e.g. `<|im_start|>`), so it must be tokenized with special tokens enabled.
  */
 import { Template } from "@huggingface/jinja";
-import type { ChatMessage } from "../../../shared/generation.js";
+import type { ChatMessage } from "../../../shared/contracts/index.js";
 
 /** A compiled chat template. */
 export interface ChatPrompt {

@@ -3,13 +3,13 @@
  * an InferenceTask, the completion budget its reservation allows, and the InferenceResult it ends
  * with. Pure.
  */
-import type { InferenceResult, InferenceTask, StepTiming } from "../../../shared/contracts.js";
+import type { InferenceResult, InferenceTask, StepTiming } from "../../../shared/contracts/index.js";
 import {
   GENERATION_OUTPUTS,
   GENERATION_PARAMETER,
   generationRequestSchema,
   type GenerationRequest,
-} from "../../../shared/generation.js";
+} from "../../../shared/contracts/index.js";
 import { textTensor } from "../../../shared/tensors.js";
 import { StepError } from "../../step-error.js";
 import { succeededResult } from "../../task-codec.js";

@@ -5,8 +5,8 @@
 import type { Logger } from "../../../shared/logger.js";
 import { resolveModelUri, type ResolveOptions } from "../../../shared/models/model-source.js";
 import { taskSignature } from "../../../shared/models/task-signature.js";
-import type { ModelConfig } from "../../../shared/runtime-config.js";
-import type { ModelRunner } from "../../model-runner.js";
+import type { ModelConfig } from "../../../shared/contracts/index.js";
+import type { Engine, ModelRunner } from "../engine.js";
 import { LlamaEngine } from "./llama-engine.js";
 
 /** Loads a `format: gguf` model; throws a contextual error when it cannot serve. */
@@ -33,3 +33,6 @@ export async function loadGenerativeModel(
     generator: engine,
   };
 }
+
+/** The engine of `format: gguf` models. */
+export const llamaEngine: Engine = { format: "gguf", load: loadGenerativeModel };

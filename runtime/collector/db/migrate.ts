@@ -6,8 +6,8 @@ import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { runner } from "node-pg-migrate";
 import pg from "pg";
-import { logger } from "../logger.js";
-import { quoteIdent } from "./identifiers.js";
+import { logger } from "../../shared/logger.js";
+import { quoteIdent } from "../../shared/db/identifiers.js";
 
 /**
  * The migrations shipped next to this module. Plain `.sql` files: node-pg-migrate reads them itself,

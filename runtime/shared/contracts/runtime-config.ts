@@ -1,10 +1,17 @@
 /**
  * The runtime config contract: the operator renders it into a ConfigMap (key `runtime.json`), every
- * runtime process reads it as a file and reloads it on change. It never needs the Kubernetes API.
+ * runtime process reads it as a file (runtime/shared/runtime-config-file.ts) and reloads it on change.
+ * It never needs the Kubernetes API.
  */
-import { readFileSync, watchFile, unwatchFile } from "node:fs";
 import { z } from "zod";
-import { DATATYPES } from "./contracts.js";
+import {
+  DATATYPES,
+  EXECUTION_PROVIDERS,
+  MODEL_FORMATS,
+  TASKS,
+  TENANT_PRIORITIES,
+  TOKEN_MODES,
+} from "./vocabulary.js";
 
 export const RUNTIME_CONFIG_KEY = "runtime.json";
 
@@ -19,19 +26,6 @@ export const tensorSpecSchema = z.object({
   /** -1 marks a dynamic dimension. */
   shape: z.array(z.number().int().min(-1)),
 });
-
-export const TASKS = [
-  "ocr-recognition",
-  "ocr-detection",
-  "ocr-direction",
-  "text-embedding",
-  "voice-activity",
-  "generic",
-  "text-generation",
-] as const;
-/** `onnx` runs in onnxruntime-node; `gguf` (text-generation) in node-llama-cpp. */
-export const MODEL_FORMATS = ["onnx", "gguf"] as const;
-export const TOKEN_MODES = ["characters", "tokenizer", "fixed"] as const;
 
 export const modelConfigSchema = z.object({
   name,
@@ -67,7 +61,7 @@ export const modelConfigSchema = z.object({
       maxDelayMs: z.number().int().min(0).max(10_000).default(5),
     })
     .prefault({}),
-  executionProvider: z.enum(["cpu", "cuda"]).default("cpu"),
+  executionProvider: z.enum(EXECUTION_PROVIDERS).default("cpu"),
   threads: z.number().int().min(1).max(64).default(2),
   /** Delivery attempts before a message is dead-lettered (quorum queue delivery-limit). */
   deliveryLimit: z.number().int().min(1).default(3),
@@ -111,7 +105,10 @@ export const pipelineConfigSchema = z.object({
 });
 
 /** TenantQuota spec.priority (low|normal|high) as the numeric priority the runtime uses. */
-export const TENANT_PRIORITY = { low: 1, normal: 5, high: 9 } as const;
+export const TENANT_PRIORITY = { low: 1, normal: 5, high: 9 } as const satisfies Record<
+  (typeof TENANT_PRIORITIES)[number],
+  number
+>;
 
 export const tenantConfigSchema = z.object({
   name,
@@ -165,44 +162,6 @@ export function parseRuntimeConfig(raw: unknown, source = "runtime config"): Run
     throw new Error(`invalid ${source}:\n${problems.join("\n")}`);
   }
   return result.data;
-}
-
-/** Reads and validates the config file. */
-export function readRuntimeConfig(path: string): RuntimeConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (cause) {
-    throw new Error(`reading runtime config ${path}`, { cause });
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (cause) {
-    throw new Error(`runtime config ${path} is not valid JSON`, { cause });
-  }
-  return parseRuntimeConfig(raw, `runtime config ${path}`);
-}
-
-/**
- * Calls `onChange` with each new valid config. Polls, because a ConfigMap volume swaps a symlink
- * (inotify on the file misses it). An invalid new file is reported and the old config kept.
- */
-export function watchRuntimeConfig(
-  path: string,
-  onChange: (config: RuntimeConfig) => void,
-  onError: (error: Error) => void,
-  intervalMs = 1000,
-): () => void {
-  const listener = () => {
-    try {
-      onChange(readRuntimeConfig(path));
-    } catch (error) {
-      onError(error as Error);
-    }
-  };
-  watchFile(path, { interval: intervalMs }, listener);
-  return () => unwatchFile(path, listener);
 }
 
 /** Finds a model or pipeline by name; the route a request of that target takes. */

@@ -11,7 +11,8 @@
  * Example: [image-to-tensor, rec (model), ctc-decode, cls (model), softmax-argmax] has two segments:
  * [image-to-tensor, rec, ctc-decode] in rec's worker, then [cls, softmax-argmax] in cls's worker.
  */
-import type { RouteStep } from "../contracts.js";
+import type { RouteStep } from "./messages.js";
+import { BUILTIN_PROCESSORS } from "./vocabulary.js";
 
 /** The part of a route that one worker runs. */
 export interface RouteSegment {
@@ -42,17 +43,6 @@ export function planSegment(route: readonly RouteStep[]): RouteSegment {
   while (end < route.length && route[end]!.model === undefined) end++;
   return { steps: route.slice(0, end), model: route[first]!.model!, rest: route.slice(end) };
 }
-
-/** Built-in processors every worker runs inline (pipelines name them in `steps[].processor`). */
-export const BUILTIN_PROCESSORS = [
-  "image-to-tensor",
-  "ctc-decode",
-  "softmax-argmax",
-  "tokenize",
-  "mean-pool",
-] as const;
-/** Name of a built-in processor. */
-export type BuiltinProcessor = (typeof BUILTIN_PROCESSORS)[number];
 
 /** The parts of a pipeline's config that decide whether this runtime can run it. */
 export interface PipelineShape {

@@ -7,10 +7,10 @@
  * On its own thread the model computes batch N while the main thread decodes batch N+1 and
  * publishes batch N-1.
  *
- * The thread's code is an inline CommonJS script (`eval: true`) that loads onnxruntime-node from a
- * resolved path, so it works the same from TypeScript sources (tests, tsx) and from a bundle.
+ * The thread's code is session-thread.ts.
  */
 import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { InferenceSession } from "onnxruntime-node";
 
@@ -29,53 +29,36 @@ export interface ThreadSessionInfo {
   outputNames: string[];
 }
 
-const THREAD_SOURCE = `
-const { parentPort, workerData } = require("node:worker_threads");
-const ort = require(workerData.ortPath);
-const message = (e) => (e && e.message) || String(e);
-const plain = (metadata) => metadata.map((m) => ({ ...m, shape: m.shape ? [...m.shape] : undefined }));
-ort.InferenceSession.create(workerData.modelPath, workerData.options).then(
-  (session) => {
-    parentPort.postMessage({
-      type: "loaded",
-      inputMetadata: plain(session.inputMetadata),
-      outputMetadata: plain(session.outputMetadata),
-      outputNames: [...session.outputNames],
-    });
-    parentPort.on("message", async (msg) => {
-      if (msg.type === "release") {
-        await session.release();
-        parentPort.postMessage({ type: "released" });
-        return;
-      }
-      try {
-        const feeds = {};
-        for (const f of msg.feeds) feeds[f.name] = new ort.Tensor(f.type, f.data, f.dims);
-        const results = await session.run(feeds);
-        const outputs = session.outputNames.map((name) => {
-          const t = results[name];
-          return { name, type: t.type, dims: [...t.dims], data: t.data };
-        });
-        const transfer = outputs.map((o) => o.data.buffer).filter((b) => b instanceof ArrayBuffer);
-        try {
-          parentPort.postMessage({ type: "result", id: msg.id, outputs }, transfer);
-        } catch {
-          parentPort.postMessage({ type: "result", id: msg.id, outputs }); // not transferable: copy
-        }
-      } catch (e) {
-        parentPort.postMessage({ type: "result", id: msg.id, error: message(e) });
-      }
-    });
-  },
-  (e) => parentPort.postMessage({ type: "failed", error: message(e) }),
-);
-`;
+/** What the thread is started with. */
+export interface ThreadWorkerData {
+  modelPath: string;
+  options: InferenceSession.SessionOptions;
+}
 
-type Reply =
+/** Messages to the thread. */
+export type ThreadRequest = { type: "run"; id: number; feeds: readonly ThreadTensor[] } | { type: "release" };
+
+/** Messages from the thread. */
+export type ThreadReply =
   | ({ type: "loaded" } & ThreadSessionInfo)
   | { type: "failed"; error: string }
   | { type: "result"; id: number; outputs?: ThreadTensor[]; error?: string }
   | { type: "released" };
+
+/**
+ * Starts the thread on session-thread.js next to this file once compiled. From TypeScript sources
+ * (tests, `make run`) a worker thread inherits no TypeScript loader, so a one-line bootstrap
+ * registers tsx in the thread before importing session-thread.ts.
+ */
+function startThread(workerData: ThreadWorkerData): Worker {
+  if (!import.meta.url.endsWith(".ts")) {
+    return new Worker(new URL("./session-thread.js", import.meta.url), { workerData });
+  }
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api")).href;
+  const thread = new URL("./session-thread.ts", import.meta.url).href;
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(thread)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData });
+}
 
 /** An onnxruntime session living on its own thread; runs are queued by the caller (one at a time). */
 export class InferenceThread {
@@ -91,7 +74,7 @@ export class InferenceThread {
     private readonly worker: Worker,
     readonly info: ThreadSessionInfo,
   ) {
-    worker.on("message", (reply: Reply) => {
+    worker.on("message", (reply: ThreadReply) => {
       if (reply.type === "released") return this.released?.();
       if (reply.type !== "result") return;
       const waiter = this.pending.get(reply.id);
@@ -111,14 +94,13 @@ export class InferenceThread {
 
   /** Starts a thread and loads `modelPath` with `options` in it. */
   static start(modelPath: string, options: InferenceSession.SessionOptions): Promise<InferenceThread> {
-    const ortPath = createRequire(import.meta.url).resolve("onnxruntime-node");
-    const worker = new Worker(THREAD_SOURCE, { eval: true, workerData: { ortPath, modelPath, options } });
+    const worker = startThread({ modelPath, options });
     return new Promise((resolve, reject) => {
       const onExit = (code: number) =>
         reject(new Error(`inference thread exited (code ${code}) while loading`));
       worker.once("error", reject);
       worker.once("exit", onExit);
-      worker.once("message", (reply: Reply) => {
+      worker.once("message", (reply: ThreadReply) => {
         worker.off("error", reject);
         worker.off("exit", onExit);
         if (reply.type === "loaded") resolve(new InferenceThread(worker, reply));
@@ -143,7 +125,7 @@ export class InferenceThread {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ type: "run", id, feeds });
+      this.worker.postMessage({ type: "run", id, feeds } satisfies ThreadRequest);
     });
   }
 
@@ -151,7 +133,7 @@ export class InferenceThread {
   async release(): Promise<void> {
     if (!this.broken) {
       const done = new Promise<void>((resolve) => (this.released = resolve));
-      this.worker.postMessage({ type: "release" });
+      this.worker.postMessage({ type: "release" } satisfies ThreadRequest);
       await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
     }
     await this.worker.terminate();

@@ -1,14 +1,14 @@
 /**
- * Loads one model into onnxruntime (on its own thread, see inference-thread.ts), warms it up,
+ * The onnxruntime engine: loads one model into onnxruntime (on its own thread, see inference-thread.ts), warms it up,
  * describes its tensors and runs feeds through it.
  */
 import { performance } from "node:perf_hooks";
 import type { InferenceSession } from "onnxruntime-node";
-import type { Datatype } from "../shared/contracts.js";
-import type { Logger } from "../shared/logger.js";
-import { resolveModelUri, type ResolveOptions } from "../shared/models/model-source.js";
-import { taskSignature, type ModelTensors, type TaskSignature } from "../shared/models/task-signature.js";
-import type { ModelConfig, TensorSpec } from "../shared/runtime-config.js";
+import type { Datatype } from "../../../shared/contracts/index.js";
+import type { Logger } from "../../../shared/logger.js";
+import { resolveModelUri } from "../../../shared/models/model-source.js";
+import { taskSignature, type ModelTensors } from "../../../shared/models/task-signature.js";
+import type { ModelConfig, TensorSpec } from "../../../shared/contracts/index.js";
 import {
   allocateTyped,
   bytesToText,
@@ -17,30 +17,9 @@ import {
   textTensor,
   type DecodedTensor,
   type NumericArray,
-} from "../shared/tensors.js";
-import type { LlamaEngine } from "./engines/llama/llama-engine.js";
+} from "../../../shared/tensors.js";
+import type { Engine, LoadOptions, ModelRunner } from "../engine.js";
 import { InferenceThread, type ThreadTensor } from "./inference-thread.js";
-
-/** A loaded, warmed-up model. */
-export interface ModelRunner {
-  config: ModelConfig;
-  /** Local path of the ONNX file. */
-  path: string;
-  /** Inputs and outputs as the ONNX file declares them (symbolic dimensions as -1). */
-  tensors: ModelTensors;
-  signature: TaskSignature;
-  /** True when every input and output has a dynamic dimension 0, so requests can be stacked. */
-  batchable: boolean;
-  /** Seconds spent loading and warming up. */
-  loadSeconds: number;
-  /** Runs the model; `feeds` are named like the model's inputs. Outputs come in model order. */
-  run(feeds: readonly DecodedTensor[]): Promise<DecodedTensor[]>;
-  /** Set once the model can no longer run at all (its thread died): not the request's fault. */
-  failure(): Error | undefined;
-  release(): Promise<void>;
-  /** Set for generative (gguf) models: the consumer generates with it instead of calling run(). */
-  generator?: LlamaEngine;
-}
 
 const DATATYPE_OF_ONNX = new Map<string, Datatype>(
   Object.entries(ONNX_TYPE).map(([datatype, onnx]) => [onnx, datatype as Datatype]),
@@ -54,14 +33,6 @@ export function specsOf(metadata: readonly InferenceSession.ValueMetadata[], wha
     if (!datatype) throw new Error(`${what} ${m.name} has type ${m.type}, which Turnpike does not carry`);
     return { name: m.name, datatype, shape: m.shape.map((d) => (typeof d === "number" && d >= 0 ? d : -1)) };
   });
-}
-
-/** Options of {@link loadModel}. */
-export interface LoadOptions {
-  log: Logger;
-  resolve?: ResolveOptions;
-  /** Batch sizes to warm up with; default [1] and the model's maxBatchSize. */
-  warmupBatchSizes?: number[];
 }
 
 /** Resolves, loads and warms up `config`; throws a contextual error when the model cannot serve. */
@@ -167,6 +138,9 @@ async function warmUp(
     log.warn({ err: cause, batch }, "warm-up with guessed dimensions failed; serving anyway");
   }
 }
+
+/** The onnxruntime engine. */
+export const onnxEngine: Engine = { format: "onnx", load: loadModel };
 
 function toThread(tensor: DecodedTensor): ThreadTensor {
   const data = tensor.datatype === "BYTES" ? bytesToText(tensor) : (tensor.data as NumericArray);

@@ -1,0 +1,113 @@
+/**
+ * The messages that travel on the queues, each written once as a zod schema; the TypeScript types
+ * are inferred from them. The worker parses tasks with {@link taskSchema}; the collector parses
+ * results with the stricter {@link resultSchema} (what PostgreSQL can record).
+ */
+import { z } from "zod";
+import { DATATYPES } from "./vocabulary.js";
+
+/** Any 8-4-4-4-12 hex string: what PostgreSQL's uuid type accepts (no version check). */
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const count = z.number().int().min(0);
+const targetKind = z.enum(["model", "pipeline"]);
+
+/**
+ * A tensor as it travels on a queue. Numeric data is the little-endian bytes of the typed array,
+ * base64-encoded (a 48x320 RGB tensor is 184 KB raw; as JSON numbers it would be ~4x that).
+ * BYTES tensors carry one base64 string per element.
+ */
+const wireTensorSchema = z.object({
+  name: z.string().min(1),
+  datatype: z.enum(DATATYPES),
+  shape: z.array(z.number().int().min(0)),
+  data: z.union([z.string(), z.array(z.string())]),
+});
+
+/** One hop of a request's route: an InferenceModel or a built-in processor. */
+const routeStepSchema = z.object({
+  /** Step name (the model name for single-model requests). */
+  step: z.string().min(1),
+  /** InferenceModel name, when the step runs a model. */
+  model: z.string().optional(),
+  /** Built-in processor, when the step runs one. */
+  processor: z.string().optional(),
+});
+
+const stepTimingSchema = z.object({
+  step: z.string(),
+  worker: z.string(),
+  queuedMs: z.number(),
+  inferMs: z.number(),
+  batchSize: z.number(),
+});
+
+/** Published by the gateway to the first step's queue; AMQP messageId = requestId. */
+export const taskSchema = z.object({
+  requestId: z.string().min(1),
+  tenant: z.string().min(1),
+  /** What the request targets. */
+  target: z.object({ kind: targetKind, name: z.string().min(1) }),
+  /** Remaining route; route[0] is the step the receiving worker runs. */
+  route: z.array(routeStepSchema),
+  inputs: z.array(wireTensorSchema),
+  parameters: z.record(z.string(), z.unknown()).optional(),
+  /** Tokens reserved for the whole route (input + max output); settled once, at the end. */
+  reservedTokens: count,
+  inputTokens: count,
+  /** Output tokens produced by earlier steps of a pipeline. */
+  outputTokens: count,
+  submittedAt: z.number(),
+  /** Epoch ms after which the result is no longer wanted (the request still completes). */
+  deadlineAt: z.number().optional(),
+  /** Per-step timings accumulated along the route. */
+  steps: z.array(stepTimingSchema),
+});
+
+// PostgreSQL text and jsonb refuse U+0000: a string carrying it would fail the whole batch statement.
+const text = z.string().refine((s) => !s.includes("\0"), "must not contain NUL characters");
+const safeCount = count.max(Number.MAX_SAFE_INTEGER);
+const epochMs = z.number().finite().min(0).max(8.64e15);
+
+/** Published by the last worker to the results queue; AMQP messageId = requestId. */
+export const resultSchema = z.object({
+  requestId: z.string().regex(UUID_PATTERN, "must be a UUID"),
+  tenant: text.min(1).max(253),
+  target: z.object({ kind: targetKind, name: text.min(1).max(253) }),
+  status: z.enum(["succeeded", "failed"]),
+  outputs: z
+    .array(wireTensorSchema.extend({ name: text.min(1), data: z.union([text, z.array(text)]) }))
+    .optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  reservedTokens: safeCount,
+  inputTokens: safeCount,
+  outputTokens: safeCount,
+  submittedAt: epochMs,
+  finishedAt: epochMs,
+  steps: z
+    .array(
+      stepTimingSchema.extend({
+        queuedMs: z.number().finite().min(0),
+        inferMs: z.number().finite().min(0),
+        batchSize: z.number().int().min(0),
+      }),
+    )
+    .default([]),
+});
+
+export type WireTensor = z.infer<typeof wireTensorSchema>;
+export type RouteStep = z.infer<typeof routeStepSchema>;
+export type Target = InferenceTask["target"];
+export type StepTiming = z.infer<typeof stepTimingSchema>;
+export type InferenceTask = z.infer<typeof taskSchema>;
+export type InferenceResult = z.infer<typeof resultSchema>;
+
+export type RequestStatus = "queued" | "running" | "succeeded" | "failed";
+export const FINAL_STATUSES: readonly RequestStatus[] = ["succeeded", "failed"];
+
+/** Broadcast by the collector (Redis pub/sub) once a result is durable. */
+export interface CompletionNotice {
+  requestId: string;
+  tenant: string;
+  status: "succeeded" | "failed";
+}

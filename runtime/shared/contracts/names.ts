@@ -1,0 +1,61 @@
+/**
+ * Queue, exchange, channel and Redis key names: every name that crosses a process boundary is
+ * derived here and nowhere else. The operator declares the same names the runtime uses.
+ */
+
+/**
+ * Names derived from one installation prefix (normally the namespace), so tests and several
+ * installations can share one broker and one Redis.
+ */
+export function names(prefix: string) {
+  const base = `turnpike.${prefix}`;
+  const shared = {
+    resultsQueue: `${base}.results`,
+    deadLetterQueue: `${base}.dead-letter`,
+    deadTaskQueue: `${base}.dead-tasks`,
+  };
+  return {
+    /** Durable quorum queue of one InferenceModel. */
+    modelQueue: (model: string) => `${base}.model.${model}`,
+    /** Durable quorum queue the collector consumes. */
+    resultsQueue: shared.resultsQueue,
+    /** Fanout exchange that receives dead letters of every model queue. */
+    deadLetterExchange: `${base}.dlx`,
+    /** Queue bound to the dead-letter exchange; a non-empty one is an alert. */
+    deadLetterQueue: shared.deadLetterQueue,
+    /** The collector's copy of the dead letters: tasks in it get a failed record (runtime/collector/dead-task.ts). */
+    deadTaskQueue: shared.deadTaskQueue,
+    /** Every installation-wide queue (model queues aside), e.g. for cleaning up. */
+    sharedQueues: Object.values(shared),
+    /** Redis pub/sub channel that carries CompletionNotice messages. */
+    completionChannel: `tp:${prefix}:completions`,
+    /** Redis hash of SHA-256(api key) -> tenant, written by the TenantQuota reconciler. */
+    apiKeyIndex: `tp:${prefix}:apikeys`,
+  };
+}
+
+/** Redis keys of one tenant; the `{...}` hash tag keeps them in one Redis Cluster slot. */
+export function tenantKeys(prefix: string, tenant: string) {
+  const tag = `tp:{${prefix}/${tenant}}`;
+  return {
+    /** Hash: tokensPerDay, tokensPerMinute, requestsPerMinute, concurrentRequests. */
+    limits: `${tag}:limits`,
+    tokensDay: (day: string) => `${tag}:tokens:d:${day}`,
+    tokensMinute: (minute: number) => `${tag}:tokens:m:${minute}`,
+    requestsMinute: (minute: number) => `${tag}:requests:m:${minute}`,
+    inFlight: `${tag}:inflight`,
+    /** Hash describing one reservation, so settle/release are idempotent and exact. */
+    reservation: (requestId: string) => `${tag}:res:${requestId}`,
+    /** Idempotency-Key -> request id. */
+    idempotency: (key: string) => `${tag}:idem:${key}`,
+    /** Hash with the accepted-but-not-finished state of a request. */
+    pending: (requestId: string) => `${tag}:pending:${requestId}`,
+    /** Cached result of identical input (content hash). */
+    resultCache: (model: string, hash: string) => `${tag}:cache:${model}:${hash}`,
+  };
+}
+
+/** Redis key locating a request's tenant, for GET /v1/requests/{id} before the record exists. */
+export function requestTenantKey(prefix: string, requestId: string): string {
+  return `tp:${prefix}:req:${requestId}`;
+}

@@ -1,0 +1,48 @@
+/**
+ * What the worker needs from an engine: load a model, warmed up, and get back something that runs
+ * feeds through it. The worker has one path (consume, batch, run, publish, ack, drain) whatever
+ * the engine; engines/index.ts picks one per model.
+ */
+import type { ModelConfig } from "../../shared/contracts/index.js";
+import type { Logger } from "../../shared/logger.js";
+import type { ResolveOptions } from "../../shared/models/model-source.js";
+import type { ModelTensors, TaskSignature } from "../../shared/models/task-signature.js";
+import type { DecodedTensor } from "../../shared/tensors.js";
+import type { LlamaEngine } from "./llama/llama-engine.js";
+
+/** A loaded, warmed-up model. */
+export interface ModelRunner {
+  config: ModelConfig;
+  /** Local path of the model file. */
+  path: string;
+  /** Inputs and outputs as the model file declares them (symbolic dimensions as -1). */
+  tensors: ModelTensors;
+  signature: TaskSignature;
+  /** True when every input and output has a dynamic dimension 0, so requests can be stacked. */
+  batchable: boolean;
+  /** Seconds spent loading and warming up. */
+  loadSeconds: number;
+  /** Runs the model; `feeds` are named like the model's inputs. Outputs come in model order. */
+  run(feeds: readonly DecodedTensor[]): Promise<DecodedTensor[]>;
+  /** Set once the model can no longer run at all (e.g. its thread died): not the request's fault. */
+  failure(): Error | undefined;
+  release(): Promise<void>;
+  /** Set for generative (gguf) models: the consumer generates with it instead of calling run(). */
+  generator?: LlamaEngine;
+}
+
+/** Options of {@link Engine.load}. */
+export interface LoadOptions {
+  log: Logger;
+  resolve?: ResolveOptions;
+  /** Batch sizes to warm up with; default [1] and the model's maxBatchSize. */
+  warmupBatchSizes?: number[];
+}
+
+/** One way of running models: onnxruntime (engines/onnx) or llama.cpp (engines/llama). */
+export interface Engine {
+  /** The model format it runs (InferenceModel spec.model.format). */
+  format: string;
+  /** Resolves, loads and warms up `config`; throws a contextual error when the model cannot serve. */
+  load(config: ModelConfig, options: LoadOptions): Promise<ModelRunner>;
+}

@@ -1,0 +1,62 @@
+/**
+ * The code of an onnxruntime worker thread (started by inference-thread.ts): loads one session,
+ * then runs the feeds it is sent, one message at a time, and posts the outputs back.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import ort from "onnxruntime-node";
+import type { ThreadReply, ThreadRequest, ThreadTensor, ThreadWorkerData } from "./inference-thread.js";
+
+const port = parentPort!;
+const { modelPath, options } = workerData as ThreadWorkerData;
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+const reply = (value: ThreadReply, transfer?: ArrayBuffer[]) => port.postMessage(value, transfer);
+
+/** Metadata as plain objects (onnxruntime's shapes may be frozen arrays that do not clone). */
+const plain = (metadata: readonly ort.InferenceSession.ValueMetadata[]) =>
+  metadata.map((m) => ({ ...m, ...(m.isTensor ? { shape: [...m.shape] } : {}) }));
+
+async function run(session: ort.InferenceSession, feeds: readonly ThreadTensor[]): Promise<ThreadTensor[]> {
+  const inputs: Record<string, ort.Tensor> = {};
+  for (const f of feeds) {
+    inputs[f.name] = new ort.Tensor(f.type as ort.Tensor.Type, f.data as ort.Tensor.DataType, f.dims);
+  }
+  const results = await session.run(inputs);
+  return session.outputNames.map((name) => {
+    const t = results[name]!;
+    return { name, type: t.type, dims: [...t.dims], data: t.data as ThreadTensor["data"] };
+  });
+}
+
+function serve(session: ort.InferenceSession): void {
+  reply({
+    type: "loaded",
+    inputMetadata: plain(session.inputMetadata),
+    outputMetadata: plain(session.outputMetadata),
+    outputNames: [...session.outputNames],
+  });
+  port.on("message", async (msg: ThreadRequest) => {
+    if (msg.type === "release") {
+      await session.release();
+      reply({ type: "released" });
+      return;
+    }
+    try {
+      const outputs = await run(session, msg.feeds);
+      const transfer = outputs
+        .map((o) => (ArrayBuffer.isView(o.data) ? o.data.buffer : undefined))
+        .filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+      try {
+        reply({ type: "result", id: msg.id, outputs }, transfer);
+      } catch {
+        reply({ type: "result", id: msg.id, outputs }); // not transferable: copy
+      }
+    } catch (error) {
+      reply({ type: "result", id: msg.id, error: message(error) });
+    }
+  });
+}
+
+ort.InferenceSession.create(modelPath, options).then(serve, (error: unknown) =>
+  reply({ type: "failed", error: message(error) }),
+);
