@@ -36,6 +36,15 @@ export function serviceUrls(): ServiceUrls {
   };
 }
 
+/** The management API URL with credentials, as the runtime Secret and the operator carry it. */
+export function rabbitManagementUrl(): string {
+  const urls = serviceUrls();
+  const url = new URL(urls.rabbitManagementUrl);
+  url.username = urls.rabbitUser;
+  url.password = urls.rabbitPassword;
+  return url.toString().replace(/\/$/, "");
+}
+
 /**
  * Environment of a runtime role (gateway, worker, collector) on these services: the service URLs,
  * PostgreSQL schema `schema`, any free port on loopback, and the runtime config file if given.

@@ -24,7 +24,7 @@ import {
   repoRoot,
   writesSince,
 } from "../harness/kube.js";
-import { serviceUrls, uniqueName } from "../harness/services.js";
+import { rabbitManagementUrl, serviceUrls, uniqueName } from "../harness/services.js";
 import {
   conditionOf,
   createRuntimeSecret,
@@ -34,7 +34,6 @@ import {
   getJson,
   installOperatorRbac,
   markDeploymentAvailable,
-  rabbitManagementUrl,
   serviceAccountKubeconfig,
   startOperator,
   type OperatorProcess,

@@ -13,16 +13,7 @@ import {
 } from "../../../operator/inference-model/reconciler.js";
 import { names } from "../../../runtime/shared/contracts/index.js";
 import { createNamespace, deleteNamespace, kubectl, kubectlOk, writesSince } from "../../harness/kube.js";
-import { serviceUrls, uniqueName } from "../../harness/services.js";
-
-/** The management API URL with credentials, as the runtime Secret and the operator carry it. */
-export function rabbitManagementUrl(): string {
-  const urls = serviceUrls();
-  const url = new URL(urls.rabbitManagementUrl);
-  url.username = urls.rabbitUser;
-  url.password = urls.rabbitPassword;
-  return url.toString().replace(/\/$/, "");
-}
+import { rabbitManagementUrl, serviceUrls, uniqueName } from "../../harness/services.js";
 
 function managementAuth() {
   const urls = serviceUrls();

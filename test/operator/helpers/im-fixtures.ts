@@ -2,13 +2,13 @@
  * InferenceModel fixtures for operator tests: the samples as objects, stamped with the metadata
  * the apiserver would give them, settings, and golden-file comparison.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { dump, load } from "js-yaml";
-import { expect } from "vitest";
 import type { InferenceModel } from "../../../operator/api/index.js";
 import type { OperatorSettings } from "../../../operator/config.js";
 import { repoRoot } from "../../harness/kube.js";
+import { expectGoldenText } from "./samples.js";
 
 /** The InferenceModel in samples/<file>, as written (no defaults, no server metadata). */
 export function sampleModel(file: string): InferenceModel {
@@ -44,22 +44,14 @@ export const monitoredSettings: OperatorSettings = {
   serviceMonitors: true,
 };
 
-const goldenDir = join(repoRoot, "test/operator/golden");
-
 /**
  * Compares `value` (rendered as YAML) with test/operator/golden/<name>.yaml. UPDATE_GOLDEN=1
  * (re)writes the file instead; review the diff before committing it.
  */
 export function expectGolden(name: string, value: unknown): void {
-  const path = join(goldenDir, `${name}.yaml`);
-  const text =
+  expectGoldenText(
+    `${name}.yaml`,
     `# Golden file: ${name}. Regenerate with UPDATE_GOLDEN=1 and review the diff.\n` +
-    dump(value, { noRefs: true, lineWidth: -1, quotingType: '"' });
-  if (process.env.UPDATE_GOLDEN === "1") {
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, text);
-    return;
-  }
-  if (!existsSync(path)) throw new Error(`golden file ${path} is missing; run with UPDATE_GOLDEN=1`);
-  expect(text, `golden file ${path} (UPDATE_GOLDEN=1 regenerates it)`).toBe(readFileSync(path, "utf8"));
+      dump(value, { noRefs: true, lineWidth: -1, quotingType: '"' }),
+  );
 }

@@ -13,19 +13,10 @@ import { load } from "js-yaml";
 import { SECRET_KEYS } from "../../../operator/shared/names.js";
 import { names } from "../../../runtime/shared/contracts/index.js";
 import { kubectl, kubectlOk, repoRoot } from "../../harness/kube.js";
-import { serviceUrls } from "../../harness/services.js";
+import { rabbitManagementUrl, serviceUrls } from "../../harness/services.js";
 
 export const OPERATOR_NAMESPACE = "turnpike-system";
 export const OPERATOR_SA = "turnpike-operator";
-
-/** The management API URL with credentials, as the runtime Secret and the operator carry it. */
-export function rabbitManagementUrl(): string {
-  const urls = serviceUrls();
-  const url = new URL(urls.rabbitManagementUrl);
-  url.username = urls.rabbitUser;
-  url.password = urls.rabbitPassword;
-  return url.toString().replace(/\/$/, "");
-}
 
 /** Installs config/operator/pepr-store.yaml and rbac.yaml (server-side apply, idempotent). */
 export async function installOperatorRbac(): Promise<void> {
