@@ -43,6 +43,9 @@ export class PromptError extends Error {
 /** A loaded GGUF model with one context of parallel sequences. */
 export class LlamaEngine {
   private broken: Error | undefined;
+  /** Aborted by close(): generations still running stop at their next token. */
+  private readonly closing = new AbortController();
+  private readonly active = new Set<Promise<unknown>>();
   private readonly waiting: ((sequence: LlamaContextSequence) => void)[] = [];
   /** Sequences not generating now; each is reused, its history cleared before the next request. */
   private readonly free: LlamaContextSequence[] = [];
@@ -159,6 +162,25 @@ export class LlamaEngine {
     if (options.signal?.aborted) {
       return { text: "", finishReason: "cancelled", promptTokens: 0, completionTokens: 0 };
     }
+    const running = this.run(request, prompt, maxTokens, options);
+    this.active.add(running);
+    try {
+      return await running;
+    } finally {
+      this.active.delete(running);
+    }
+  }
+
+  private async run(
+    request: GenerationRequest,
+    prompt: { tokens: Token[]; count: number },
+    maxTokens: number,
+    options: { onText?: (text: string) => void; signal?: AbortSignal },
+  ): Promise<Generation> {
+    if (this.closing.signal.aborted) throw this.broken ?? new Error("the model was released");
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, this.closing.signal])
+      : this.closing.signal;
     const sequence = await this.acquire();
     let completionTokens = 0;
     try {
@@ -170,7 +192,7 @@ export class LlamaEngine {
           topP: request.topP,
           ...(request.seed !== undefined ? { seed: request.seed } : {}),
           customStopTriggers: request.stop,
-          signal: options.signal,
+          signal,
           stopOnAbortSignal: true,
           disableContextShift: true,
           onToken: (tokens) => (completionTokens += tokens.length),
@@ -197,6 +219,8 @@ export class LlamaEngine {
   /** Frees the context, the model and the native backend. */
   async close(): Promise<void> {
     this.broken ??= new Error("the model was released");
+    this.closing.abort();
+    await Promise.allSettled([...this.active]);
     await this.context.dispose().catch(() => undefined);
     await this.model.dispose().catch(() => undefined);
     await this.llama.dispose().catch(() => undefined);
