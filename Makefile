@@ -20,7 +20,8 @@ services:
 	bash hack/services.sh
 
 # etcd, kube-apiserver, kubectl and KEDA's CRDs from the Go module proxy (cached by version);
-# the tests also render the Helm chart, so they need helm too.
+# the tests also render the Helm chart, so they need helm too, and judge the ArgoCD health checks
+# with ArgoCD's own code (hack/argocd-health: ~11 min to build the first time, then cached).
 cluster-tools:
 	bash hack/build-control-plane.sh >/dev/null
 	bash hack/keda-crds.sh >/dev/null
@@ -31,6 +32,7 @@ llm-model:
 
 tools: cluster-tools llm-model
 	bash hack/build-helm.sh >/dev/null
+	bash hack/build-argocd-health.sh >/dev/null
 
 typecheck: deps
 	npx tsc --noEmit -p tsconfig.json

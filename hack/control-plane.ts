@@ -38,6 +38,12 @@ export interface ControlPlaneOptions {
   stateDir?: string;
   /** Log progress lines to stderr. */
   verbose?: boolean;
+  /**
+   * Kubernetes version the apiserver emulates (`--emulated-version`, e.g. "1.33"; the binary
+   * accepts down to three minors below its own): gates APIs, features and the CEL libraries new
+   * expressions may use as that version does.
+   */
+  emulatedVersion?: string;
 }
 
 /** Builds (or finds cached) binaries and returns their directory. */
@@ -266,6 +272,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--audit-policy-file=${auditPolicy}`,
       `--audit-log-path=${auditLog}`,
       "--audit-log-mode=blocking",
+      ...(options.emulatedVersion ? [`--emulated-version=kube=${options.emulatedVersion}`] : []),
       "--v=0",
     ],
     apiLog,
@@ -307,7 +314,18 @@ export async function installCrds(kubeconfig: string, binDir: string, dir = join
   const run = (args: string[]) =>
     promisify(execFile)(join(binDir, "kubectl"), ["--kubeconfig", kubeconfig, ...args]);
   await run(["apply", "--server-side", "--force-conflicts", ...files]);
-  await run(["wait", "--for=condition=Established", "--timeout=60s", ...files]);
+  // A CRD the apiserver has not given a status yet makes `kubectl wait` fail at once ("accessor
+  // error: <nil>") instead of waiting; seen under load. Ask again until every status exists.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await run(["wait", "--for=condition=Established", "--timeout=60s", ...files]);
+      return;
+    } catch (error) {
+      const stderr = String((error as { stderr?: unknown }).stderr ?? "");
+      if (attempt >= 20 || !stderr.includes("accessor error")) throw error;
+      await new Promise((done) => setTimeout(done, 250));
+    }
+  }
 }
 
 /** KEDA's CRD directory, from KEDA's Go module (hack/keda-crds.sh). */

@@ -19,6 +19,7 @@ import { format, resolveConfig } from "prettier";
 import type { CustomResourceDefinition } from "../operator/api/common.schema.js";
 import { crds } from "../operator/api/crds.js";
 import { apiIntro, inferenceModelGuide, pipelineGuide, tenantQuotaGuide } from "../operator/api/guide.js";
+import { httpErrorsGuide } from "../operator/api/http-errors-guide.js";
 import { crdFileName, GENERATED_HEADER, renderApiDoc, renderCrdYaml } from "../operator/api/render.js";
 
 const execFileAsync = promisify(execFile);
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
   mkdirSync(join(out, "docs"), { recursive: true });
   // Formatted like every other Markdown file in the repo, so `prettier --check .` passes on it.
   const docPath = join(repoRoot, "docs/api.md");
-  const markdown = renderApiDoc(apiIntro, kindDocs(crds));
+  const markdown = renderApiDoc(apiIntro, kindDocs(crds), httpErrorsGuide);
   const options = { ...(await resolveConfig(docPath)), filepath: docPath };
   writeFileSync(join(out, "docs/api.md"), await format(markdown, options));
   console.log(`generated ${crds.length} CRDs, their types and docs/api.md under ${out}`);

@@ -2,6 +2,7 @@
  * Hand-written prose of docs/api.md. The field tables, columns and rules around it are generated
  * from the schema sources; keep what is written here to what a table cannot say.
  */
+import { MIN_KUBERNETES_VERSION } from "./kubernetes-version.js";
 
 export const apiIntro = `
 # Turnpike API reference: \`turnpike.dev/v1alpha1\`
@@ -38,8 +39,9 @@ Conventions shared by all kinds:
   RFC 1123 labels in the same namespace. Whether the referenced object exists is reported in
   status conditions, not enforced at admission, so objects can be applied in any order.
 - Defaults are applied by the apiserver and are visible in \`kubectl get -o yaml\`.
-- CRDs live in \`crds/\` and need Kubernetes 1.32 or newer (Pipeline validation uses CEL
-  two-variable comprehensions). Install them with \`kubectl apply --server-side -f crds/\`.
+- CRDs live in \`crds/\` and need Kubernetes ${MIN_KUBERNETES_VERSION} or newer (Pipeline validation uses CEL
+  two-variable comprehensions: 1.32 added them, and an apiserver accepts them in new rules one minor
+  later). Install them with \`kubectl apply --server-side -f crds/\`.
 `;
 
 export const inferenceModelGuide = `
@@ -55,7 +57,8 @@ result arrives it charges the actual output and refunds the rest. \`tokens.mode\
 counted (\`characters\`, \`tokenizer\` or a \`fixed\` cost per request).
 
 **Queue.** Each InferenceModel has its own durable quorum queue. \`queue.maxLength\` bounds it: when
-it is full the gateway answers 429 instead of letting the backlog grow. Expired and poison messages
+it is full the gateway answers 503 \`queue_full\` (the server's condition, not the tenant's:
+retry later, as \`Retry-After\` says) instead of letting the backlog grow. Expired and poison messages
 (more than \`queue.deliveryLimit\` deliveries) go to the dead-letter queue when \`queue.deadLetter\`
 is true. The queue is deleted with the InferenceModel unless \`queue.retainOnDelete\` is set.
 
@@ -98,7 +101,8 @@ first. A Secret or key that does not exist makes \`Ready\` False with a message 
 positive integer. The gateway checks all of them atomically in one Redis script before a request is
 queued, reserving input plus maximum output tokens, and settles the actual cost when the result
 arrives, so a tenant never exceeds a limit however many gateway replicas there are. A refused
-request gets HTTP 429 with the limit that was hit.
+request gets HTTP 429 \`quota_exceeded\` with the limit that was hit, or 422
+\`request_exceeds_quota\` when it alone reserves more than a limit allows.
 
 **Identity.** \`spec.tenant\` keys the tenant's counters and request records and is immutable once
 created (the apiserver refuses a change); create a new TenantQuota to rename a tenant.
@@ -106,7 +110,8 @@ created (the apiserver refuses a change); create a new TenantQuota to rename a t
 
 **Access.** \`spec.models\` lists the InferenceModels and Pipelines the tenant may call; leave it
 empty to allow every model in the namespace. \`spec.priority\` (\`low\`, \`normal\`, \`high\`)
-orders the tenant's messages in saturated queues.
+is meant to order the tenant's messages in saturated queues, but is not yet implemented: it is
+validated and stored, and all priorities share one FIFO queue today.
 `;
 
 export const pipelineGuide = `
@@ -132,7 +137,9 @@ once, at the end. Call a pipeline like a model: \`/v2/models/<pipeline name>/inf
 **Shadow.** \`spec.shadow\` mirrors a percentage of one model step's inputs to another
 InferenceModel, for example a new model version or a GPU variant. Shadow outputs are to be recorded
 for comparison, never returned, and not charged to the tenant. This runtime accepts \`spec.shadow\`
-but does not run it yet; the \`Ready\` condition's message says so. Requests are unaffected.
+but does not run it yet; the \`Ready\` condition's message says so. Requests are unaffected. The
+shadow's model counts for readiness like a step's (\`samples/shadow/pipeline-ocr-shadow.yaml\`
+names the GPU sample, so it is Ready only where GPUs are).
 
 **Readiness.** \`Ready\` is True only when the runtime can run the steps and every referenced
 InferenceModel exists and is Ready. A

@@ -124,8 +124,8 @@ const scaling: Schema = obj(
 
 const queue: Schema = obj("Policy of the model's durable RabbitMQ quorum queue.", {
   maxLength: positive(
-    "Most messages the queue holds; beyond it new requests are refused with 429 (back-pressure) " +
-      "instead of growing the queue.",
+    "Most messages the queue holds; beyond it new requests are refused with 503 queue_full " +
+      "(back-pressure, with Retry-After) instead of growing the queue.",
     100_000_000,
     { default: 10_000 },
   ),
@@ -211,7 +211,12 @@ const status: Schema = obj("Observed state of the InferenceModel, written by the
   queue: obj("The model's request queue.", {
     name: str("Name of the RabbitMQ queue.", { maxLength: 255 }),
     depth: int("Messages waiting in the queue when last observed.", { minimum: 0 }),
-    deadLetterDepth: int("Messages in this model's share of the dead-letter queue.", { minimum: 0 }),
+    deadLetterDepth: int(
+      "Messages in the namespace's dead-letter queue when last observed. All models of the " +
+        "namespace share that queue, so this counts their dead letters together. Unset when " +
+        "spec.queue.deadLetter is false.",
+      { minimum: 0 },
+    ),
   }),
   endpoint: str("URL of the model's Open Inference Protocol v2 endpoint on the gateway.", {
     maxLength: 2048,

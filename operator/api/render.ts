@@ -197,8 +197,8 @@ function renderKind({ crd, guide, example }: KindDoc): string {
   ].join("\n");
 }
 
-/** docs/api.md: an overview, then one section per kind. */
-export function renderApiDoc(intro: string, kinds: KindDoc[]): string {
+/** docs/api.md: an overview, one section per kind, then `outro` (the HTTP errors). */
+export function renderApiDoc(intro: string, kinds: KindDoc[], outro = ""): string {
   const toc = kinds
     .map(({ crd }) => {
       const n = crd.spec.names;
@@ -215,5 +215,7 @@ export function renderApiDoc(intro: string, kinds: KindDoc[]): string {
     toc,
     "",
     ...kinds.map(renderKind),
+    outro.trim(),
+    "",
   ].join("\n");
 }

@@ -89,8 +89,9 @@ const spec: Schema = obj(
       { maxItems: 64, "x-kubernetes-list-type": "set" },
     ),
     priority: str(
-      "Queue priority of the tenant's requests when models are saturated: `high` requests are " +
-        "delivered before `normal` and `low` ones.",
+      "Intended queue priority of the tenant's requests when models are saturated (`high` " +
+        "before `normal` and `low`). Not yet implemented: the value is validated and stored, but " +
+        "all priorities share one FIFO queue today.",
       { enum: [...TENANT_PRIORITIES], default: "normal" },
     ),
     suspend: bool("Refuse every request of the tenant (403) without deleting its keys or usage.", {
@@ -159,7 +160,7 @@ export const tenantQuotaCrd = customResourceDefinition({
       name: "Priority",
       type: "string",
       jsonPath: ".spec.priority",
-      description: "Queue priority of the tenant's requests.",
+      description: "Queue priority of the tenant's requests (not yet implemented: one FIFO queue).",
       priority: 1,
     },
     ageColumn,

@@ -13,6 +13,7 @@ import {
 } from "../shared/conditions.js";
 import type { PermanentError } from "../shared/errors.js";
 import { defaultedSpec } from "./defaults.js";
+import { queuePolicy } from "./desired.js";
 import { desiredReplicas } from "./desired-worker.js";
 import { endpointOf } from "../shared/names.js";
 import { modelQueueName, selectorString, workerSelector } from "./naming.js";
@@ -21,6 +22,8 @@ import type { QueueInfo } from "./queue.js";
 export interface Observed {
   deployment?: V1Deployment;
   queue?: QueueInfo;
+  /** The namespace's dead-letter queue; read only when the model dead-letters. */
+  deadLetter?: QueueInfo;
   /** A problem only a spec (or cluster) change can fix: Degraded. */
   problem?: PermanentError;
 }
@@ -127,6 +130,9 @@ export function modelStatus(
   const namespace = im.metadata!.namespace as string;
   const conditions = mergeConditions(conditionsOf(im), conditionsFor(im, observed), now);
   const depth = observed.queue?.messages ?? im.status?.queue?.depth;
+  const deadLetterDepth = queuePolicy(im).deadLetter
+    ? (observed.deadLetter?.messages ?? im.status?.queue?.deadLetterDepth)
+    : undefined;
   return {
     status: {
       observedGeneration: im.metadata?.generation ?? 0,
@@ -134,7 +140,11 @@ export function modelStatus(
       replicas: observed.deployment?.status?.replicas ?? 0,
       readyReplicas: observed.deployment?.status?.readyReplicas ?? 0,
       selector: selectorString(workerSelector(name)),
-      queue: { name: modelQueueName(namespace, name), ...(depth === undefined ? {} : { depth }) },
+      queue: {
+        name: modelQueueName(namespace, name),
+        ...(depth === undefined ? {} : { depth }),
+        ...(deadLetterDepth === undefined ? {} : { deadLetterDepth }),
+      },
       endpoint: endpointOf(name),
     },
     progressing: conditions.some((c) => c.type === "Progressing" && c.status === "True"),

@@ -15,6 +15,7 @@ import {
   modelQueueArguments,
   type ModelQueuePolicy,
 } from "../../runtime/shared/amqp.js";
+import { names } from "../../runtime/shared/contracts/index.js";
 import type { ReconcileContext } from "../shared/context.js";
 import { PermanentError, TransientError } from "../shared/errors.js";
 import { modelQueueName } from "./naming.js";
@@ -67,6 +68,17 @@ export async function inspectQueue(managementUrl: string, queue: string): Promis
     consumers: body.consumers ?? 0,
     arguments: body.arguments ?? {},
   };
+}
+
+/**
+ * The namespace's dead-letter queue, read like the model's queue. Its depth is status only, so an
+ * unreadable management API leaves the last reported value instead of failing the reconcile.
+ */
+export async function inspectDeadLetterQueue(
+  managementUrl: string,
+  namespace: string,
+): Promise<QueueInfo | undefined> {
+  return inspectQueue(managementUrl, names(namespace).deadLetterQueue).catch(() => undefined);
 }
 
 /** Where each queue argument comes from, for a message a user can act on. */

@@ -33,7 +33,7 @@ import { terminationGraceSeconds } from "./desired-worker.js";
 import { modelStatus, type Observed } from "./model-status.js";
 import { INFERENCE_MODEL_KIND } from "../shared/names.js";
 import { modelQueueName } from "./naming.js";
-import { deleteModelQueue, ensureModelQueue, inspectQueue } from "./queue.js";
+import { deleteModelQueue, ensureModelQueue, inspectDeadLetterQueue, inspectQueue } from "./queue.js";
 
 /** How soon a model whose rollout is under way is looked at again (Deployments are not watched). */
 export const PROGRESS_REQUEUE_MS = 5_000;
@@ -144,6 +144,9 @@ export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) 
       observed.queue = await inspectQueue(ctx.rabbitManagementUrl, modelQueueName(namespace, name)).catch(
         () => undefined,
       );
+    }
+    if (queuePolicy(im).deadLetter) {
+      observed.deadLetter = await inspectDeadLetterQueue(ctx.rabbitManagementUrl, namespace);
     }
     try {
       const outcome = await applyChildren(

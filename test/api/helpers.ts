@@ -22,17 +22,20 @@ export function uniqueNamespace(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString("hex")}`;
 }
 
-/** Every YAML document of every file in samples/, with the file it came from. */
+/** Every YAML document of every file in samples/ and samples/shadow/, with the file it came from. */
 export function loadSamples(): { file: string; manifest: Manifest }[] {
   const dir = join(repoRoot, "samples");
-  return readdirSync(dir)
-    .filter((f) => f.endsWith(".yaml"))
-    .sort()
-    .flatMap((file) =>
-      loadAll(readFileSync(join(dir, file), "utf8"))
-        .filter((doc): doc is Manifest => typeof doc === "object" && doc !== null)
-        .map((manifest) => ({ file, manifest })),
-    );
+  const files = (sub: string) =>
+    readdirSync(join(dir, sub))
+      .filter((f) => f.endsWith(".yaml"))
+      .sort()
+      .map((f) => join(sub, f));
+  // samples/shadow/ last: its Pipeline replaces the default `ocr` when both are applied.
+  return [...files(""), ...files("shadow")].flatMap((file) =>
+    loadAll(readFileSync(join(dir, file), "utf8"))
+      .filter((doc): doc is Manifest => typeof doc === "object" && doc !== null)
+      .map((manifest) => ({ file, manifest })),
+  );
 }
 
 /** Server-side apply of one object into a namespace; dryRun asks the server to validate only. */

@@ -29,6 +29,16 @@ const conditionsOf = (status: Record<string, unknown>) =>
 describe("modelStatus", () => {
   const cpu = stored(sampleModel("inference-model-ocr-cpu.yaml"), { namespace: "ns1", generation: 4 });
 
+  it("reports the dead-letter depth only for a model that dead-letters", () => {
+    const info = (messages: number) => ({ name: "q", messages, consumers: 0, arguments: {} });
+    const observed = { queue: info(1), deadLetter: info(4) };
+    expect(modelStatus(cpu, observed, t0).status.queue).toMatchObject({ depth: 1, deadLetterDepth: 4 });
+    const off = { ...cpu, spec: { ...cpu.spec!, queue: { ...cpu.spec!.queue, deadLetter: false } } };
+    expect(modelStatus(off as InferenceModel, observed, t0).status.queue).not.toHaveProperty(
+      "deadLetterDepth",
+    );
+  });
+
   it("is Ready and not Progressing once the rollout is complete", () => {
     const { status, progressing } = modelStatus(
       cpu,

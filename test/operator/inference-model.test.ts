@@ -23,6 +23,7 @@ import {
   modelTestEnv,
   publishTo,
   rabbitQueue,
+  rejectFrom,
   type ModelTestEnv,
 } from "./helpers/im-env.js";
 import { plainSettings } from "./helpers/im-fixtures.js";
@@ -107,7 +108,7 @@ describe("InferenceModel reconciler (CPU sample)", () => {
       readyReplicas: 0,
       selector:
         "app.kubernetes.io/component=worker,turnpike.dev/owner=ocr-rec,turnpike.dev/owner-kind=inferencemodel",
-      queue: { name: queue, depth: 0 },
+      queue: { name: queue, depth: 0, deadLetterDepth: 0 },
       endpoint: "/v2/models/ocr-rec/infer",
     });
     expect(await condition("Ready")).toMatchObject({ status: "False", reason: "NoReplicasAvailable" });
@@ -154,6 +155,25 @@ describe("InferenceModel reconciler (CPU sample)", () => {
     await eventually(async () => {
       await reconcile();
       return (await model()).status.queue.depth === 0 ? true : undefined;
+    });
+  });
+
+  it("reports the depth of the namespace's dead-letter queue, where rejected tasks land", async () => {
+    const deadLetters = names(t.namespace).deadLetterQueue;
+    expect((await model()).status.queue.deadLetterDepth).toBe(0);
+    await publishTo(queue, 2);
+    await rejectFrom(queue, 2);
+    await eventually(async () => {
+      await reconcile();
+      return (await model()).status.queue.deadLetterDepth === 2 ? true : undefined;
+    });
+    // The fanout also copied them to the collector's dead-task queue; empty both again.
+    const channel = await t.controller.ctx.amqpChannel();
+    await channel.purgeQueue(deadLetters);
+    await channel.purgeQueue(names(t.namespace).deadTaskQueue);
+    await eventually(async () => {
+      await reconcile();
+      return (await model()).status.queue.deadLetterDepth === 0 ? true : undefined;
     });
   });
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import type { InferenceModel, Pipeline } from "../../operator/api/index.js";
 import { modelReadiness, observePipeline, referencedModels } from "../../operator/pipeline/desired.js";
-import { samplesByKind, stored } from "./helpers/samples.js";
+import { samplesByKind, shadowPipeline, stored } from "./helpers/samples.js";
 
 function ready(model: InferenceModel, status: "True" | "False" = "True", generation = 1): InferenceModel {
   const copy = stored(model, { generation });
@@ -24,8 +24,19 @@ function ready(model: InferenceModel, status: "True" | "False" = "True", generat
 
 describe("Pipeline status", () => {
   const { models, pipelines } = samplesByKind("ocr-ns");
-  const pipeline: Pipeline = stored(pipelines[0]!, { generation: 4 });
+  const pipeline: Pipeline = stored(shadowPipeline(), { namespace: "ocr-ns", generation: 4 });
   const byName = (name: string) => models.find((m) => m.metadata?.name === name)!;
+
+  it("is Ready in the default sample (no shadow) once its one model is, without GPUs", () => {
+    const sample = stored(pipelines[0]!, { generation: 1 });
+    expect(referencedModels(sample.spec!)).toEqual(["ocr-rec"]);
+    const cpuOnly = models.filter((m) => m.metadata?.name !== "ocr-rec-gpu").map((m) => ready(m));
+    expect(observePipeline(sample, cpuOnly).conditions[0]).toMatchObject({
+      type: "Ready",
+      status: "True",
+      message: "all 1 referenced InferenceModel is Ready: ocr-rec",
+    });
+  });
 
   it("references step models in order, then the shadow model", () => {
     expect(referencedModels(pipeline.spec!)).toEqual(["ocr-rec", "ocr-rec-gpu"]);

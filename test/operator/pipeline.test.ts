@@ -16,7 +16,8 @@ const MODELS = ["ocr-rec", "ocr-rec-gpu"];
 
 beforeAll(async () => {
   t = await controllerEnv("pipeline");
-  await t.kubectl("apply", "-f", join(repoRoot, "samples/pipeline-ocr.yaml"));
+  // The variant with a shadow: it references a second model, as pipelines with shadows do.
+  await t.kubectl("apply", "-f", join(repoRoot, "samples/shadow/pipeline-ocr-shadow.yaml"));
   await t.reconcile("Pipeline", "ocr");
 });
 

@@ -4,7 +4,7 @@ import type { InferenceModel, Pipeline, PipelineSpec, TenantQuota } from "../../
 import { desiredRuntimeConfig, runtimeConfigMap, threadsFor } from "../../operator/runtime-config/desired.js";
 import { orderedSteps } from "../../operator/shared/pipeline-steps.js";
 import { parseRuntimeConfig, routeFor, RUNTIME_CONFIG_KEY } from "../../runtime/shared/contracts/index.js";
-import { expectGoldenText, samplesByKind, stored } from "./helpers/samples.js";
+import { expectGoldenText, samplesByKind, shadowPipeline, stored } from "./helpers/samples.js";
 
 function render(
   models: InferenceModel[],
@@ -83,7 +83,7 @@ describe("desiredRuntimeConfig", () => {
     ]);
     expect(ocr.steps.find((s) => s.name === "line")!.parameters).toEqual({ height: "48" });
     expect(ocr.steps.find((s) => s.name === "recognize")!.maxOutputTokens).toBe(256);
-    expect(ocr.shadow).toEqual({ step: "recognize", model: "ocr-rec-gpu", percent: 10 });
+    expect(ocr.shadow).toBeUndefined();
     expect(routeFor(config, "ocr")?.route.map((r) => r.step)).toEqual(["line", "recognize"]);
   });
 
@@ -133,7 +133,8 @@ describe("desiredRuntimeConfig", () => {
   });
 
   it("leaves out pipelines with missing models and shadows whose model is missing", () => {
-    const { models, pipelines, tenants } = samplesByKind();
+    const { models, tenants } = samplesByKind();
+    const pipelines = [stored(shadowPipeline(), { namespace: "models" })];
     const withoutGpu = models.filter((m) => m.metadata?.name !== "ocr-rec-gpu");
     const first = render(withoutGpu, pipelines, tenants);
     expect(first.config.pipelines[0]!.shadow).toBeUndefined();

@@ -1,10 +1,9 @@
 // Fault: kill -9 the collector while ~1,000 requests are in flight, and start a new one. Results
 // pile up in the results queue meanwhile (nothing is lost: it acks only after PostgreSQL committed
 // and the quota settled), sync clients keep waiting, and the new collector records everything once.
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { audit, QuotaSampler, waitForRecords, waitForSettled } from "./helpers/audit.js";
-import { installation, type Installation } from "./helpers/installation.js";
-import { writeRows, type FaultRow } from "./helpers/report-file.js";
+import { faultSuite } from "./helpers/fault-suite.js";
 import {
   expectClean,
   expectPromptAnswers,
@@ -15,17 +14,12 @@ import {
 } from "./helpers/scenario.js";
 import { Traffic } from "./helpers/traffic.js";
 
-let inst: Installation | undefined;
-const rows: FaultRow[] = [];
-
-afterAll(async () => {
-  writeRows("collector-kill", rows);
-  await inst?.cleanup();
-}, 60_000);
+const suite = faultSuite("collector-kill");
+const { rows } = suite;
 
 describe("kill -9 the collector", () => {
   it("records every result once after a new collector starts", async () => {
-    inst = await installation({
+    const i = await suite.install({
       label: "rel-collector",
       echoBatching: { maxBatchSize: 16, maxDelayMs: 60 },
       tenants: [
@@ -33,7 +27,6 @@ describe("kill -9 the collector", () => {
         { name: "capped", limits: { tokensPerDay: 600, concurrentRequests: 100 } },
       ],
     });
-    const i = inst;
     const collector = i.supervise("collector", "collector");
     const gateway = i.supervise("gateway", "gateway");
     const [gatewayUrl] = await Promise.all([gateway.current.ready, collector.current.ready]);

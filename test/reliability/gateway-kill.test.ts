@@ -3,34 +3,28 @@
 // (exactly once); submissions that were cut off are retried on the other gateway with the same
 // Idempotency-Key and end up as one request each.
 import { randomUUID } from "node:crypto";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { requestTenantKey, tenantKeys } from "../../runtime/shared/contracts/index.js";
 import { audit, QuotaSampler, waitForRecords, waitForSettled } from "./helpers/audit.js";
-import { ECHO_TOKENS, installation, type Installation } from "./helpers/installation.js";
-import { writeRows, type FaultRow } from "./helpers/report-file.js";
+import { ECHO_TOKENS } from "./helpers/installation.js";
+import { faultSuite } from "./helpers/fault-suite.js";
 import { expectClean, faultRow, outageStats, until } from "./helpers/scenario.js";
 import { echoBody, Traffic } from "./helpers/traffic.js";
 
 const STREAMS = 40;
-let inst: Installation | undefined;
 let survivorUrl = "";
-const rows: FaultRow[] = [];
-
-afterAll(async () => {
-  writeRows("gateway-kill", rows);
-  await inst?.cleanup();
-}, 60_000);
+const suite = faultSuite("gateway-kill");
+const { rows } = suite;
 
 describe("kill -9 a gateway holding SSE streams", () => {
   it("lets every SSE client get its final event from the other gateway", async () => {
-    inst = await installation({
+    const i = await suite.install({
       label: "rel-gateway",
       tenants: [
         { name: "bulk", limits: { tokensPerDay: 10_000_000 } },
         { name: "capped", limits: { tokensPerDay: 700 } },
       ],
     });
-    const i = inst;
     const [bulk, capped] = i.tenants as [(typeof i.tenants)[0], (typeof i.tenants)[0]];
     const collector = i.supervise("collector", "collector");
     const doomed = i.supervise("gateway", "gateway-a");
@@ -113,7 +107,7 @@ describe("kill -9 a gateway holding SSE streams", () => {
   // with the same Idempotency-Key must adopt and enqueue it, not answer 202 for a request that
   // never runs and holds its reservation forever.
   it("has a retry enqueue a request whose gateway died before publishing it", async () => {
-    const i = inst!;
+    const i = suite.current!;
     const tenant = i.tenants[0]!;
     const id = randomUUID();
     const key = "orphan-1";

@@ -2,10 +2,11 @@
 // a queue holding 1,000 accepted requests (plus sync and SSE clients waiting); one is SIGKILLed
 // while it holds a batch, the other carries on, and a restarted one joins. The real PP-OCRv4 worker
 // is SIGKILLed mid-inference too and its restart finishes the OCR requests with the exact text.
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { audit, QuotaSampler, waitForRecords, waitForSettled } from "./helpers/audit.js";
-import { ECHO_TOKENS, installation, type Installation } from "./helpers/installation.js";
-import { writeRows, type FaultRow } from "./helpers/report-file.js";
+import { ECHO_TOKENS } from "./helpers/installation.js";
+import { faultSuite } from "./helpers/fault-suite.js";
+import { writeRows } from "./helpers/report-file.js";
 import {
   expectClean,
   faultRow,
@@ -24,17 +25,12 @@ const SYNC = 12;
 const SSE = 12;
 const OCR = 40;
 
-let inst: Installation | undefined;
-const rows: FaultRow[] = [];
-
-afterAll(async () => {
-  writeRows("worker-kill", rows);
-  await inst?.cleanup();
-}, 60_000);
+const suite = faultSuite("worker-kill");
+const { rows } = suite;
 
 describe("kill -9 a worker mid-batch", () => {
   it("loses nothing, runs nothing twice, charges every token once", async () => {
-    inst = await installation({
+    const i = await suite.install({
       label: "rel-worker",
       ocr: true,
       // Batches that never fill (prefetch 8 < 16) wait their 60 ms: each echo worker holds a batch
@@ -46,7 +42,6 @@ describe("kill -9 a worker mid-batch", () => {
         { name: "capped", limits: { tokensPerDay: 400 } },
       ],
     });
-    const i = inst;
     const [bulk, capped] = i.tenants as [(typeof i.tenants)[0], (typeof i.tenants)[0]];
     const collector = i.supervise("collector", "collector");
     const gateway = i.supervise("gateway", "gateway");

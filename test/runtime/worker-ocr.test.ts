@@ -49,7 +49,7 @@ function ocrTask(...pngs: Buffer[]) {
 
 /**
  * samples/pipeline-ocr.yaml as the operator renders it (dependsOn made explicit), on this worker's
- * model (the sample's ocr-rec); the shadow is left out, as the operator does when its model is missing.
+ * model (the sample's ocr-rec).
  */
 function samplePipeline() {
   const sample = load(readFileSync(join(repoRoot, "samples/pipeline-ocr.yaml"), "utf8")) as {

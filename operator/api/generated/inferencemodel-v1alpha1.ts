@@ -308,8 +308,8 @@ export interface SpecQueue {
    */
   deliveryLimit?: number;
   /**
-   * Most messages the queue holds; beyond it new requests are refused with 429
-   * (back-pressure) instead of growing the queue.
+   * Most messages the queue holds; beyond it new requests are refused with 503 queue_full
+   * (back-pressure, with Retry-After) instead of growing the queue.
    */
   maxLength?: number;
   /**
@@ -540,7 +540,9 @@ export enum StatusEnum {
  */
 export interface StatusQueue {
   /**
-   * Messages in this model's share of the dead-letter queue.
+   * Messages in the namespace's dead-letter queue when last observed. All models of the
+   * namespace share that queue, so this counts their dead letters together. Unset when
+   * spec.queue.deadLetter is false.
    */
   deadLetterDepth?: number;
   /**

@@ -47,8 +47,9 @@ export interface Spec {
    */
   models?: string[];
   /**
-   * Queue priority of the tenant's requests when models are saturated: `high` requests are
-   * delivered before `normal` and `low` ones.
+   * Intended queue priority of the tenant's requests when models are saturated (`high` before
+   * `normal` and `low`). Not yet implemented: the value is validated and stored, but all
+   * priorities share one FIFO queue today.
    */
   priority?: Priority;
   /**
@@ -116,8 +117,9 @@ export interface Limits {
 }
 
 /**
- * Queue priority of the tenant's requests when models are saturated: `high` requests are
- * delivered before `normal` and `low` ones.
+ * Intended queue priority of the tenant's requests when models are saturated (`high` before
+ * `normal` and `low`). Not yet implemented: the value is validated and stored, but all
+ * priorities share one FIFO queue today.
  */
 export enum Priority {
   High = "high",

@@ -61,6 +61,23 @@ export async function publishTo(queue: string, count: number): Promise<void> {
   }
 }
 
+/** Takes `count` messages from `queue` and rejects them without requeue, as a worker does with a poison task. */
+export async function rejectFrom(queue: string, count: number): Promise<void> {
+  const connection = await amqp.connect(serviceUrls().amqpUrl);
+  try {
+    const channel = await connection.createChannel();
+    for (let rejected = 0; rejected < count; ) {
+      const message = await channel.get(queue, { noAck: false });
+      if (!message) throw new Error(`${queue} holds fewer than ${count} messages`);
+      channel.nack(message, false, false);
+      rejected++;
+    }
+    await channel.close();
+  } finally {
+    await connection.close();
+  }
+}
+
 /** Polls `check` until it returns a value other than undefined (management stats lag a few seconds). */
 export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

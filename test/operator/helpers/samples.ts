@@ -21,6 +21,12 @@ export function sampleManifests(): Manifest[] {
     .flatMap((f) => loadAll(readFileSync(join(dir, f), "utf8")) as Manifest[]);
 }
 
+/** samples/shadow/pipeline-ocr-shadow.yaml: the `ocr` Pipeline with a shadow to the GPU sample. */
+export function shadowPipeline(): Pipeline {
+  const file = join(repoRoot, "samples/shadow/pipeline-ocr-shadow.yaml");
+  return loadAll(readFileSync(file, "utf8"))[0] as Pipeline;
+}
+
 let counter = 0;
 
 /** A copy of `object` as the apiserver returns it. */
