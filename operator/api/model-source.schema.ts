@@ -86,13 +86,17 @@ export const model: Schema = obj(
         "`pvc://<claim>/<path>` (a PersistentVolumeClaim in the same namespace, mounted read-only), " +
         "`s3://<bucket>/<key>` or `https://...` (downloaded once per replica at startup).",
     ),
-    format: str("Serialization format of the model. Only `onnx` is supported.", {
-      enum: [...MODEL_FORMATS],
-      default: "onnx",
-    }),
+    format: str(
+      "Serialization format of the model: `onnx` runs in ONNX Runtime; `gguf` is a generative " +
+        "language model run by llama.cpp (node-llama-cpp) and served on the OpenAI-compatible " +
+        "`/v1/chat/completions` and `/v1/completions` routes, with task `text-generation`; its " +
+        "prompt and completion tokens are always counted with the model's own tokenizer.",
+      { enum: [...MODEL_FORMATS], default: "onnx" },
+    ),
     task: str(
       "What the model does; decides how requests are decoded, how tokens are counted and which " +
-        "pre/post-processing the runtime applies. `generic` passes tensors through unchanged.",
+        "pre/post-processing the runtime applies. `generic` passes tensors through unchanged; " +
+        "`text-generation` goes with format `gguf` (and only with it).",
       { enum: [...MODEL_TASKS], default: "generic" },
     ),
     inputs: tensors(
@@ -102,7 +106,15 @@ export const model: Schema = obj(
       "Output tensors the model produces. Optional: when omitted the runtime reads them from the ONNX graph.",
     ),
   },
-  { required: ["uri"] },
+  {
+    required: ["uri"],
+    "x-kubernetes-validations": [
+      rule(
+        "(has(self.format) && self.format == 'gguf') == (has(self.task) && self.task == 'text-generation')",
+        "model.format gguf and model.task text-generation go together",
+      ),
+    ],
+  },
 );
 
 export const tokens: Schema = obj(

@@ -177,6 +177,8 @@ function modelConfig(model: InferenceModel): ModelInput {
     name: model.metadata!.name!,
     ...versionOf(model),
     uri: spec.model.uri,
+    // Only when not the default, so configs of ONNX models stay as they were.
+    ...(spec.model.format === "gguf" ? { format: "gguf" as const } : {}),
     task: (spec.model.task ?? "generic") as ModelInput["task"],
     ...(inputs ? { inputs } : {}),
     ...(outputs ? { outputs } : {}),

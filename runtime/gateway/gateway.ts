@@ -30,6 +30,7 @@ import { TaskPublisher } from "./publisher.js";
 import { RequestStates } from "./request-state.js";
 import { healthRoutes } from "./routes/health.js";
 import { inferRoutes } from "./routes/infer.js";
+import { openAiRoutes } from "./openai/openai-routes.js";
 import { modelRoutes } from "./routes/models.js";
 import { requestRoutes } from "./routes/requests.js";
 import { Submitter } from "./submit.js";
@@ -246,6 +247,7 @@ async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
     modelRoutes(api, ctx);
     inferRoutes(api, ctx);
     requestRoutes(api, ctx);
+    await api.register((openai) => openAiRoutes(openai, ctx));
   });
   return app;
 }

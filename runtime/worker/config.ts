@@ -16,6 +16,11 @@ export const workerEnvSchema = commonEnvSchema.extend({
   TURNPIKE_PREFETCH: z.coerce.number().int().min(1).max(65535).optional(),
   /** How long close() / SIGTERM waits for in-flight work before closing the channel anyway. */
   TURNPIKE_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).default(25_000),
+  /**
+   * Where pvc://<claim>/<path> model URIs are found (`<root>/<claim>/<path>`); default /models, where
+   * the operator mounts claims. Local runs point it at a directory of their own.
+   */
+  TURNPIKE_PVC_ROOT: z.string().startsWith("/").optional(),
   /** Name reported in StepTiming.worker; the pod name (HOSTNAME) in Kubernetes. */
   TURNPIKE_WORKER_ID: z.string().min(1).optional(),
 });

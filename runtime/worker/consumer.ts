@@ -28,6 +28,8 @@ import {
   type PreparedRequest,
   type ServedModel,
 } from "./segment-runner.js";
+import { Cancellations } from "./engines/llama/cancel-listener.js";
+import { runGeneration } from "./engines/llama/run-generation.js";
 import { StepError, toStepError } from "./step-error.js";
 import {
   ENQUEUED_AT_HEADER,
@@ -62,6 +64,8 @@ export class ModelConsumer {
   private readonly settling = new Set<Promise<void>>();
   private readonly batcher: Batcher<Item>;
   private unacked = 0;
+  /** Generations clients gave up on (generative models only). */
+  private readonly cancellations = new Cancellations();
 
   constructor(private readonly options: ConsumerOptions) {
     const { runner } = options.model;
@@ -94,6 +98,9 @@ export class ModelConsumer {
   async start(onCancelled: () => void): Promise<void> {
     const { channel, queue, prefetch, log } = this.options;
     await channel.prefetch(prefetch);
+    if (this.options.model.runner.generator) {
+      await this.cancellations.listen(channel, this.options.prefix, log);
+    }
     const { consumerTag } = await channel.consume(
       queue,
       (message) => {
@@ -164,6 +171,7 @@ export class ModelConsumer {
     const enqueuedAt = Number.isFinite(header) && header > 0 ? header : task.submittedAt;
     const queuedMs = Math.max(0, Date.now() - enqueuedAt);
     metrics.queueWait.observe({ model: name }, queuedMs / 1000);
+    if (model.runner.generator) return this.generate(message, task, queuedMs);
     let request: PreparedRequest;
     try {
       request = prepareRequest(model, task, queuedMs);
@@ -231,6 +239,38 @@ export class ModelConsumer {
     void post.finally(() => this.settling.delete(post));
   }
 
+  /**
+   * A generative model's request: generates in a sequence of its own (up to maxBatchSize side by
+   * side, bounded by the prefetch), relays text to the answering gateway while it comes, then
+   * publishes the result and acks like every other request. Tracked for drain.
+   */
+  private generate(message: ConsumeMessage, task: InferenceTask, queuedMs: number): void {
+    const { model, channel, metrics, log } = this.options;
+    const name = model.runner.config.name;
+    const running = runGeneration(
+      { engine: model.runner.generator!, channel, worker: model.worker, cancellations: this.cancellations },
+      task,
+      queuedMs,
+    )
+      .then(({ result, announce }) => {
+        metrics.inferenceDuration.observe({ model: name }, result.steps.at(-1)!.inferMs / 1000);
+        metrics.tokensProcessed.inc({ model: name, tenant: task.tenant }, result.outputTokens);
+        const queue = names(this.options.prefix).resultsQueue;
+        this.publishThenAck(message, queue, result, task.requestId, announce);
+      })
+      .catch((error: unknown) => {
+        const broken = model.runner.failure();
+        if (broken) {
+          this.requeue(message, broken);
+          return this.options.onBroken(broken);
+        }
+        log.debug({ err: error, requestId: task.requestId }, "generation failed");
+        this.fail(message, task, toStepError(error, "model_error", "generating"));
+      })
+      .finally(() => this.settling.delete(running));
+    this.settling.add(running);
+  }
+
   private succeed(item: Item, outputs: DecodedTensor[], run: { inferMs: number; batchSize: number }): void {
     const { model, prefix, metrics } = this.options;
     const { task, segment } = item.request;
@@ -266,13 +306,23 @@ export class ModelConsumer {
     this.publishThenAck(message, queue, failedResult(task, error), task.requestId);
   }
 
-  private publishThenAck(message: ConsumeMessage, queue: string, body: unknown, requestId: string): void {
+  private publishThenAck(
+    message: ConsumeMessage,
+    queue: string,
+    body: unknown,
+    requestId: string,
+    /** Runs once the publish is confirmed (a generation tells the streaming gateway it is done). */
+    onConfirmed?: () => void,
+  ): void {
     const { channel } = this.options;
     const settled: Promise<void> = publishJson(channel, queue, body, {
       messageId: requestId,
       headers: { [ENQUEUED_AT_HEADER]: Date.now() },
     })
-      .then(() => this.settle(message, () => channel.ack(message)))
+      .then(() => {
+        onConfirmed?.();
+        this.settle(message, () => channel.ack(message));
+      })
       .catch(async (error: unknown) => {
         // The broker refused (e.g. the next queue is full or missing): back off a little before
         // the retry, so a short hiccup does not burn through the delivery limit at once.

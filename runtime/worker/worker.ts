@@ -118,7 +118,10 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
       },
       metrics,
       log,
-      prefetch: prefetchFor(env, runner.batchable ? modelConfig.batching.maxBatchSize : 1),
+      // A generative model runs maxBatchSize sequences side by side: one message per sequence.
+      prefetch: runner.generator
+        ? (env.TURNPIKE_PREFETCH ?? modelConfig.batching.maxBatchSize)
+        : prefetchFor(env, runner.batchable ? modelConfig.batching.maxBatchSize : 1),
       onBroken: (error) => fatal(new Error(`model ${modelConfig.name} cannot run`, { cause: error })),
     });
     next.configure(live.batching);
@@ -151,9 +154,11 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
   });
 
   const ready = (async () => {
+    const resolve =
+      options.resolve ?? (env.TURNPIKE_PVC_ROOT ? { pvcMountRoot: env.TURNPIKE_PVC_ROOT } : undefined);
     const runner = await engineFor(modelConfig).load(modelConfig, {
       log,
-      resolve: options.resolve,
+      resolve,
       cudaDeviceId: cudaDeviceId(options.env ?? process.env),
     });
     metrics.modelLoadSeconds.set({ model: modelConfig.name }, runner.loadSeconds);
@@ -162,7 +167,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
       const fallback = requested === used ? 0 : 1;
       metrics.executionProviderFallback.set({ model: modelConfig.name, requested, used }, fallback);
     }
-    model = { runner, dictionary: dictionaryFor(runner, log, options.resolve) };
+    model = { runner, dictionary: dictionaryFor(runner, log, resolve) };
     if (health.closing) return;
     await amqp.session();
     if (configPath) stopWatching = live.follow(configPath, log, (batching) => consumer?.configure(batching));

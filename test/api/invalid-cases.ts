@@ -119,6 +119,16 @@ export const inferenceModelCases: Case[] = [
     }),
     message: 'spec.model.inputs: duplicate entries for key [name="x"]',
   },
+  {
+    name: "a gguf model without the text-generation task",
+    manifest: model({ model: { uri: "file:///m.gguf", format: "gguf" } }),
+    message: "model.format gguf and model.task text-generation go together",
+  },
+  {
+    name: "the text-generation task on an ONNX model",
+    manifest: model({ model: { uri: "file:///m.onnx", task: "text-generation" } }),
+    message: "model.format gguf and model.task text-generation go together",
+  },
   // InferenceModel: tokens
   {
     name: "tokenizer mode without a tokenizer",

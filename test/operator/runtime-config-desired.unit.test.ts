@@ -155,7 +155,7 @@ describe("desiredRuntimeConfig", () => {
       m.metadata?.name === "ocr-rec" ? stored(m, { deletionTimestamp: "2026-01-02T00:00:00Z" }) : m,
     );
     const { config } = render(deleting, pipelines, tenants);
-    expect(config.models.map((m) => m.name)).toEqual(["ocr-det", "ocr-rec-gpu"]);
+    expect(config.models.map((m) => m.name)).toEqual(["ocr-det", "ocr-rec-gpu", "smollm2"]);
     expect(config.pipelines).toEqual([]);
 
     const copy = stored(tenants.find((t) => t.metadata?.name === "acme")!, {

@@ -145,6 +145,37 @@ describe("make run", () => {
     expect(status.usage?.tokensToday).toBe(charged);
   });
 
+  it("serves the sample SmolLM2 on the OpenAI routes; its exact tokens reach the TenantQuota status", async () => {
+    const apiKey = /primary:\s*(\S+)/.exec(
+      readFileSync(join(repoRoot, "samples/tenant-quota-large.yaml"), "utf8"),
+    )![1];
+    const response = await fetch(`http://127.0.0.1:${gatewayPort}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "smollm2",
+        messages: [{ role: "user", content: "Say hello." }],
+        max_tokens: 8,
+        temperature: 0,
+        seed: 1,
+      }),
+    });
+    expect(response.status).toBe(200);
+    const answer = (await response.json()) as { usage: { total_tokens: number } };
+    expect(answer.usage.total_tokens).toBeGreaterThan(8);
+
+    const redis = new Redis(serviceUrls().redisUrl);
+    const usage = await new QuotaStore(redis, namespace).usage("acme");
+    redis.disconnect();
+    expect(usage.tokensToday).toBe(answer.usage.total_tokens);
+    let status: { usage?: { tokensToday?: number } } = {};
+    for (let i = 0; i < 40 && status.usage?.tokensToday !== answer.usage.total_tokens; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      status = await tenantQuotaStatus("acme");
+    }
+    expect(status.usage?.tokensToday).toBe(answer.usage.total_tokens);
+  });
+
   it("stops everything it started on Ctrl-C", async () => {
     const exited = new Promise<number | null>((resolve) => run.once("exit", (code) => resolve(code)));
     run.kill("SIGINT");

@@ -116,7 +116,10 @@ export interface GPU {
  */
 export interface Model {
   /**
-   * Serialization format of the model. Only `onnx` is supported.
+   * Serialization format of the model: `onnx` runs in ONNX Runtime; `gguf` is a generative
+   * language model run by llama.cpp (node-llama-cpp) and served on the OpenAI-compatible
+   * `/v1/chat/completions` and `/v1/completions` routes, with task `text-generation`; its
+   * prompt and completion tokens are always counted with the model's own tokenizer.
    */
   format?: Format;
   /**
@@ -131,7 +134,8 @@ export interface Model {
   outputs?: Output[];
   /**
    * What the model does; decides how requests are decoded, how tokens are counted and which
-   * pre/post-processing the runtime applies. `generic` passes tensors through unchanged.
+   * pre/post-processing the runtime applies. `generic` passes tensors through unchanged;
+   * `text-generation` goes with format `gguf` (and only with it).
    */
   task?: Task;
   /**
@@ -145,9 +149,13 @@ export interface Model {
 }
 
 /**
- * Serialization format of the model. Only `onnx` is supported.
+ * Serialization format of the model: `onnx` runs in ONNX Runtime; `gguf` is a generative
+ * language model run by llama.cpp (node-llama-cpp) and served on the OpenAI-compatible
+ * `/v1/chat/completions` and `/v1/completions` routes, with task `text-generation`; its
+ * prompt and completion tokens are always counted with the model's own tokenizer.
  */
 export enum Format {
+  Gguf = "gguf",
   Onnx = "onnx",
 }
 
@@ -212,7 +220,8 @@ export interface Output {
 
 /**
  * What the model does; decides how requests are decoded, how tokens are counted and which
- * pre/post-processing the runtime applies. `generic` passes tensors through unchanged.
+ * pre/post-processing the runtime applies. `generic` passes tensors through unchanged;
+ * `text-generation` goes with format `gguf` (and only with it).
  */
 export enum Task {
   Generic = "generic",
@@ -220,6 +229,7 @@ export enum Task {
   OcrDirection = "ocr-direction",
   OcrRecognition = "ocr-recognition",
   TextEmbedding = "text-embedding",
+  TextGeneration = "text-generation",
   VoiceActivity = "voice-activity",
 }
 

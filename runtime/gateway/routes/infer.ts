@@ -83,6 +83,12 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
       checkRunnable(config, name);
       const route: RouteStep[] = resolved.route;
       const models = routeModels(config, route);
+      if (models.some((m) => m.format === "gguf")) {
+        throw new ApiError(
+          "target_not_runnable",
+          `${name} generates text; call it with POST /v1/chat/completions or /v1/completions`,
+        );
+      }
       const first = route[0]!;
       const queueModel = entryModel(route);
       if (!queueModel) throw new ApiError("target_not_runnable", `pipeline ${name} has no model step to run`);

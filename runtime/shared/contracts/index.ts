@@ -9,3 +9,4 @@ export * from "./names.js";
 export * from "./runtime-config.js";
 export * from "./route-plan.js";
 export * from "./execution-provider.js";
+export * from "./generation.js";

@@ -4,7 +4,14 @@
  * It never needs the Kubernetes API.
  */
 import { z } from "zod";
-import { DATATYPES, EXECUTION_PROVIDERS, TASKS, TENANT_PRIORITIES, TOKEN_MODES } from "./vocabulary.js";
+import {
+  DATATYPES,
+  EXECUTION_PROVIDERS,
+  MODEL_FORMATS,
+  TASKS,
+  TENANT_PRIORITIES,
+  TOKEN_MODES,
+} from "./vocabulary.js";
 
 export const RUNTIME_CONFIG_KEY = "runtime.json";
 
@@ -34,6 +41,8 @@ export const modelConfigSchema = z.object({
   version,
   /** Where the ONNX file is: npm://package/path, file:///abs/path. */
   uri: z.string().min(1),
+  /** Engine that runs the file: onnxruntime-node (`onnx`) or node-llama-cpp (`gguf`). */
+  format: z.enum(MODEL_FORMATS).default("onnx"),
   task: z.enum(TASKS).default("generic"),
   /** Tensor metadata used to validate requests; read from the model itself when omitted. */
   inputs: z.array(tensorSpecSchema).optional(),

@@ -12,14 +12,18 @@ export const TASKS = [
   "text-embedding",
   "voice-activity",
   "generic",
+  "text-generation",
 ] as const;
 export type Task = (typeof TASKS)[number];
 
 /** How tokens of a request are counted (`spec.tokens.mode`). */
 export const TOKEN_MODES = ["characters", "tokenizer", "fixed"] as const;
 
-/** Model file formats an InferenceModel may declare (`spec.model.format`). */
-export const MODEL_FORMATS = ["onnx"] as const;
+/**
+ * Model file formats an InferenceModel may declare (`spec.model.format`): `onnx` runs in
+ * onnxruntime-node; `gguf` (task text-generation) in node-llama-cpp.
+ */
+export const MODEL_FORMATS = ["onnx", "gguf"] as const;
 
 /** Where a model runs (`spec.executionProvider`). */
 export const EXECUTION_PROVIDERS = ["cpu", "cuda"] as const;

@@ -8,6 +8,7 @@ import type { Logger } from "../../shared/logger.js";
 import type { ResolveOptions } from "../../shared/models/model-source.js";
 import type { ModelTensors, TaskSignature } from "../../shared/models/task-signature.js";
 import type { DecodedTensor } from "../../shared/tensors.js";
+import type { LlamaEngine } from "./llama/llama-engine.js";
 
 /** A loaded, warmed-up model. */
 export interface ModelRunner {
@@ -28,6 +29,8 @@ export interface ModelRunner {
   /** Set once the model can no longer run at all (e.g. its thread died): not the request's fault. */
   failure(): Error | undefined;
   release(): Promise<void>;
+  /** Set for generative (gguf) models: the consumer generates with it instead of calling run(). */
+  generator?: LlamaEngine;
 }
 
 /** Options of {@link Engine.load}. */
@@ -40,7 +43,7 @@ export interface LoadOptions {
   cudaDeviceId?: number;
 }
 
-/** One way of running models (onnxruntime today). */
+/** One way of running models: onnxruntime (engines/onnx) or llama.cpp (engines/llama). */
 export interface Engine {
   /** The model format it runs (InferenceModel spec.model.format). */
   format: string;

@@ -32,7 +32,7 @@ export function dictionaryFor(
     log.info({ path, entries: dictionary.length }, "dictionary loaded");
     return (uri) => (uri ? named(uri) : dictionary);
   }
-  if (runner.config.tokens.mode === "tokenizer") {
+  if (runner.config.tokens.mode === "tokenizer" && !runner.generator) {
     log.warn("tokens.mode tokenizer: this build has no tokenizer; charging unitsPerRequest per request");
   }
   let fallback: string[] | undefined;

@@ -1,0 +1,68 @@
+/**
+ * The parts of running a generation task that need no broker: reading the GenerationRequest out of
+ * an InferenceTask, the completion budget its reservation allows, and the InferenceResult it ends
+ * with. Pure.
+ */
+import type { InferenceResult, InferenceTask, StepTiming } from "../../../shared/contracts/index.js";
+import {
+  GENERATION_OUTPUTS,
+  GENERATION_PARAMETER,
+  generationRequestSchema,
+  type GenerationRequest,
+} from "../../../shared/contracts/index.js";
+import { textTensor } from "../../../shared/tensors.js";
+import { StepError } from "../../step-error.js";
+import { succeededResult } from "../../task-codec.js";
+import type { Generation } from "./llama-engine.js";
+
+/** The task's generation request; a missing or malformed one is the request's fault. */
+export function generationRequestOf(task: InferenceTask): GenerationRequest {
+  const parsed = generationRequestSchema.safeParse(task.parameters?.[GENERATION_PARAMETER]);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new StepError(
+      "invalid_input",
+      `a text-generation task needs parameters.${GENERATION_PARAMETER}: ${problems.join("; ")}`,
+    );
+  }
+  return parsed.data;
+}
+
+/**
+ * Most completion tokens the request may produce: its max_tokens, and never more than its
+ * reservation leaves after the prompt, so what is charged can never exceed what was reserved.
+ */
+export function completionBudget(
+  task: InferenceTask,
+  request: GenerationRequest,
+  promptTokens: number,
+): number {
+  const left = task.reservedTokens - task.outputTokens - promptTokens;
+  if (left < 1) {
+    throw new StepError(
+      "invalid_input",
+      `the prompt has ${promptTokens} tokens, more than the ${task.reservedTokens} reserved for the request`,
+    );
+  }
+  return Math.min(request.maxTokens, left);
+}
+
+/** The succeeded result: the whole text and finish reason as outputs, exact token counts. */
+export function generationResult(
+  task: InferenceTask,
+  generation: Generation,
+  timing: StepTiming,
+): InferenceResult {
+  const outputs = [
+    textTensor(GENERATION_OUTPUTS.text, [generation.text], [1]),
+    textTensor(GENERATION_OUTPUTS.finishReason, [generation.finishReason], [1]),
+  ];
+  return {
+    ...succeededResult(
+      { ...task, inputTokens: generation.promptTokens },
+      outputs,
+      generation.completionTokens,
+      [timing],
+    ),
+  };
+}
