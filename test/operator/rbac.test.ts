@@ -48,6 +48,13 @@ const API_KEYS = [
   "tp_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0",
   "tp_live_0a1b2c3d4e5f60718293a4b5c6d7e8f9",
 ];
+/** The InferenceModels of samples/ with the replicas this test plays for each. */
+const SAMPLE_MODELS = [
+  ["ocr-rec", 1],
+  ["ocr-rec-gpu", 1],
+  ["ocr-det", 0],
+  ["smollm2", 1],
+] as const;
 const ROTATED = "tp_live_rotated_bbbbbbbbbbbbbbbbbbbbbbbb";
 
 describe("config/operator manifests", () => {
@@ -173,15 +180,11 @@ describe("the operator as its ServiceAccount", () => {
     expect(await redis.hget(tenantKeys(namespace, "hobbyist").limits, "tokensPerDay")).toBe("10000");
 
     // InferenceModels: children exist; play the Deployment controller; the models turn Ready.
-    for (const [model, replicas] of [
-      ["ocr-rec", 1],
-      ["ocr-rec-gpu", 1],
-      ["ocr-det", 0],
-    ] as const) {
+    for (const [model, replicas] of SAMPLE_MODELS) {
       await eventually(`Deployment ${model}`, () => get("deployment", model));
       await markDeploymentAvailable(namespace, model, replicas);
     }
-    for (const model of ["ocr-rec", "ocr-rec-gpu", "ocr-det"]) {
+    for (const [model] of SAMPLE_MODELS) {
       await eventually(`InferenceModel ${model} Ready`, () => ready("inferencemodel", model), 60_000);
       expect(await get("service", model)).toBeDefined();
       expect(await get("scaledobject", model)).toBeDefined();
@@ -190,7 +193,7 @@ describe("the operator as its ServiceAccount", () => {
     // The Pipeline follows its models' readiness.
     await eventually("Pipeline Ready", () => ready("pipelines.turnpike.dev", "ocr"), 30_000);
     const config = JSON.parse((await get("configmap", "turnpike-runtime")).data[RUNTIME_CONFIG_KEY]);
-    expect(config.models.map((m: Doc) => m.name)).toEqual(["ocr-det", "ocr-rec", "ocr-rec-gpu"]);
+    expect(config.models.map((m: Doc) => m.name)).toEqual(SAMPLE_MODELS.map(([model]) => model).sort());
     expect(config.pipelines.map((p: Doc) => p.name)).toEqual(["ocr"]);
     expect(config.tenants.map((t: Doc) => t.name)).toEqual(["acme", "hobbyist"]);
 
@@ -239,7 +242,7 @@ describe("the operator as its ServiceAccount", () => {
     expect(await redis.hlen(names(namespace).apiKeyIndex)).toBe(0);
     const management = new URL(rabbitManagementUrl());
     const auth = `Basic ${Buffer.from(`${decodeURIComponent(management.username)}:${decodeURIComponent(management.password)}`).toString("base64")}`;
-    for (const model of ["ocr-rec", "ocr-rec-gpu", "ocr-det"]) {
+    for (const [model] of SAMPLE_MODELS) {
       const queue = encodeURIComponent(names(namespace).modelQueue(model));
       const response = await fetch(
         `${serviceUrls().rabbitManagementUrl.replace(/\/$/, "")}/api/queues/%2F/${queue}`,
