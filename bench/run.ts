@@ -221,19 +221,20 @@ function targets(r: Partial<BenchReport>): Target[] {
     });
   }
   if (r.operator?.length) {
-    const biggest = r.operator.at(-1)!;
+    // The target is set at 1,000 models; bigger rounds (5,000 in the full run) are reported as measured.
+    const round1000 = r.operator.find((o) => o.models === 1000) ?? r.operator.at(-1)!;
     const resync = r.operator.map((o) => o.resyncWrites).filter((w) => w !== undefined);
     const time =
-      biggest.statusSeconds !== undefined
-        ? `${biggest.statusSeconds} s`
-        : `not done in ${biggest.limitSeconds} s (${biggest.withStatusAtEnd} done)`;
+      round1000.readySeconds !== undefined
+        ? `Ready in ${round1000.readySeconds} s`
+        : `not Ready in ${round1000.limitSeconds} s (${round1000.readyAtEnd} Ready)`;
     out.push({
-      target: "1,000 models reconciled in <= 60 s, zero writes on resync",
-      measured: `${fmt(biggest.models, 0)}: ${time}; resync writes ${resync.length ? resync.join(", ") : "-"}`,
+      target: "1,000 models reconciled and Ready in <= 20 s, zero writes on resync",
+      measured: `${fmt(round1000.models, 0)}: ${time}; resync writes ${resync.length ? resync.join(", ") : "-"}`,
       met:
-        biggest.models >= 1000 &&
-        biggest.statusSeconds !== undefined &&
-        biggest.statusSeconds <= 60 &&
+        round1000.models >= 1000 &&
+        round1000.readySeconds !== undefined &&
+        round1000.readySeconds <= 20 &&
         resync.length === r.operator.length &&
         resync.every((w) => w === 0),
     });
@@ -405,7 +406,7 @@ function renderReport(r: BenchReport): string {
       `${fmt(l.kservePerSecond)} req/s`,
       fmt(l.kserveP50Ms, 0),
       fmt(l.kserveP99Ms, 0),
-      `${cpu("kserve")} CPU ms/req; foreign <= ${foreign("kserve")}%; ${r.kserve!.rounds} alternating runs of ${r.kserve!.seconds} s`,
+      `${cpu("kserve")} CPU ms/req; foreign <= ${foreign("kserve")}%; ${r.kserve!.rounds} alternating runs of ${Math.max(r.kserve!.seconds, Math.ceil(l.concurrency / 4))} s`,
     ]);
   }
   const table = renderTable(
