@@ -25,6 +25,13 @@ const AMQP_CHANNELS = 4;
 
 /** How long touches of a namespace's runtime config are collected before one render. */
 const RUNTIME_CONFIG_DEBOUNCE_MS = 500;
+/**
+ * A namespace whose render takes long (1,000 models: a ~1 MB config built, validated, hashed and
+ * written) waits this many times its last render's duration instead, up to the cap: renders then
+ * take at most about a tenth of the operator's time while models keep arriving.
+ */
+const RUNTIME_CONFIG_DEBOUNCE_FACTOR = 10;
+const RUNTIME_CONFIG_DEBOUNCE_MAX_MS = 5_000;
 
 export interface KindRegistration {
   /** Name of the kind, for logs and keys. */
@@ -57,6 +64,8 @@ export class Controller {
   readonly #amqp: AmqpConnection;
   readonly #channels: { connection: unknown; channel: Promise<ConfirmChannel> }[] = [];
   #nextChannel = 0;
+  /** How long the last runtime-config render of each namespace took (ms). */
+  readonly #renderMs = new Map<string, number>();
   #resyncTimer?: NodeJS.Timeout;
   readonly ctx: ReconcileContext;
 
@@ -78,10 +87,19 @@ export class Controller {
       children: options.children ?? apiChildReader,
       resources: options.resources ?? apiChildReader,
       log: this.#log,
-      // Debounced: each render lists every object of the namespace, and creating 1,000 models at
+      // Debounced: each render covers every object of the namespace, and creating 1,000 models at
       // once otherwise renders it hundreds of times (bench/README.md, section 4).
       touchRuntimeConfig: (namespace) =>
-        this.#runtimeConfigQueue.addAfter(namespace, RUNTIME_CONFIG_DEBOUNCE_MS),
+        this.#runtimeConfigQueue.addAfter(
+          namespace,
+          Math.min(
+            RUNTIME_CONFIG_DEBOUNCE_MAX_MS,
+            Math.max(
+              RUNTIME_CONFIG_DEBOUNCE_MS,
+              RUNTIME_CONFIG_DEBOUNCE_FACTOR * (this.#renderMs.get(namespace) ?? 0),
+            ),
+          ),
+        ),
     };
     for (const registration of options.kinds) {
       const queue = new WorkQueue(
@@ -103,7 +121,14 @@ export class Controller {
       this.#queues.set(registration.kind, queue);
     }
     this.#runtimeConfigQueue = new WorkQueue(
-      (namespace) => options.renderRuntimeConfig(this.ctx, namespace),
+      async (namespace) => {
+        const started = performance.now();
+        try {
+          await options.renderRuntimeConfig(this.ctx, namespace);
+        } finally {
+          this.#renderMs.set(namespace, performance.now() - started);
+        }
+      },
       (namespace, error) => {
         this.#log.error({ namespace, error: describeError(error) }, "rendering runtime config failed");
       },
