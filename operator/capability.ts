@@ -6,7 +6,7 @@
  * Import this module only after PEPR_WATCH_MODE=true is set (operator/main.ts does): Pepr decides
  * at import time whether Reconcile() registers anything.
  */
-import { a, Capability } from "pepr";
+import { Capability } from "pepr";
 import { modelToGroupVersionKind, type KubernetesObject } from "kubernetes-fluent-client";
 import type { Logger } from "../runtime/shared/logger.js";
 import { InferenceModel, Pipeline, TenantQuota } from "./api/index.js";
@@ -15,7 +15,6 @@ import { pipelinesUsing } from "./pipeline/dependents.js";
 import { INFERENCE_MODEL_KIND, PIPELINE_KIND, TENANT_QUOTA_KIND } from "./shared/names.js";
 import { conditionsOf, findCondition } from "./shared/conditions.js";
 import { describeError } from "./shared/errors.js";
-import { LABELS } from "./shared/labels.js";
 
 /** What the bindings remember per object to decide whether others need work. */
 interface Seen {
@@ -85,23 +84,7 @@ export function turnpikeCapability(
       .IsDeleted()
       .Reconcile((object) => onEvent(kind, object, true));
   }
-  // A worker Deployment's status (replicas becoming available) decides its InferenceModel's
-  // readiness, and a deleted one must come back: re-reconcile the owner at once instead of at its
-  // next requeue. Label-selected on the server, so only Turnpike's Deployments are watched.
-  const onDeployment = (deployment: KubernetesObject) => {
-    const namespace = deployment.metadata?.namespace;
-    const owner = deployment.metadata?.labels?.[LABELS.owner];
-    if (!namespace || !owner || !controller.watches(namespace)) return;
-    if (controller.handles(INFERENCE_MODEL_KIND)) controller.enqueue(INFERENCE_MODEL_KIND, namespace, owner);
-  };
-  const deployments = { group: "apps", version: "v1", kind: "Deployment", plural: "deployments" };
-  When(a.Deployment, deployments)
-    .IsCreatedOrUpdated()
-    .WithLabel(LABELS.ownerKind, INFERENCE_MODEL_KIND.toLowerCase())
-    .Reconcile(onDeployment);
-  When(a.Deployment, deployments)
-    .IsDeleted()
-    .WithLabel(LABELS.ownerKind, INFERENCE_MODEL_KIND.toLowerCase())
-    .Reconcile(onDeployment);
+  // Worker Deployments (their status decides the owner's readiness) are watched by the
+  // operator's WatchCache, which enqueues the owner itself (Controller.childChanged).
   return capability;
 }

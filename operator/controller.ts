@@ -3,17 +3,35 @@
  * that re-adds every object (Pepr's watch re-emits only changed objects), and the shared clients.
  * Pepr's Reconcile bindings call `enqueue`; tests can drive the same Controller without Pepr.
  */
+import type { ConfirmChannel } from "amqplib";
 import { Redis } from "ioredis";
 import { K8s, type GenericClass } from "kubernetes-fluent-client";
 import { AmqpConnection } from "../runtime/shared/amqp-connection.js";
 import { logger, type Logger } from "../runtime/shared/logger.js";
 import type { OperatorEnv, OperatorSettings } from "./config.js";
+import type { KubernetesObject } from "@kubernetes/client-node";
+import { apiChildReader, type ChildReader } from "./shared/child-reader.js";
 import type { ReconcileContext, Reconciler } from "./shared/context.js";
 import { describeError } from "./shared/errors.js";
+import { LABELS } from "./shared/labels.js";
+import { RUNTIME_CONFIG_MAP } from "./shared/names.js";
 import { WorkQueue, type WorkQueueOptions } from "./shared/work-queue.js";
+
+/**
+ * Channels the reconcilers' queue declarations are spread over: one channel runs one declaration
+ * at a time, and RabbitMQ takes ~28 ms to create a quorum queue (9 ms each over 4 channels).
+ */
+const AMQP_CHANNELS = 4;
 
 /** How long touches of a namespace's runtime config are collected before one render. */
 const RUNTIME_CONFIG_DEBOUNCE_MS = 500;
+/**
+ * A namespace whose render takes long (1,000 models: a ~1 MB config built, validated, hashed and
+ * written) waits this many times its last render's duration instead, up to the cap: renders then
+ * take at most about a tenth of the operator's time while models keep arriving.
+ */
+const RUNTIME_CONFIG_DEBOUNCE_FACTOR = 10;
+const RUNTIME_CONFIG_DEBOUNCE_MAX_MS = 5_000;
 
 export interface KindRegistration {
   /** Name of the kind, for logs and keys. */
@@ -30,6 +48,10 @@ export interface ControllerOptions {
   kinds: KindRegistration[];
   /** Renders the runtime ConfigMap of a namespace. */
   renderRuntimeConfig(ctx: ReconcileContext, namespace: string): Promise<void>;
+  /** Where reconcilers read children from (the operator passes its WatchCache); default: GETs. */
+  children?: ChildReader;
+  /** Where the runtime-config renderer lists the operator's own kinds from; default: lists. */
+  resources?: ChildReader;
   queue?: WorkQueueOptions;
 }
 
@@ -40,6 +62,10 @@ export class Controller {
   readonly #runtimeConfigQueue: WorkQueue;
   readonly #redis: Redis;
   readonly #amqp: AmqpConnection;
+  readonly #channels: { connection: unknown; channel: Promise<ConfirmChannel> }[] = [];
+  #nextChannel = 0;
+  /** How long the last runtime-config render of each namespace took (ms). */
+  readonly #renderMs = new Map<string, number>();
   #resyncTimer?: NodeJS.Timeout;
   readonly ctx: ReconcileContext;
 
@@ -55,14 +81,25 @@ export class Controller {
     this.#redis = new Redis(options.env.TURNPIKE_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 });
     this.ctx = {
       settings: options.settings,
-      amqpChannel: async () => (await this.#amqp.session()).channel,
+      amqpChannel: () => this.#amqpChannel(),
       rabbitManagementUrl: options.env.TURNPIKE_RABBIT_MANAGEMENT_URL,
       redis: this.#redis,
+      children: options.children ?? apiChildReader,
+      resources: options.resources ?? apiChildReader,
       log: this.#log,
-      // Debounced: each render lists every object of the namespace, and creating 1,000 models at
+      // Debounced: each render covers every object of the namespace, and creating 1,000 models at
       // once otherwise renders it hundreds of times (bench/README.md, section 4).
       touchRuntimeConfig: (namespace) =>
-        this.#runtimeConfigQueue.addAfter(namespace, RUNTIME_CONFIG_DEBOUNCE_MS),
+        this.#runtimeConfigQueue.addAfter(
+          namespace,
+          Math.min(
+            RUNTIME_CONFIG_DEBOUNCE_MAX_MS,
+            Math.max(
+              RUNTIME_CONFIG_DEBOUNCE_MS,
+              RUNTIME_CONFIG_DEBOUNCE_FACTOR * (this.#renderMs.get(namespace) ?? 0),
+            ),
+          ),
+        ),
     };
     for (const registration of options.kinds) {
       const queue = new WorkQueue(
@@ -84,7 +121,14 @@ export class Controller {
       this.#queues.set(registration.kind, queue);
     }
     this.#runtimeConfigQueue = new WorkQueue(
-      (namespace) => options.renderRuntimeConfig(this.ctx, namespace),
+      async (namespace) => {
+        const started = performance.now();
+        try {
+          await options.renderRuntimeConfig(this.ctx, namespace);
+        } finally {
+          this.#renderMs.set(namespace, performance.now() - started);
+        }
+      },
       (namespace, error) => {
         this.#log.error({ namespace, error: describeError(error) }, "rendering runtime config failed");
       },
@@ -92,11 +136,54 @@ export class Controller {
     );
   }
 
+  /** The session's channel or one of a few more on its connection, in turn. */
+  async #amqpChannel(): Promise<ConfirmChannel> {
+    const session = await this.#amqp.session();
+    const slot = this.#nextChannel++ % AMQP_CHANNELS;
+    if (slot === 0) return session.channel;
+    const pooled = this.#channels[slot];
+    if (pooled?.connection === session.connection) return pooled.channel;
+    const channel = session.connection.createConfirmChannel().then((c) => {
+      // A refused declaration closes its channel (the caller gets the error): open another next time.
+      c.on("error", () => undefined);
+      c.on("close", () => {
+        if (this.#channels[slot]?.channel === channel) delete this.#channels[slot];
+      });
+      return c;
+    });
+    this.#channels[slot] = { connection: session.connection, channel };
+    channel.catch(() => {
+      if (this.#channels[slot]?.channel === channel) delete this.#channels[slot];
+    });
+    return channel;
+  }
+
   /** Queues one object of a kind for reconcile. */
   enqueue(kind: string, namespace: string, name: string): void {
     const queue = this.#queues.get(kind);
     if (!queue) throw new Error(`no reconciler registered for kind ${kind}`);
     queue.add(`${namespace}/${name}`);
+  }
+
+  /**
+   * A child changed (a watch event): reconcile its owner when that can change the owner's status
+   * or needs a repair. Deployments carry the readiness the owner reports; any other child only
+   * matters when it is gone. The runtime ConfigMap has no owner: it is rendered again.
+   */
+  childChanged(kind: string, event: "add" | "update" | "delete", child: KubernetesObject): void {
+    const namespace = child.metadata?.namespace;
+    const labels = child.metadata?.labels ?? {};
+    if (!namespace || !this.watches(namespace)) return;
+    if (kind !== "Deployment" && event !== "delete") return;
+    const ownerKind = labels[LABELS.ownerKind];
+    const owner = labels[LABELS.owner];
+    if (!ownerKind || !owner) {
+      if (kind === "ConfigMap" && child.metadata?.name === RUNTIME_CONFIG_MAP)
+        this.ctx.touchRuntimeConfig(namespace);
+      return;
+    }
+    const registration = this.#options.kinds.find((k) => k.kind.toLowerCase() === ownerKind);
+    if (registration) this.enqueue(registration.kind, namespace, owner);
   }
 
   /**

@@ -12,7 +12,8 @@ import { Controller } from "./controller.js";
 import { inferenceModelRegistration } from "./inference-model/reconciler.js";
 import { pipelineRegistration } from "./pipeline/reconciler.js";
 import { renderRuntimeConfig } from "./runtime-config/render.js";
-import { CHILD_KINDS, kindServed } from "./shared/children.js";
+import { MANAGED_BY_TURNPIKE, WatchCache } from "./shared/watch-cache.js";
+import { cachedChildKinds, CHILD_KINDS, kindServed, OWN_KINDS } from "./shared/children.js";
 import { describeError } from "./shared/errors.js";
 import { TENANT_QUOTA_KIND } from "./shared/names.js";
 import { tenantQuotaRegistration } from "./tenant-quota/reconciler.js";
@@ -47,7 +48,13 @@ export async function runOperator(): Promise<void> {
   const settings = settingsFrom(env, await kindServed(CHILD_KINDS.ServiceMonitor));
   const kinds = [inferenceModelRegistration, tenantQuotaRegistration, pipelineRegistration];
 
-  const controller = new Controller({ env, settings, kinds, renderRuntimeConfig });
+  // Children are read from watch caches; listed once here, before the first reconcile.
+  const [children, resources] = await Promise.all([
+    WatchCache.start(cachedChildKinds(settings), namespaces, log, MANAGED_BY_TURNPIKE),
+    WatchCache.start(Object.values(OWN_KINDS), namespaces, log),
+  ]);
+  const controller = new Controller({ env, settings, kinds, renderRuntimeConfig, children, resources });
+  children.onEvent((kind, event, child) => controller.childChanged(kind.kind, event, child));
   const capability = turnpikeCapability(controller, namespaces, log);
   const secrets = await watchApiKeySecrets(
     tenantSecretIndex,
@@ -72,6 +79,8 @@ export async function runOperator(): Promise<void> {
     stopping = true;
     log.info({ signal }, "stopping");
     secrets.close();
+    void children.close();
+    void resources.close();
     controller
       .stop()
       .catch((error) => log.warn({ error: describeError(error) }, "stopping the controller failed"))

@@ -37,16 +37,28 @@ export function startTs(
   env: Record<string, string>,
   options: { ipc?: boolean; args?: string[] } = {},
 ): ChildHandle {
+  const args = ["--import", "tsx", join(repoRoot, entry), ...(options.args ?? [])];
+  return startProcess(name, process.execPath, args, env, options);
+}
+
+/** Starts any program (e.g. a peer's Python server) with its output in a log file. */
+export function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  options: { ipc?: boolean } = {},
+): ChildHandle {
   mkdirSync(logDir, { recursive: true });
   const logPath = join(logDir, `${name}-${Date.now()}.log`);
   const fd = openSync(logPath, "a");
-  const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, entry), ...(options.args ?? [])], {
+  const child = spawn(command, args, {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: options.ipc ? ["ignore", fd, fd, "ipc"] : ["ignore", fd, fd],
   });
   closeSync(fd);
-  if (child.pid === undefined) throw new Error(`could not start ${name} (${entry})`);
+  if (child.pid === undefined) throw new Error(`could not start ${name} (${command})`);
   live.add(child);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   void exited.then(() => live.delete(child));

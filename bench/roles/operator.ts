@@ -2,24 +2,26 @@
  * The operator under test, as its own process: the real Controller with every registration
  * operator/module.ts wires (InferenceModel, TenantQuota, Pipeline) and the real runtime-config
  * renderer, fed the way operator/capability.ts feeds it (every InferenceModel event enqueues the
- * object, a spec change re-renders the runtime config, a worker Deployment event enqueues its
- * owner), but through kubernetes-fluent-client watches instead of a Pepr module, so the benchmark
+ * object, a spec change re-renders the runtime config) and operator/module.ts wires its child
+ * caches (a worker Deployment event enqueues its owner), but through a kubernetes-fluent-client
+ * watch of InferenceModels instead of a Pepr module, so the benchmark
  * decides when the periodic resync runs. The parent talks to it over IPC:
  *   "idle"   -> waits until every work queue is idle, answers { reconciles, renders }
  *   "resync" -> runs Controller.resync() (what the periodic timer runs), waits for idle, answers
  *   "stop"   -> stops everything and exits
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
-import { K8s, kind } from "kubernetes-fluent-client";
+import { K8s } from "kubernetes-fluent-client";
 import { InferenceModel } from "../../operator/api/index.js";
 import { loadOperatorEnv, settingsFrom } from "../../operator/config.js";
 import { Controller, type KindRegistration } from "../../operator/controller.js";
 import { inferenceModelRegistration } from "../../operator/inference-model/reconciler.js";
 import { pipelineRegistration } from "../../operator/pipeline/reconciler.js";
 import { renderRuntimeConfig } from "../../operator/runtime-config/render.js";
-import { CHILD_KINDS, kindServed } from "../../operator/shared/children.js";
+import { MANAGED_BY_TURNPIKE, WatchCache } from "../../operator/shared/watch-cache.js";
+import { cachedChildKinds, CHILD_KINDS, kindServed, OWN_KINDS } from "../../operator/shared/children.js";
 import { describeError } from "../../operator/shared/errors.js";
-import { LABELS } from "../../operator/shared/labels.js";
+import { logger } from "../../runtime/shared/logger.js";
 import { tenantQuotaRegistration } from "../../operator/tenant-quota/reconciler.js";
 
 const env = loadOperatorEnv();
@@ -42,9 +44,16 @@ const counted = (registration: KindRegistration): KindRegistration => ({
   },
 });
 const settings = settingsFrom(env, await kindServed(CHILD_KINDS.ServiceMonitor));
+// As operator/module.ts: children and the operator's own kinds are read from watch caches.
+const [children, resources] = await Promise.all([
+  WatchCache.start(cachedChildKinds(settings), [namespace], logger("operator"), MANAGED_BY_TURNPIKE),
+  WatchCache.start(Object.values(OWN_KINDS), [namespace], logger("operator")),
+]);
 const controller = new Controller({
   env,
   settings,
+  children,
+  resources,
   kinds: [inferenceModelRegistration, tenantQuotaRegistration, pipelineRegistration].map(counted),
   renderRuntimeConfig: async (ctx, ns) => {
     counts.renders++;
@@ -69,15 +78,9 @@ const models = K8s(InferenceModel)
     else generations.set(name, generation);
     if (changed) controller.ctx.touchRuntimeConfig(namespace);
   });
-const deployments = K8s(kind.Deployment)
-  .InNamespace(namespace)
-  .WithLabel(LABELS.ownerKind, "inferencemodel")
-  .Watch((deployment: KubernetesObject) => {
-    const owner = deployment.metadata?.labels?.[LABELS.owner];
-    if (owner) controller.enqueue(InferenceModelKind, namespace, owner);
-  });
+// As operator/module.ts: the child caches' events enqueue owners (worker Deployments' status).
+children.onEvent((childKind, event, child) => controller.childChanged(childKind.kind, event, child));
 await models.start();
-await deployments.start();
 
 async function idle(timeoutMs: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -92,7 +95,8 @@ process.on("message", (raw) => {
   void (async () => {
     if (message.cmd === "stop") {
       models.close();
-      deployments.close();
+      await children.close();
+      await resources.close();
       await controller.stop();
       process.exit(0);
     }

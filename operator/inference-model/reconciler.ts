@@ -7,8 +7,8 @@
  * pods' grace period), then deletes the queue with whatever it still holds, so no worker can
  * re-declare it on a restart. With retainOnDelete the queue and its messages stay.
  */
-import type { KubernetesObject } from "@kubernetes/client-node";
-import { GenericKind, K8s, kind } from "kubernetes-fluent-client";
+import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
+import { GenericKind, K8s } from "kubernetes-fluent-client";
 import { InferenceModel } from "../api/index.js";
 import type { KindRegistration } from "../controller.js";
 import { applyChildren, CHILD_KINDS, kindServed, type ChildKind } from "../shared/children.js";
@@ -42,12 +42,18 @@ const DRAIN_REQUEUE_MS = 2_000;
 
 const getModel = (namespace: string, name: string) => getOrUndefined(InferenceModel, namespace, name);
 
-async function deleteChild(childKind: ChildKind, namespace: string, name: string): Promise<void> {
+async function deleteChild(
+  ctx: ReconcileContext,
+  childKind: ChildKind,
+  namespace: string,
+  name: string,
+): Promise<void> {
   try {
     await K8s(GenericKind, { kindOverride: childKind }).InNamespace(namespace).Delete(name);
   } catch (error) {
     if (httpStatusOf(error) !== 404) throw new Error(`deleting ${childKind.kind}/${name}`, { cause: error });
   }
+  ctx.children.deleted(childKind, namespace, name);
 }
 
 /** A refused apply that retrying cannot fix, explained (KEDA missing is the usual one). */
@@ -90,8 +96,8 @@ async function finalize(
     log.info("retaining the queue (spec.queue.retainOnDelete)");
   } else {
     // Stop the workers: none may still consume, nor re-declare the queue after a restart.
-    await deleteChild(CHILD_KINDS.ScaledObject, namespace, name);
-    await deleteChild(CHILD_KINDS.Deployment, namespace, name);
+    await deleteChild(ctx, CHILD_KINDS.ScaledObject, namespace, name);
+    await deleteChild(ctx, CHILD_KINDS.Deployment, namespace, name);
     const queue = await inspectQueue(ctx.rabbitManagementUrl, modelQueueName(namespace, name));
     if (queue) {
       const deletedAt = Date.parse(im.metadata?.deletionTimestamp ?? "") || Date.now();
@@ -154,6 +160,7 @@ export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) 
         desired,
         ownerSelector({ kind: INFERENCE_MODEL_KIND, name }),
         childKinds(ctx.settings),
+        ctx.children,
       );
       if (outcome.applied.length + outcome.pruned.length > 0) log.info(outcome, "children applied");
     } catch (error) {
@@ -162,7 +169,9 @@ export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) 
       observed.problem ??= problem;
     }
   }
-  observed.deployment = await getOrUndefined(kind.Deployment, namespace, name);
+  observed.deployment = (await ctx.children.get(CHILD_KINDS.Deployment, namespace, name)) as
+    | V1Deployment
+    | undefined;
 
   const { status, progressing } = modelStatus(im, observed);
   if (await writeStatusIfChanged(InferenceModel, im, status)) log.debug("status written");

@@ -1,13 +1,13 @@
 /**
  * Renders the runtime ConfigMap of one namespace: list the namespace's InferenceModels, Pipelines
- * and TenantQuotas, compute the config (pure), validate it with the runtime's own schema and apply
+ * and TenantQuotas (from the operator's watch cache of them), compute the config (pure), validate it with the runtime's own schema and apply
  * it with the desired-hash skip, so an unchanged config costs reads only. When nothing is left to
  * configure, the ConfigMap is deleted.
  */
 import { K8s, kind } from "kubernetes-fluent-client";
 import { parseRuntimeConfig } from "../../runtime/shared/contracts/index.js";
-import { InferenceModel, Pipeline, TenantQuota } from "../api/index.js";
-import { applyChildren } from "../shared/children.js";
+import type { InferenceModel, Pipeline, TenantQuota } from "../api/index.js";
+import { applyChildren, OWN_KINDS, type ChildKind } from "../shared/children.js";
 import type { ReconcileContext } from "../shared/context.js";
 import { httpStatusOf, PermanentError } from "../shared/errors.js";
 import { LABELS } from "../shared/labels.js";
@@ -16,18 +16,18 @@ import { desiredRuntimeConfig, runtimeConfigMap } from "./desired.js";
 
 export async function renderRuntimeConfig(ctx: ReconcileContext, namespace: string): Promise<void> {
   const log = ctx.log.child({ kind: "RuntimeConfig", namespace });
-  const list = async <T extends typeof InferenceModel | typeof Pipeline | typeof TenantQuota>(model: T) => {
+  const list = async (kind: ChildKind) => {
     try {
-      return (await K8s(model).InNamespace(namespace).Get()).items as InstanceType<T>[];
+      return await ctx.resources.list(kind, namespace, {});
     } catch (cause) {
-      throw new Error(`listing ${model.name}s of namespace ${namespace}`, { cause });
+      throw new Error(`listing ${kind.kind}s of namespace ${namespace}`, { cause });
     }
   };
-  const [models, pipelines, tenants] = await Promise.all([
-    list(InferenceModel),
-    list(Pipeline),
-    list(TenantQuota),
-  ]);
+  const [models, pipelines, tenants] = (await Promise.all([
+    list(OWN_KINDS.InferenceModel),
+    list(OWN_KINDS.Pipeline),
+    list(OWN_KINDS.TenantQuota),
+  ])) as [InferenceModel[], Pipeline[], TenantQuota[]];
   const desired = desiredRuntimeConfig(namespace, models, pipelines, tenants);
   for (const skip of desired.skipped) log.debug(skip, "left out of the runtime config");
 
@@ -42,7 +42,7 @@ export async function renderRuntimeConfig(ctx: ReconcileContext, namespace: stri
     // A bug in desiredRuntimeConfig or a contract mismatch: retrying cannot help.
     throw new PermanentError("InvalidRuntimeConfig", "the rendered runtime config is invalid", { cause });
   }
-  const outcome = await applyChildren(namespace, [runtimeConfigMap(namespace, config)], {}, []);
+  const outcome = await applyChildren(namespace, [runtimeConfigMap(namespace, config)], {}, [], ctx.children);
   if (outcome.applied.length > 0) {
     log.info(
       { models: config.models.length, pipelines: config.pipelines.length, tenants: config.tenants.length },

@@ -1,11 +1,13 @@
 /**
  * Server-side apply of desired children with skip-if-unchanged, and pruning of children that are
- * no longer desired. Reads are free; writes happen only when the rendered child differs from what
- * the live child was last rendered as (the hash annotation), so a resync makes zero writes.
+ * no longer desired. Reads go through a ChildReader (the operator's watch caches); writes happen
+ * only when the rendered child differs from what the live child was last rendered as (the hash
+ * annotation), so a resync makes zero writes.
  */
 import { createHash } from "node:crypto";
 import type { KubernetesObject } from "@kubernetes/client-node";
-import { GenericKind, K8s, type GroupVersionKind } from "kubernetes-fluent-client";
+import type { GenericKind, GroupVersionKind } from "kubernetes-fluent-client";
+import { apiChildReader, childClient, type ChildReader } from "./child-reader.js";
 import { DESIRED_HASH, LABELS } from "./labels.js";
 
 /** A child kind the operator manages, with the plural the API path needs. */
@@ -37,6 +39,24 @@ export const CHILD_KINDS = {
     plural: "servicemonitors",
   },
 } satisfies Record<string, ChildKind>;
+
+/** The operator's own kinds, as the watch cache the runtime config is rendered from needs them. */
+export const OWN_KINDS = {
+  InferenceModel: {
+    group: "turnpike.dev",
+    version: "v1alpha1",
+    kind: "InferenceModel",
+    plural: "inferencemodels",
+  },
+  Pipeline: { group: "turnpike.dev", version: "v1alpha1", kind: "Pipeline", plural: "pipelines" },
+  TenantQuota: { group: "turnpike.dev", version: "v1alpha1", kind: "TenantQuota", plural: "tenantquotas" },
+} satisfies Record<string, ChildKind>;
+
+/** The kinds the operator's WatchCache watches: every kind it applies (ServiceMonitor when served). */
+export function cachedChildKinds(settings: { serviceMonitors: boolean }): ChildKind[] {
+  const { ServiceMonitor, ...always } = CHILD_KINDS;
+  return [...Object.values(always), ...(settings.serviceMonitors ? [ServiceMonitor] : [])];
+}
 
 /** Stable JSON (sorted keys), so equal objects hash equal. */
 export function stableStringify(value: unknown): string {
@@ -74,10 +94,6 @@ function kindOf(object: KubernetesObject): ChildKind {
   return found;
 }
 
-function client(kind: ChildKind) {
-  return K8s(GenericKind, { kindOverride: kind });
-}
-
 export interface ApplyOutcome {
   applied: string[];
   unchanged: string[];
@@ -85,15 +101,16 @@ export interface ApplyOutcome {
 }
 
 /**
- * Applies each desired child whose hash differs from the live one, then deletes children of the
- * given kinds that carry `selector` but are not desired. `kinds` lists every kind to prune, so a
- * kind that has no desired child this time is still cleaned.
+ * Applies each desired child whose hash differs from the live one (as `reader` sees it), then
+ * deletes children of the given kinds that carry `selector` but are not desired. `kinds` lists
+ * every kind to prune, so a kind that has no desired child this time is still cleaned.
  */
 export async function applyChildren(
   namespace: string,
   desired: KubernetesObject[],
   selector: Record<string, string>,
   kinds: ChildKind[],
+  reader: ChildReader = apiChildReader,
 ): Promise<ApplyOutcome> {
   const outcome: ApplyOutcome = { applied: [], unchanged: [], pruned: [] };
   const wanted = new Set<string>();
@@ -102,41 +119,31 @@ export async function applyChildren(
     const kind = kindOf(child);
     const id = `${kind.kind}/${child.metadata?.name}`;
     wanted.add(id);
-    const live = await client(kind)
-      .InNamespace(namespace)
-      .Get(child.metadata!.name!)
-      .catch((error: { status?: number }) => {
-        if (error.status === 404) return undefined;
-        throw new Error(`reading ${id}`, { cause: error });
-      });
+    const live = await reader.get(kind, namespace, child.metadata!.name!);
     if (live?.metadata?.annotations?.[DESIRED_HASH] === child.metadata?.annotations?.[DESIRED_HASH]) {
       outcome.unchanged.push(id);
       continue;
     }
+    let answer: KubernetesObject;
     try {
-      await client(kind).Apply(child as GenericKind, { force: true });
+      answer = await childClient(kind).Apply(child as GenericKind, { force: true });
     } catch (cause) {
       throw new Error(`applying ${id}`, { cause });
     }
+    reader.applied(kind, answer);
     outcome.applied.push(id);
   }
   for (const kind of kinds) {
-    let query = client(kind).InNamespace(namespace);
-    for (const [key, value] of Object.entries(selector)) query = query.WithLabel(key, value);
-    const live = await query.Get().catch((error: { status?: number }) => {
-      // A kind whose CRD is not installed (ServiceMonitor without Prometheus Operator) has nothing to prune.
-      if (error.status === 404) return { items: [] as GenericKind[] };
-      throw new Error(`listing ${kind.plural}`, { cause: error });
-    });
-    for (const item of live.items) {
+    for (const item of await reader.list(kind, namespace, selector)) {
       const id = `${kind.kind}/${item.metadata?.name}`;
       if (wanted.has(id)) continue;
-      await client(kind)
+      await childClient(kind)
         .InNamespace(namespace)
         .Delete(item.metadata!.name!)
         .catch((error: { status?: number }) => {
           if (error.status !== 404) throw new Error(`pruning ${id}`, { cause: error });
         });
+      reader.deleted(kind, namespace, item.metadata!.name!);
       outcome.pruned.push(id);
     }
   }
@@ -146,7 +153,7 @@ export async function applyChildren(
 /** Whether the cluster serves a kind (e.g. ServiceMonitor only with the Prometheus Operator). */
 export async function kindServed(kind: ChildKind): Promise<boolean> {
   try {
-    await client(kind).Get();
+    await childClient(kind).Get();
     return true;
   } catch (error) {
     if ((error as { status?: number }).status === 404) return false;

@@ -6,6 +6,7 @@ import type { ConfirmChannel } from "amqplib";
 import type { Redis } from "ioredis";
 import type { Logger } from "../../runtime/shared/logger.js";
 import type { OperatorSettings } from "../config.js";
+import type { ChildReader } from "./child-reader.js";
 
 export interface ReconcileContext {
   settings: OperatorSettings;
@@ -14,6 +15,10 @@ export interface ReconcileContext {
   /** Base URL (with credentials) of RabbitMQ's management API, for queue depth. */
   rabbitManagementUrl: string;
   redis: Redis;
+  /** Where children and their status are read from: the watch caches in the operator. */
+  children: ChildReader;
+  /** Where the runtime config reads the namespace's own kinds (OWN_KINDS) from: a watch cache too. */
+  resources: ChildReader;
   log: Logger;
   /** Re-render the runtime ConfigMap of a namespace (models, pipelines, tenants changed). */
   touchRuntimeConfig(namespace: string): void;

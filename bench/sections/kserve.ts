@@ -1,0 +1,261 @@
+/**
+ * Section 5, the peer users would pick instead: KServe's Python ModelServer (PyPI kserve, a
+ * 40-line model class in bench/peers/kserve_ocr.py: the same PP-OCRv4 recognition model in PyPI
+ * onnxruntime with 2 threads, greedy CTC decoding to text, no batching) next to Turnpike's OCR
+ * model end to end (gateway -> RabbitMQ -> worker -> RabbitMQ -> collector -> PostgreSQL, durable,
+ * recorded and charged), both on 127.0.0.1 and sent the same Open Inference Protocol v2 JSON body
+ * (input `x`, FP32 [1,3,48,320], the benchmark's rendered line). Runs alternate between the two
+ * (Turnpike first in odd rounds, KServe first in even ones) at each concurrency, so a slow phase of
+ * the shared machine hurts both alike. The Python environment is made by
+ * bench/peers/kserve-setup.sh (cached in ~/.cache/turnpike/venv-kserve; not part of `make test`).
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort } from "../../hack/control-plane.js";
+import { imageToTensor } from "../../runtime/worker/processors/image-to-tensor.js";
+import { ocrModelPaths } from "../../runtime/worker/tasks/ocr/ocr-models.js";
+import { runLoad, type LoadResult } from "../lib/autocannon.js";
+import { onInterrupt, repoRoot, say } from "../lib/env.js";
+import { CpuMeter, cpuWindow, startProcess, waitHealthy, type ChildHandle } from "../lib/processes.js";
+import { round } from "../lib/stats.js";
+import { API_KEY, Installation, OCR_URI } from "./end-to-end.js";
+
+type System = "turnpike" | "kserve";
+
+export interface PeerRun {
+  system: System;
+  round: number;
+  load: LoadResult;
+  /** CPU ms per answered request of the system's own processes (Turnpike: its roles and services). */
+  cpuMsPerRequest: number;
+  foreignCpuPercent: number;
+}
+
+export interface PeerLevel {
+  concurrency: number;
+  runs: PeerRun[];
+  /** Answered requests per second, mean over the rounds. */
+  turnpikePerSecond: number;
+  kservePerSecond: number;
+  /** Medians over the rounds of each run's p50 (ms). */
+  turnpikeP50Ms: number;
+  kserveP50Ms: number;
+  turnpikeP99Ms: number;
+  kserveP99Ms: number;
+  /** Turnpike / KServe throughput. */
+  throughputRatio: number;
+  /** Turnpike p50 minus KServe p50 (ms). */
+  p50DifferenceMs: number;
+}
+
+export interface KserveResult {
+  /** Why the section did not run (e.g. no Python 3), when it did not. */
+  skipped?: string;
+  bodyBytes: number;
+  /** The text each system answered for the body, as a check that both ran the model. */
+  answers: Record<System, string>;
+  seconds: number;
+  rounds: number;
+  levels: PeerLevel[];
+}
+
+export interface KserveOptions {
+  png: Buffer;
+  concurrency: number[];
+  seconds: number;
+  rounds: number;
+  /** Turnpike's OCR batch size (section 1's best; 4 without it). */
+  bestBatch: number;
+}
+
+/** Runs bench/peers/kserve-setup.sh; its last output line is the venv's python. */
+async function setUpKserve(): Promise<string> {
+  const script = join(repoRoot, "bench/peers/kserve-setup.sh");
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", [script], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
+    child.stderr.on("data", (c: Buffer) => (err += c.toString("utf8")));
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      const python = out.trim().split("\n").pop();
+      if (code === 0 && python) resolve(python);
+      else reject(new Error(`kserve-setup.sh failed (${code}): ${err.slice(-1500)}`));
+    });
+  });
+}
+
+/** The OIP v2 body both systems get: the rendered line as the model's own input tensor. */
+function tensorBody(png: Buffer) {
+  const context = { dictionary: () => [], settings: {}, parameters: {} };
+  const [x] = imageToTensor.run(
+    [{ name: "image", datatype: "BYTES", shape: [1], data: [new Uint8Array(png)] }],
+    context,
+  );
+  // Four decimals: the pixels are 8-bit, so nothing the model can see is lost.
+  const data = Array.from(x!.data as Float32Array, (v) => Math.round(v * 10_000) / 10_000);
+  return { inputs: [{ name: "x", datatype: "FP32", shape: x!.shape, data }] };
+}
+
+async function answerOf(url: string, body: unknown, headers: Record<string, string>): Promise<string> {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(60_000),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${text.slice(0, 500)}`);
+  const outputs = (JSON.parse(text) as { outputs?: { data?: unknown[] }[] }).outputs ?? [];
+  return String(outputs[0]?.data?.[0] ?? "");
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+export async function kservePeer(options: KserveOptions): Promise<KserveResult> {
+  const body = tensorBody(options.png);
+  const bodyBytes = Buffer.byteLength(JSON.stringify(body));
+  const empty = { bodyBytes, answers: { turnpike: "", kserve: "" }, seconds: 0, rounds: 0, levels: [] };
+  let python: string;
+  try {
+    say("kserve: preparing the Python environment (bench/peers/kserve-setup.sh)");
+    python = await setUpKserve();
+  } catch (error) {
+    say(`kserve: skipped, ${(error as Error).message}`);
+    return { ...empty, skipped: (error as Error).message.split("\n")[0]! };
+  }
+
+  const install = new Installation({
+    models: [
+      {
+        name: "ocr",
+        uri: OCR_URI,
+        task: "ocr-recognition",
+        threads: 2,
+        batching: { maxBatchSize: options.bestBatch, maxDelayMs: 5 },
+        tokens: { mode: "characters", maxOutputTokens: 64 },
+      },
+    ],
+    tenants: [{ name: "bench" }],
+  });
+  let kserve: ChildHandle | undefined;
+  const unregister = onInterrupt(async () => {
+    await kserve?.stop(2000);
+    await install.teardown(["ocr"]);
+  });
+  try {
+    await install.seedTenant();
+    say(`kserve: Turnpike prefix ${install.prefix}; starting collector, OCR worker, gateway and KServe`);
+    const collector = await install.start("collector");
+    const worker = await install.start("worker", { TURNPIKE_MODEL: "ocr", TURNPIKE_WORKER_ID: "bench-peer" });
+    const gateway = await install.start("gateway", {
+      TURNPIKE_RATE_LIMIT_PER_IP: "1000000000",
+      TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000",
+    });
+    const port = await freePort();
+    const paths = ocrModelPaths();
+    kserve = startProcess(
+      "kserve",
+      python,
+      [
+        join(repoRoot, "bench/peers/kserve_ocr.py"),
+        ...["--model-file", paths.recognition, "--dictionary", paths.dictionary, "--model_name", "ocr"],
+        ...["--http_port", String(port), "--enable_grpc", "false", "--workers", "1"],
+      ],
+      { PYTHONUNBUFFERED: "1", TMPDIR: mkdtempSync(join(tmpdir(), "turnpike-kserve-")) },
+    );
+    const kserveUrl = `http://127.0.0.1:${port}`;
+    await waitHealthy(kserve, `${kserveUrl}/v2/models/ocr/ready`);
+    const handle = kserve;
+    const meter = new CpuMeter()
+      .track("turnpike", () => [gateway.handle.pid, worker.handle.pid, collector.handle.pid])
+      .track("kserve", () => [handle.pid])
+      .trackServices();
+
+    const targets: Record<System, { url: string; headers: Record<string, string> }> = {
+      turnpike: {
+        url: `${gateway.url}/v2/models/ocr/infer`,
+        headers: { authorization: `Bearer ${API_KEY}` },
+      },
+      kserve: { url: `${kserveUrl}/v2/models/ocr/infer`, headers: {} },
+    };
+    const answers = {
+      turnpike: await answerOf(targets.turnpike.url, body, targets.turnpike.headers),
+      kserve: await answerOf(targets.kserve.url, body, targets.kserve.headers),
+    };
+    say(
+      `kserve: answers: turnpike "${answers.turnpike}", kserve "${answers.kserve}"; body ${bodyBytes} bytes`,
+    );
+    for (const system of ["turnpike", "kserve"] as const) {
+      await runLoad({ ...targets[system], body, connections: 8, durationSeconds: 2 }); // warm-up
+    }
+
+    const levels: PeerLevel[] = [];
+    for (const concurrency of options.concurrency) {
+      const runs: PeerRun[] = [];
+      for (let r = 1; r <= options.rounds; r++) {
+        const order: System[] = r % 2 ? ["turnpike", "kserve"] : ["kserve", "turnpike"];
+        for (const system of order) {
+          const window = cpuWindow(meter);
+          const load = await runLoad({
+            ...targets[system],
+            body,
+            connections: concurrency,
+            // Requests still in flight when a run ends are not counted: at 32 connections each
+            // takes seconds here, so a run lasts long enough for many to finish.
+            durationSeconds: Math.max(options.seconds, Math.ceil(concurrency / 4)),
+          });
+          const cpu = window.end();
+          const own =
+            system === "kserve"
+              ? (cpu.cpuMs.kserve ?? 0)
+              : ["turnpike", "rabbitmq", "redis", "postgres"].reduce((a, k) => a + (cpu.cpuMs[k] ?? 0), 0);
+          runs.push({
+            system,
+            round: r,
+            load,
+            cpuMsPerRequest: round(own / Math.max(1, load.ok), 2),
+            foreignCpuPercent: cpu.foreignPercent,
+          });
+          say(
+            `kserve: ${system} c=${concurrency} round ${r}: ${load.okPerSecond} ok/s, p50 ` +
+              `${load.latency.p50Ms} ms, p99 ${load.latency.p99Ms} ms, other ${load.other}, ` +
+              `foreign ${cpu.foreignPercent}%`,
+          );
+        }
+      }
+      const of = (system: System) => runs.filter((run) => run.system === system);
+      const mean = (system: System) =>
+        round(of(system).reduce((a, run) => a + run.load.okPerSecond, 0) / of(system).length, 1);
+      const p = (system: System, key: "p50Ms" | "p99Ms") =>
+        median(of(system).map((run) => run.load.latency[key]));
+      const level = {
+        concurrency,
+        runs,
+        turnpikePerSecond: mean("turnpike"),
+        kservePerSecond: mean("kserve"),
+        turnpikeP50Ms: p("turnpike", "p50Ms"),
+        kserveP50Ms: p("kserve", "p50Ms"),
+        turnpikeP99Ms: p("turnpike", "p99Ms"),
+        kserveP99Ms: p("kserve", "p99Ms"),
+      };
+      levels.push({
+        ...level,
+        throughputRatio: round(level.turnpikePerSecond / Math.max(0.1, level.kservePerSecond), 2),
+        p50DifferenceMs: round(level.turnpikeP50Ms - level.kserveP50Ms, 1),
+      });
+    }
+    return { bodyBytes, answers, seconds: options.seconds, rounds: options.rounds, levels };
+  } finally {
+    unregister();
+    await kserve?.stop(5000);
+    await install.teardown(["ocr"]);
+  }
+}

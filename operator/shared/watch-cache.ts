@@ -1,0 +1,251 @@
+/**
+ * Watch caches (informers): one list+watch per kind and watched namespace. The operator keeps one
+ * of the child kinds it applies, selected on the server by `app.kubernetes.io/managed-by=turnpike`,
+ * so a reconcile reads its children and their status from memory instead of GETting each of them;
+ * and one of its own kinds, from which the runtime config is rendered without listing them all.
+ *
+ * - Read-your-writes: what the operator applied or deleted itself is kept in an overlay until the
+ *   watch delivers that version (or for OVERLAY_MS), so a reconcile right after an apply does not
+ *   apply again because the watch is a few milliseconds behind.
+ * - A kind that is not synced (not served yet, e.g. KEDA missing; or its watch failed and is being
+ *   restarted with backoff) is read from the apiserver, exactly as without the cache.
+ * - `onEvent` reports every change the watches see (not the overlay), for enqueueing owners.
+ */
+import { KubeConfig, makeInformer, type KubernetesObject } from "@kubernetes/client-node";
+import type { Logger } from "../../runtime/shared/logger.js";
+import { apiChildReader, childClient, type ChildReader } from "./child-reader.js";
+import type { ChildKind } from "./children.js";
+import { describeError } from "./errors.js";
+import { LABELS } from "./labels.js";
+
+/** How long an own write shadows the watch at most (the watch normally catches up in ms). */
+const OVERLAY_MS = 30_000;
+const RETRY_BASE_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
+
+export type ChildEvent = "add" | "update" | "delete";
+
+interface Overlay {
+  /** undefined: deleted by the operator. */
+  object?: KubernetesObject;
+  resourceVersion?: bigint;
+  until: number;
+}
+
+interface Informed {
+  informer: ReturnType<typeof makeInformer<KubernetesObject>>;
+  synced: boolean;
+  failures: number;
+  timer?: NodeJS.Timeout;
+}
+
+/** The label every child carries (childLabels): what the child cache selects on. */
+export const MANAGED_BY_TURNPIKE: Record<string, string> = { [LABELS.managedBy]: "turnpike" };
+
+function resourceVersionOf(object: KubernetesObject | undefined): bigint | undefined {
+  try {
+    return BigInt(object?.metadata?.resourceVersion ?? "");
+  } catch {
+    return undefined; // opaque in principle; then the overlay just waits for any newer event
+  }
+}
+
+function apiPath(kind: ChildKind, namespace: string | undefined): string {
+  const base = kind.group ? `/apis/${kind.group}/${kind.version}` : `/api/${kind.version}`;
+  return namespace ? `${base}/namespaces/${namespace}/${kind.plural}` : `${base}/${kind.plural}`;
+}
+
+function matches(object: KubernetesObject, selector: Record<string, string>): boolean {
+  const labels = object.metadata?.labels ?? {};
+  return Object.entries(selector).every(([key, value]) => labels[key] === value);
+}
+
+export class WatchCache implements ChildReader {
+  readonly #log: Logger;
+  readonly #selector: Record<string, string>;
+  readonly #scopes: (string | undefined)[];
+  /** kind.plural.group -> scope ("" = all namespaces, else the namespace) -> informer. */
+  readonly #informers = new Map<string, Map<string, Informed>>();
+  readonly #overlay = new Map<string, Overlay>();
+  readonly #listeners: ((kind: ChildKind, event: ChildEvent, object: KubernetesObject) => void)[] = [];
+  #closed = false;
+
+  /**
+   * Caches the objects of `kinds` in `namespaces` (all when empty) that carry `selector`'s labels.
+   * Resolves once every kind that is served has been listed; kinds that are not are retried in the
+   * background (and read from the apiserver meanwhile).
+   */
+  static async start(
+    kinds: ChildKind[],
+    namespaces: readonly string[],
+    log: Logger,
+    selector: Record<string, string> = {},
+  ): Promise<WatchCache> {
+    const cache = new WatchCache(namespaces, log, selector);
+    await Promise.all(kinds.map((kind) => cache.#watch(kind)));
+    return cache;
+  }
+
+  private constructor(namespaces: readonly string[], log: Logger, selector: Record<string, string>) {
+    this.#log = log.child({ component: "watch-cache" });
+    this.#scopes = namespaces.length ? [...namespaces] : [undefined];
+    this.#selector = selector;
+  }
+
+  /** Calls `listener` for every change the watches deliver. */
+  onEvent(listener: (kind: ChildKind, event: ChildEvent, object: KubernetesObject) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  async #watch(kind: ChildKind): Promise<void> {
+    const config = new KubeConfig();
+    config.loadFromDefault();
+    const perScope = new Map<string, Informed>();
+    this.#informers.set(`${kind.plural}.${kind.group}`, perScope);
+    await Promise.all(
+      this.#scopes.map(async (namespace) => {
+        const client = childClient(kind);
+        let query = namespace ? client.InNamespace(namespace) : client;
+        for (const [key, value] of Object.entries(this.#selector)) query = query.WithLabel(key, value);
+        const labelSelector = Object.entries(this.#selector)
+          .map(([key, value]) => `${key}=${value}`)
+          .join(",");
+        const informer = makeInformer<KubernetesObject>(
+          config,
+          apiPath(kind, namespace),
+          () => query.Get() as never,
+          labelSelector || undefined,
+        );
+        const informed: Informed = { informer, synced: false, failures: 0 };
+        perScope.set(namespace ?? "", informed);
+        for (const event of ["add", "update", "delete"] as const) {
+          informer.on(event, (object) => this.#seen(kind, event, object));
+        }
+        informer.on("error", (error) => this.#failed(kind, namespace, informed, error));
+        await this.#start(kind, namespace, informed);
+      }),
+    );
+  }
+
+  async #start(kind: ChildKind, namespace: string | undefined, informed: Informed): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await informed.informer.start();
+      // start() resolves after the list even when the list failed (it reports that as an error).
+      if (informed.timer === undefined) {
+        informed.synced = true;
+        informed.failures = 0;
+      }
+    } catch (error) {
+      this.#failed(kind, namespace, informed, error);
+    }
+  }
+
+  #failed(kind: ChildKind, namespace: string | undefined, informed: Informed, error: unknown): void {
+    informed.synced = false;
+    if (this.#closed || informed.timer) return;
+    informed.failures += 1;
+    const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(informed.failures - 1, 5));
+    const status = (error as { code?: number; statusCode?: number }).code;
+    // A 404 is a kind that is not served (yet): normal without KEDA or the Prometheus Operator.
+    if (informed.failures === 1 || status !== 404) {
+      this.#log.warn(
+        { kind: kind.kind, namespace, retryMs: delay, error: describeError(error) },
+        "watch failed; reading from the apiserver until it is back",
+      );
+    }
+    informed.timer = setTimeout(() => {
+      informed.timer = undefined;
+      void informed.informer.stop().then(() => this.#start(kind, namespace, informed));
+    }, delay);
+    informed.timer.unref();
+  }
+
+  #seen(kind: ChildKind, event: ChildEvent, object: KubernetesObject): void {
+    const key = this.#key(kind, object.metadata?.namespace ?? "", object.metadata?.name ?? "");
+    const own = this.#overlay.get(key);
+    if (own) {
+      const version = resourceVersionOf(object);
+      const caughtUp =
+        event === "delete" ||
+        own.resourceVersion === undefined ||
+        version === undefined ||
+        version >= own.resourceVersion;
+      if (caughtUp) this.#overlay.delete(key);
+    }
+    for (const listener of this.#listeners) listener(kind, event, object);
+  }
+
+  #key(kind: ChildKind, namespace: string, name: string): string {
+    return `${kind.plural}.${kind.group}/${namespace}/${name}`;
+  }
+
+  /** The synced informer that covers `namespace`, if any. */
+  #synced(kind: ChildKind, namespace: string): Informed | undefined {
+    const perScope = this.#informers.get(`${kind.plural}.${kind.group}`);
+    const informed = perScope?.get(namespace) ?? perScope?.get("");
+    return informed?.synced ? informed : undefined;
+  }
+
+  #own(key: string): Overlay | undefined {
+    const own = this.#overlay.get(key);
+    if (own && own.until < Date.now()) {
+      this.#overlay.delete(key);
+      return undefined;
+    }
+    return own;
+  }
+
+  async get(kind: ChildKind, namespace: string, name: string): Promise<KubernetesObject | undefined> {
+    const informed = this.#synced(kind, namespace);
+    if (!informed) return apiChildReader.get(kind, namespace, name);
+    const own = this.#own(this.#key(kind, namespace, name));
+    if (own) return own.object;
+    return informed.informer.get(name, namespace);
+  }
+
+  async list(
+    kind: ChildKind,
+    namespace: string,
+    selector: Record<string, string>,
+  ): Promise<KubernetesObject[]> {
+    const informed = this.#synced(kind, namespace);
+    if (!informed) return apiChildReader.list(kind, namespace, selector);
+    const byName = new Map<string, KubernetesObject | undefined>();
+    for (const object of informed.informer.list(namespace)) byName.set(object.metadata!.name!, object);
+    const prefix = this.#key(kind, namespace, "");
+    for (const key of [...this.#overlay.keys()]) {
+      if (!key.startsWith(prefix)) continue;
+      const own = this.#own(key);
+      if (own) byName.set(key.slice(prefix.length), own.object);
+    }
+    return [...byName.values()].filter((o): o is KubernetesObject => !!o && matches(o, selector));
+  }
+
+  applied(kind: ChildKind, object: KubernetesObject): void {
+    const { namespace = "", name = "" } = object.metadata ?? {};
+    this.#overlay.set(this.#key(kind, namespace, name), {
+      object,
+      resourceVersion: resourceVersionOf(object),
+      until: Date.now() + OVERLAY_MS,
+    });
+  }
+
+  deleted(kind: ChildKind, namespace: string, name: string): void {
+    this.#overlay.set(this.#key(kind, namespace, name), { until: Date.now() + OVERLAY_MS });
+  }
+
+  /** Whether every watch of every kind is synced (tests). */
+  get synced(): boolean {
+    return [...this.#informers.values()].every((perScope) =>
+      [...perScope.values()].every((informed) => informed.synced),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const all = [...this.#informers.values()].flatMap((perScope) => [...perScope.values()]);
+    for (const informed of all) clearTimeout(informed.timer);
+    await Promise.all(all.map((informed) => informed.informer.stop()));
+  }
+}

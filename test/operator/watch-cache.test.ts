@@ -1,0 +1,133 @@
+/**
+ * The operator as operator/module.ts wires it: reconcilers read children (and the runtime-config
+ * renderer reads the operator's own kinds) from watch caches, and the caches' events enqueue
+ * owners. Against the real kube-apiserver (KEDA's real CRDs) and RabbitMQ; the tests play the
+ * Deployment controller.
+ */
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadOperatorEnv } from "../../operator/config.js";
+import { Controller } from "../../operator/controller.js";
+import { inferenceModelRegistration } from "../../operator/inference-model/reconciler.js";
+import { renderRuntimeConfig } from "../../operator/runtime-config/render.js";
+import { cachedChildKinds, OWN_KINDS } from "../../operator/shared/children.js";
+import { INFERENCE_MODEL_KIND, RUNTIME_CONFIG_MAP } from "../../operator/shared/names.js";
+import { MANAGED_BY_TURNPIKE, WatchCache } from "../../operator/shared/watch-cache.js";
+import { logger } from "../../runtime/shared/logger.js";
+import { names } from "../../runtime/shared/contracts/index.js";
+import { auditMark, kubectl, kubectlOk, repoRoot } from "../harness/kube.js";
+import { serviceUrls } from "../harness/services.js";
+import {
+  deleteRabbitQueue,
+  eventually,
+  getJson,
+  markDeploymentAvailable,
+  modelTestEnv,
+  type ModelTestEnv,
+} from "./helpers/im-env.js";
+import { rabbitManagementUrl } from "../harness/services.js";
+import { plainSettings } from "./helpers/im-fixtures.js";
+
+const MODEL = "ocr-rec";
+let t: ModelTestEnv;
+let children: WatchCache;
+let resources: WatchCache;
+let controller: Controller;
+
+beforeAll(async () => {
+  // The namespace with its runtime Secret (and a Controller without caches, not used here).
+  t = await modelTestEnv("cache", plainSettings);
+  const log = logger("operator");
+  [children, resources] = await Promise.all([
+    WatchCache.start(cachedChildKinds(plainSettings), [t.namespace], log, MANAGED_BY_TURNPIKE),
+    WatchCache.start(Object.values(OWN_KINDS), [t.namespace], log),
+  ]);
+  const urls = serviceUrls();
+  controller = new Controller({
+    env: loadOperatorEnv({
+      TURNPIKE_AMQP_URL: urls.amqpUrl,
+      TURNPIKE_RABBIT_MANAGEMENT_URL: rabbitManagementUrl(),
+      TURNPIKE_REDIS_URL: urls.redisUrl,
+      TURNPIKE_WATCH_NAMESPACES: t.namespace,
+    }),
+    settings: plainSettings,
+    kinds: [inferenceModelRegistration],
+    renderRuntimeConfig,
+    children,
+    resources,
+    queue: { baseDelayMs: 20, maxDelayMs: 100, maxAttempts: 3 },
+  });
+  children.onEvent((kind, event, child) => controller.childChanged(kind.kind, event, child));
+});
+
+afterAll(async () => {
+  await controller?.stop();
+  await children?.close();
+  await resources?.close();
+  await deleteRabbitQueue(names(t.namespace).modelQueue(MODEL));
+  await t?.cleanup();
+});
+
+const ready = async () =>
+  (await t.model(MODEL)).status?.conditions?.find((c: { type: string }) => c.type === "Ready")?.status;
+
+describe("the operator reading from watch caches", () => {
+  it("applies the children, turns Ready on the Deployment's watch event and renders the runtime config", async () => {
+    // A fresh apiserver may answer 429 while its own watch cache initializes: the cache retries.
+    await eventually(async () => (children.synced && resources.synced ? true : undefined));
+    await kubectlOk([
+      "apply",
+      "--server-side",
+      "--field-manager=turnpike-tests",
+      "-n",
+      t.namespace,
+      "-f",
+      join(repoRoot, "samples/inference-model-ocr-cpu.yaml"),
+    ]);
+    controller.enqueue(INFERENCE_MODEL_KIND, t.namespace, MODEL);
+    // Not controller.idle(): a model that is rolling out is requeued every few seconds.
+    await eventually(async () => ((await t.children(MODEL)).length === 4 ? true : undefined));
+    expect(await t.children(MODEL)).toEqual([
+      "Deployment/ocr-rec",
+      "ScaledObject/ocr-rec",
+      "Service/ocr-rec",
+      "TriggerAuthentication/ocr-rec-rabbitmq",
+    ]);
+    expect(await ready()).toBe("False");
+    // No enqueue by the test: the cache's Deployment event brings the owner back.
+    await markDeploymentAvailable(t.namespace, MODEL, 1);
+    await eventually(async () => ((await ready()) === "True" ? true : undefined));
+    // The runtime config, rendered from the cache of InferenceModels, routes the model.
+    controller.ctx.touchRuntimeConfig(t.namespace);
+    await controller.idle();
+    const config = await getJson(t.namespace, "configmap", RUNTIME_CONFIG_MAP);
+    expect(Object.values(config.data as Record<string, string>).join("")).toContain(`"${MODEL}"`);
+  });
+
+  it("makes zero writes on a no-op resync", async () => {
+    await controller.idle();
+    const mark = auditMark();
+    await controller.resync();
+    await controller.idle();
+    expect(t.writesInNamespace(mark)).toEqual([]);
+  });
+
+  it("recreates a deleted child from the watch's delete event", async () => {
+    await kubectlOk(["delete", "service", MODEL, "-n", t.namespace, "--wait=true"]);
+    await eventually(async () =>
+      (await kubectl(["get", "service", MODEL, "-n", t.namespace])).code === 0 ? true : undefined,
+    );
+  });
+
+  it("reads a kind the apiserver does not serve from the apiserver (as empty), not from a cache", async () => {
+    const missing = { group: "nothing.turnpike.dev", version: "v1", kind: "Nothing", plural: "nothings" };
+    const cache = await WatchCache.start([missing], [t.namespace], logger("operator"));
+    try {
+      expect(cache.synced).toBe(false);
+      expect(await cache.list(missing, t.namespace, {})).toEqual([]);
+      expect(await cache.get(missing, t.namespace, "x")).toBeUndefined();
+    } finally {
+      await cache.close();
+    }
+  });
+});
