@@ -19,11 +19,13 @@ deps: $(STAMP)
 services:
 	bash hack/services.sh
 
-# etcd, kube-apiserver, kubectl and KEDA's CRDs from the Go module proxy (cached by version);
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, KEDA (CRDs, operator,
+# metrics adapter) from the Go module proxy (cached by version);
 # the tests also render the Helm chart, so they need helm too.
 cluster-tools:
 	bash hack/build-control-plane.sh >/dev/null
 	bash hack/keda-crds.sh >/dev/null
+	bash hack/build-keda.sh >/dev/null
 
 tools: cluster-tools
 	bash hack/build-helm.sh >/dev/null
