@@ -3,7 +3,7 @@
  * physical limit, the system end to end, the quota store and the operator, prints one table and
  * writes bench/results/<timestamp>.json and latest.json. Measurements only, no assertions.
  *
- * Flags: --quick; --only=raw,e2e,quota,operator (sections to run; the end-to-end ratio needs raw);
+ * Flags: --quick; --only=raw,e2e,quota,operator,autoscaling (sections to run; the end-to-end ratio needs raw);
  * --operator-models=100,1000 (how many InferenceModels the operator section creates, per round).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { renderLinePng } from "../test/fixtures/text-line.js";
 import { installInterruptHandler, machine, repoRoot, say, type MachineInfo } from "./lib/env.js";
 import { fmt, renderTable, type Cell } from "./lib/table.js";
+import { autoscaling, type AutoscalingResult } from "./sections/autoscaling.js";
 import { endToEnd, type EndToEndResult } from "./sections/end-to-end.js";
 import { operatorBench, type OperatorResult } from "./sections/operator.js";
 import { quota, type QuotaLevelResult } from "./sections/quota.js";
@@ -33,6 +34,8 @@ interface Plan {
   operatorCounts: number[];
   /** Longest wait for the operator per round (default: max(120 s, 0.24 s per model)). */
   operatorLimitSeconds?: number;
+  /** Cold starts measured (their median is reported). */
+  coldStarts: number;
 }
 
 const PLANS: Record<"full" | "quick", Plan> = {
@@ -45,6 +48,7 @@ const PLANS: Record<"full" | "quick", Plan> = {
     quotaProcesses: 4,
     quotaSeconds: 8,
     operatorCounts: [100, 1000],
+    coldStarts: 5,
   },
   quick: {
     rawSeconds: 1.5,
@@ -56,6 +60,7 @@ const PLANS: Record<"full" | "quick", Plan> = {
     quotaSeconds: 2,
     operatorCounts: [100],
     operatorLimitSeconds: 45,
+    coldStarts: 3,
   },
 };
 
@@ -74,6 +79,7 @@ export interface BenchReport {
   endToEnd?: EndToEndResult;
   quota?: QuotaLevelResult[];
   operator?: OperatorResult[];
+  autoscaling?: AutoscalingResult;
   targets: Target[];
   table: string;
 }
@@ -84,7 +90,7 @@ interface Target {
   met: boolean;
 }
 
-const SECTIONS = ["raw", "e2e", "quota", "operator"] as const;
+const SECTIONS = ["raw", "e2e", "quota", "operator", "autoscaling"] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]): {
@@ -147,6 +153,7 @@ async function main(): Promise<void> {
   if (only.has("quota")) report.quota = await quota(plan.quotaLevels, plan.quotaProcesses, plan.quotaSeconds);
   if (only.has("operator"))
     report.operator = await operatorBench(operatorCounts ?? plan.operatorCounts, plan.operatorLimitSeconds);
+  if (only.has("autoscaling")) report.autoscaling = await autoscaling(plan.coldStarts);
 
   const end = machine();
   const full: BenchReport = {
@@ -214,6 +221,14 @@ function targets(r: Partial<BenchReport>): Target[] {
         biggest.statusSeconds <= 60 &&
         resync.length === r.operator.length &&
         resync.every((w) => w === 0),
+    });
+  }
+  if (r.autoscaling) {
+    const a = r.autoscaling;
+    out.push({
+      target: "cold start (median) under Knative's 4-15 s",
+      measured: `${fmt(a.coldStartMedianMs / 1000, 1)} s (median of ${a.coldStartMs.length})`,
+      met: a.coldStartMedianMs < 4000,
     });
   }
   return out;
@@ -339,6 +354,27 @@ function renderReport(r: BenchReport): string {
         `ready ${o.readySeconds ?? "-"} s; resync ${o.resyncSeconds ?? "-"} s, ${o.resyncWrites ?? "-"} writes; ` +
         `RSS ${o.rssMb} MB, ${o.operatorSockets} sockets; ${o.writesPerModel} writes, ` +
         `${o.reconcilesPerModel} reconciles/model, ${o.reconcileFailures} failed; foreign ${o.foreignCpuPercent}%`,
+    ]);
+  }
+  if (r.autoscaling) {
+    const a = r.autoscaling;
+    rows.push([
+      "5 autoscaling",
+      `cold start from zero, median of ${a.coldStartMs.length}`,
+      `${fmt(a.coldStartMedianMs / 1000, 1)} s`,
+      "",
+      "",
+      `each: ${a.coldStartMs.map((ms) => fmt(ms / 1000, 1)).join(", ")} s; ${a.config}`,
+    ]);
+    const o = a.scaleOut;
+    rows.push([
+      "5 autoscaling",
+      `scale-out 1 -> ${o.replicas} ready on a backlog of ${o.backlog}`,
+      `${fmt(o.totalMs / 1000, 1)} s`,
+      "",
+      "",
+      `HPA at ${o.replicas} after ${fmt(o.reactionMs / 1000, 1)} s, then ${o.replicas} ready after ` +
+        `${fmt(o.startMs / 1000, 1)} s more`,
     ]);
   }
   const table = renderTable(

@@ -88,6 +88,8 @@ export class ContainerRunner {
       cwd: launch.cwd,
       env: launch.env,
       stdio: ["ignore", "pipe", "pipe"],
+      // Its own process group, as in a container: a Ctrl-C to `make run` reaches it only through the agent.
+      detached: true,
     });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
