@@ -5,7 +5,8 @@
  * the time from the first create to every model having its children applied and its status
  * written (status.observedGeneration = generation; children are applied before status), to every
  * model Ready (the benchmark plays the Deployment controller this control plane lacks), the
- * writes of one no-op resync (audit log), and the operator's memory. The models' RabbitMQ queues are deleted afterwards.
+ * writes of one no-op resync (audit log), and the operator's memory. The models' RabbitMQ queues
+ * are deleted afterwards.
  */
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
