@@ -109,7 +109,12 @@ export async function startKeda(plane: ControlPlane): Promise<Keda> {
   const certs = kedaCertificates(plane);
   const kubectl = (args: string[]) =>
     promisify(execFile)(join(plane.binDir, "kubectl"), ["--kubeconfig", plane.kubeconfig, ...args]);
-  const [grpcPort, probePort, adapterPort] = [await freePort(), await freePort(), await freePort()];
+  const [grpcPort, probePort, adapterPort, adapterMetricsPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const env = {
     KUBECONFIG: plane.kubeconfig,
     WATCH_NAMESPACE: "",
@@ -158,6 +163,8 @@ export async function startKeda(plane: ControlPlane): Promise<Keda> {
         join(binDir, "keda-adapter"),
         [
           `--secure-port=${adapterPort}`,
+          // Its Prometheus endpoint binds all interfaces on this port (default 8080, the gateway's).
+          `--port=${adapterMetricsPort}`,
           "--bind-address=127.0.0.1",
           `--cert-dir=${certs}`,
           `--tls-cert-file=${join(certs, "tls.crt")}`,
