@@ -19,7 +19,7 @@ beforeAll(async () => {
   env = await modelEnv("as-keda", {
     name: "zero",
     scaling: { minReplicas: 0, maxReplicas: 2, cooldownSeconds: 600 },
-  });
+  }, 600_000);
 }, 600_000);
 
 afterAll(async () => {
@@ -70,7 +70,7 @@ describe("KEDA, the HPA controller and the node agent", () => {
     expect(answer.seq).toBe(7);
     const im = await env!.get("inferencemodel", "zero");
     expect(im.spec.replicas).toBeGreaterThanOrEqual(1);
-  });
+  }, 600_000);
 
   it("scales out to the maximum on a backlog; scale subresource, REPLICAS and HPA agree", async () => {
     // Cordoned, no worker can consume: the backlog stays until KEDA and the HPA have acted.
@@ -122,7 +122,7 @@ describe("KEDA, the HPA controller and the node agent", () => {
     );
     expect(agreed.column).toBe(3);
     await allRecordedOnce(ids);
-  });
+  }, 600_000);
 
   it("goes back to zero after cooldownSeconds with every accepted request recorded once", async () => {
     // Batches wait up to 2 s in a worker (unacknowledged, still counted by the trigger).
@@ -152,5 +152,5 @@ describe("KEDA, the HPA controller and the node agent", () => {
       240_000,
     );
     expect([...(await recordCounts(env!, ids)).values()].every((n) => n === 1)).toBe(true);
-  });
+  }, 600_000);
 });
