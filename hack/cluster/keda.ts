@@ -43,6 +43,9 @@ function kedaCertificates(plane: ControlPlane): string {
   if (existsSync(join(dir, "tls.crt"))) return dir;
   mkdirSync(dir, { recursive: true });
   copyFileSync(join(plane.certDir, "ca.crt"), join(dir, "ca.crt"));
+  // Extra CAs for scalers: KEDA reads every file of --ca-dir as a certificate.
+  mkdirSync(join(dir, "scaler-ca"), { recursive: true });
+  copyFileSync(join(plane.certDir, "ca.crt"), join(dir, "scaler-ca", "ca.crt"));
   writeFileSync(
     join(dir, "tls.ext"),
     "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
@@ -140,7 +143,7 @@ export async function startKeda(plane: ControlPlane): Promise<Keda> {
           `--health-probe-bind-address=127.0.0.1:${probePort}`,
           `--metrics-service-bind-address=127.0.0.1:${grpcPort}`,
           `--cert-dir=${certs}`,
-          `--ca-dir=${certs}`,
+          `--ca-dir=${join(certs, "scaler-ca")}`,
           "--enable-cert-rotation=false",
           "--enable-webhook-patching=false",
           "--enable-apiservice-patching=false",

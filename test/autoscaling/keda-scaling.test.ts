@@ -19,7 +19,7 @@ beforeAll(async () => {
   env = await modelEnv("as-keda", {
     name: "zero",
     scaling: { minReplicas: 0, maxReplicas: 2, cooldownSeconds: 600 },
-  }, 600_000);
+  });
 }, 600_000);
 
 afterAll(async () => {
@@ -75,6 +75,14 @@ describe("KEDA, the HPA controller and the node agent", () => {
   it("scales out to the maximum on a backlog; scale subresource, REPLICAS and HPA agree", async () => {
     // Cordoned, no worker can consume: the backlog stays until KEDA and the HPA have acted.
     await kubectlOk(["cordon", cluster!.agent.nodeName]);
+    try {
+      await scaleOut();
+    } finally {
+      await kubectlOk(["uncordon", cluster!.agent.nodeName]);
+    }
+  }, 600_000);
+
+  async function scaleOut() {
     await env!.applyModel("wide", {
       minReplicas: 1,
       maxReplicas: 3,
@@ -122,7 +130,7 @@ describe("KEDA, the HPA controller and the node agent", () => {
     );
     expect(agreed.column).toBe(3);
     await allRecordedOnce(ids);
-  }, 600_000);
+  }
 
   it("goes back to zero after cooldownSeconds with every accepted request recorded once", async () => {
     // Batches wait up to 2 s in a worker (unacknowledged, still counted by the trigger).

@@ -83,7 +83,7 @@ describe("worker pods under the real controllers and the node agent", () => {
     const table = await kubectlOk(["get", "pods", "-n", env!.ns, name]);
     expect(table).toMatch(new RegExp(`${name}\\s+1/1\\s+Running\\s+1`));
     await allRecorded(ids);
-  });
+  }, 600_000);
 
   it("rolls a spec change through a real ReplicaSet rollout, PDB respected, nothing lost", async () => {
     await env!.applyModel("roll", { minReplicas: 2, maxReplicas: 2 });
@@ -130,7 +130,7 @@ describe("worker pods under the real controllers and the node agent", () => {
     const minAvailable = pdb.spec.minAvailable ?? 2 - Number(pdb.spec.maxUnavailable ?? 0);
     expect(fewestReady).toBeGreaterThanOrEqual(Number(minAvailable));
     await allRecorded(ids);
-  });
+  }, 600_000);
 
   it("garbage-collects the children of a deleted model; the queue goes unless retainOnDelete", async () => {
     await env!.applyModel("kept", { minReplicas: 1, maxReplicas: 1 }, { queue: { retainOnDelete: true } });
@@ -159,5 +159,5 @@ describe("worker pods under the real controllers and the node agent", () => {
     }
     await expect(env!.inst.queueDepth("steady")).rejects.toThrow();
     expect(await env!.inst.queueDepth("kept")).toBeGreaterThanOrEqual(0);
-  });
+  }, 600_000);
 });

@@ -31,7 +31,8 @@ export async function submit(env: ModelEnv, model: string, seq: number): Promise
     }).catch(() => undefined);
     const answer = (await res?.json().catch(() => ({}))) as { id?: string };
     if (res?.status === 202 && answer.id) return answer.id;
-    if (res && res.status !== 503 && res.status !== 409) {
+    // 404 too: a model applied a moment ago reaches the gateway with its next config reload.
+    if (res && res.status !== 503 && res.status !== 409 && res.status !== 404) {
       throw new Error(`request ${model}#${seq} refused: ${res.status} ${JSON.stringify(answer)}`);
     }
     await new Promise((r) => setTimeout(r, 500));
