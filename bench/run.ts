@@ -3,8 +3,8 @@
  * physical limit, the system end to end, the quota store and the operator, prints one table and
  * writes bench/results/<timestamp>.json and latest.json. Measurements only, no assertions.
  *
- * Flags: --quick; --only=raw,e2e,quota,operator,llm,kserve (sections to run; the end-to-end ratio needs
- * raw; kserve, the peer, installs its Python environment on first use);
+ * Flags: --quick; --only=raw,e2e,quota,operator,llm,kserve,autoscaling (sections to run; the
+ * end-to-end ratio needs raw; kserve, the peer, installs its Python environment on first use);
  * --operator-models=100,1000 (how many InferenceModels the operator section creates, per round).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { renderLinePng } from "../test/fixtures/text-line.js";
 import { installInterruptHandler, machine, repoRoot, say, type MachineInfo } from "./lib/env.js";
 import { fmt, renderTable, type Cell } from "./lib/table.js";
+import { autoscaling, type AutoscalingResult } from "./sections/autoscaling.js";
 import { endToEnd, type EndToEndResult } from "./sections/end-to-end.js";
 import { llmBench, type LlmResult } from "./sections/llm.js";
 import { kservePeer, type KserveResult } from "./sections/kserve.js";
@@ -43,6 +44,8 @@ interface Plan {
   peerConcurrency: number[];
   peerSeconds: number;
   peerRounds: number;
+  /** Cold starts measured (their median is reported). */
+  coldStarts: number;
 }
 
 const FULL_PLAN: Plan = {
@@ -59,6 +62,7 @@ const FULL_PLAN: Plan = {
   peerConcurrency: [1, 8, 32],
   peerSeconds: 10,
   peerRounds: 2,
+  coldStarts: 5,
 };
 
 /** The quick plan: the same sections and levels, shorter runs, 100 models. */
@@ -75,6 +79,7 @@ const PLANS: Record<"full" | "quick", Plan> = {
     llmRounds: 1,
     llmFirsts: 5,
     peerSeconds: 3,
+    coldStarts: 3,
   },
 };
 
@@ -95,6 +100,7 @@ export interface BenchReport {
   operator?: OperatorResult[];
   llm?: LlmResult;
   kserve?: KserveResult;
+  autoscaling?: AutoscalingResult;
   targets: Target[];
   table: string;
 }
@@ -105,7 +111,7 @@ interface Target {
   met: boolean;
 }
 
-const SECTIONS = ["raw", "e2e", "quota", "operator", "llm", "kserve"] as const;
+const SECTIONS = ["raw", "e2e", "quota", "operator", "llm", "kserve", "autoscaling"] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]): {
@@ -178,6 +184,7 @@ async function main(): Promise<void> {
       bestBatch: report.raw?.best.batch ?? 4,
     });
   }
+  if (only.has("autoscaling")) report.autoscaling = await autoscaling(plan.coldStarts);
 
   const end = machine();
   const full: BenchReport = {
@@ -264,6 +271,14 @@ function targets(r: Partial<BenchReport>): Target[] {
         met: single.p50DifferenceMs <= 5,
       });
     }
+  }
+  if (r.autoscaling) {
+    const a = r.autoscaling;
+    out.push({
+      target: "cold start (median) within Knative-based serving's 4-15 s",
+      measured: `${fmt(a.coldStartMedianMs / 1000, 1)} s (median of ${a.coldStartMs.length})`,
+      met: a.coldStartMedianMs <= 15_000,
+    });
   }
   return out;
 }
@@ -411,7 +426,7 @@ function renderReport(r: BenchReport): string {
         `${o.reconcilesPerModel} reconciles/model, ${o.reconcileFailures} failed; foreign ${o.foreignCpuPercent}%`,
     ]);
   }
-  if (r.kserve?.skipped) rows.push(["5 vs KServe", "skipped", "", "", "", r.kserve.skipped]);
+  if (r.kserve?.skipped) rows.push(["6 vs KServe", "skipped", "", "", "", r.kserve.skipped]);
   for (const l of r.kserve?.levels ?? []) {
     const foreign = (system: string) =>
       Math.max(...l.runs.filter((run) => run.system === system).map((run) => run.foreignCpuPercent));
@@ -422,7 +437,7 @@ function renderReport(r: BenchReport): string {
         1,
       );
     rows.push([
-      "5 vs KServe",
+      "6 vs KServe",
       `Turnpike OCR tensor body, c=${l.concurrency}`,
       `${fmt(l.turnpikePerSecond)} req/s`,
       fmt(l.turnpikeP50Ms, 0),
@@ -431,12 +446,33 @@ function renderReport(r: BenchReport): string {
         `${cpu("turnpike")} CPU ms/req; foreign <= ${foreign("turnpike")}%`,
     ]);
     rows.push([
-      "5 vs KServe",
+      "6 vs KServe",
       `KServe ModelServer 0.21, c=${l.concurrency}`,
       `${fmt(l.kservePerSecond)} req/s`,
       fmt(l.kserveP50Ms, 0),
       fmt(l.kserveP99Ms, 0),
       `${cpu("kserve")} CPU ms/req; foreign <= ${foreign("kserve")}%; ${r.kserve!.rounds} alternating runs of ${Math.max(r.kserve!.seconds, Math.ceil(l.concurrency / 4))} s`,
+    ]);
+  }
+  if (r.autoscaling) {
+    const a = r.autoscaling;
+    rows.push([
+      "7 autoscaling",
+      `cold start from zero, median of ${a.coldStartMs.length}`,
+      `${fmt(a.coldStartMedianMs / 1000, 1)} s`,
+      "",
+      "",
+      `each: ${a.coldStartMs.map((ms) => fmt(ms / 1000, 1)).join(", ")} s; ${a.config}`,
+    ]);
+    const o = a.scaleOut;
+    rows.push([
+      "7 autoscaling",
+      `scale-out 1 -> ${o.replicas} ready on a backlog of ${o.backlog}`,
+      `${fmt(o.totalMs / 1000, 1)} s`,
+      "",
+      "",
+      `HPA at ${o.replicas} after ${fmt(o.reactionMs / 1000, 1)} s, then ${o.replicas} ready after ` +
+        `${fmt(o.startMs / 1000, 1)} s more`,
     ]);
   }
   const table = renderTable(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver and kubectl from the Go module proxy into a versioned cache outside
-# the repo. Skips any binary the cache already holds. Prints the bin directory on the last line.
+# Builds etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl from the Go module
+# proxy into a versioned cache outside the repo. Skips any binary the cache already holds. Prints the
+# bin directory on the last line.
 set -euo pipefail
 
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
@@ -42,8 +43,10 @@ SRC
 }
 
 build_kube() {
-  if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kubectl" ]; then log "kube-apiserver/kubectl $K8S_VERSION cached"; return; fi
-  log "building kube-apiserver and kubectl $K8S_VERSION (first time only, several minutes)"
+  local tools="kube-apiserver kube-controller-manager kube-scheduler kubectl" missing="" t
+  for t in $tools; do [ -x "$BIN/$t" ] || missing="$missing $t"; done
+  if [ -z "$missing" ]; then log "kube binaries $K8S_VERSION cached"; return; fi
+  log "building$missing $K8S_VERSION (first time only, several minutes)"
   local dir="$WORK/k8s-$K8S_VERSION"
   local staging="v0${K8S_VERSION#v1}"
   mkdir -p "$dir"
@@ -72,6 +75,8 @@ package tools
 
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubectl/pkg/cmd"
 )
 SRC
@@ -84,8 +89,10 @@ SRC
   done
   (cd "$dir" && go mod tidy >/dev/null 2>&1 || (cd "$dir" && go mod tidy)
    cd "$dir"
-   [ -x "$BIN/kube-apiserver" ] || go build -trimpath -ldflags "$ld" -o "$BIN/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
-   [ -x "$BIN/kubectl" ] || go build -trimpath -ldflags "$ld" -o "$BIN/kubectl" k8s.io/kubernetes/cmd/kubectl)
+   for t in $missing; do
+     go build -trimpath -ldflags "$ld" -o "$BIN/$t.tmp" "k8s.io/kubernetes/cmd/$t"
+     mv "$BIN/$t.tmp" "$BIN/$t"
+   done)
 }
 
 command -v go >/dev/null || { log "Go toolchain not found; install Go >= 1.24"; exit 1; }

@@ -7,7 +7,16 @@
  * prints its kubeconfig path and keeps running until interrupted.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { promisify } from "node:util";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -26,6 +35,8 @@ export interface ControlPlane {
   binDir: string;
   /** Directory holding certificates, etcd data and logs. */
   stateDir: string;
+  /** Directory of the cluster CA (ca.crt, ca.key), the service-account key pair and the admin cert. */
+  certDir: string;
   /** PEM of the cluster CA, for clients built by hand. */
   caPem: string;
   /** JSON-lines audit log of every write (create/update/patch/delete), for "zero writes" checks. */
@@ -70,7 +81,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function openssl(args: string[], cwd: string): void {
+export function openssl(args: string[], cwd: string): void {
   execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
 }
 
@@ -132,6 +143,48 @@ function makeCertificates(dir: string): void {
   openssl(["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"], dir);
 }
 
+/**
+ * The aggregation layer's front-proxy CA and the client cert the apiserver presents to aggregated
+ * API servers (KEDA's metrics adapter), as kubeadm lays them out.
+ */
+function makeFrontProxyCertificates(dir: string): void {
+  openssl(
+    ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "front-proxy-ca.key"].concat([
+      "-out",
+      "front-proxy-ca.crt",
+      "-days",
+      "3650",
+      "-subj",
+      "/CN=turnpike-front-proxy-ca",
+    ]),
+    dir,
+  );
+  writeFileSync(join(dir, "client.ext"), "extendedKeyUsage=clientAuth\n");
+  openssl(
+    ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "front-proxy-client.key"].concat([
+      "-out",
+      "front-proxy-client.csr",
+      "-subj",
+      "/CN=front-proxy-client",
+    ]),
+    dir,
+  );
+  openssl(
+    ["x509", "-req", "-in", "front-proxy-client.csr", "-CA", "front-proxy-ca.crt"].concat([
+      "-CAkey",
+      "front-proxy-ca.key",
+      "-CAcreateserial",
+      "-out",
+      "front-proxy-client.crt",
+      "-days",
+      "3650",
+      "-extfile",
+      "client.ext",
+    ]),
+    dir,
+  );
+}
+
 function b64(path: string): string {
   return readFileSync(path).toString("base64");
 }
@@ -159,13 +212,27 @@ current-context: turnpike
   writeFileSync(path, kubeconfig, { mode: 0o600 });
 }
 
-function launch(binary: string, args: string[], logFile: string): ChildProcess {
+export function launch(
+  binary: string,
+  args: string[],
+  logFile: string,
+  env?: NodeJS.ProcessEnv,
+): ChildProcess {
   const log = openSync(logFile, "a");
   // detached: its own process group, so a Ctrl-C to `make run` reaches it only through stop().
-  return spawn(binary, args, { stdio: ["ignore", log, log], detached: true });
+  return spawn(binary, args, {
+    stdio: ["ignore", log, log],
+    detached: true,
+    env: env ? { ...process.env, ...env } : process.env,
+  });
 }
 
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number, logFile: string) {
+export async function waitFor(
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  logFile: string,
+) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await probe().catch(() => false)) return;
@@ -187,7 +254,7 @@ function httpsOk(url: string, agent: Agent): Promise<boolean> {
   });
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
+export async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   child.kill("SIGTERM");
@@ -208,6 +275,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   } catch {
     makeCertificates(certDir);
   }
+  if (!existsSync(join(certDir, "front-proxy-client.crt"))) makeFrontProxyCertificates(certDir);
 
   const [etcdPort, etcdPeerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
@@ -269,6 +337,14 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       "--allow-privileged=true",
       // No controller-manager creates default ServiceAccounts in this control plane.
       "--disable-admission-plugins=ServiceAccount",
+      // The aggregation layer, so an APIService (KEDA's external metrics) serves as on a cluster.
+      `--requestheader-client-ca-file=${join(certDir, "front-proxy-ca.crt")}`,
+      "--requestheader-allowed-names=front-proxy-client",
+      "--requestheader-username-headers=X-Remote-User",
+      "--requestheader-group-headers=X-Remote-Group",
+      "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+      `--proxy-client-cert-file=${join(certDir, "front-proxy-client.crt")}`,
+      `--proxy-client-key-file=${join(certDir, "front-proxy-client.key")}`,
       `--audit-policy-file=${auditPolicy}`,
       `--audit-log-path=${auditLog}`,
       "--audit-log-mode=blocking",
@@ -294,6 +370,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     server,
     binDir,
     stateDir,
+    certDir,
     caPem: readFileSync(join(certDir, "ca.crt"), "utf8"),
     auditLog,
     async stop() {

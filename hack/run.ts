@@ -1,7 +1,8 @@
 /**
- * `make run`: the whole system on one machine. Starts the services and a local control plane,
- * installs the CRDs, runs the operator, applies samples/, runs the operator-rendered workers (via
- * the local kubelet), the gateway and the collector as local processes, waits until the models are
+ * `make run`: the whole system on one machine. Starts the services and a local cluster (etcd,
+ * kube-apiserver, kube-controller-manager, kube-scheduler, KEDA's operator and metrics adapter, and
+ * the node agent that runs Pods as local processes), installs the CRDs, runs the operator, applies
+ * samples/ and the gateway and collector manifests of config/runtime/, waits until the models are
  * Ready, then prints a working request. Ctrl-C stops everything it started and nothing else.
  *
  * Settings (environment): TURNPIKE_RUN_DIR (state, default ~/.cache/turnpike/run),
@@ -12,8 +13,11 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync }
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { startKubeControllers } from "./cluster/controllers.js";
+import { startKeda } from "./cluster/keda.js";
 import { freePort, installCrds, kedaCrdDir, startControlPlane } from "./control-plane.js";
-import { LocalKubelet } from "./run/local-kubelet.js";
+import { NodeAgent } from "./node-agent/agent.js";
+import { startServiceProxy } from "./node-agent/service-proxy.js";
 import { ocrRequestBody } from "./run/sample-request.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -42,6 +46,13 @@ function servicesRunning(): boolean {
   } catch {
     return false;
   }
+}
+
+const logs = new Map<string, ReturnType<typeof createWriteStream>>();
+/** Appends a timestamped line to logs/<name>.log. */
+function logLine(name: string, line: string): void {
+  if (!logs.has(name)) logs.set(name, createWriteStream(join(logDir, `${name}.log`), { flags: "a" }));
+  logs.get(name)!.write(`${new Date().toISOString()} ${line}\n`);
 }
 
 /** Starts a TypeScript entry point as a child process with its output in logs/<name>.log. */
@@ -136,6 +147,24 @@ async function main() {
     }),
   );
 
+  say("starting kube-controller-manager and kube-scheduler");
+  const controllers = await startKubeControllers(plane);
+  stops.push(() => controllers.stop());
+  say("starting KEDA's operator and metrics adapter (the first build takes about 8 minutes)");
+  const keda = await startKeda(plane);
+  stops.push(() => keda.stop());
+  const agent = new NodeAgent({
+    kubeconfig: plane.kubeconfig,
+    repoRoot,
+    stateDir: runDir,
+    // pvc://models/<path> (samples/inference-model-smollm2.yaml) is the cache hack/fetch-llm-model.sh fills.
+    pvcRoot: join(homedir(), ".cache/turnpike"),
+    say: (line) => logLine("node-agent", line),
+  });
+  await agent.start();
+  stops.push(() => agent.stop());
+  say(`node agent registered Node ${agent.nodeName}; Pod logs under ${join(runDir, "pods")}`);
+
   say("starting the operator");
   startProcess("operator", "operator/main.ts", {
     KUBECONFIG: plane.kubeconfig,
@@ -146,31 +175,25 @@ async function main() {
   say("applying samples/");
   k(["apply", "--server-side", "-n", namespace, "-f", join(repoRoot, "samples")]);
 
-  const runtimeConfigPath = join(runDir, "runtime.json");
-  const kubelet = new LocalKubelet({
-    namespace,
-    repoRoot,
-    runtimeConfigPath,
-    logDir,
-    // pvc://models/<path> (samples/inference-model-smollm2.yaml) is the cache hack/fetch-llm-model.sh fills.
-    env: { ...process.env, ...connections, TURNPIKE_PVC_ROOT: join(homedir(), ".cache/turnpike") },
-    say,
-  });
-  stops.push(() => kubelet.stop());
-  await kubelet.start();
-  await waitUntil("the operator to render the runtime config", () => kubelet.hasRuntimeConfig(), 120_000);
+  await waitUntil(
+    "the operator to render the runtime config",
+    () => k(["get", "configmap", "turnpike-runtime", "-n", namespace, "-o", "name"]).trim() !== "",
+    120_000,
+  );
 
-  const runtimeEnv = {
-    TURNPIKE_CONFIG: runtimeConfigPath,
-    TURNPIKE_HOST: "127.0.0.1",
-    TURNPIKE_DB_SCHEMA: "turnpike",
-  };
-  say("starting the collector and the gateway");
-  startProcess("collector", "runtime/collector/main.ts", {
-    ...runtimeEnv,
-    TURNPIKE_PORT: String(await freePort()),
+  say("applying the gateway and collector of config/runtime/ (run by the node agent)");
+  for (const file of ["gateway.yaml", "collector.yaml"]) {
+    k(["apply", "--server-side", "-n", namespace, "-f", join(repoRoot, "config/runtime", file)]);
+  }
+  // kube-proxy's part for the gateway Service: the fixed local port spreads over the ready gateway Pods.
+  const proxy = await startServiceProxy({
+    agent,
+    namespace,
+    selector: { "app.kubernetes.io/name": "turnpike-gateway", "app.kubernetes.io/component": "gateway" },
+    targetPort: "http",
+    listenPort: gatewayPort,
   });
-  startProcess("gateway", "runtime/gateway/main.ts", { ...runtimeEnv, TURNPIKE_PORT: String(gatewayPort) });
+  stops.push(() => proxy.stop());
 
   const models = JSON.parse(k(["get", "inferencemodels", "-n", namespace, "-o", "json"])).items as Array<{
     metadata: { name: string };
@@ -214,8 +237,10 @@ Turnpike is up in ${((Date.now() - started) / 1000).toFixed(1)}s. Try it:
 
   export KUBECONFIG=${plane.kubeconfig}
   ${join(plane.binDir, "kubectl")} get inferencemodels,tenantquotas,pipelines.turnpike.dev -n ${namespace}
+  ${join(plane.binDir, "kubectl")} get pods,hpa,scaledobjects -A
 
-Metrics: http://127.0.0.1:${gatewayPort}/metrics (gateway); workers and collector print theirs in ${logDir}.
+Metrics: http://127.0.0.1:${gatewayPort}/metrics (gateway). Pod logs: ${join(runDir, "pods")}/<namespace>_<pod>_*/<container>.log
+Control plane and KEDA logs: ${plane.stateDir}; the operator's: ${logDir}.
 Press Ctrl-C to stop.
 TURNPIKE_READY
 `);

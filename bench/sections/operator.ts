@@ -4,9 +4,9 @@
  * registrations), and N InferenceModels created at once (the samples' OCR model, renamed). Measured:
  * the time from the first create to every model having its children applied and its status
  * written (status.observedGeneration = generation; children are applied before status), to every
- * model Ready (the benchmark plays the Deployment controller this control plane lacks, as
- * `make run`'s local kubelet does), the writes of one no-op resync (audit log), and the
- * operator's memory. The models' RabbitMQ queues are deleted afterwards.
+ * model Ready (the benchmark plays the Deployment controller this control plane lacks), the
+ * writes of one no-op resync (audit log), and the operator's memory. The models' RabbitMQ queues
+ * are deleted afterwards.
  */
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";

@@ -82,8 +82,9 @@ writes the model through the scale subresource:
 | \`status.replicas\` | \`.status.replicas\` | the operator, from the Deployment |
 | \`status.selector\` | \`.status.selector\` | the operator: the label selector of the model's Pods, so the HPA can find them |
 
-The operator copies \`spec.replicas\` to the Deployment. When \`spec.replicas\` is unset (a fresh
-object) it starts at \`scaling.minReplicas\`. \`kubectl scale im/<name> --replicas=N\` works at any
+The operator copies \`spec.replicas\` to the Deployment, never below \`scaling.minReplicas\`.
+\`spec.replicas\` defaults to 0, because the scale subresource (and so KEDA) refuses a missing
+field; a fresh object therefore starts at \`scaling.minReplicas\`. \`kubectl scale im/<name> --replicas=N\` works at any
 time; while KEDA is active its next poll (every \`scaling.pollingIntervalSeconds\`) moves the count
 back into the autoscaler's range, exactly as with a Deployment under an HPA. Leave \`spec.replicas\`
 out of the manifests you apply (GitOps included), or every apply would fight the autoscaler.

@@ -174,8 +174,9 @@ const spec: Schema = obj(
     placement,
     replicas: int32(
       "Desired replicas, written through the scale subresource by the autoscaler (KEDA) or by " +
-        "`kubectl scale`. Leave unset in manifests: the operator then starts at scaling.minReplicas.",
-      { minimum: 0, maximum: 1000 },
+        "`kubectl scale`; the operator runs at least scaling.minReplicas. Leave it out of manifests. " +
+        "Defaults to 0 because the scale subresource (and so KEDA) refuses a missing field.",
+      { minimum: 0, maximum: 1000, default: 0 },
     ),
     scaling: { ...scaling, default: {} },
     queue: { ...queue, default: {} },

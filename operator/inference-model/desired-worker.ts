@@ -31,9 +31,9 @@ const CLOSE_MARGIN_SECONDS = 10;
 /** startupProbe budget for loading and warming the model: 120 x 5 s = 10 minutes. */
 const STARTUP_FAILURE_THRESHOLD = 120;
 
-/** Replicas the Deployment runs: what the autoscaler (or kubectl scale) set, else minReplicas. */
+/** Replicas the Deployment runs: what the autoscaler (or kubectl scale) set, never below minReplicas. */
 export function desiredReplicas(spec: DefaultedSpec): number {
-  return spec.replicas ?? spec.scaling.minReplicas;
+  return Math.max(spec.replicas ?? 0, spec.scaling.minReplicas);
 }
 
 /** Seconds the kubelet waits after SIGTERM: long enough to drain a batch, including its batching delay. */

@@ -55,8 +55,9 @@ export interface Spec {
   queue?: SpecQueue;
   /**
    * Desired replicas, written through the scale subresource by the autoscaler (KEDA) or by
-   * `kubectl scale`. Leave unset in manifests: the operator then starts at
-   * scaling.minReplicas.
+   * `kubectl scale`; the operator runs at least scaling.minReplicas. Leave it out of
+   * manifests. Defaults to 0 because the scale subresource (and so KEDA) refuses a missing
+   * field.
    */
   replicas?: number;
   /**
