@@ -6,27 +6,14 @@
 set -euo pipefail
 
 HELM_VERSION="${HELM_VERSION:-v3.19.5}"
-CACHE="${TURNPIKE_CACHE:-$HOME/.cache/turnpike}"
+# shellcheck source=lib/cache.sh
+source "$(dirname "$0")/lib/cache.sh"
 BIN="$CACHE/bin/helm-$HELM_VERSION"
 
 log() { echo "[helm] $*" >&2; }
 
-if [ -x "$BIN/helm" ]; then
-  log "helm $HELM_VERSION cached"
-  echo "$BIN/helm"
-  exit 0
-fi
-
+once_into_cache helm "$BIN/helm"
 command -v go >/dev/null || { log "Go toolchain not found; install Go >= 1.24"; exit 1; }
-mkdir -p "$BIN"
-# Test files run in parallel and may all ask for helm on a fresh machine: build it once.
-exec 9>"$BIN.lock"
-flock 9
-if [ -x "$BIN/helm" ]; then
-  log "helm $HELM_VERSION cached"
-  echo "$BIN/helm"
-  exit 0
-fi
 log "building helm $HELM_VERSION (first time only: a few minutes with an empty Go module cache)"
 # helm's go.mod has no replace directives, so `go install` builds it directly. Versions are
 # stamped the way helm's own Makefile does: its own, and the Kubernetes version of the client-go it

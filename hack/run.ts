@@ -25,6 +25,8 @@ const runDir = process.env.TURNPIKE_RUN_DIR ?? join(homedir(), ".cache/turnpike/
 const namespace = process.env.TURNPIKE_NAMESPACE ?? "turnpike-demo";
 const gatewayPort = Number(process.env.TURNPIKE_GATEWAY_PORT ?? 8080);
 const logDir = join(runDir, "logs");
+/** Local directories standing for PersistentVolumeClaims, one per claim name. */
+const pvcRoot = join(homedir(), ".cache/turnpike");
 const started = Date.now();
 const say = (line: string) =>
   process.stdout.write(`[run +${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);
@@ -78,6 +80,35 @@ function kubectl(binDir: string, kubeconfig: string, args: string[], input?: str
     input,
     stdio: ["pipe", "pipe", "pipe"],
   });
+}
+
+/** A PersistentVolume over <root>/models and the claim `models` bound to it (by the real binder). */
+function modelsVolume(ns: string, root: string) {
+  const volume = `turnpike-models-${ns}`;
+  const common = { accessModes: ["ReadOnlyMany"], storageClassName: "turnpike-local" };
+  return {
+    apiVersion: "v1",
+    kind: "List",
+    items: [
+      {
+        apiVersion: "v1",
+        kind: "PersistentVolume",
+        metadata: { name: volume },
+        spec: {
+          ...common,
+          capacity: { storage: "1Gi" },
+          hostPath: { path: join(root, "models"), type: "DirectoryOrCreate" },
+          claimRef: { namespace: ns, name: "models" },
+        },
+      },
+      {
+        apiVersion: "v1",
+        kind: "PersistentVolumeClaim",
+        metadata: { name: "models", namespace: ns },
+        spec: { ...common, volumeName: volume, resources: { requests: { storage: "1Gi" } } },
+      },
+    ],
+  };
 }
 
 async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number) {
@@ -157,8 +188,7 @@ async function main() {
     kubeconfig: plane.kubeconfig,
     repoRoot,
     stateDir: runDir,
-    // pvc://models/<path> (samples/inference-model-smollm2.yaml) is the cache hack/fetch-llm-model.sh fills.
-    pvcRoot: join(homedir(), ".cache/turnpike"),
+    pvcRoot,
     say: (line) => logLine("node-agent", line),
   });
   await agent.start();
@@ -172,7 +202,10 @@ async function main() {
     TURNPIKE_RESYNC_SECONDS: "5",
   });
 
-  say("applying samples/");
+  // samples/inference-model-smollm2.yaml reads its model from the claim `models`: here a local
+  // volume over the cache hack/fetch-llm-model.sh fills (the node agent mounts <pvcRoot>/<claim>).
+  say("applying samples/ and the claim `models` over ~/.cache/turnpike/models");
+  k(["apply", "--server-side", "-f", "-"], JSON.stringify(modelsVolume(namespace, pvcRoot)));
   k(["apply", "--server-side", "-n", namespace, "-f", join(repoRoot, "samples")]);
 
   await waitUntil(

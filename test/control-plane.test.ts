@@ -6,29 +6,26 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KubeConfig } from "@kubernetes/client-node";
 import { K8s, kind } from "kubernetes-fluent-client";
 import { join } from "node:path";
-import {
-  auditMark,
-  createNamespace,
-  deleteNamespace,
-  kubectl,
-  kubectlOk,
-  repoRoot,
-  writesSince,
-} from "./harness/kube.js";
+import * as kube from "./harness/kube.js";
 import { uniqueName } from "./harness/services.js";
 
 const ns = uniqueName("cp");
 
 beforeAll(async () => {
-  await kubectlOk(["apply", "--server-side", "-f", join(repoRoot, "test/fixtures/widgets.crd.yaml")]);
-  await kubectlOk(["wait", "--for=condition=Established", "crd/widgets.smoke.turnpike.dev"]);
-  await createNamespace(ns);
+  await kube.kubectlOk([
+    "apply",
+    "--server-side",
+    "-f",
+    join(kube.repoRoot, "test/fixtures/widgets.crd.yaml"),
+  ]);
+  await kube.kubectlOk(["wait", "--for=condition=Established", "crd/widgets.smoke.turnpike.dev"]);
+  await kube.createNamespace(ns);
 });
-afterAll(() => deleteNamespace(ns));
+afterAll(() => kube.deleteNamespace(ns));
 
 describe("real control plane", () => {
   it("serves the version it was built as", async () => {
-    const version = JSON.parse(await kubectlOk(["version", "-o", "json"]));
+    const version = JSON.parse(await kube.kubectlOk(["version", "-o", "json"]));
     expect(version.serverVersion.gitVersion).toMatch(/^v1\.34\./);
   });
 
@@ -40,18 +37,18 @@ describe("real control plane", () => {
         metadata: { name: uniqueName("w"), namespace: ns },
         spec: { size },
       });
-    const tooBig = await kubectl(["create", "-f", "-"], widget(11));
+    const tooBig = await kube.kubectl(["create", "-f", "-"], widget(11));
     expect(tooBig.code).not.toBe(0);
     expect(tooBig.stderr).toContain(
       "spec.size: Invalid value: 11: spec.size in body should be less than or equal to 10",
     );
-    const unlucky = await kubectl(["create", "-f", "-"], widget(7));
+    const unlucky = await kube.kubectl(["create", "-f", "-"], widget(7));
     expect(unlucky.stderr).toContain("size 7 is unlucky");
-    const wrongType = await kubectl(["create", "-f", "-"], widget("three"));
+    const wrongType = await kube.kubectl(["create", "-f", "-"], widget("three"));
     expect(wrongType.stderr).toMatch(
       /spec\.size: Invalid value: "string": spec\.size in body must be of type integer/,
     );
-    const fine = await kubectl(["create", "-f", "-"], widget(3));
+    const fine = await kube.kubectl(["create", "-f", "-"], widget(3));
     expect(fine.code).toBe(0);
   });
 
@@ -79,7 +76,7 @@ describe("real control plane", () => {
   it("enforces RBAC for identities other than the admin", async () => {
     const config = new KubeConfig();
     config.loadFromFile(process.env.KUBECONFIG!);
-    const denied = await kubectl([
+    const denied = await kube.kubectl([
       "auth",
       "can-i",
       "list",
@@ -88,7 +85,7 @@ describe("real control plane", () => {
       "system:serviceaccount:x:nobody",
     ]);
     expect(denied.stdout.trim()).toBe("no");
-    const admin = await kubectl(["auth", "can-i", "list", "secrets"]);
+    const admin = await kube.kubectl(["auth", "can-i", "list", "secrets"]);
     expect(admin.stdout.trim()).toBe("yes");
     expect(config.getCurrentCluster()?.caData).toBeTruthy();
   });
@@ -96,11 +93,11 @@ describe("real control plane", () => {
 
 describe("audit log", () => {
   it("records each write with its user, so tests can count an operator's writes", async () => {
-    const mark = auditMark();
-    await kubectlOk(["create", "configmap", "audited", "-n", ns, "--from-literal=a=b"]);
-    await kubectlOk(["get", "configmap", "audited", "-n", ns]);
+    const mark = kube.auditMark();
+    await kube.kubectlOk(["create", "configmap", "audited", "-n", ns, "--from-literal=a=b"]);
+    await kube.kubectlOk(["get", "configmap", "audited", "-n", ns]);
     // Other test files write at the same time: look at this test's namespace only.
-    const writes = writesSince(mark, "turnpike-admin").filter((w) => w.namespace === ns);
+    const writes = kube.writesSince(mark, "turnpike-admin").filter((w) => w.namespace === ns);
     expect(writes).toEqual([
       expect.objectContaining({ verb: "create", resource: "configmaps", namespace: ns, name: "audited" }),
     ]);

@@ -12,10 +12,9 @@ import amqp from "amqplib";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { freePort } from "../../hack/control-plane.js";
-import { names } from "../../runtime/shared/contracts/index.js";
+import { names, type RuntimeConfigInput } from "../../runtime/shared/contracts/index.js";
 import { writeTinyModels } from "../../test/fixtures/tiny-models.js";
 import { QuotaStore, hashApiKey } from "../../runtime/shared/quota/index.js";
-import type { RuntimeConfigInput } from "../../runtime/shared/contracts/index.js";
 import { runLoad, type LoadResult } from "../lib/autocannon.js";
 import { onInterrupt, say, services, sleep, uniqueName } from "../lib/env.js";
 import { CpuMeter, cpuWindow, startTs, waitHealthy, type ChildHandle } from "../lib/processes.js";
@@ -187,19 +186,23 @@ export class Installation {
   }
 }
 
+/** The OCR model as the benchmark serves it: 2 threads, batches of `bestBatch` within 5 ms. */
+export function ocrModel(bestBatch: number) {
+  return {
+    name: "ocr",
+    uri: OCR_URI,
+    task: "ocr-recognition" as const,
+    threads: 2,
+    batching: { maxBatchSize: bestBatch, maxDelayMs: 5 },
+    tokens: { mode: "characters" as const, maxOutputTokens: 64 },
+  };
+}
+
 export async function endToEnd(options: EndToEndOptions): Promise<EndToEndResult> {
   const tiny = writeTinyModels(mkdtempSync(join(tmpdir(), "turnpike-bench-tiny-")));
-  const ocrBatching = { maxBatchSize: options.bestBatch, maxDelayMs: 5 };
   const install = new Installation({
     models: [
-      {
-        name: "ocr",
-        uri: OCR_URI,
-        task: "ocr-recognition",
-        threads: 2,
-        batching: ocrBatching,
-        tokens: { mode: "characters", maxOutputTokens: 64 },
-      },
+      ocrModel(options.bestBatch),
       {
         name: "echo",
         uri: `file://${tiny.echo}`,
@@ -340,7 +343,7 @@ export async function endToEnd(options: EndToEndOptions): Promise<EndToEndResult
       echoCeiling,
       echoHalfLoad: { ...echoHalfLoad, rate },
       echoHalfLoadFlush0,
-      config: { ocrBatching, collectorFlushMs: 10 },
+      config: { ocrBatching: ocrModel(options.bestBatch).batching, collectorFlushMs: 10 },
     };
   } finally {
     unregister();

@@ -20,7 +20,7 @@ import { runLoad, type LoadResult } from "../lib/autocannon.js";
 import { onInterrupt, repoRoot, say } from "../lib/env.js";
 import { CpuMeter, cpuWindow, startProcess, waitHealthy, type ChildHandle } from "../lib/processes.js";
 import { round } from "../lib/stats.js";
-import { API_KEY, Installation, OCR_URI } from "./end-to-end.js";
+import { API_KEY, Installation, ocrModel } from "./end-to-end.js";
 
 type System = "turnpike" | "kserve";
 
@@ -133,16 +133,7 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
   }
 
   const install = new Installation({
-    models: [
-      {
-        name: "ocr",
-        uri: OCR_URI,
-        task: "ocr-recognition",
-        threads: 2,
-        batching: { maxBatchSize: options.bestBatch, maxDelayMs: 5 },
-        tokens: { mode: "characters", maxOutputTokens: 64 },
-      },
-    ],
+    models: [ocrModel(options.bestBatch)],
     tenants: [{ name: "bench" }],
   });
   let kserve: ChildHandle | undefined;

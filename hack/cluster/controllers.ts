@@ -22,7 +22,8 @@ export interface KubeControllersOptions {
 
 /**
  * Controllers a one-node local cluster needs. Left out on purpose: node lifecycle (the node agent
- * heartbeats itself), endpoints (Endpoints refuse loopback addresses), cloud and volume controllers.
+ * heartbeats itself), endpoints (Endpoints refuse loopback addresses), cloud controllers, and the
+ * volume controllers but the binder (which binds the claims `make run` makes to local volumes).
  */
 const CONTROLLERS = [
   "deployment-controller",
@@ -33,6 +34,7 @@ const CONTROLLERS = [
   "serviceaccount-controller",
   "serviceaccount-token-controller",
   "namespace-controller",
+  "persistentvolume-binder-controller",
 ];
 
 /** Resolves true when `url` answers 200 (the components serve /healthz on a self-signed cert). */

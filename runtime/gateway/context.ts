@@ -3,11 +3,10 @@
  * (Redis, RabbitMQ, PostgreSQL) behind small domain objects. Built once by gateway.ts.
  */
 import type { Redis } from "ioredis";
-import type { CompletionNotice } from "../shared/contracts/index.js";
+import { type CompletionNotice, type RuntimeConfig } from "../shared/contracts/index.js";
 import type { Logger } from "../shared/logger.js";
 import type { Metrics } from "../shared/metrics.js";
 import type { QuotaStore } from "../shared/quota/index.js";
-import type { RuntimeConfig } from "../shared/contracts/index.js";
 import type { Authenticator } from "./auth.js";
 import type { CompletionHub } from "./completions.js";
 import type { GatewayEnv } from "./config.js";

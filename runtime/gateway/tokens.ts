@@ -12,8 +12,7 @@
  * OCR recognition's input is an image: only `perRequest`; its output (decoded text) is charged by
  * the worker.
  */
-import type { RouteStep } from "../shared/contracts/index.js";
-import type { ModelConfig, RuntimeConfig } from "../shared/contracts/index.js";
+import { type RouteStep, type ModelConfig, type RuntimeConfig } from "../shared/contracts/index.js";
 
 /** Tokens of one request. */
 export interface TokenEstimate {

@@ -13,11 +13,16 @@
  */
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import { performance } from "node:perf_hooks";
-import { names, type InferenceResult, type InferenceTask } from "../shared/contracts/index.js";
+import {
+  names,
+  type InferenceResult,
+  type InferenceTask,
+  entryModel,
+  providerArguments,
+} from "../shared/contracts/index.js";
 import { publishJson } from "../shared/amqp.js";
 import type { Logger } from "../shared/logger.js";
 import type { Metrics } from "../shared/metrics.js";
-import { entryModel, providerArguments } from "../shared/contracts/index.js";
 import type { DecodedTensor } from "../shared/tensors.js";
 import { concatRows, splitRows } from "./batch-tensors.js";
 import { Batcher } from "./batcher.js";

@@ -6,8 +6,13 @@
  * between by the consumer.
  */
 import { performance } from "node:perf_hooks";
-import type { InferenceTask, RouteStep, StepTiming } from "../shared/contracts/index.js";
-import { planSegment, type RouteSegment } from "../shared/contracts/index.js";
+import {
+  type InferenceTask,
+  type RouteStep,
+  type StepTiming,
+  planSegment,
+  type RouteSegment,
+} from "../shared/contracts/index.js";
 import { countOutputTokens, matchInputs } from "../shared/models/task-signature.js";
 import { checkShape, decodeTensor, TensorError, type DecodedTensor } from "../shared/tensors.js";
 import { batchKey, rowCount } from "./batch-tensors.js";

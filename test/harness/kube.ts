@@ -35,6 +35,14 @@ export async function kubectl(args: string[], input?: string): Promise<KubectlRe
   });
 }
 
+/** Applies samples/<file> into `namespace` as the tests' own field manager (server-side). */
+export async function applySample(namespace: string, file: string): Promise<void> {
+  await kubectlOk([
+    ...["apply", "--server-side", "--field-manager=turnpike-tests", "-n", namespace, "-f"],
+    join(repoRoot, "samples", file),
+  ]);
+}
+
 /** Like kubectl() but throws with stderr when the command fails. */
 export async function kubectlOk(args: string[], input?: string): Promise<string> {
   const result = await kubectl(args, input);

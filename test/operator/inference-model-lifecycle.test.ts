@@ -7,29 +7,21 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { names } from "../../runtime/shared/contracts/index.js";
 import { kubectlOk } from "../harness/kube.js";
-import {
-  deleteRabbitQueue,
-  eventually,
-  getJson,
-  markDeploymentAvailable,
-  modelTestEnv,
-  publishTo,
-  rabbitQueue,
-  type ModelTestEnv,
-} from "./helpers/im-env.js";
+import * as env from "./helpers/im-env.js";
 import { plainSettings, sampleModel } from "./helpers/im-fixtures.js";
 
-let t: ModelTestEnv;
+let t: env.ModelTestEnv;
 
 const deleteModel = (name: string) =>
   kubectlOk(["delete", "inferencemodel", name, "-n", t.namespace, "--wait=false"]);
 
 beforeAll(async () => {
-  t = await modelTestEnv("im-life", plainSettings);
+  t = await env.modelTestEnv("im-life", plainSettings);
 });
 
 afterAll(async () => {
-  for (const name of ["ocr-det", "ocr-drain"]) await deleteRabbitQueue(names(t.namespace).modelQueue(name));
+  for (const name of ["ocr-det", "ocr-drain"])
+    await env.deleteRabbitQueue(names(t.namespace).modelQueue(name));
   await t?.cleanup();
 });
 
@@ -40,20 +32,20 @@ describe("InferenceModel lifecycle", () => {
     im.spec!.queue = { ...im.spec!.queue, retainOnDelete: true };
     await t.applyModel(im);
     await t.reconcile(name);
-    expect((await getJson(t.namespace, "deployment", name)).spec.replicas).toBe(0);
-    expect((await getJson(t.namespace, "scaledobject.keda.sh", name)).spec.minReplicaCount).toBe(0);
-    await markDeploymentAvailable(t.namespace, name, 0);
+    expect((await env.getJson(t.namespace, "deployment", name)).spec.replicas).toBe(0);
+    expect((await env.getJson(t.namespace, "scaledobject.keda.sh", name)).spec.minReplicaCount).toBe(0);
+    await env.markDeploymentAvailable(t.namespace, name, 0);
     expect(await t.reconcile(name)).toBeUndefined();
     expect(await t.condition(name, "Ready")).toMatchObject({ status: "True", reason: "ScaledToZero" });
     expect((await t.model(name)).status).toMatchObject({ replicas: 0, readyReplicas: 0 });
 
     const queue = names(t.namespace).modelQueue(name);
-    await publishTo(queue, 1);
+    await env.publishTo(queue, 1);
     await deleteModel(name);
     expect(await t.reconcile(name)).toBeUndefined();
     expect(await t.gone("inferencemodel", name)).toBe(true);
-    const kept = await eventually(async () => {
-      const q = await rabbitQueue(queue);
+    const kept = await env.eventually(async () => {
+      const q = await env.rabbitQueue(queue);
       return q?.messages === 1 ? q : undefined;
     });
     expect(kept.arguments["x-max-length"]).toBe(1000);
@@ -70,19 +62,19 @@ describe("InferenceModel lifecycle", () => {
     // A worker that is still consuming (e.g. a pod in its grace period).
     const channel = await t.controller.ctx.amqpChannel();
     const { consumerTag } = await channel.consume(queue, () => undefined);
-    await eventually(async () => ((await rabbitQueue(queue))?.consumers === 1 ? true : undefined));
+    await env.eventually(async () => ((await env.rabbitQueue(queue))?.consumers === 1 ? true : undefined));
 
     await deleteModel(name);
     expect(await t.reconcile(name)).toEqual({ requeueAfterMs: 2000 });
-    expect(await rabbitQueue(queue)).toBeDefined();
+    expect(await env.rabbitQueue(queue)).toBeDefined();
     expect((await t.model(name)).metadata.finalizers).toEqual(["turnpike.dev/cleanup"]);
     // The workers were stopped first (there is no garbage collector here to do it later).
     expect(await t.gone("deployment", name)).toBe(true);
     expect(await t.gone("scaledobject.keda.sh", name)).toBe(true);
 
     await channel.cancel(consumerTag);
-    await eventually(async () => ((await t.reconcile(name)) === undefined ? true : undefined));
-    expect(await rabbitQueue(queue)).toBeUndefined();
+    await env.eventually(async () => ((await t.reconcile(name)) === undefined ? true : undefined));
+    expect(await env.rabbitQueue(queue)).toBeUndefined();
     expect(await t.gone("inferencemodel", name)).toBe(true);
   });
 
@@ -98,7 +90,7 @@ describe("InferenceModel lifecycle", () => {
     expect(degraded).toMatchObject({ status: "True", reason: "UnsupportedModelSource" });
     expect(degraded.message).toContain("pvc://<claim>/<path>");
     expect(await t.children(name)).toEqual([]);
-    expect(await rabbitQueue(names(t.namespace).modelQueue(name))).toBeUndefined();
+    expect(await env.rabbitQueue(names(t.namespace).modelQueue(name))).toBeUndefined();
     expect((await t.warnings(name)).map((e) => e.reason)).toEqual(["UnsupportedModelSource"]);
 
     // Deleting it needs no queue cleanup (none was declared).

@@ -5,7 +5,6 @@
  * so tests play the Deployment controller (status subresource) and never rely on garbage collection.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { join } from "node:path";
 import { Controller } from "../../operator/controller.js";
 import { loadOperatorEnv } from "../../operator/config.js";
 import { desiredChildren } from "../../operator/inference-model/desired.js";
@@ -14,7 +13,7 @@ import { inferenceModelRegistration } from "../../operator/inference-model/recon
 import { isRetryable, PermanentError, TransientError } from "../../operator/shared/errors.js";
 import { DESIRED_HASH } from "../../operator/shared/labels.js";
 import { names } from "../../runtime/shared/contracts/index.js";
-import { auditMark, kubectlOk, repoRoot } from "../harness/kube.js";
+import { applySample, auditMark, kubectlOk } from "../harness/kube.js";
 import {
   deleteRabbitQueue,
   eventually,
@@ -43,15 +42,7 @@ const warnings = (name = MODEL) => t.warnings(name);
 beforeAll(async () => {
   t = await modelTestEnv("im", plainSettings);
   queue = names(t.namespace).modelQueue(MODEL);
-  await kubectlOk([
-    "apply",
-    "--server-side",
-    "--field-manager=turnpike-tests",
-    "-n",
-    t.namespace,
-    "-f",
-    join(repoRoot, "samples/inference-model-ocr-cpu.yaml"),
-  ]);
+  await applySample(t.namespace, "inference-model-ocr-cpu.yaml");
 });
 
 afterAll(async () => {

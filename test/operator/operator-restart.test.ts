@@ -8,28 +8,9 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QuotaStore } from "../../runtime/shared/quota/index.js";
-import {
-  auditMark,
-  createNamespace,
-  deleteNamespace,
-  kubectl,
-  kubectlOk,
-  repoRoot,
-  writesSince,
-} from "../harness/kube.js";
+import * as kube from "../harness/kube.js";
 import { serviceUrls, uniqueName } from "../harness/services.js";
-import {
-  conditionOf,
-  createRuntimeSecret,
-  deleteNamespaceQueues,
-  eventually,
-  getJson,
-  installOperatorRbac,
-  markDeploymentAvailable,
-  serviceAccountKubeconfig,
-  startOperator,
-  type OperatorProcess,
-} from "./helpers/operator-process.js";
+import * as op from "./helpers/operator-process.js";
 
 const RESYNC_SECONDS = 2;
 const MODELS: Array<[string, number]> = [
@@ -42,12 +23,12 @@ describe("the operator, restarted", () => {
   let namespace: string;
   let kubeconfig: string;
   let user: string;
-  let operator: OperatorProcess | undefined;
+  let operator: op.OperatorProcess | undefined;
   const outputs: string[] = [];
   const redis = new Redis(serviceUrls().redisUrl);
 
   const start = async () => {
-    operator = await startOperator({ kubeconfig, namespaces: [namespace], resyncSeconds: RESYNC_SECONDS });
+    operator = await op.startOperator({ kubeconfig, namespaces: [namespace], resyncSeconds: RESYNC_SECONDS });
     await operator.healthy();
   };
   const stop = async () => {
@@ -55,70 +36,72 @@ describe("the operator, restarted", () => {
     outputs.push(operator?.output() ?? "");
     operator = undefined;
   };
-  const get = (resource: string, name: string) => getJson(namespace, resource, name);
+  const get = (resource: string, name: string) => op.getJson(namespace, resource, name);
   const ready = async (resource: string, name: string) =>
-    conditionOf(await get(resource, name))?.status === "True" ? true : undefined;
+    op.conditionOf(await get(resource, name))?.status === "True" ? true : undefined;
   const mine = (mark: number) =>
-    writesSince(mark, user).filter(
-      (w) => w.namespace === namespace || w.namespace === "pepr-system" || !w.namespace,
-    );
+    kube
+      .writesSince(mark, user)
+      .filter((w) => w.namespace === namespace || w.namespace === "pepr-system" || !w.namespace);
 
   /** Waits until the operator has made no write for `quietMs`. */
   async function settle(quietMs: number, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    let mark = auditMark();
+    let mark = kube.auditMark();
     let since = Date.now();
     while (Date.now() - since < quietMs) {
       if (Date.now() > deadline)
         throw new Error(`still writing after ${timeoutMs} ms: ${JSON.stringify(mine(mark))}`);
       await new Promise((r) => setTimeout(r, 250));
       if (mine(mark).length > 0) {
-        mark = auditMark();
+        mark = kube.auditMark();
         since = Date.now();
       }
     }
   }
 
   beforeAll(async () => {
-    await installOperatorRbac();
-    const identity = await serviceAccountKubeconfig("turnpike-operator-restart");
+    await op.installOperatorRbac();
+    const identity = await op.serviceAccountKubeconfig("turnpike-operator-restart");
     kubeconfig = identity.path;
     user = identity.user;
-    namespace = await createNamespace(uniqueName("restart"));
-    await createRuntimeSecret(namespace);
+    namespace = await kube.createNamespace(uniqueName("restart"));
+    await op.createRuntimeSecret(namespace);
     // Everything exists before the operator starts: its first resync and the watches' initial
     // list both see it.
-    await kubectlOk(["apply", "-n", namespace, "-f", join(repoRoot, "samples")]);
+    await kube.kubectlOk(["apply", "-n", namespace, "-f", join(kube.repoRoot, "samples")]);
     await start();
     for (const [model, replicas] of MODELS) {
-      await eventually(`Deployment ${model}`, () => get("deployment", model));
-      await markDeploymentAvailable(namespace, model, replicas);
+      await op.eventually(`Deployment ${model}`, () => get("deployment", model));
+      await op.markDeploymentAvailable(namespace, model, replicas);
     }
     for (const [model] of MODELS)
-      await eventually(`${model} Ready`, () => ready("inferencemodel", model), 60_000);
-    await eventually("Pipeline Ready", () => ready("pipelines.turnpike.dev", "ocr"), 30_000);
+      await op.eventually(`${model} Ready`, () => ready("inferencemodel", model), 60_000);
+    await op.eventually("Pipeline Ready", () => ready("pipelines.turnpike.dev", "ocr"), 30_000);
     for (const quota of ["acme", "hobbyist"])
-      await eventually(`${quota} Ready`, () => ready("tenantquota", quota));
+      await op.eventually(`${quota} Ready`, () => ready("tenantquota", quota));
   }, 180_000);
 
   afterAll(async () => {
     if (namespace) {
       // Let the operator run the finalizers, then remove whatever is left.
       if (!operator && kubeconfig) await start().catch(() => undefined);
-      await kubectl(["delete", "-n", namespace, "-f", join(repoRoot, "samples"), "--wait=false"]);
-      await eventually(
-        "finalizers done",
-        async () => {
-          const left = await kubectl(["get", "turnpike", "-n", namespace, "-o", "name"]);
-          return left.stdout.trim() === "" ? true : undefined;
-        },
-        60_000,
-      ).catch(() => undefined);
+      await kube.kubectl(["delete", "-n", namespace, "-f", join(kube.repoRoot, "samples"), "--wait=false"]);
+      await op
+        .eventually(
+          "finalizers done",
+          async () => {
+            const left = await kube.kubectl(["get", "turnpike", "-n", namespace, "-o", "name"]);
+            return left.stdout.trim() === "" ? true : undefined;
+          },
+          60_000,
+        )
+        .catch(() => undefined);
       await stop();
       const keys = await redis.keys(`tp:*${namespace}*`);
       if (keys.length > 0) await redis.del(...keys);
-      await deleteNamespaceQueues(namespace);
-      await deleteNamespace(namespace);
+      await op.deleteNamespaceQueues(namespace);
+      await kube.deleteNamespace(namespace);
     }
     redis.disconnect();
   }, 120_000);
@@ -126,16 +109,16 @@ describe("the operator, restarted", () => {
   it("writes nothing after a restart, over several resyncs", async () => {
     await settle(3 * RESYNC_SECONDS * 1000);
     await stop();
-    const restart = auditMark();
+    const restart = kube.auditMark();
     await start();
     // Pepr's own start-up writes: the cache label on its two store objects (the schedule store
     // starts a few seconds after the health endpoint answers).
     const isPeprStore = (w: { resource: string; namespace?: string }) =>
       w.resource === "peprstores" && w.namespace === "pepr-system";
-    await eventually("Pepr's store start-up", async () =>
+    await op.eventually("Pepr's store start-up", async () =>
       mine(restart).filter(isPeprStore).length >= 2 ? true : undefined,
     );
-    const steady = auditMark();
+    const steady = kube.auditMark();
     // Several resync periods, each re-reconciling every object and re-rendering the config.
     await new Promise((r) => setTimeout(r, 4 * RESYNC_SECONDS * 1000));
 
@@ -147,14 +130,14 @@ describe("the operator, restarted", () => {
         .map((w) => `${w.verb} ${w.name}`),
     ).toEqual(["patch pepr-turnpike-operator-store", "patch pepr-turnpike-operator-schedule"]);
     // ...and, once up, nothing at all by this identity anywhere.
-    expect(writesSince(steady, user)).toEqual([]);
+    expect(kube.writesSince(steady, user)).toEqual([]);
   }, 120_000);
 
   it("still refreshes usage on its resync", async () => {
     const store = new QuotaStore(redis, namespace);
     expect(await store.reserve("acme", "restart-req", 321)).toEqual({ ok: true });
-    const mark = auditMark();
-    const usage = await eventually(
+    const mark = kube.auditMark();
+    const usage = await op.eventually(
       "usage in status",
       async () => {
         const acme = await get("tenantquota", "acme");
@@ -164,7 +147,7 @@ describe("the operator, restarted", () => {
     );
     expect(usage).toMatchObject({ tokensToday: 321, inFlight: 1 });
     // Exactly the status write that carried it (the minute window may add one more later).
-    expect(writesSince(mark, user)[0]).toMatchObject({
+    expect(kube.writesSince(mark, user)[0]).toMatchObject({
       resource: "tenantquotas",
       name: "acme",
       subresource: "status",

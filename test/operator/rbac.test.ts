@@ -11,9 +11,8 @@ import { loadAll } from "js-yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensurePeprPrerequisites, PEPR_NAMESPACE, peprStoreCrd } from "../../operator/bootstrap.js";
 import { logger } from "../../runtime/shared/logger.js";
-import { names, tenantKeys } from "../../runtime/shared/contracts/index.js";
+import { names, tenantKeys, RUNTIME_CONFIG_KEY } from "../../runtime/shared/contracts/index.js";
 import { hashApiKey } from "../../runtime/shared/quota/index.js";
-import { RUNTIME_CONFIG_KEY } from "../../runtime/shared/contracts/index.js";
 import { Redis } from "ioredis";
 import {
   auditMark,

@@ -6,9 +6,8 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FINALIZER } from "../../operator/shared/labels.js";
-import { names, tenantKeys } from "../../runtime/shared/contracts/index.js";
+import { names, tenantKeys, RUNTIME_CONFIG_KEY } from "../../runtime/shared/contracts/index.js";
 import { hashApiKey, QuotaStore } from "../../runtime/shared/quota/index.js";
-import { RUNTIME_CONFIG_KEY } from "../../runtime/shared/contracts/index.js";
 import { auditMark, kubectlOk, repoRoot } from "../harness/kube.js";
 import { controllerEnv, type ControllerEnv } from "./helpers/controller-env.js";
 import { conditionOf, getJson } from "./helpers/operator-process.js";

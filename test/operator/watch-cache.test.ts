@@ -4,7 +4,6 @@
  * owners. Against the real kube-apiserver (KEDA's real CRDs) and RabbitMQ; the tests play the
  * Deployment controller.
  */
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadOperatorEnv } from "../../operator/config.js";
 import { Controller } from "../../operator/controller.js";
@@ -15,28 +14,21 @@ import { INFERENCE_MODEL_KIND, RUNTIME_CONFIG_MAP } from "../../operator/shared/
 import { MANAGED_BY_TURNPIKE, WatchCache } from "../../operator/shared/watch-cache.js";
 import { logger } from "../../runtime/shared/logger.js";
 import { names } from "../../runtime/shared/contracts/index.js";
-import { auditMark, kubectl, kubectlOk, repoRoot } from "../harness/kube.js";
+import { applySample, auditMark, kubectl, kubectlOk } from "../harness/kube.js";
 import { serviceUrls } from "../harness/services.js";
-import {
-  deleteRabbitQueue,
-  eventually,
-  getJson,
-  markDeploymentAvailable,
-  modelTestEnv,
-  type ModelTestEnv,
-} from "./helpers/im-env.js";
+import * as env from "./helpers/im-env.js";
 import { rabbitManagementUrl } from "../harness/services.js";
 import { plainSettings } from "./helpers/im-fixtures.js";
 
 const MODEL = "ocr-rec";
-let t: ModelTestEnv;
+let t: env.ModelTestEnv;
 let children: WatchCache;
 let resources: WatchCache;
 let controller: Controller;
 
 beforeAll(async () => {
   // The namespace with its runtime Secret (and a Controller without caches, not used here).
-  t = await modelTestEnv("cache", plainSettings);
+  t = await env.modelTestEnv("cache", plainSettings);
   const log = logger("operator");
   [children, resources] = await Promise.all([
     WatchCache.start(cachedChildKinds(plainSettings), [t.namespace], log, MANAGED_BY_TURNPIKE),
@@ -64,7 +56,7 @@ afterAll(async () => {
   await controller?.stop();
   await children?.close();
   await resources?.close();
-  await deleteRabbitQueue(names(t.namespace).modelQueue(MODEL));
+  await env.deleteRabbitQueue(names(t.namespace).modelQueue(MODEL));
   await t?.cleanup();
 });
 
@@ -74,19 +66,11 @@ const ready = async () =>
 describe("the operator reading from watch caches", () => {
   it("applies the children, turns Ready on the Deployment's watch event and renders the runtime config", async () => {
     // A fresh apiserver may answer 429 while its own watch cache initializes: the cache retries.
-    await eventually(async () => (children.synced && resources.synced ? true : undefined));
-    await kubectlOk([
-      "apply",
-      "--server-side",
-      "--field-manager=turnpike-tests",
-      "-n",
-      t.namespace,
-      "-f",
-      join(repoRoot, "samples/inference-model-ocr-cpu.yaml"),
-    ]);
+    await env.eventually(async () => (children.synced && resources.synced ? true : undefined));
+    await applySample(t.namespace, "inference-model-ocr-cpu.yaml");
     controller.enqueue(INFERENCE_MODEL_KIND, t.namespace, MODEL);
     // Not controller.idle(): a model that is rolling out is requeued every few seconds.
-    await eventually(async () => ((await t.children(MODEL)).length === 4 ? true : undefined));
+    await env.eventually(async () => ((await t.children(MODEL)).length === 4 ? true : undefined));
     expect(await t.children(MODEL)).toEqual([
       "Deployment/ocr-rec",
       "ScaledObject/ocr-rec",
@@ -95,12 +79,12 @@ describe("the operator reading from watch caches", () => {
     ]);
     expect(await ready()).toBe("False");
     // No enqueue by the test: the cache's Deployment event brings the owner back.
-    await markDeploymentAvailable(t.namespace, MODEL, 1);
-    await eventually(async () => ((await ready()) === "True" ? true : undefined));
+    await env.markDeploymentAvailable(t.namespace, MODEL, 1);
+    await env.eventually(async () => ((await ready()) === "True" ? true : undefined));
     // The runtime config, rendered from the cache of InferenceModels, routes the model.
     controller.ctx.touchRuntimeConfig(t.namespace);
     await controller.idle();
-    const config = await getJson(t.namespace, "configmap", RUNTIME_CONFIG_MAP);
+    const config = await env.getJson(t.namespace, "configmap", RUNTIME_CONFIG_MAP);
     expect(Object.values(config.data as Record<string, string>).join("")).toContain(`"${MODEL}"`);
   });
 
@@ -114,7 +98,7 @@ describe("the operator reading from watch caches", () => {
 
   it("recreates a deleted child from the watch's delete event", async () => {
     await kubectlOk(["delete", "service", MODEL, "-n", t.namespace, "--wait=true"]);
-    await eventually(async () =>
+    await env.eventually(async () =>
       (await kubectl(["get", "service", MODEL, "-n", t.namespace])).code === 0 ? true : undefined,
     );
   });

@@ -4,14 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { audit, QuotaSampler, waitForRecords, waitForSettled } from "./helpers/audit.js";
 import { faultSuite } from "./helpers/fault-suite.js";
-import {
-  expectClean,
-  expectPromptAnswers,
-  faultRow,
-  outageStats,
-  recordCount,
-  until,
-} from "./helpers/scenario.js";
+import * as scenario from "./helpers/scenario.js";
 import { Traffic } from "./helpers/traffic.js";
 
 const suite = faultSuite("collector-kill");
@@ -53,8 +46,8 @@ describe("kill -9 the collector", () => {
       pauseMs: 50,
       resendEvery: 10,
     });
-    await until("a few hundred recorded", async () => (await recordCount(i)) >= 250);
-    const recordedAtFault = await recordCount(i);
+    await scenario.until("a few hundred recorded", async () => (await scenario.recordCount(i)) >= 250);
+    const recordedAtFault = await scenario.recordCount(i);
     const inFlightAtFault = traffic.accepted().length - recordedAtFault;
     const faultAt = Date.now();
     await collector.kill9();
@@ -67,10 +60,13 @@ describe("kill -9 the collector", () => {
     // Down for a while: the gateway keeps accepting, results wait in their queue.
     await new Promise((r) => setTimeout(r, 3_000));
     const downUntil = Date.now();
-    const atRestart = await recordCount(i);
+    const atRestart = await scenario.recordCount(i);
     await collector.restart();
     await collector.current.ready;
-    await until("records from the new collector", async () => (await recordCount(i)) > atRestart);
+    await scenario.until(
+      "records from the new collector",
+      async () => (await scenario.recordCount(i)) > atRestart,
+    );
     const backInServiceMs = Date.now() - faultAt;
     await stream.stop();
     await sync;
@@ -82,12 +78,12 @@ describe("kill -9 the collector", () => {
     const result = await audit(i, traffic, sampler);
     const syncWrong = traffic.requests.filter((r) => r.mode === "sync" && r.result?.seq !== r.seq);
     rows.push(
-      faultRow(
+      scenario.faultRow(
         "kill -9 the collector (new one started)",
         result,
         { inFlightAtFault, backInServiceMs, recoveryMs },
         {
-          outage: outageStats(traffic.answers, faultAt, downUntil),
+          outage: scenario.outageStats(traffic.answers, faultAt, downUntil),
           reconnect: "collector restarted by the test; gateway and worker unaffected (no dependency on it)",
           notes:
             `submissions during the outage were all accepted (the collector is not on the request path); ` +
@@ -97,8 +93,8 @@ describe("kill -9 the collector", () => {
     );
 
     expect(missing).toEqual([]);
-    expectClean(result);
-    expectPromptAnswers(traffic.answers, faultAt, downUntil);
+    scenario.expectClean(result);
+    scenario.expectPromptAnswers(traffic.answers, faultAt, downUntil);
     expect(syncWrong.map((r) => r.key)).toEqual([]);
     expect(followed.filter((f) => f.results !== 1 || f.finalStatus !== "succeeded")).toEqual([]);
   }, 240_000);

@@ -14,18 +14,7 @@ import { LABELS } from "../../operator/shared/labels.js";
 import { writeTinyModels } from "../fixtures/tiny-models.js";
 import { createNamespace, deleteNamespace, kubectl, kubectlOk } from "../harness/kube.js";
 import { serviceUrls, uniqueName } from "../harness/services.js";
-import {
-  conditionOf,
-  createRuntimeSecret,
-  deleteNamespaceQueues,
-  eventually,
-  getJson,
-  installOperatorRbac,
-  markDeploymentAvailable,
-  serviceAccountKubeconfig,
-  startOperator,
-  type OperatorProcess,
-} from "../operator/helpers/operator-process.js";
+import * as ops from "../operator/helpers/operator-process.js";
 import { audit, QuotaSampler, waitForRecords, waitForSettled } from "./helpers/audit.js";
 import { installation, type Installation } from "./helpers/installation.js";
 import { writeRows, type FaultRow } from "./helpers/report-file.js";
@@ -41,7 +30,7 @@ let ns = "";
 let kubeconfig = "";
 let dir = "";
 let inst: Installation | undefined;
-const operators: OperatorProcess[] = [];
+const operators: ops.OperatorProcess[] = [];
 const rows: FaultRow[] = [];
 const keys = {
   bulk: `tp_live_${randomBytes(24).toString("hex")}`,
@@ -49,10 +38,10 @@ const keys = {
 };
 
 beforeAll(async () => {
-  await installOperatorRbac();
-  kubeconfig = (await serviceAccountKubeconfig("turnpike-operator-reliability")).path;
+  await ops.installOperatorRbac();
+  kubeconfig = (await ops.serviceAccountKubeconfig("turnpike-operator-reliability")).path;
   ns = await createNamespace(uniqueName("rel-op"));
-  await createRuntimeSecret(ns);
+  await ops.createRuntimeSecret(ns);
   dir = mkdtempSync(join(tmpdir(), "turnpike-rel-op-"));
 }, 120_000);
 
@@ -63,15 +52,19 @@ afterAll(async () => {
     if (!operators.at(-1) || operators.at(-1)!.child.exitCode !== null)
       await startOp().catch(() => undefined);
     await kubectl(["delete", "inferencemodels,pipelines,tenantquotas", "--all", "-n", ns, "--wait=false"]);
-    await eventually(
-      "finalizers done",
-      async () =>
-        (await kubectl(["get", "turnpike", "-n", ns, "-o", "name"])).stdout.trim() === "" ? true : undefined,
-      20_000,
-    ).catch(() => undefined);
+    await ops
+      .eventually(
+        "finalizers done",
+        async () =>
+          (await kubectl(["get", "turnpike", "-n", ns, "-o", "name"])).stdout.trim() === ""
+            ? true
+            : undefined,
+        20_000,
+      )
+      .catch(() => undefined);
     for (const op of operators) await op.stop().catch(() => undefined);
     await inst?.cleanup();
-    await deleteNamespaceQueues(ns);
+    await ops.deleteNamespaceQueues(ns);
     // Model queues a finalizer did not get to in time.
     const urls = serviceUrls();
     const auth = `Basic ${Buffer.from(`${urls.rabbitUser}:${urls.rabbitPassword}`).toString("base64")}`;
@@ -87,8 +80,8 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 180_000);
 
-async function startOp(): Promise<OperatorProcess> {
-  const op = await startOperator({ kubeconfig, namespaces: [ns], resyncSeconds: 3 });
+async function startOp(): Promise<ops.OperatorProcess> {
+  const op = await ops.startOperator({ kubeconfig, namespaces: [ns], resyncSeconds: 3 });
   operators.push(op);
   await op.healthy();
   return op;
@@ -117,8 +110,8 @@ const apply = (objects: unknown[]) =>
   );
 
 async function ready(resource: string, name: string): Promise<boolean> {
-  const object = await getJson(ns, resource, name);
-  const condition = conditionOf(object);
+  const object = await ops.getJson(ns, resource, name);
+  const condition = ops.conditionOf(object);
   return condition?.status === "True" && object.status?.observedGeneration === object.metadata.generation;
 }
 
@@ -145,10 +138,10 @@ describe("kill -9 the operator mid-reconcile", () => {
       echoModel(uri),
     ]);
     await startOp();
-    const configMap = await eventually(
+    const configMap = await ops.eventually(
       "the runtime config with echo and both tenants",
       async () => {
-        const cm = await getJson(ns, "configmap", "turnpike-runtime");
+        const cm = await ops.getJson(ns, "configmap", "turnpike-runtime");
         const text: string | undefined = cm?.data?.["runtime.json"];
         return text && text.includes('"echo"') && text.includes('"capped"') && text.includes('"bulk"')
           ? text
@@ -157,8 +150,8 @@ describe("kill -9 the operator mid-reconcile", () => {
       60_000,
     );
     // The ConfigMap is rendered apart from the model's own reconcile: its Deployment may come later.
-    await eventually("the echo Deployment", () => getJson(ns, "deployment", "echo"), 60_000);
-    await markDeploymentAvailable(ns, "echo", 1);
+    await ops.eventually("the echo Deployment", () => ops.getJson(ns, "deployment", "echo"), 60_000);
+    await ops.markDeploymentAvailable(ns, "echo", 1);
 
     // The runtime, configured by the operator: its ConfigMap, its queues, its published keys.
     inst = await installation({
@@ -170,7 +163,7 @@ describe("kill -9 the operator mid-reconcile", () => {
       ],
     });
     const i = inst;
-    await eventually("API-key hashes published", async () =>
+    await ops.eventually("API-key hashes published", async () =>
       (await i.quota.tenantForApiKey(keys.capped)) === "capped" ? true : undefined,
     );
     const gateway = i.supervise("gateway", "gateway");
@@ -202,7 +195,7 @@ describe("kill -9 the operator mid-reconcile", () => {
         },
       },
     ]);
-    const deploymentsAtKill = await eventually(
+    const deploymentsAtKill = await ops.eventually(
       "the operator part-way through",
       async () => {
         const list = JSON.parse(await kubectlOk(["get", "deployments", "-n", ns, "-o", "json"])) as {
@@ -228,22 +221,22 @@ describe("kill -9 the operator mid-reconcile", () => {
     // Converges: every Deployment exists (made available here: this apiserver has no controllers),
     // every object Ready at its current generation.
     for (const m of ["echo", ...EXTRA_MODELS]) {
-      await eventually(`Deployment ${m}`, () => getJson(ns, "deployment", m), 90_000);
-      await markDeploymentAvailable(ns, m, 1);
+      await ops.eventually(`Deployment ${m}`, () => ops.getJson(ns, "deployment", m), 90_000);
+      await ops.markDeploymentAvailable(ns, m, 1);
     }
     for (const m of ["echo", ...EXTRA_MODELS])
-      await eventually(
+      await ops.eventually(
         `${m} Ready`,
         async () => ((await ready("inferencemodel", m)) ? true : undefined),
         90_000,
       );
-    await eventually(
+    await ops.eventually(
       "Pipeline Ready",
       async () => ((await ready("pipelines.turnpike.dev", "twice")) ? true : undefined),
       60_000,
     );
     for (const t of ["bulk", "capped"])
-      await eventually(
+      await ops.eventually(
         `${t} Ready`,
         async () => ((await ready("tenantquota", t)) ? true : undefined),
         60_000,

@@ -4,8 +4,7 @@
 // graceful close acknowledges what it was given.
 import { afterEach, describe, expect, it } from "vitest";
 import { startCollector, type Collector } from "../../runtime/collector/collector.js";
-import type { InferenceResult } from "../../runtime/shared/contracts/index.js";
-import { names } from "../../runtime/shared/contracts/index.js";
+import { type InferenceResult, names } from "../../runtime/shared/contracts/index.js";
 import { utcDay } from "../../runtime/shared/db/index.js";
 import { makeFailedResult, makeResult } from "./helpers/collector-fixtures.js";
 import { collectorWorld, waitFor, type CollectorWorld } from "./helpers/collector-harness.js";

@@ -1,8 +1,7 @@
 // The pure parts of the generative path: OpenAI bodies into generation requests, the token bound
 // the gateway reserves, the completion budget the worker allows, and the OpenAI documents.
 import { describe, expect, it } from "vitest";
-import type { InferenceTask } from "../../runtime/shared/contracts/index.js";
-import { GENERATION_PARAMETER } from "../../runtime/shared/contracts/index.js";
+import { type InferenceTask, GENERATION_PARAMETER } from "../../runtime/shared/contracts/index.js";
 import { ApiError } from "../../runtime/gateway/errors.js";
 import { openAiError } from "../../runtime/gateway/openai/openai-errors.js";
 import {

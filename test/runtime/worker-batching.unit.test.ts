@@ -4,7 +4,7 @@ import { PNG } from "pngjs";
 import { describe, expect, it } from "vitest";
 import { logger } from "../../runtime/shared/logger.js";
 import { writeTinyModels } from "../fixtures/tiny-models.js";
-import { modelConfigSchema } from "../../runtime/shared/contracts/index.js";
+import { modelConfigSchema, BUILTIN_PROCESSORS } from "../../runtime/shared/contracts/index.js";
 import {
   bytesToText,
   encodeTensor,
@@ -18,7 +18,6 @@ import { loadModel } from "../../runtime/worker/engines/onnx/model-runner.js";
 import { imageToTensor } from "../../runtime/worker/processors/image-to-tensor.js";
 import { PROCESSORS } from "../../runtime/worker/processors/index.js";
 import { meanPoolProcessor } from "../../runtime/worker/processors/mean-pool.js";
-import { BUILTIN_PROCESSORS } from "../../runtime/shared/contracts/index.js";
 import { softmaxArgmaxProcessor } from "../../runtime/worker/processors/softmax-argmax.js";
 import { tokenize } from "../../runtime/worker/processors/tokenize.js";
 import { finishRequest, prepareRequest } from "../../runtime/worker/segment-runner.js";

@@ -5,14 +5,18 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
-import type { Datatype } from "../../runtime/shared/contracts/index.js";
+import {
+  type Datatype,
+  entryModel,
+  pipelineGaps,
+  planSegment,
+  modelConfigSchema,
+} from "../../runtime/shared/contracts/index.js";
 import { npmPackageRoot, resolveModelUri } from "../../runtime/shared/models/model-source.js";
 import { signatureFromConfig } from "../../runtime/shared/models/model-signature.js";
 import { readOnnxTensors } from "../../runtime/shared/models/onnx-reader.js";
-import { entryModel, pipelineGaps, planSegment } from "../../runtime/shared/contracts/index.js";
 import { countOutputTokens, matchInputs, taskSignature } from "../../runtime/shared/models/task-signature.js";
 import { tinyModel } from "../fixtures/tiny-models.js";
-import { modelConfigSchema } from "../../runtime/shared/contracts/index.js";
 import {
   byteSize,
   checkShape,

@@ -19,16 +19,7 @@ import {
 } from "../../runtime/worker/engines/onnx/execution-provider.js";
 import { startWorker, type Worker } from "../../runtime/worker/worker.js";
 import { rabbitManagementUrl, uniqueName } from "../harness/services.js";
-import {
-  BrokerClient,
-  eventually,
-  imageInput,
-  makeTask,
-  OCR_URI,
-  renderLinePng,
-  runtimeConfig,
-  workerEnv,
-} from "./helpers/worker-fixtures.js";
+import * as fx from "./helpers/worker-fixtures.js";
 
 describe("the execution providers asked for", () => {
   it("follow the spec, with the pod's CUDA device", () => {
@@ -46,16 +37,16 @@ describe("the execution providers asked for", () => {
 
 describe("a worker asked for CUDA on a machine without it", () => {
   const prefix = uniqueName("w-ep");
-  let broker: BrokerClient;
+  let broker: fx.BrokerClient;
   let worker: Worker;
 
   beforeAll(async () => {
-    const config = runtimeConfig(prefix, {
-      models: [{ name: "ocr", uri: OCR_URI, task: "ocr-recognition", executionProvider: "cuda" }],
+    const config = fx.runtimeConfig(prefix, {
+      models: [{ name: "ocr", uri: fx.OCR_URI, task: "ocr-recognition", executionProvider: "cuda" }],
     });
-    worker = await startWorker({ env: workerEnv(), config, model: "ocr" });
+    worker = await startWorker({ env: fx.workerEnv(), config, model: "ocr" });
     await worker.ready;
-    broker = await BrokerClient.connect(prefix);
+    broker = await fx.BrokerClient.connect(prefix);
   }, 60_000);
 
   afterAll(async () => {
@@ -65,10 +56,10 @@ describe("a worker asked for CUDA on a machine without it", () => {
 
   it("falls back to the CPU and still reads the line exactly", async () => {
     expect(cudaProviderLibrary().installed).toBe(false); // what this test assumes of the machine
-    const task = makeTask(
+    const task = fx.makeTask(
       { kind: "model", name: "ocr" },
       [{ step: "ocr", model: "ocr" }],
-      [imageInput(renderLinePng("Turnpike 2026"))],
+      [fx.imageInput(fx.renderLinePng("Turnpike 2026"))],
     );
     await broker.publishTask("ocr", task);
     const [result] = await broker.results(1);
@@ -88,7 +79,7 @@ describe("a worker asked for CUDA on a machine without it", () => {
     const queue = names(prefix).modelQueue("ocr");
     let args: Record<string, unknown>[] = [];
     // The management API refreshes consumer details every few seconds.
-    await eventually(async () => {
+    await fx.eventually(async () => {
       args = (await inspectQueue(rabbitManagementUrl(), queue))?.consumerArguments ?? [];
       return args.length === 1;
     }, 20_000);

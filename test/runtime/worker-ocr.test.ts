@@ -10,23 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { declareModelQueue, DEFAULT_QUEUE_POLICY } from "../../runtime/shared/amqp.js";
 import type { PipelineSpec } from "../../operator/api/index.js";
 import { orderedSteps } from "../../operator/shared/pipeline-steps.js";
-import { names, type InferenceResult } from "../../runtime/shared/contracts/index.js";
-import { pipelineGaps } from "../../runtime/shared/contracts/index.js";
-import { routeFor } from "../../runtime/shared/contracts/index.js";
+import { names, type InferenceResult, pipelineGaps, routeFor } from "../../runtime/shared/contracts/index.js";
 import { decodeTensor, encodeTensor, toJsonData } from "../../runtime/shared/tensors.js";
 import { startWorker, type Worker } from "../../runtime/worker/worker.js";
 import { repoRoot } from "../harness/kube.js";
 import { uniqueName } from "../harness/services.js";
-import {
-  BrokerClient,
-  eventually,
-  imageInput,
-  makeTask,
-  OCR_URI,
-  renderLinePng,
-  runtimeConfig,
-  workerEnv,
-} from "./helpers/worker-fixtures.js";
+import * as fx from "./helpers/worker-fixtures.js";
 
 const LINES = [
   "Turnpike 2026",
@@ -44,7 +33,11 @@ function textOf(result: InferenceResult): string[] {
 }
 
 function ocrTask(...pngs: Buffer[]) {
-  return makeTask({ kind: "model", name: "ocr" }, [{ step: "ocr", model: "ocr" }], [imageInput(...pngs)]);
+  return fx.makeTask(
+    { kind: "model", name: "ocr" },
+    [{ step: "ocr", model: "ocr" }],
+    [fx.imageInput(...pngs)],
+  );
 }
 
 /**
@@ -64,15 +57,15 @@ function samplePipeline() {
 
 describe("worker with the PP-OCRv4 recognition model", () => {
   const prefix = uniqueName("w-ocr");
-  let broker: BrokerClient;
+  let broker: fx.BrokerClient;
   let worker: Worker;
 
   beforeAll(async () => {
-    const config = runtimeConfig(prefix, {
+    const config = fx.runtimeConfig(prefix, {
       models: [
         {
           name: "ocr",
-          uri: OCR_URI,
+          uri: fx.OCR_URI,
           task: "ocr-recognition",
           batching: { maxBatchSize: 6, maxDelayMs: 50 },
           deliveryLimit: 2,
@@ -80,9 +73,9 @@ describe("worker with the PP-OCRv4 recognition model", () => {
       ],
       pipelines: [samplePipeline()],
     });
-    worker = await startWorker({ env: workerEnv(), config, model: "ocr" });
+    worker = await startWorker({ env: fx.workerEnv(), config, model: "ocr" });
     await worker.ready;
-    broker = await BrokerClient.connect(prefix);
+    broker = await fx.BrokerClient.connect(prefix);
   });
 
   afterAll(async () => {
@@ -99,7 +92,7 @@ describe("worker with the PP-OCRv4 recognition model", () => {
   });
 
   it("recognizes a rendered line exactly and charges its characters as output tokens", async () => {
-    const task = ocrTask(renderLinePng("Turnpike 2026"));
+    const task = ocrTask(fx.renderLinePng("Turnpike 2026"));
     await broker.publishTask("ocr", task);
     const [result] = await broker.results(1);
     expect(result).toMatchObject({ requestId: task.requestId, tenant: "acme", status: "succeeded" });
@@ -111,7 +104,7 @@ describe("worker with the PP-OCRv4 recognition model", () => {
   });
 
   it("runs six tasks published at once in batches larger than one, long and short lines together", async () => {
-    const tasks = LINES.map((line) => ocrTask(renderLinePng(line)));
+    const tasks = LINES.map((line) => ocrTask(fx.renderLinePng(line)));
     await Promise.all(tasks.map((task) => broker.publishTask("ocr", task)));
     const results = await broker.results(tasks.length);
     const byId = new Map(results.map((r) => [r.requestId, r]));
@@ -129,7 +122,7 @@ describe("worker with the PP-OCRv4 recognition model", () => {
     expect(sum / count).toBeGreaterThan(1);
     expect(metrics).toMatch(/ml_tokens_processed_total\{[^}]*model="ocr",tenant="acme"[^}]*\} \d+/);
     // Acks follow the publish confirms, which may land just after the results reached us.
-    await eventually(async () =>
+    await fx.eventually(async () =>
       /turnpike_in_flight_requests\{[^}]*target="ocr"[^}]*\} 0\n/.test(
         await (await fetch(`${worker.url}/metrics`)).text(),
       ),
@@ -137,15 +130,15 @@ describe("worker with the PP-OCRv4 recognition model", () => {
   });
 
   it("runs the sample Pipeline, a chain this runtime runs, and reads the line exactly", async () => {
-    const config = runtimeConfig(prefix, {
-      models: [{ name: "ocr", uri: OCR_URI }],
+    const config = fx.runtimeConfig(prefix, {
+      models: [{ name: "ocr", uri: fx.OCR_URI }],
       pipelines: [samplePipeline()],
     });
     expect(pipelineGaps(config.pipelines[0]!).blocking).toEqual([]);
     const route = routeFor(config, "sample-ocr")!.route;
     expect(route.map((r) => r.step)).toEqual(["line", "recognize"]);
-    const task = makeTask({ kind: "pipeline", name: "sample-ocr" }, route, [
-      imageInput(renderLinePng("Invoice 12345")),
+    const task = fx.makeTask({ kind: "pipeline", name: "sample-ocr" }, route, [
+      fx.imageInput(fx.renderLinePng("Invoice 12345")),
     ]);
     await broker.publishTask("ocr", task);
     const [result] = await broker.results(1, 60_000);
@@ -153,7 +146,7 @@ describe("worker with the PP-OCRv4 recognition model", () => {
   });
 
   it("reads several lines of one request in order", async () => {
-    const task = ocrTask(renderLinePng("HELLO WORLD 42"), renderLinePng("Invoice 12345"));
+    const task = ocrTask(fx.renderLinePng("HELLO WORLD 42"), fx.renderLinePng("Invoice 12345"));
     await broker.publishTask("ocr", task);
     const [result] = await broker.results(1);
     expect(textOf(result!)).toEqual(["HELLO WORLD 42", "Invoice 12345"]);
@@ -169,9 +162,9 @@ describe("worker with the PP-OCRv4 recognition model", () => {
     wrongShape.inputs = [
       encodeTensor({ name: "x", datatype: "FP32", shape: [1, 3, 32, 8], data: new Float32Array(768) }),
     ];
-    const wrongRoute = ocrTask(renderLinePng("Quota"));
+    const wrongRoute = ocrTask(fx.renderLinePng("Quota"));
     wrongRoute.route = [{ step: "other", model: "other-model" }];
-    const good = ocrTask(renderLinePng("Quota 1000 tokens"));
+    const good = ocrTask(fx.renderLinePng("Quota 1000 tokens"));
     for (const task of [notPng, wrongShape, wrongRoute, good]) await broker.publishTask("ocr", task);
     const results = new Map((await broker.results(4)).map((r) => [r.requestId, r]));
     expect(results.get(notPng.requestId)).toMatchObject({
@@ -189,14 +182,14 @@ describe("worker with the PP-OCRv4 recognition model", () => {
   });
 
   it("reports throughput at batch 1 versus larger batches (information only)", async () => {
-    const png = renderLinePng("Turnpike 2026");
+    const png = fx.renderLinePng("Turnpike 2026");
     const report: string[] = [];
     for (const maxBatchSize of [1, 4, 8]) {
-      const config = runtimeConfig(prefix, {
+      const config = fx.runtimeConfig(prefix, {
         models: [
           {
             name: "ocr-bench",
-            uri: OCR_URI,
+            uri: fx.OCR_URI,
             task: "ocr-recognition",
             batching: { maxBatchSize, maxDelayMs: 5 },
           },
@@ -209,14 +202,14 @@ describe("worker with the PP-OCRv4 recognition model", () => {
       });
       const count = 48;
       const tasks = Array.from({ length: count }, () =>
-        makeTask(
+        fx.makeTask(
           { kind: "model", name: "ocr-bench" },
           [{ step: "ocr-bench", model: "ocr-bench" }],
-          [imageInput(png)],
+          [fx.imageInput(png)],
         ),
       );
       await Promise.all(tasks.map((task) => broker.publishTask("ocr-bench", task)));
-      const bench = await startWorker({ env: workerEnv(), config, model: "ocr-bench" });
+      const bench = await startWorker({ env: fx.workerEnv(), config, model: "ocr-bench" });
       try {
         await bench.ready;
         const started = performance.now();

@@ -3,26 +3,20 @@
 // whose batch dimension is fixed, poison messages dead-lettered after the delivery limit, a
 // graceful close that loses nothing, and a start-up failure that says why.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { names, type InferenceResult, type RouteStep } from "../../runtime/shared/contracts/index.js";
-import { routeFor } from "../../runtime/shared/contracts/index.js";
+import {
+  names,
+  type InferenceResult,
+  type RouteStep,
+  routeFor,
+} from "../../runtime/shared/contracts/index.js";
 import { decodeTensor, encodeTensor, toJsonData } from "../../runtime/shared/tensors.js";
 import { startWorker, type Worker } from "../../runtime/worker/worker.js";
 import { uniqueName } from "../harness/services.js";
-import {
-  BrokerClient,
-  eventually,
-  imageInput,
-  makeTask,
-  OCR_URI,
-  renderLinePng,
-  runtimeConfig,
-  tinyModelUris,
-  workerEnv,
-} from "./helpers/worker-fixtures.js";
+import * as fx from "./helpers/worker-fixtures.js";
 
 const prefix = uniqueName("w-routes");
-const uris = tinyModelUris();
-const config = runtimeConfig(prefix, {
+const uris = fx.tinyModelUris();
+const config = fx.runtimeConfig(prefix, {
   models: [
     {
       name: "add",
@@ -32,7 +26,7 @@ const config = runtimeConfig(prefix, {
     },
     { name: "echo", uri: uris.echo, deliveryLimit: 2 },
     { name: "echo-fixed", uri: uris["echo-fixed"] },
-    { name: "rec-raw", uri: OCR_URI, tokens: { mode: "characters" } },
+    { name: "rec-raw", uri: fx.OCR_URI, tokens: { mode: "characters" } },
     // No worker and no queue: publishing to it fails.
     { name: "ghost", uri: uris.echo },
   ],
@@ -87,11 +81,11 @@ function route(target: string): RouteStep[] {
 }
 
 function pipelineTask(name: string, inputs = [xInput([[0, 0, 0, 0]])]) {
-  return makeTask({ kind: "pipeline", name }, route(name), inputs);
+  return fx.makeTask({ kind: "pipeline", name }, route(name), inputs);
 }
 
 function modelTask(name: string, inputs = [xInput([[0, 0, 0, 0]])]) {
-  return makeTask({ kind: "model", name }, route(name), inputs);
+  return fx.makeTask({ kind: "model", name }, route(name), inputs);
 }
 
 function xInput(rows: number[][]) {
@@ -105,14 +99,14 @@ function output(result: InferenceResult, name: string) {
 }
 
 describe("worker routes", () => {
-  let broker: BrokerClient;
+  let broker: fx.BrokerClient;
   const workers = new Map<string, Worker>();
 
   beforeAll(async () => {
-    broker = await BrokerClient.connect(prefix);
+    broker = await fx.BrokerClient.connect(prefix);
     for (const model of ["add", "echo", "echo-fixed", "rec-raw"]) {
       const worker = await startWorker({
-        env: workerEnv({ TURNPIKE_WORKER_ID: `w-${model}` }),
+        env: fx.workerEnv({ TURNPIKE_WORKER_ID: `w-${model}` }),
         config,
         model,
       });
@@ -163,7 +157,7 @@ describe("worker routes", () => {
   });
 
   it("runs processors before and after a model in one worker (PNG -> tensor -> model -> text)", async () => {
-    const task = pipelineTask("ocr-raw", [imageInput(renderLinePng("Turnpike 2026"))]);
+    const task = pipelineTask("ocr-raw", [fx.imageInput(fx.renderLinePng("Turnpike 2026"))]);
     await broker.publishTask("rec-raw", task);
     const [result] = await broker.results(1);
     expect(output(result!, "text")).toEqual(["Turnpike 2026"]);
@@ -172,7 +166,7 @@ describe("worker routes", () => {
   });
 
   it("fails a request whose pipeline step has an unusable setting, naming the step", async () => {
-    const task = pipelineTask("ocr-bad-setting", [imageInput(renderLinePng("Turnpike"))]);
+    const task = pipelineTask("ocr-bad-setting", [fx.imageInput(fx.renderLinePng("Turnpike"))]);
     await broker.publishTask("rec-raw", task);
     const [result] = await broker.results(1);
     expect(result?.error).toEqual({
@@ -216,7 +210,7 @@ describe("worker routes", () => {
   it("requeues an unreadable message until the delivery limit dead-letters it", async () => {
     await broker.publishRaw("echo", Buffer.from("{not json"), "poison-1");
     const dlq = names(prefix).deadLetterQueue;
-    await eventually(async () => (await broker.depth(dlq)) === 1);
+    await fx.eventually(async () => (await broker.depth(dlq)) === 1);
     expect(await broker.depth(names(prefix).modelQueue("echo"))).toBe(0);
     const metrics = await (await fetch(`${workers.get("echo")!.url}/metrics`)).text();
     expect(metrics).toMatch(/turnpike_dead_lettered_total\{[^}]*model="echo"[^}]*\} 1/);
@@ -232,7 +226,7 @@ describe("worker routes", () => {
     const task = pipelineTask("to-ghost");
     await broker.publishTask("add", task);
     const dlq = names(prefix).deadLetterQueue;
-    await eventually(async () => (await broker.depth(dlq)) === 1);
+    await fx.eventually(async () => (await broker.depth(dlq)) === 1);
     const dead = await broker.channel.get(dlq, { noAck: true });
     expect(dead && dead.properties.messageId).toBe(task.requestId);
     expect(await broker.depth(names(prefix).modelQueue("add"))).toBe(0);
@@ -244,19 +238,24 @@ describe("worker routes", () => {
 describe("worker close", () => {
   it("drains in-flight work: every message ends up answered exactly once or still queued", async () => {
     const drainPrefix = uniqueName("w-drain");
-    const drainConfig = runtimeConfig(drainPrefix, {
+    const drainConfig = fx.runtimeConfig(drainPrefix, {
       models: [
-        { name: "ocr", uri: OCR_URI, task: "ocr-recognition", batching: { maxBatchSize: 2, maxDelayMs: 0 } },
+        {
+          name: "ocr",
+          uri: fx.OCR_URI,
+          task: "ocr-recognition",
+          batching: { maxBatchSize: 2, maxDelayMs: 0 },
+        },
       ],
     });
-    const broker = await BrokerClient.connect(drainPrefix);
-    const env = workerEnv({ TURNPIKE_PREFETCH: "4" });
+    const broker = await fx.BrokerClient.connect(drainPrefix);
+    const env = fx.workerEnv({ TURNPIKE_PREFETCH: "4" });
     try {
       const first = await startWorker({ env, config: drainConfig, model: "ocr" });
       await first.ready;
-      const png = renderLinePng("Turnpike 2026");
+      const png = fx.renderLinePng("Turnpike 2026");
       const tasks = Array.from({ length: 10 }, () =>
-        makeTask({ kind: "model", name: "ocr" }, [{ step: "ocr", model: "ocr" }], [imageInput(png)]),
+        fx.makeTask({ kind: "model", name: "ocr" }, [{ step: "ocr", model: "ocr" }], [fx.imageInput(png)]),
       );
       await Promise.all(tasks.map((t) => broker.publishTask("ocr", t)));
       const early = await broker.results(1);
@@ -286,15 +285,15 @@ describe("worker close", () => {
   });
 
   it("does not become ready when the model cannot load, and says why", async () => {
-    const badConfig = runtimeConfig(uniqueName("w-bad"), {
+    const badConfig = fx.runtimeConfig(uniqueName("w-bad"), {
       models: [{ name: "missing", uri: "file:///nonexistent/model.onnx" }],
     });
-    const worker = await startWorker({ env: workerEnv(), config: badConfig, model: "missing" });
+    const worker = await startWorker({ env: fx.workerEnv(), config: badConfig, model: "missing" });
     await expect(worker.ready).rejects.toThrow(/model uri file:\/\/\/nonexistent\/model.onnx: no file at/);
     expect((await fetch(`${worker.url}/readyz`)).status).toBe(503);
     expect((await fetch(`${worker.url}/healthz`)).status).toBe(503);
     await worker.close();
-    await expect(startWorker({ env: workerEnv(), config: badConfig, model: "nope" })).rejects.toThrow(
+    await expect(startWorker({ env: fx.workerEnv(), config: badConfig, model: "nope" })).rejects.toThrow(
       /model nope is not in the runtime config \(models: missing\)/,
     );
   });

@@ -7,8 +7,7 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { desiredRuntimeConfig } from "../../operator/runtime-config/desired.js";
-import { names, tenantKeys } from "../../runtime/shared/contracts/index.js";
-import { parseRuntimeConfig } from "../../runtime/shared/contracts/index.js";
+import { names, tenantKeys, parseRuntimeConfig } from "../../runtime/shared/contracts/index.js";
 import { createNamespace, deleteNamespace, kubectl } from "../harness/kube.js";
 import { uniqueName } from "../harness/services.js";
 import { writeRows, type ReportRow } from "../reliability/helpers/report-file.js";

@@ -10,8 +10,8 @@ import {
   GENERATION_PARAMETER,
   generationRequestSchema,
   type GenerationRequest,
+  type ModelConfig,
 } from "../../shared/contracts/index.js";
-import type { ModelConfig } from "../../shared/contracts/index.js";
 import { tenantConfig } from "../auth.js";
 import type { GatewayContext } from "../context.js";
 import { ApiError } from "../errors.js";

@@ -7,10 +7,13 @@
  */
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply } from "fastify";
-import type { CompletionNotice, RouteStep } from "../../shared/contracts/index.js";
-import { entryModel } from "../../shared/contracts/index.js";
+import {
+  type CompletionNotice,
+  type RouteStep,
+  entryModel,
+  type RuntimeConfig,
+} from "../../shared/contracts/index.js";
 import { taskSignature } from "../../shared/models/task-signature.js";
-import type { RuntimeConfig } from "../../shared/contracts/index.js";
 import type { GatewayContext } from "../context.js";
 import { ApiError, ERROR_STATUS } from "../errors.js";
 import { parseInferRequest } from "../infer-request.js";

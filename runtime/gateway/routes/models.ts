@@ -62,32 +62,24 @@ export function modelRoutes(app: FastifyInstance, ctx: GatewayContext): void {
     return modelStats(ctx.metrics.inferOutcomes, targets);
   });
 
-  for (const path of versionedPaths("")) {
-    app.get<NameParams>(path, async (request) => {
-      const config = ctx.config();
-      const { name, version } = request.params;
-      const resolved = resolveTarget(config, request.tenant, name, version);
-      return modelMetadata(config, name, resolved.kind, resolved.route);
-    });
-  }
-
-  for (const path of versionedPaths("/config")) {
-    app.get<NameParams>(path, async (request) => {
-      const config = ctx.config();
-      const { name, version } = request.params;
-      const resolved = resolveTarget(config, request.tenant, name, version);
-      return modelConfiguration(config, name, resolved.kind, resolved.route);
-    });
-  }
-
-  for (const path of versionedPaths("/stats")) {
-    app.get<NameParams>(path, async (request) => {
-      const config = ctx.config();
-      const { name, version } = request.params;
-      resolveTarget(config, request.tenant, name, version);
-      return modelStats(ctx.metrics.inferOutcomes, [{ name, version: versionOf(config, name)! }]);
-    });
-  }
+  /** GET <target><suffix> on every versioned path: the target is resolved (and allowed) first. */
+  const onTarget = (
+    suffix: string,
+    answer: (config: RuntimeConfig, name: string, target: ReturnType<typeof resolveTarget>) => unknown,
+  ) => {
+    for (const path of versionedPaths(suffix)) {
+      app.get<NameParams>(path, async (request) => {
+        const config = ctx.config();
+        const { name, version } = request.params;
+        return answer(config, name, resolveTarget(config, request.tenant, name, version));
+      });
+    }
+  };
+  onTarget("", (config, name, target) => modelMetadata(config, name, target.kind, target.route));
+  onTarget("/config", (config, name, target) => modelConfiguration(config, name, target.kind, target.route));
+  onTarget("/stats", (config, name) =>
+    modelStats(ctx.metrics.inferOutcomes, [{ name, version: versionOf(config, name)! }]),
+  );
 
   for (const path of versionedPaths("/ready")) {
     app.get<NameParams>(path, async (request) => {

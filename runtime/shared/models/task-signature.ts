@@ -13,8 +13,7 @@
  *   task-specific pre/post-processing yet): the model's own inputs and outputs, from the config's
  *   `inputs`/`outputs` or else the ONNX model's metadata. Output tokens follow `tokens.mode`.
  */
-import type { Datatype, WireTensor } from "../contracts/index.js";
-import type { ModelConfig, TensorSpec } from "../contracts/index.js";
+import { type Datatype, type WireTensor, type ModelConfig, type TensorSpec } from "../contracts/index.js";
 import { bytesToText, checkShape, elementCount, TensorError, type DecodedTensor } from "../tensors.js";
 
 /** One tensor of a signature; -1 in `shape` is a dimension of any size. */

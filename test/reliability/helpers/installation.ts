@@ -17,11 +17,10 @@ import {
   declareSharedTopology,
   DEFAULT_QUEUE_POLICY,
 } from "../../../runtime/shared/amqp.js";
-import { names } from "../../../runtime/shared/contracts/index.js";
+import { names, type RuntimeConfigInput } from "../../../runtime/shared/contracts/index.js";
 import { migrate } from "../../../runtime/collector/db/migrate.js";
 import { writeTinyModels } from "../../fixtures/tiny-models.js";
 import { hashApiKey, QuotaStore, type TenantLimits } from "../../../runtime/shared/quota/index.js";
-import type { RuntimeConfigInput } from "../../../runtime/shared/contracts/index.js";
 import { runtimeEnv, serviceUrls, uniqueName } from "../../harness/services.js";
 import { spawnRole, Supervisor, type Role, type RoleProcess } from "./processes.js";
 

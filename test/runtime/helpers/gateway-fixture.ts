@@ -19,14 +19,12 @@ import {
   type InferenceResult,
   type InferenceTask,
   type WireTensor,
-} from "../../../runtime/shared/contracts/index.js";
-import { migrate } from "../../../runtime/collector/db/migrate.js";
-import { QuotaStore, hashApiKey, type TenantLimits } from "../../../runtime/shared/quota/index.js";
-import {
   parseRuntimeConfig,
   type RuntimeConfig,
   type RuntimeConfigInput,
 } from "../../../runtime/shared/contracts/index.js";
+import { migrate } from "../../../runtime/collector/db/migrate.js";
+import { QuotaStore, hashApiKey, type TenantLimits } from "../../../runtime/shared/quota/index.js";
 import { startCollector, type Collector } from "../../../runtime/collector/collector.js";
 import { gatewayEnv, type GatewayEnv } from "../../../runtime/gateway/config.js";
 import { startGateway, type Gateway } from "../../../runtime/gateway/gateway.js";

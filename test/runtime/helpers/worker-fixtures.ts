@@ -14,13 +14,11 @@ import {
   type InferenceTask,
   type RouteStep,
   type WireTensor,
-} from "../../../runtime/shared/contracts/index.js";
-import { writeTinyModels, type TinyModelName } from "../../fixtures/tiny-models.js";
-import {
   parseRuntimeConfig,
   type RuntimeConfig,
   type RuntimeConfigInput,
 } from "../../../runtime/shared/contracts/index.js";
+import { writeTinyModels, type TinyModelName } from "../../fixtures/tiny-models.js";
 import { encodeTensor } from "../../../runtime/shared/tensors.js";
 import { serviceUrls } from "../../harness/services.js";
 

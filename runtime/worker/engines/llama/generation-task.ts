@@ -3,8 +3,10 @@
  * an InferenceTask, the completion budget its reservation allows, and the InferenceResult it ends
  * with. Pure.
  */
-import type { InferenceResult, InferenceTask, StepTiming } from "../../../shared/contracts/index.js";
 import {
+  type InferenceResult,
+  type InferenceTask,
+  type StepTiming,
   GENERATION_OUTPUTS,
   GENERATION_PARAMETER,
   generationRequestSchema,

@@ -16,9 +16,12 @@ import {
   type LlamaModel,
   type Token,
 } from "node-llama-cpp";
-import type { FinishReason, GenerationRequest } from "../../../shared/contracts/index.js";
+import {
+  type FinishReason,
+  type GenerationRequest,
+  type ModelConfig,
+} from "../../../shared/contracts/index.js";
 import type { Logger } from "../../../shared/logger.js";
-import type { ModelConfig } from "../../../shared/contracts/index.js";
 import { chatPrompt, type ChatPrompt } from "./chat-prompt.js";
 
 /** Tokens per sequence when the model's own training context is larger (memory stays bounded). */

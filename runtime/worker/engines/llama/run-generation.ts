@@ -5,8 +5,11 @@
  */
 import type { Channel } from "amqplib";
 import { performance } from "node:perf_hooks";
-import type { InferenceResult, InferenceTask } from "../../../shared/contracts/index.js";
-import type { StreamMessage } from "../../../shared/contracts/index.js";
+import {
+  type InferenceResult,
+  type InferenceTask,
+  type StreamMessage,
+} from "../../../shared/contracts/index.js";
 import { StepError } from "../../step-error.js";
 import type { Cancellations } from "./cancel-listener.js";
 import { completionBudget, generationRequestOf, generationResult } from "./generation-task.js";

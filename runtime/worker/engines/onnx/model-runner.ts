@@ -4,11 +4,15 @@
  */
 import { performance } from "node:perf_hooks";
 import type { InferenceSession } from "onnxruntime-node";
-import type { Datatype } from "../../../shared/contracts/index.js";
+import {
+  type Datatype,
+  type ModelConfig,
+  type TensorSpec,
+  type ProviderChoice,
+} from "../../../shared/contracts/index.js";
 import type { Logger } from "../../../shared/logger.js";
 import { resolveModelUri } from "../../../shared/models/model-source.js";
 import { taskSignature, type ModelTensors } from "../../../shared/models/task-signature.js";
-import type { ModelConfig, TensorSpec } from "../../../shared/contracts/index.js";
 import {
   allocateTyped,
   bytesToText,
@@ -19,7 +23,6 @@ import {
   type NumericArray,
 } from "../../../shared/tensors.js";
 import type { Engine, LoadOptions, ModelRunner } from "../engine.js";
-import type { ProviderChoice } from "../../../shared/contracts/index.js";
 import { openWithProvider } from "./execution-provider.js";
 import { InferenceThread, type ThreadTensor } from "./inference-thread.js";
 
