@@ -283,6 +283,23 @@ function targets(r: Partial<BenchReport>): Target[] {
   return out;
 }
 
+/** A table row of one load run: its throughput, p50 and p99, then the notes. */
+function loadRow(
+  section: string,
+  label: string,
+  load: { okPerSecond: number; latency: { p50Ms: number; p99Ms: number } },
+  notes: string,
+): Cell[] {
+  return [
+    section,
+    label,
+    `${fmt(load.okPerSecond)} req/s`,
+    fmt(load.latency.p50Ms, 0),
+    fmt(load.latency.p99Ms, 0),
+    notes,
+  ];
+}
+
 function renderReport(r: BenchReport): string {
   const rows: Cell[][] = [];
   if (r.raw) {
@@ -321,65 +338,65 @@ function renderReport(r: BenchReport): string {
   if (r.endToEnd) {
     const e = r.endToEnd;
     for (const o of e.ocr) {
-      rows.push([
-        "2 end to end",
-        `OCR sync infer, c=${o.concurrency}`,
-        `${fmt(o.load.okPerSecond)} req/s`,
-        fmt(o.load.latency.p50Ms, 0),
-        fmt(o.load.latency.p99Ms, 0),
-        `ratio ${o.ratio}; mean batch ${o.stages?.meanBatchSize ?? "-"}; busy ${o.machineBusyPercent}%, ` +
-          `foreign ${o.foreignCpuPercent}%; non-200 ${o.load.other}`,
-      ]);
+      rows.push(
+        loadRow(
+          "2 end to end",
+          `OCR sync infer, c=${o.concurrency}`,
+          o.load,
+          `ratio ${o.ratio}; mean batch ${o.stages?.meanBatchSize ?? "-"}; busy ${o.machineBusyPercent}%, ` +
+            `foreign ${o.foreignCpuPercent}%; non-200 ${o.load.other}`,
+        ),
+      );
     }
     const u = e.echoUnloaded;
-    rows.push([
-      "2 end to end",
-      "echo unloaded, c=1",
-      `${fmt(u.load.okPerSecond)} req/s`,
-      fmt(u.load.latency.p50Ms, 0),
-      fmt(u.load.latency.p99Ms, 0),
-      u.stages
-        ? `medians: queue ${u.stages.queueMs}, result->commit ${u.stages.resultToCommitMs}, ` +
-          `submit->commit ${u.stages.submitToCommitMs} ms; foreign ${u.foreignCpuPercent}%`
-        : "",
-    ]);
+    rows.push(
+      loadRow(
+        "2 end to end",
+        "echo unloaded, c=1",
+        u.load,
+        u.stages
+          ? `medians: queue ${u.stages.queueMs}, result->commit ${u.stages.resultToCommitMs}, ` +
+              `submit->commit ${u.stages.submitToCommitMs} ms; foreign ${u.foreignCpuPercent}%`
+          : "",
+      ),
+    );
     const c = e.echoCeiling;
-    rows.push([
-      "2 end to end",
-      "echo ceiling, c=64",
-      `${fmt(c.load.okPerSecond)} req/s`,
-      fmt(c.load.latency.p50Ms, 0),
-      fmt(c.load.latency.p99Ms, 0),
-      `busy ${c.machineBusyPercent}%, foreign ${c.foreignCpuPercent}%; non-200 ${c.load.other}`,
-    ]);
+    rows.push(
+      loadRow(
+        "2 end to end",
+        "echo ceiling, c=64",
+        c.load,
+        `busy ${c.machineBusyPercent}%, foreign ${c.foreignCpuPercent}%; non-200 ${c.load.other}`,
+      ),
+    );
     const h = e.echoHalfLoad;
     const s = h.stages;
-    rows.push([
-      "2 end to end",
-      `echo added latency @ ${fmt(h.rate, 0)} req/s`,
-      `${fmt(h.load.okPerSecond)} req/s`,
-      fmt(h.load.latency.p50Ms, 0),
-      fmt(h.load.latency.p99Ms, 0),
-      s
-        ? `medians: queue ${s.queueMs}, model ${s.inferMs}, result->commit ${s.resultToCommitMs}, ` +
-          `submit->commit ${s.submitToCommitMs} ms; foreign ${h.foreignCpuPercent}%`
-        : "",
-    ]);
+    rows.push(
+      loadRow(
+        "2 end to end",
+        `echo added latency @ ${fmt(h.rate, 0)} req/s`,
+        h.load,
+        s
+          ? `medians: queue ${s.queueMs}, model ${s.inferMs}, result->commit ${s.resultToCommitMs}, ` +
+              `submit->commit ${s.submitToCommitMs} ms; foreign ${h.foreignCpuPercent}%`
+          : "",
+      ),
+    );
   }
   const f = r.endToEnd?.echoHalfLoadFlush0;
   if (f) {
     const s = f.stages;
-    rows.push([
-      "2 end to end",
-      "  same, collector flush 0 ms",
-      `${fmt(f.load.okPerSecond)} req/s`,
-      fmt(f.load.latency.p50Ms, 0),
-      fmt(f.load.latency.p99Ms, 0),
-      s
-        ? `medians: queue ${s.queueMs}, model ${s.inferMs}, result->commit ${s.resultToCommitMs}, ` +
-          `submit->commit ${s.submitToCommitMs} ms; foreign ${f.foreignCpuPercent}%`
-        : "",
-    ]);
+    rows.push(
+      loadRow(
+        "2 end to end",
+        "  same, collector flush 0 ms",
+        f.load,
+        s
+          ? `medians: queue ${s.queueMs}, model ${s.inferMs}, result->commit ${s.resultToCommitMs}, ` +
+              `submit->commit ${s.submitToCommitMs} ms; foreign ${f.foreignCpuPercent}%`
+          : "",
+      ),
+    );
   }
   if (r.llm) {
     const { inProcess: a, endToEnd: b, config: c } = r.llm;

@@ -85,60 +85,65 @@ export function openssl(args: string[], cwd: string): void {
   execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
 }
 
+const CERT_DAYS = "3650";
+
+/** A self-signed CA: `<name>.key` and `<name>.crt` in `dir`. */
+function makeCa(dir: string, name: string, commonName: string): void {
+  openssl(
+    ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.crt`].concat(
+      ["-days", CERT_DAYS, "-subj", `/CN=${commonName}`],
+    ),
+    dir,
+  );
+}
+
+/**
+ * `<name>.key` and `<name>.crt` in `dir` for `subject`, signed by the CA at `caPath` (.crt and .key
+ * beside each other, without the suffix) with the extensions in the file `extFile`.
+ */
+export function issueCert(dir: string, caPath: string, name: string, subject: string, extFile: string): void {
+  openssl(
+    [
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.csr`,
+      "-subj",
+      subject,
+    ],
+    dir,
+  );
+  openssl(
+    [
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      `${caPath}.crt`,
+      "-CAkey",
+      `${caPath}.key`,
+      "-CAcreateserial",
+    ].concat(["-out", `${name}.crt`, "-days", CERT_DAYS, "-extfile", extFile]),
+    dir,
+  );
+}
+
 /** A CA, a serving cert for 127.0.0.1/localhost, an admin client cert and a service-account key pair. */
 function makeCertificates(dir: string): void {
   mkdirSync(dir, { recursive: true });
-  const days = "3650";
-  openssl(
-    ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt"].concat([
-      "-days",
-      days,
-      "-subj",
-      "/CN=turnpike-test-ca",
-    ]),
-    dir,
-  );
+  makeCa(dir, "ca", "turnpike-test-ca");
   writeFileSync(
     join(dir, "serving.ext"),
     "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n",
   );
-  openssl(
-    ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "serving.key", "-out", "serving.csr"].concat([
-      "-subj",
-      "/CN=kube-apiserver",
-    ]),
-    dir,
-  );
-  openssl(
-    ["x509", "-req", "-in", "serving.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial"].concat([
-      "-out",
-      "serving.crt",
-      "-days",
-      days,
-      "-extfile",
-      "serving.ext",
-    ]),
-    dir,
-  );
+  issueCert(dir, "ca", "serving", "/CN=kube-apiserver", "serving.ext");
   writeFileSync(join(dir, "client.ext"), "extendedKeyUsage=clientAuth\n");
-  openssl(
-    ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "admin.key", "-out", "admin.csr"].concat([
-      "-subj",
-      "/O=system:masters/CN=turnpike-admin",
-    ]),
-    dir,
-  );
-  openssl(
-    ["x509", "-req", "-in", "admin.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial"].concat([
-      "-out",
-      "admin.crt",
-      "-days",
-      days,
-      "-extfile",
-      "client.ext",
-    ]),
-    dir,
-  );
+  issueCert(dir, "ca", "admin", "/O=system:masters/CN=turnpike-admin", "client.ext");
   openssl(["genrsa", "-out", "sa.key", "2048"], dir);
   openssl(["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"], dir);
 }
@@ -148,41 +153,9 @@ function makeCertificates(dir: string): void {
  * API servers (KEDA's metrics adapter), as kubeadm lays them out.
  */
 function makeFrontProxyCertificates(dir: string): void {
-  openssl(
-    ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "front-proxy-ca.key"].concat([
-      "-out",
-      "front-proxy-ca.crt",
-      "-days",
-      "3650",
-      "-subj",
-      "/CN=turnpike-front-proxy-ca",
-    ]),
-    dir,
-  );
+  makeCa(dir, "front-proxy-ca", "turnpike-front-proxy-ca");
   writeFileSync(join(dir, "client.ext"), "extendedKeyUsage=clientAuth\n");
-  openssl(
-    ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "front-proxy-client.key"].concat([
-      "-out",
-      "front-proxy-client.csr",
-      "-subj",
-      "/CN=front-proxy-client",
-    ]),
-    dir,
-  );
-  openssl(
-    ["x509", "-req", "-in", "front-proxy-client.csr", "-CA", "front-proxy-ca.crt"].concat([
-      "-CAkey",
-      "front-proxy-ca.key",
-      "-CAcreateserial",
-      "-out",
-      "front-proxy-client.crt",
-      "-days",
-      "3650",
-      "-extfile",
-      "client.ext",
-    ]),
-    dir,
-  );
+  issueCert(dir, "front-proxy-ca", "front-proxy-client", "/CN=front-proxy-client", "client.ext");
 }
 
 function b64(path: string): string {

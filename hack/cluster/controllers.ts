@@ -37,6 +37,19 @@ const CONTROLLERS = [
   "persistentvolume-binder-controller",
 ];
 
+/** A component's secure port, its state directory and its log file, under the plane's state. */
+async function componentPlace(plane: ControlPlane, name: string) {
+  const port = await freePort();
+  const dir = join(plane.stateDir, name);
+  mkdirSync(dir, { recursive: true });
+  return {
+    port,
+    dir,
+    log: join(plane.stateDir, `${name}.log`),
+    healthz: `https://127.0.0.1:${port}/healthz`,
+  };
+}
+
 /** Resolves true when `url` answers 200 (the components serve /healthz on a self-signed cert). */
 function healthy(url: string): Promise<boolean> {
   return new Promise((resolveOk) => {
@@ -74,15 +87,12 @@ export async function startKubeControllers(
     for (const child of children.reverse()) await stopProcess(child);
   };
   try {
-    const kcmPort = await freePort();
-    const kcmDir = join(plane.stateDir, "kube-controller-manager");
-    mkdirSync(kcmDir, { recursive: true });
-    const kcmLog = join(plane.stateDir, "kube-controller-manager.log");
+    const kcm = await componentPlace(plane, "kube-controller-manager");
     children.push(
       launch(
         join(plane.binDir, "kube-controller-manager"),
         [
-          ...commonFlags(plane, kcmPort, kcmDir),
+          ...commonFlags(plane, kcm.port, kcm.dir),
           `--controllers=${CONTROLLERS.join(",")}`,
           `--service-account-private-key-file=${join(plane.certDir, "sa.key")}`,
           `--root-ca-file=${join(plane.certDir, "ca.crt")}`,
@@ -90,34 +100,21 @@ export async function startKubeControllers(
           "--use-service-account-credentials=false",
           `--horizontal-pod-autoscaler-sync-period=${options.hpaSyncSeconds ?? 5}s`,
         ],
-        kcmLog,
+        kcm.log,
       ),
     );
     if (options.scheduler ?? true) {
-      const schedulerPort = await freePort();
-      const schedulerDir = join(plane.stateDir, "kube-scheduler");
-      mkdirSync(schedulerDir, { recursive: true });
-      const schedulerLog = join(plane.stateDir, "kube-scheduler.log");
+      const scheduler = await componentPlace(plane, "kube-scheduler");
       children.push(
         launch(
           join(plane.binDir, "kube-scheduler"),
-          commonFlags(plane, schedulerPort, schedulerDir),
-          schedulerLog,
+          commonFlags(plane, scheduler.port, scheduler.dir),
+          scheduler.log,
         ),
       );
-      await waitFor(
-        "kube-scheduler",
-        () => healthy(`https://127.0.0.1:${schedulerPort}/healthz`),
-        60_000,
-        schedulerLog,
-      );
+      await waitFor("kube-scheduler", () => healthy(scheduler.healthz), 60_000, scheduler.log);
     }
-    await waitFor(
-      "kube-controller-manager",
-      () => healthy(`https://127.0.0.1:${kcmPort}/healthz`),
-      60_000,
-      kcmLog,
-    );
+    await waitFor("kube-controller-manager", () => healthy(kcm.healthz), 60_000, kcm.log);
   } catch (error) {
     await stop();
     throw error;

@@ -12,7 +12,7 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { freePort, launch, openssl, stopProcess, waitFor, type ControlPlane } from "../control-plane.js";
+import { freePort, issueCert, launch, stopProcess, waitFor, type ControlPlane } from "../control-plane.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const KEDA_NAMESPACE = "keda";
@@ -50,24 +50,7 @@ function kedaCertificates(plane: ControlPlane): string {
     join(dir, "tls.ext"),
     "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
   );
-  openssl(
-    ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tls.key", "-out", "tls.csr", "-subj", "/CN=keda"],
-    dir,
-  );
-  openssl(
-    ["x509", "-req", "-in", "tls.csr", "-CA", join(plane.certDir, "ca.crt")].concat([
-      "-CAkey",
-      join(plane.certDir, "ca.key"),
-      "-CAcreateserial",
-      "-out",
-      "tls.crt",
-      "-days",
-      "3650",
-      "-extfile",
-      "tls.ext",
-    ]),
-    dir,
-  );
+  issueCert(dir, join(plane.certDir, "ca"), "tls", "/CN=keda", "tls.ext");
   return dir;
 }
 

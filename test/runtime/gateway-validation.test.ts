@@ -27,6 +27,11 @@ const x = (over: Record<string, unknown> = {}) => ({
 const infer = (inputs: unknown[], extra: Record<string, unknown> = {}) => ({ inputs, ...extra });
 
 /** An infer body with x FP32 [1, 3] as binary tensor data: a JSON header, then `data`. */
+/** A valid JSON infer body sent with `headers`, expected to be refused with `status` and `code`. */
+function jsonBodyCase(name: string, headers: Record<string, string>, status: number, code: string): Case {
+  return { name, body: JSON.stringify(infer([x()])), headers, status, code };
+}
+
 function binaryCase(name: string, size: number, data: string, status: number, code: string): Case {
   const header = JSON.stringify(
     infer([{ name: "x", datatype: "FP32", shape: [1, 3], parameters: { binary_data_size: size } }]),
@@ -200,27 +205,24 @@ const cases: Case[] = [
     status: 400,
     code: "missing_input",
   },
-  {
-    name: "octet-stream without Inference-Header-Content-Length",
-    body: JSON.stringify(infer([x()])),
-    headers: { "content-type": "application/octet-stream" },
-    status: 415,
-    code: "unsupported_media_type",
-  },
-  {
-    name: "Inference-Header-Content-Length that is not a number",
-    body: JSON.stringify(infer([x()])),
-    headers: { "inference-header-content-length": "twelve" },
-    status: 400,
-    code: "invalid_request",
-  },
-  {
-    name: "Inference-Header-Content-Length past the body",
-    body: JSON.stringify(infer([x()])),
-    headers: { "inference-header-content-length": "100000" },
-    status: 400,
-    code: "invalid_request",
-  },
+  jsonBodyCase(
+    "octet-stream without Inference-Header-Content-Length",
+    { "content-type": "application/octet-stream" },
+    415,
+    "unsupported_media_type",
+  ),
+  jsonBodyCase(
+    "Inference-Header-Content-Length that is not a number",
+    { "inference-header-content-length": "twelve" },
+    400,
+    "invalid_request",
+  ),
+  jsonBodyCase(
+    "Inference-Header-Content-Length past the body",
+    { "inference-header-content-length": "100000" },
+    400,
+    "invalid_request",
+  ),
   binaryCase("binary_data_size past the end of the body", 12, "", 400, "invalid_tensor"),
   binaryCase("binary bytes no input claims", 12, "A".repeat(16), 400, "invalid_tensor"),
   binaryCase("binary data of the wrong size for the shape", 8, "A".repeat(8), 400, "invalid_tensor"),

@@ -30,33 +30,26 @@ export function usage(promptTokens: number, completionTokens: number): Usage {
 
 const openAiFinish = (reason: FinishReason) => (reason === "length" ? "length" : "stop");
 
-export function chatCompletion(a: Answer) {
+/** The document both answers share; `choice` is the kind's own (message or text). */
+function completion(a: Answer, idPrefix: string, object: string, choice: Record<string, unknown>) {
   return {
-    id: `chatcmpl-${a.id}`,
-    object: "chat.completion",
+    id: `${idPrefix}-${a.id}`,
+    object,
     created: a.created,
     model: a.model,
-    choices: [
-      {
-        index: 0,
-        message: { role: "assistant", content: a.text, refusal: null },
-        logprobs: null,
-        finish_reason: openAiFinish(a.finishReason),
-      },
-    ],
+    choices: [{ index: 0, ...choice, logprobs: null, finish_reason: openAiFinish(a.finishReason) }],
     usage: usage(a.promptTokens, a.completionTokens),
   };
 }
 
+export function chatCompletion(a: Answer) {
+  return completion(a, "chatcmpl", "chat.completion", {
+    message: { role: "assistant", content: a.text, refusal: null },
+  });
+}
+
 export function textCompletion(a: Answer) {
-  return {
-    id: `cmpl-${a.id}`,
-    object: "text_completion",
-    created: a.created,
-    model: a.model,
-    choices: [{ index: 0, text: a.text, logprobs: null, finish_reason: openAiFinish(a.finishReason) }],
-    usage: usage(a.promptTokens, a.completionTokens),
-  };
+  return completion(a, "cmpl", "text_completion", { text: a.text });
 }
 
 /** Stream chunks of one request, for chat (`chat.completion.chunk`) or completions. */
