@@ -97,6 +97,7 @@ describe("server-side defaults", () => {
       tokens: { mode: "characters", charactersPerToken: 4, perRequest: 0, maxOutputTokens: 256 },
       batching: { maxBatchSize: 8, maxDelayMs: 5 },
       runtime: { executionProvider: "cpu" },
+      replicas: 0,
       scaling: {
         minReplicas: 1,
         maxReplicas: 4,

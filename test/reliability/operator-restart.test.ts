@@ -201,9 +201,9 @@ describe("kill -9 the operator mid-reconcile", () => {
         const list = JSON.parse(await kubectlOk(["get", "deployments", "-n", ns, "-o", "json"])) as {
           items: unknown[];
         };
-        return list.items.length >= 3 && list.items.length < EXTRA_MODELS.length + 1
-          ? list.items.length
-          : undefined;
+        // As soon as it has started on them: reading from watch caches, the operator may apply all
+        // of them between two polls; the restart must converge either way.
+        return list.items.length >= 2 ? list.items.length : undefined;
       },
       60_000,
     );

@@ -72,12 +72,13 @@ async function probe(
           headers: { authorization: `Bearer ${key}` },
           signal: AbortSignal.timeout(15_000),
         });
-        const body = (await res.json().catch(() => undefined)) as { error?: { code?: string } } | undefined;
+        await res.arrayBuffer().catch(() => undefined);
         traffic.answers.push({
           at,
           ms: Date.now() - at,
           status: res.status,
-          code: body?.error?.code,
+          // Every error answer names its code in this header, whatever the route's body shape.
+          code: res.headers.get("turnpike-error-code") ?? undefined,
           kind: "poll",
         });
       } catch (error) {

@@ -87,6 +87,14 @@ export function seqOfOutputs(outputs: unknown): number | undefined {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Sends and tracks logical requests; see the file comment. */
+function parseJson(text: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
 export class Traffic {
   readonly requests: LogicalRequest[] = [];
   readonly answers: Answer[] = [];
@@ -224,9 +232,13 @@ export class Traffic {
         body: echoBody(request.seq, request.mode),
         signal: AbortSignal.timeout(request.mode === "sync" ? 20_000 + this.hangMs : this.hangMs),
       });
-      const body = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
-      // /v2 errors are the OIP shape {error: "message", code}.
-      const code = typeof body?.code === "string" ? body.code : undefined;
+      const text = await res.text().catch(() => "");
+      const body = parseJson(text);
+      // /v2 errors are the OIP shape {error: "message", code}; every error also carries the header.
+      const code =
+        (typeof body?.code === "string" ? body.code : undefined) ??
+        res.headers.get("turnpike-error-code") ??
+        undefined;
       record(res.status, code);
       if (res.status === 200) {
         const id = String((body?.parameters as { request_id?: string } | undefined)?.request_id);
@@ -254,8 +266,14 @@ export class Traffic {
           headers: { authorization: `Bearer ${tenant.apiKey}` },
           signal: AbortSignal.timeout(this.hangMs),
         });
-        const body = (await res.json()) as { status?: string; result?: { outputs?: unknown } };
-        this.answers.push({ at: started, ms: Date.now() - started, status: res.status, kind: "poll" });
+        const body = (await res.json()) as {
+          status?: string;
+          result?: { outputs?: unknown };
+          error?: { code?: string };
+        };
+        // A refusal names its code (a 503 while Redis or PostgreSQL restarts is an answer, not a hang).
+        const code = body.error?.code ?? res.headers.get("turnpike-error-code") ?? undefined;
+        this.answers.push({ at: started, ms: Date.now() - started, status: res.status, code, kind: "poll" });
         if (body.status === "succeeded" || body.status === "failed") {
           return { status: body.status, seq: seqOfOutputs(body.result?.outputs) };
         }
