@@ -110,7 +110,7 @@ export class Submitter {
 
   /** Accepts `s` or returns the request an earlier call with the same Idempotency-Key created. */
   async submit(s: Submission): Promise<SubmitOutcome> {
-    const { redis, quota, states, publisher, prefix } = this.deps;
+    const { redis, quota, states, prefix } = this.deps;
     const idemKey = s.idempotencyKey ? tenantKeys(prefix, s.tenant).idempotency(s.idempotencyKey) : undefined;
     if (idemKey) {
       const existing = await this.claim(idemKey, s).catch((error: unknown) => {
