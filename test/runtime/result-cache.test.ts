@@ -4,7 +4,7 @@
 // worker step in the record), recorded with cached = true and charged as the spec says; scope,
 // the size bound, a new generation and the hit/miss metrics.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cacheKeys } from "../../runtime/shared/contracts/index.js";
+import { cacheKeys, type ModelCache } from "../../runtime/shared/contracts/index.js";
 import { startWorker, type Worker } from "../../runtime/worker/worker.js";
 import {
   call,
@@ -16,8 +16,8 @@ import {
 import { eventually, tinyModelUris, workerEnv } from "./helpers/worker-fixtures.js";
 
 const uris = tinyModelUris();
-const cached = (extra: Record<string, unknown> = {}) => ({ generation: "g1", ttlSeconds: 600, ...extra });
-const add = (name: string, cache?: Record<string, unknown>) => ({
+const cached = (extra: Partial<ModelCache> = {}) => ({ generation: "g1", ttlSeconds: 600, ...extra });
+const add = (name: string, cache?: Partial<ModelCache> & { generation: string }) => ({
   name,
   uri: uris.add,
   tokens: { mode: "fixed" as const, unitsPerRequest: 3, maxOutputTokens: 5 },
@@ -126,9 +126,12 @@ describe("result cache on an ONNX model", () => {
     const res = await infer("add", [5, 5, 5, 5], KEYS.acme, { prefer: "respond-async" });
     expect(res.status).toBe(202);
     expect((await row(res.id)).cached).toBe(true);
-    const view = await (await call(fx.url, `/v1/requests/${res.id}`, { key: KEYS.acme })).json();
+    const view = (await (await call(fx.url, `/v1/requests/${res.id}`, { key: KEYS.acme })).json()) as {
+      cached?: boolean;
+      result: { outputs: { data: number[] }[] };
+    };
     expect(view.cached).toBe(true);
-    expect(view.result.outputs[0].data).toEqual([6, 7, 8, 9]);
+    expect(view.result.outputs[0]!.data).toEqual([6, 7, 8, 9]);
   });
 
   it("charges a hit the original answer's tokens when charge is tokens", async () => {

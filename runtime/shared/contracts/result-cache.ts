@@ -14,7 +14,7 @@ export const CACHE_SCOPES = ["tenant", "model"] as const;
 export const CACHE_DEFAULTS = {
   ttlSeconds: 3600,
   maxEntries: 10_000,
-  maxEntryBytes: 1_048_576,
+  maxEntryBytes: 65_536,
   charge: "none",
   scope: "tenant",
 } as const;
