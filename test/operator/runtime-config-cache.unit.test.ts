@@ -1,6 +1,7 @@
 /** InferenceModel spec.cache in the runtime config the operator renders (pure, no cluster). */
 import { describe, expect, it } from "vitest";
 import type { InferenceModel } from "../../operator/api/index.js";
+import { Charge, Scope } from "../../operator/api/generated/inferencemodel-v1alpha1.js";
 import { desiredRuntimeConfig } from "../../operator/runtime-config/desired.js";
 import { parseRuntimeConfig } from "../../runtime/shared/contracts/index.js";
 import { samplesByKind, stored } from "./helpers/samples.js";
@@ -43,8 +44,8 @@ describe("spec.cache in the runtime config", () => {
           ttlSeconds: 60,
           maxEntries: 5,
           maxEntryBytes: 100,
-          charge: "tokens",
-          scope: "model",
+          charge: Charge.Tokens,
+          scope: Scope.Model,
         },
       }),
     );
@@ -65,7 +66,7 @@ describe("spec.cache in the runtime config", () => {
 
     same(structuredClone(base));
     same(withSpec(base, { replicas: 3 }));
-    same(withSpec(base, { cache: { enabled: true, ttlSeconds: 5, charge: "tokens" } }));
+    same(withSpec(base, { cache: { enabled: true, ttlSeconds: 5, charge: Charge.Tokens } }));
     // metadata.generation moves with every spec write (the autoscaler's too): not part of it.
     same({ ...base, metadata: { ...base.metadata, generation: 7 } });
     differs(withSpec(base, { model: { ...base.spec!.model, uri: "file:///models/rec-v2.onnx" } }));

@@ -13,7 +13,8 @@ import {
   standardTenants,
   type GatewayFixture,
 } from "./helpers/gateway-fixture.js";
-import { eventually, tinyModelUris, workerEnv } from "./helpers/worker-fixtures.js";
+import { modelCounter, requestRow } from "./helpers/cache-fixtures.js";
+import { tinyModelUris, workerEnv } from "./helpers/worker-fixtures.js";
 
 const uris = tinyModelUris();
 const cached = (extra: Partial<ModelCache> = {}) => ({ generation: "g1", ttlSeconds: 600, ...extra });
@@ -71,25 +72,8 @@ async function infer(model: string, x: number[], key = KEYS.acme, headers: Recor
   return { status: res.status, id: res.headers.get("x-request-id")!, body: await res.json() } as Infer;
 }
 
-/** The durable record as the collector wrote it (waits for it). */
-async function row(id: string) {
-  let found: { cached: boolean; charged_tokens: string; steps: unknown[]; status: string } | undefined;
-  await eventually(async () => {
-    const answer = await fx.pool.query(
-      `SELECT cached, charged_tokens::text, steps, status FROM "${fx.schema}".requests WHERE id = $1`,
-      [id],
-    );
-    found = answer.rows[0];
-    return found !== undefined;
-  });
-  return found!;
-}
-
-async function metric(name: string, model: string): Promise<number> {
-  const text = await (await fetch(`${fx.url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && l.includes(`model="${model}"`));
-  return line ? Number(line.split(" ").at(-1)) : 0;
-}
+const row = (id: string) => requestRow(fx, id);
+const metric = (name: string, model: string) => modelCounter(fx, name, model);
 
 describe("result cache on an ONNX model", () => {
   it("answers a repeated request from the cache: same outputs, no worker step, cached record, charged nothing", async () => {
