@@ -156,6 +156,31 @@ describe("result cache on an ONNX model", () => {
     expect(await metric("turnpike_cache_misses_total", "add-off")).toBe(0);
   });
 
+  it("measures a hit's and a miss's round trip (informational)", async () => {
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const timed = async (x: number[]) => {
+      const started = performance.now();
+      expect((await infer("add-off", x)).status).toBe(200);
+      return performance.now() - started;
+    };
+    const timedHit = async (x: number[]) => {
+      const started = performance.now();
+      expect((await infer("add", x)).status).toBe(200);
+      return performance.now() - started;
+    };
+    const misses: number[] = [];
+    const hits: number[] = [];
+    await infer("add", [4, 3, 2, 1]);
+    for (let i = 0; i < 20; i++) {
+      misses.push(await timed([i, 0, 0, 100]));
+      hits.push(await timedHit([4, 3, 2, 1]));
+    }
+    console.log(
+      `[result-cache] median round trip over 20: miss (queue, worker, collector) ${median(misses).toFixed(1)} ms, ` +
+        `hit ${median(hits).toFixed(1)} ms`,
+    );
+  });
+
   it("misses after the model's generation changes (the old entries are unreachable)", async () => {
     const before = await infer("add", [9, 9, 9, 9]);
     expect((await row((await infer("add", [9, 9, 9, 9])).id)).cached).toBe(true);
