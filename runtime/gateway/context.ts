@@ -11,6 +11,7 @@ import type { Authenticator } from "./auth.js";
 import type { CompletionHub } from "./completions.js";
 import type { GatewayEnv } from "./config.js";
 import type { TaskPublisher } from "./publisher.js";
+import type { ResultCacheStore } from "../shared/result-cache-store.js";
 import type { RequestStates } from "./request-state.js";
 import type { Submitter } from "./submit.js";
 
@@ -42,6 +43,8 @@ export interface GatewayContext {
   completions: CompletionHub;
   publisher: TaskPublisher;
   submitter: Submitter;
+  /** Cached answers (InferenceModel spec.cache). */
+  resultCache: ResultCacheStore;
   authenticator: Authenticator;
   metrics: Metrics;
   log: Logger;

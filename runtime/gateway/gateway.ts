@@ -18,6 +18,7 @@ import { logger } from "../shared/logger.js";
 import { createMetrics } from "../shared/metrics.js";
 import { listenUrl } from "../shared/probe-server.js";
 import { QuotaStore } from "../shared/quota/index.js";
+import { ResultCacheStore } from "../shared/result-cache-store.js";
 import { readRuntimeConfig, watchRuntimeConfig } from "../shared/runtime-config-file.js";
 import { Authenticator } from "./auth.js";
 import { CompletionHub } from "./completions.js";
@@ -141,6 +142,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         idempotencyTtlSeconds: env.TURNPIKE_IDEMPOTENCY_TTL_SECONDS,
         metrics,
       }),
+      resultCache: new ResultCacheStore(redis, prefix),
       authenticator: new Authenticator(quota, env),
       metrics,
       log,

@@ -4,7 +4,7 @@
  */
 import { publishJson } from "../shared/amqp.js";
 import { AmqpConnection } from "../shared/amqp-connection.js";
-import type { InferenceTask } from "../shared/contracts/index.js";
+import type { InferenceResult, InferenceTask } from "../shared/contracts/index.js";
 import type { Logger } from "../shared/logger.js";
 
 /** What a queue look-up found. */
@@ -33,8 +33,11 @@ export class TaskPublisher {
     return this.amqp.ready;
   }
 
-  /** Publishes `task` to `queue` and resolves once the broker confirmed it (PublishRejectedError if not). */
-  async publish(queue: string, task: InferenceTask): Promise<void> {
+  /**
+   * Publishes `task` to `queue` and resolves once the broker confirmed it (PublishRejectedError if
+   * not). A result-cache hit publishes its result to the results queue the same way.
+   */
+  async publish(queue: string, task: InferenceTask | InferenceResult): Promise<void> {
     const { channel } = await this.amqp.session();
     await publishJson(channel, queue, task, {
       messageId: task.requestId,

@@ -99,6 +99,7 @@ export function requestView(state: RequestState) {
       output: r.outputTokens,
       charged: r.chargedTokens,
     },
+    ...(r.cached ? { cached: true } : {}),
     ...(r.status === "succeeded" ? { result: toOipResponse(r) } : {}),
     ...(r.error ? { error: r.error } : {}),
   };

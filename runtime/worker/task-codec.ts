@@ -130,5 +130,7 @@ function resultBase(task: InferenceTask, finishedAt: number) {
     inputTokens: task.inputTokens,
     submittedAt: task.submittedAt,
     finishedAt,
+    // A cache miss: the collector stores the answer under this key once it is recorded.
+    ...(task.cache ? { cache: task.cache } : {}),
   };
 }

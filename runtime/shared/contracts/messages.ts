@@ -4,6 +4,7 @@
  * results with the stricter {@link resultSchema} (what PostgreSQL can record).
  */
 import { z } from "zod";
+import { cachedFlagSchema, cacheStoreSchema } from "./result-cache.js";
 import { DATATYPES } from "./vocabulary.js";
 
 /** Any 8-4-4-4-12 hex string: what PostgreSQL's uuid type accepts (no version check). */
@@ -62,6 +63,8 @@ export const taskSchema = z.object({
   deadlineAt: z.number().optional(),
   /** Per-step timings accumulated along the route. */
   steps: z.array(stepTimingSchema),
+  /** A cache miss: where the collector stores the answer once it is recorded. */
+  cache: cacheStoreSchema.optional(),
 });
 
 // PostgreSQL text and jsonb refuse U+0000: a string carrying it would fail the whole batch statement.
@@ -93,6 +96,10 @@ export const resultSchema = z.object({
       }),
     )
     .default([]),
+  /** Carried on from the task: the collector stores a succeeded answer in the result cache. */
+  cache: cacheStoreSchema.optional(),
+  /** Set on a cache hit (published by the gateway, no worker ran): recorded with `cached = true`. */
+  cached: cachedFlagSchema.optional(),
 });
 
 export type WireTensor = z.infer<typeof wireTensorSchema>;
