@@ -35,7 +35,7 @@ const cases: Case[] = [
     name: "no limit set",
     manifest: quota({ limits: {} }),
     message:
-      "limits must set at least one of tokensPerDay, tokensPerMinute, requestsPerMinute, concurrentRequests",
+      "limits must set at least one of tokensPerMonth, tokensPerDay, tokensPerMinute, requestsPerMinute, concurrentRequests",
   },
   {
     name: "zero token limit",
