@@ -13,6 +13,7 @@ import type { GatewayEnv } from "./config.js";
 import type { TaskPublisher } from "./publisher.js";
 import type { RequestStates } from "./request-state.js";
 import type { Submitter } from "./submit.js";
+import type { TenantRecords } from "./tenant/tenant-records.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -39,6 +40,8 @@ export interface GatewayContext {
   redis: Redis;
   quota: QuotaStore;
   states: RequestStates;
+  /** The tenant API's reads of PostgreSQL (request list, usage by model and day). */
+  tenantRecords: TenantRecords;
   completions: CompletionHub;
   publisher: TaskPublisher;
   submitter: Submitter;

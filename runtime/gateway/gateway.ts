@@ -34,6 +34,8 @@ import { openAiRoutes } from "./openai/openai-routes.js";
 import { modelRoutes } from "./routes/models.js";
 import { requestRoutes } from "./routes/requests.js";
 import { Submitter } from "./submit.js";
+import { tenantRoutes } from "./routes/tenant.js";
+import { TenantRecords } from "./tenant/tenant-records.js";
 
 /** Options of {@link startGateway}. */
 export interface GatewayOptions {
@@ -110,7 +112,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       log,
     );
     closers.push(() => completions.close());
-    const publisher = new TaskPublisher(env.TURNPIKE_AMQP_URL, log);
+    const publisher = new TaskPublisher(env.TURNPIKE_AMQP_URL, log, prefix);
     closers.push(() => publisher.close());
     await publisher.start();
 
@@ -130,6 +132,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       redis,
       quota,
       states,
+      tenantRecords: new TenantRecords(pool, env.TURNPIKE_DB_SCHEMA),
       completions,
       publisher,
       submitter: new Submitter({
@@ -210,7 +213,7 @@ async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
   await app.register(cors, {
     // An exact allow-list; `false` (no origins configured) sends no CORS headers at all.
     origin: env.TURNPIKE_CORS_ORIGINS.length > 0 ? env.TURNPIKE_CORS_ORIGINS : false,
-    methods: ["GET", "POST", "OPTIONS"],
+    methods: ["GET", "POST", "DELETE", "OPTIONS"],
     allowedHeaders: [
       "authorization",
       "x-api-key",
@@ -247,6 +250,7 @@ async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
     modelRoutes(api, ctx);
     inferRoutes(api, ctx);
     requestRoutes(api, ctx);
+    tenantRoutes(api, ctx);
     await api.register((openai) => openAiRoutes(openai, ctx));
   });
   return app;

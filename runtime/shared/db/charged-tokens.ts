@@ -6,6 +6,8 @@ import type { InferenceResult } from "../contracts/index.js";
  * `ml_tokens_processed_total` all use this number, so Redis, PostgreSQL and Prometheus agree.
  *
  * - succeeded: input + output tokens, as the worker counted them.
+ * - cancelled (DELETE /v1/requests/{id}): what ran, as the worker counted it: 0 for a request
+ *   skipped before it started, prompt + generated tokens for a generation stopped midway.
  * - failed: 0. A failure is most often ours (a worker crash, a poison message dead-lettered, a
  *   deadline the queue made us miss) and charging for it would bill tenants for our outages. Abuse by
  *   deliberately failing requests stays bounded: the request still consumed its requests-per-minute
@@ -14,6 +16,6 @@ import type { InferenceResult } from "../contracts/index.js";
 export function chargedTokens(
   result: Pick<InferenceResult, "status" | "inputTokens" | "outputTokens">,
 ): number {
-  if (result.status !== "succeeded") return 0;
+  if (result.status === "failed") return 0;
   return result.inputTokens + result.outputTokens;
 }
