@@ -53,6 +53,16 @@ const cases: Case[] = [
     message: "limits.tokensPerMinute must not exceed limits.tokensPerDay",
   },
   {
+    name: "daily tokens above the monthly limit",
+    manifest: quota({ limits: { tokensPerMonth: 1000, tokensPerDay: 5000 } }),
+    message: "limits.tokensPerDay must not exceed limits.tokensPerMonth",
+  },
+  {
+    name: "zero monthly token limit",
+    manifest: quota({ limits: { tokensPerMonth: 0 } }),
+    message: "spec.limits.tokensPerMonth in body should be greater than or equal to 1",
+  },
+  {
     name: "duplicate API key names",
     manifest: quota({
       apiKeys: [
