@@ -12,10 +12,10 @@ import type { FastifyInstance } from "fastify";
 import { tenantKeys } from "../../shared/contracts/index.js";
 import type { GatewayContext } from "../context.js";
 import { ApiError } from "../errors.js";
-import { isRequestId } from "../request-state.js";
 import { parseDailyQuery, parseListQuery, encodeCursor } from "../tenant/tenant-query.js";
 import { listItemView, usageView } from "../tenant/usage-view.js";
 import { isFinal, requestView, type RequestState } from "../views.js";
+import { readOwn } from "./requests.js";
 
 type IdParams = { Params: { id: string } };
 type QueryString = { Querystring: Record<string, unknown> };
@@ -83,13 +83,6 @@ function finishedRefusal(state: RequestState): void {
     {},
     { details: { id: state.id, status } },
   );
-}
-
-async function readOwn(ctx: GatewayContext, id: string, tenant: string): Promise<RequestState> {
-  if (!isRequestId(id)) throw new ApiError("invalid_request_id", `${id} is not a request id`);
-  const state = await ctx.states.read(id, tenant);
-  if (!state) throw new ApiError("request_not_found", `there is no request ${id}`);
-  return state;
 }
 
 async function unavailableOnError<T>(fn: () => Promise<T>, what: string): Promise<T> {
