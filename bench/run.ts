@@ -3,7 +3,7 @@
  * physical limit, the system end to end, the quota store and the operator, prints one table and
  * writes bench/results/<timestamp>.json and latest.json. Measurements only, no assertions.
  *
- * Flags: --quick; --only=raw,e2e,quota,operator,llm,kserve,autoscaling (sections to run; the
+ * Flags: --quick; --only=raw,e2e,quota,operator,llm,kserve,autoscaling,requests (sections to run; the
  * end-to-end ratio needs raw; kserve, the peer, installs its Python environment on first use);
  * --operator-models=100,1000 (how many InferenceModels the operator section creates, per round).
  */
@@ -18,6 +18,7 @@ import { llmBench } from "./sections/llm.js";
 import { kservePeer } from "./sections/kserve.js";
 import { operatorBench } from "./sections/operator.js";
 import { quota } from "./sections/quota.js";
+import { requestList } from "./sections/request-list.js";
 import { rawModel, type RawModelResult } from "./sections/raw-model.js";
 
 /** The text of the benchmark's line image: 315 px wide at height 48, so the tensor is 48x320. */
@@ -43,6 +44,9 @@ interface Plan {
   peerRounds: number;
   /** Cold starts measured (their median is reported). */
   coldStarts: number;
+  /** Request records in the request-list section's scratch schema, and seconds per measurement. */
+  listRows: number;
+  listSeconds: number;
 }
 
 const FULL_PLAN: Plan = {
@@ -60,6 +64,8 @@ const FULL_PLAN: Plan = {
   peerSeconds: 10,
   peerRounds: 2,
   coldStarts: 5,
+  listRows: 1_000_000,
+  listSeconds: 5,
 };
 
 /** The quick plan: the same sections and levels, shorter runs, 100 models. */
@@ -77,10 +83,12 @@ const PLANS: Record<"full" | "quick", Plan> = {
     llmFirsts: 5,
     peerSeconds: 3,
     coldStarts: 3,
+    listRows: 200_000,
+    listSeconds: 1,
   },
 };
 
-const SECTIONS = ["raw", "e2e", "quota", "operator", "llm", "kserve", "autoscaling"] as const;
+const SECTIONS = ["raw", "e2e", "quota", "operator", "llm", "kserve", "autoscaling", "requests"] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]): {
@@ -154,6 +162,7 @@ async function main(): Promise<void> {
     });
   }
   if (only.has("autoscaling")) report.autoscaling = await autoscaling(plan.coldStarts);
+  if (only.has("requests")) report.requestList = await requestList(plan.listRows, plan.listSeconds);
 
   const end = machine();
   const full: BenchReport = {

@@ -159,7 +159,8 @@ export class ResultSink {
           const notice: CompletionNotice = {
             requestId: r.requestId,
             tenant: r.tenant,
-            status: stored.get(r.requestId.toLowerCase())?.status === "failed" ? "failed" : r.status,
+            // The recorded status wins over a redelivered copy's.
+            status: (stored.get(r.requestId.toLowerCase())?.status as CompletionNotice["status"]) ?? r.status,
           };
           pipeline.publish(this.channel, JSON.stringify(notice));
         }

@@ -14,6 +14,7 @@ import type { TaskPublisher } from "./publisher.js";
 import type { ResultCacheStore } from "../shared/result-cache-store.js";
 import type { RequestStates } from "./request-state.js";
 import type { Submitter } from "./submit.js";
+import type { TenantRecords } from "./tenant/tenant-records.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -40,6 +41,8 @@ export interface GatewayContext {
   redis: Redis;
   quota: QuotaStore;
   states: RequestStates;
+  /** The tenant API's reads of PostgreSQL (request list, usage by model and day). */
+  tenantRecords: TenantRecords;
   completions: CompletionHub;
   publisher: TaskPublisher;
   submitter: Submitter;

@@ -248,7 +248,8 @@ export class Submitter {
       return new ApiError("tenant_unknown", `tenant ${s.tenant} has no quota in this installation`);
     }
     this.deps.metrics.quotaRejections.inc({ tenant: s.tenant, limit: r.limit });
-    const tokenLimit = r.limit === "tokensPerDay" || r.limit === "tokensPerMinute";
+    const tokenLimit =
+      r.limit === "tokensPerMonth" || r.limit === "tokensPerDay" || r.limit === "tokensPerMinute";
     if (tokenLimit && s.reservedTokens > r.limitValue) {
       // Waiting would not help: the request alone needs more than the whole window allows.
       return new ApiError(

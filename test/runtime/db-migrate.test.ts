@@ -50,13 +50,20 @@ describe("migrate()", () => {
       "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name",
       [schema],
     );
-    expect(tables.map((t) => t.table_name)).toEqual([MIGRATIONS_TABLE, "requests", "tenant_usage"]);
+    expect(tables.map((t) => t.table_name)).toEqual([
+      MIGRATIONS_TABLE,
+      "requests",
+      "tenant_model_usage",
+      "tenant_usage",
+    ]);
 
     const indexes = await query<{ indexdef: string }>(
       "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'requests'",
       [schema],
     );
     expect(indexes.map((i) => i.indexdef).join("\n")).toMatch(/\(tenant, finished_at\)/);
+    // GET /v1/requests pages by this one (keyset on submitted_at, id).
+    expect(indexes.map((i) => i.indexdef).join("\n")).toMatch(/\(tenant, submitted_at, id\)/);
 
     const usagePk = await query<{ column_name: string }>(
       `SELECT k.column_name FROM information_schema.table_constraints c

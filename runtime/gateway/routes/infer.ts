@@ -22,7 +22,7 @@ import { checkIdempotencyKey } from "../submit.js";
 import { cachedState, hitTokens, lookUp, oipCacheInput, submissionCache } from "../result-cache.js";
 import { chargedTokens } from "../../shared/db/charged-tokens.js";
 import { estimateTokens, routeModels } from "../tokens.js";
-import { isFinal, toOipResponse, type FinalState, type RequestState } from "../views.js";
+import { cancelledError, isFinal, toOipResponse, type FinalState, type RequestState } from "../views.js";
 import type { CompletionWaiter } from "../completions.js";
 import {
   binaryOutputs,
@@ -260,6 +260,7 @@ function answerFinal(
       .type("application/octet-stream")
       .send(binary.body);
   }
+  if (record.status === "cancelled") throw cancelledError(record.id);
   const code = record.error?.code ?? "unknown";
   const message = `${code}: ${record.error?.message ?? "the request failed"}`;
   // Worker codes starting with "invalid" blame the input; anything else is ours.

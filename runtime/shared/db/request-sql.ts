@@ -114,7 +114,8 @@ const COLUMNS = [
  *  1. unpacks the batch from a single jsonb parameter ($1, an array of RequestRowInput),
  *  2. inserts every request whose id is new (ON CONFLICT DO NOTHING: a redelivered result changes
  *     nothing),
- *  3. adds to tenant_usage only what step 2 really inserted (its RETURNING feeds the usage upsert),
+ *  3. adds to tenant_usage and tenant_model_usage only what step 2 really inserted (its RETURNING
+ *     feeds both usage upserts),
  *  4. returns one row per request id: the inserted ones with `inserted = true`, plus the ones that
  *     already existed with what was recorded then (all sub-statements share one snapshot, so the
  *     second SELECT cannot see this statement's own inserts).
@@ -139,7 +140,16 @@ inserted AS (
   FROM input
   ORDER BY id
   ON CONFLICT (id) DO NOTHING
-  RETURNING id, tenant, status, charged_tokens, submitted_at
+  RETURNING id, tenant, target_kind, target, status, charged_tokens, submitted_at
+),
+model_usage AS (
+  INSERT INTO ${s}.tenant_model_usage AS m (tenant, day, target_kind, target, tokens, requests)
+  SELECT tenant, (submitted_at AT TIME ZONE 'UTC')::date, target_kind, target, sum(charged_tokens), count(*)
+  FROM inserted
+  GROUP BY 1, 2, 3, 4
+  ORDER BY 1, 2, 3, 4
+  ON CONFLICT (tenant, day, target_kind, target)
+  DO UPDATE SET tokens = m.tokens + EXCLUDED.tokens, requests = m.requests + EXCLUDED.requests
 ),
 usage AS (
   INSERT INTO ${s}.tenant_usage AS u (tenant, day, tokens, requests)
