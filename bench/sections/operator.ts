@@ -15,7 +15,15 @@ import { installCrds, kedaCrdDir, startControlPlane, type ControlPlane } from ".
 import { names } from "../../runtime/shared/contracts/index.js";
 import { onInterrupt, repoRoot, say, services, sleep, uniqueName } from "../lib/env.js";
 import { BENCH_USER_AGENT, forEachLimited, KubeClient } from "../lib/kube-client.js";
-import { CpuMeter, cpuWindow, memoryMb, openSockets, pidsWithArgument, startTs } from "../lib/processes.js";
+import {
+  CpuMeter,
+  cpuWindow,
+  memoryMb,
+  openSockets,
+  pidsWithArgument,
+  startProcess,
+  startTs,
+} from "../lib/processes.js";
 
 export interface OperatorResult {
   models: number;
@@ -153,10 +161,24 @@ async function modelTracker(client: KubeClient, namespace: string) {
   return { written: () => count("written"), ready: () => count("ready"), stop };
 }
 
+/** startTs, with the V8 sampling profiler writing into `dir` when the process exits. */
+function startProfiled(dir: string): typeof startTs {
+  return (name, entry, env, options = {}) =>
+    startProcess(
+      name,
+      process.execPath,
+      ["--cpu-prof", `--cpu-prof-dir=${dir}`, "--import", "tsx", join(repoRoot, entry)],
+      env,
+      options,
+    );
+}
+
 /** An operator process with a request/answer IPC channel. */
 function startOperator(kubeconfig: string, namespace: string) {
   const urls = services();
-  const handle = startTs(
+  // TURNPIKE_BENCH_OPERATOR_PROFILE=<dir> writes the operator's CPU profile there (node --cpu-prof).
+  const profileDir = process.env.TURNPIKE_BENCH_OPERATOR_PROFILE;
+  const handle = (profileDir ? startProfiled(profileDir) : startTs)(
     "operator",
     "bench/roles/operator.ts",
     {
