@@ -26,6 +26,24 @@ export class KubeClient {
     });
   }
 
+  /** GETs a plain-text path (e.g. /metrics); throws unless 2xx. */
+  text(path: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const req = request(`${this.server}${path}`, { agent: this.agent, timeout: 60_000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          if ((res.statusCode ?? 0) >= 300) reject(new Error(`GET ${path}: HTTP ${res.statusCode}`));
+          else resolve(text);
+        });
+      });
+      req.on("error", reject);
+      req.on("timeout", () => req.destroy(new Error(`GET ${path} timed out`)));
+      req.end();
+    });
+  }
+
   /** Sends one request; resolves with the status and parsed JSON body. */
   call<T = unknown>(
     method: string,
