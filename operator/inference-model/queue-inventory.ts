@@ -48,6 +48,7 @@ export class QueueInventory {
   readonly #declared = new Map<string, { at: number; arguments: string }>();
   /** Namespaces whose shared topology (exchange, bindings, shared queues) this operator declared. */
   readonly #sharedDeclared = new Map<string, number>();
+  readonly #sharedDeclaring = new Map<string, Promise<void>>();
   /** What this inventory cost the broker so far (benchmarks). */
   readonly stats = { listings: 0, declarations: 0, sharedDeclarations: 0, queueGets: 0 };
 
@@ -172,9 +173,26 @@ export class QueueInventory {
     this.#declared.set(queue, { at: Date.now(), arguments: argumentsKey(args) });
   }
 
-  sharedTopologyDeclared(namespace: string): void {
-    this.stats.sharedDeclarations++;
-    this.#sharedDeclared.set(namespace, Date.now());
+  /**
+   * Declares the namespace's shared topology through `declare` unless it is known declared; one
+   * declaration at a time per namespace, the others wait for it (concurrent declarations of one
+   * quorum queue from several channels did not complete within a minute in the operator-restart
+   * test).
+   */
+  async ensureSharedTopology(namespace: string, declare: () => Promise<void>): Promise<void> {
+    const running = this.#sharedDeclaring.get(namespace);
+    if (running) return running;
+    if (!(await this.needsSharedTopology(namespace))) return;
+    const started = this.#sharedDeclaring.get(namespace);
+    if (started) return started;
+    const declaring = declare()
+      .then(() => {
+        this.stats.sharedDeclarations++;
+        this.#sharedDeclared.set(namespace, Date.now());
+      })
+      .finally(() => this.#sharedDeclaring.delete(namespace));
+    this.#sharedDeclaring.set(namespace, declaring);
+    return declaring;
   }
 
   /** The queue was deleted (or its declaration refused): declare it again next time. */

@@ -9,6 +9,7 @@
  * field and the way out. Policies are not used to paper over it: RabbitMQ 3.10's operator policies
  * can only tighten max-length and message-ttl, never loosen them or change delivery-limit.
  */
+import type { ConfirmChannel } from "amqplib";
 import {
   declareModelQueue,
   declareSharedTopology,
@@ -168,19 +169,14 @@ export async function declareModelTopology(
   policy: ModelQueuePolicy,
 ): Promise<void> {
   const queue = modelQueueName(namespace, name);
-  let channel;
-  let shared = true;
+  let channel: ConfirmChannel;
   try {
     channel = await ctx.amqpChannel();
-    shared = await ctx.queues.needsSharedTopology(namespace);
   } catch (cause) {
     throw new TransientError("connecting to RabbitMQ", { cause });
   }
   try {
-    if (shared) {
-      await declareSharedTopology(channel, namespace);
-      ctx.queues.sharedTopologyDeclared(namespace);
-    }
+    await ctx.queues.ensureSharedTopology(namespace, () => declareSharedTopology(channel, namespace));
     await declareModelQueue(channel, namespace, name, policy);
     ctx.queues.declared(queue, modelQueueArguments(namespace, policy));
   } catch (error) {
