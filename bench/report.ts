@@ -289,7 +289,9 @@ export function renderReport(r: BenchReport): string {
       (o.statusSeconds === undefined ? `${o.withStatusAtEnd} done (${o.statusPerSecond}/s); ` : "") +
         `ready ${o.readySeconds ?? "-"} s; resync ${o.resyncSeconds ?? "-"} s, ${o.resyncWrites ?? "-"} writes; ` +
         `RSS ${o.rssMb} MB, ${o.operatorSockets} sockets; ${o.writesPerModel} writes, ` +
-        `${o.reconcilesPerModel} reconciles/model, ${o.reconcileFailures} failed; foreign ${o.foreignCpuPercent}%`,
+        `${o.reconcilesPerModel} reconciles/model, ${o.reconcileFailures} failed; ` +
+        `CPU ms/model: operator ${o.operatorCpuMsPerModel}, apiserver+etcd ${o.apiserverCpuMsPerModel}; ` +
+        `foreign ${o.foreignCpuPercent}%, load ${o.loadAverage?.join(" -> ")}`,
     ]);
   }
   if (r.kserve?.skipped) rows.push(["6 vs KServe", "skipped", "", "", "", r.kserve.skipped]);

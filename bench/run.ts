@@ -5,7 +5,8 @@
  *
  * Flags: --quick; --only=raw,e2e,quota,operator,llm,kserve,autoscaling,requests (sections to run; the
  * end-to-end ratio needs raw; kserve, the peer, installs its Python environment on first use);
- * --operator-models=100,1000 (how many InferenceModels the operator section creates, per round).
+ * --operator-models=100,1000 (how many InferenceModels the operator section creates, per round);
+ * --operator-limit=600 (seconds the operator section waits per round before reporting progress).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -95,6 +96,7 @@ function parseArgs(argv: string[]): {
   mode: "full" | "quick";
   only: Set<Section>;
   operatorCounts?: number[];
+  operatorLimitSeconds?: number;
 } {
   const mode = argv.includes("--quick") ? "quick" : "full";
   const only = argv.find((a) => a.startsWith("--only="));
@@ -108,11 +110,14 @@ function parseArgs(argv: string[]): {
     .split(",")
     .map((n) => Number(n));
   if (operatorCounts?.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`bad ${counts}`);
-  return { mode, only: new Set(wanted as Section[]), operatorCounts };
+  const limit = argv.find((a) => a.startsWith("--operator-limit="));
+  const operatorLimitSeconds = limit ? Number(limit.slice("--operator-limit=".length)) : undefined;
+  if (operatorLimitSeconds !== undefined && !(operatorLimitSeconds > 0)) throw new Error(`bad ${limit}`);
+  return { mode, only: new Set(wanted as Section[]), operatorCounts, operatorLimitSeconds };
 }
 
 async function main(): Promise<void> {
-  const { mode, only, operatorCounts } = parseArgs(process.argv.slice(2));
+  const { mode, only, operatorCounts, operatorLimitSeconds } = parseArgs(process.argv.slice(2));
   installInterruptHandler();
   const plan = PLANS[mode];
   const startedAt = new Date();
@@ -150,7 +155,10 @@ async function main(): Promise<void> {
   }
   if (only.has("quota")) report.quota = await quota(plan.quotaLevels, plan.quotaProcesses, plan.quotaSeconds);
   if (only.has("operator"))
-    report.operator = await operatorBench(operatorCounts ?? plan.operatorCounts, plan.operatorLimitSeconds);
+    report.operator = await operatorBench(
+      operatorCounts ?? plan.operatorCounts,
+      operatorLimitSeconds ?? plan.operatorLimitSeconds,
+    );
   if (only.has("llm")) report.llm = await llmBench(plan.llmRounds, plan.llmFirsts);
   if (only.has("kserve")) {
     report.kserve = await kservePeer({
