@@ -9,6 +9,7 @@ import type { Metrics } from "../shared/metrics.js";
 import type { QuotaStore } from "../shared/quota/index.js";
 import type { Authenticator } from "./auth.js";
 import type { CompletionHub } from "./completions.js";
+import type { StreamHub } from "./openai/stream-hub.js";
 import type { GatewayEnv } from "./config.js";
 import type { TaskPublisher } from "./publisher.js";
 import type { RequestStates } from "./request-state.js";
@@ -40,6 +41,8 @@ export interface GatewayContext {
   quota: QuotaStore;
   states: RequestStates;
   completions: CompletionHub;
+  /** This process's own queue: results and generated text straight from the workers. */
+  replies: StreamHub;
   publisher: TaskPublisher;
   submitter: Submitter;
   authenticator: Authenticator;

@@ -21,6 +21,7 @@ import { QuotaStore } from "../shared/quota/index.js";
 import { readRuntimeConfig, watchRuntimeConfig } from "../shared/runtime-config-file.js";
 import { Authenticator } from "./auth.js";
 import { CompletionHub } from "./completions.js";
+import { StreamHub } from "./openai/stream-hub.js";
 import type { GatewayEnv } from "./config.js";
 import type { GatewayContext, GatewayHooks } from "./context.js";
 import { ApiError, clientErrorHandler, ERROR_CODE_HEADER, errorHandler, sendError } from "./errors.js";
@@ -110,6 +111,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       log,
     );
     closers.push(() => completions.close());
+    const replies = new StreamHub(env.TURNPIKE_AMQP_URL, prefix, log);
+    closers.push(() => replies.close());
+    await replies.start();
     const publisher = new TaskPublisher(env.TURNPIKE_AMQP_URL, log);
     closers.push(() => publisher.close());
     await publisher.start();
@@ -131,6 +135,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       quota,
       states,
       completions,
+      replies,
       publisher,
       submitter: new Submitter({
         redis,

@@ -34,6 +34,8 @@ export interface Submission {
   reservedTokens: number;
   submittedAt: number;
   idempotencyKey?: string;
+  /** This gateway's own queue, when it waits for the result there (see StreamHub). */
+  replyTo?: string;
 }
 
 /** The request that now stands for the submission: new, or the first one with the same key. */
@@ -272,6 +274,7 @@ export class Submitter {
       outputTokens: 0,
       submittedAt: s.submittedAt,
       steps: [],
+      ...(s.replyTo ? { replyTo: s.replyTo } : {}),
     };
   }
 }

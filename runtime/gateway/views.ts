@@ -2,7 +2,8 @@
  * What the gateway answers about a request, pure: the OIP v2 infer response built from a record's
  * wire tensors, and the request-status document of GET /v1/requests/{id} and its SSE events.
  */
-import type { RequestStatus, Target, WireTensor } from "../shared/contracts/index.js";
+import type { InferenceResult, RequestStatus, Target, WireTensor } from "../shared/contracts/index.js";
+import { chargedTokens } from "../shared/db/charged-tokens.js";
 import type { RequestRecord } from "../shared/db/index.js";
 import { decodeTensor, toJsonData } from "../shared/tensors.js";
 
@@ -66,6 +67,33 @@ export function toOipResponse(
     id: options.clientId ?? record.id,
     parameters: { request_id: record.id },
     outputs: toOipOutputs(record.outputs, options.outputs),
+  };
+}
+
+/**
+ * The final state of a result that came straight from the worker, shaped as the record the
+ * collector will write from the same message (so the answer is the same either way).
+ */
+export function directState(result: InferenceResult): FinalState {
+  const id = result.requestId.toLowerCase();
+  return {
+    kind: "record",
+    id,
+    record: {
+      id,
+      tenant: result.tenant,
+      target: result.target.name,
+      targetKind: result.target.kind,
+      status: result.status,
+      outputs: result.outputs ?? null,
+      error: result.error ?? null,
+      reservedTokens: result.reservedTokens,
+      inputTokens: result.inputTokens,
+      outputTokens: result.outputTokens,
+      chargedTokens: chargedTokens(result),
+      submittedAt: new Date(result.submittedAt),
+      finishedAt: new Date(result.finishedAt),
+    },
   };
 }
 

@@ -28,14 +28,12 @@ import {
 } from "./openai-request.js";
 import { answerOf, waitForFinal } from "./openai-answer.js";
 import { chatCompletion, textCompletion } from "./openai-views.js";
-import { StreamHub } from "./stream-hub.js";
+import type { StreamHub } from "./stream-hub.js";
 import { streamAnswer } from "./stream-answer.js";
 
 /** Registers the routes in their own scope (OpenAI's error shape applies to them only). */
 export async function openAiRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
-  const hub = new StreamHub(ctx.env.TURNPIKE_AMQP_URL, ctx.prefix, ctx.log);
-  await hub.start();
-  app.addHook("onClose", () => hub.close());
+  const hub = ctx.replies;
   app.setErrorHandler(openAiErrorHandler(ctx.log));
 
   app.get("/v1/models", async (request) => {

@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import {
   type CompletionNotice,
+  type InferenceResult,
   type RouteStep,
   entryModel,
   type RuntimeConfig,
@@ -20,8 +21,9 @@ import { parseInferRequest } from "../infer-request.js";
 import { anyInputs, modelInputCheck, processorInputCheck } from "../input-contracts.js";
 import { checkIdempotencyKey } from "../submit.js";
 import { estimateTokens, routeModels } from "../tokens.js";
-import { isFinal, toOipResponse, type FinalState, type RequestState } from "../views.js";
+import { directState, isFinal, toOipResponse, type FinalState, type RequestState } from "../views.js";
 import type { CompletionWaiter } from "../completions.js";
+import type { DirectResult } from "../openai/stream-hub.js";
 import {
   binaryOutputs,
   BinaryInferBody,
@@ -121,7 +123,11 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
       const tokens = estimateTokens(models, characters);
 
       const requestId = randomUUID();
-      // Wait before publishing, so a result that arrives at once cannot slip past.
+      // Wait before publishing, so a result that arrives at once cannot slip past. The result comes
+      // straight from the worker to this gateway's queue; the collector's notice after the commit
+      // is the fallback (the queue was down, or is being re-created after a broker hiccup).
+      const replyTo = sync ? ctx.replies.replyTo : undefined;
+      let direct = replyTo ? ctx.replies.awaitResult(requestId) : undefined;
       let waiter = sync ? ctx.completions.wait(requestId) : undefined;
       let outcome;
       try {
@@ -137,13 +143,18 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
           reservedTokens: tokens.reservedTokens,
           submittedAt: Date.now(),
           idempotencyKey,
+          ...(replyTo ? { replyTo } : {}),
         });
       } catch (error) {
         waiter?.cancel();
+        direct?.cancel();
         throw error;
       }
       reply.header("x-request-id", outcome.requestId);
       if (outcome.reused && waiter) {
+        // The first request's result goes to the gateway that submitted it: wait for its record.
+        direct?.cancel();
+        direct = undefined;
         waiter.cancel();
         waiter = ctx.completions.wait(outcome.requestId);
       }
@@ -155,7 +166,14 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
       }
       ctx.metrics.inFlight.inc({ target: name });
       try {
-        const state = await waitForFinal(ctx, outcome.requestId, tenant, waiter, timeoutMs, outcome.reused);
+        const state = await waitForFinal(
+          ctx,
+          outcome.requestId,
+          tenant,
+          { waiter, direct },
+          timeoutMs,
+          outcome.reused,
+        );
         if (state && isFinal(state)) return answerFinal(reply, state, parsed);
         throw syncTimeout(outcome.requestId, timeoutMs, ctx.stopping.aborted);
       } finally {
@@ -192,7 +210,7 @@ async function waitForFinal(
   ctx: GatewayContext,
   requestId: string,
   tenant: string,
-  waiter: CompletionWaiter,
+  { waiter, direct }: { waiter: CompletionWaiter; direct?: DirectResult },
   timeoutMs: number,
   readFirst: boolean,
 ): Promise<RequestState | undefined> {
@@ -210,13 +228,20 @@ async function waitForFinal(
       if (ctx.stopping.aborted) onStop();
       else ctx.stopping.addEventListener("abort", onStop);
     });
-    await Promise.race<CompletionNotice | undefined>([waiter.notice, deadline]);
+    const first = await Promise.race<CompletionNotice | InferenceResult | undefined>([
+      ...(direct ? [direct.result] : []),
+      waiter.notice,
+      deadline,
+    ]);
+    // Straight from the worker: answer now; the collector records and settles it after.
+    if (first && "finishedAt" in first) return directState(first);
     // Read even on timeout: a notice lost while Redis reconnected must not hide a finished result.
     return await ctx.states.read(requestId, tenant);
   } finally {
     clearTimeout(timer);
     if (onStop) ctx.stopping.removeEventListener("abort", onStop);
     waiter.cancel();
+    direct?.cancel();
   }
 }
 

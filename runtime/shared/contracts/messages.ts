@@ -62,6 +62,11 @@ export const taskSchema = z.object({
   deadlineAt: z.number().optional(),
   /** Per-step timings accumulated along the route. */
   steps: z.array(stepTimingSchema),
+  /**
+   * The answering gateway's own queue: the last worker's one result publish is routed there too
+   * (BCC), so a waiting caller is answered without waiting for the record. Unset: no direct answer.
+   */
+  replyTo: z.string().min(1).max(255).optional(),
 });
 
 // PostgreSQL text and jsonb refuse U+0000: a string carrying it would fail the whole batch statement.
@@ -104,6 +109,12 @@ export type InferenceResult = z.infer<typeof resultSchema>;
 
 export type RequestStatus = "queued" | "running" | "succeeded" | "failed";
 export const FINAL_STATUSES: readonly RequestStatus[] = ["succeeded", "failed"];
+
+/**
+ * AMQP `type` of a result message. A gateway's own queue receives results (this type) and
+ * generation StreamMessages (no type) side by side.
+ */
+export const RESULT_MESSAGE_TYPE = "turnpike.result";
 
 /** Broadcast by the collector (Redis pub/sub) once a result is durable. */
 export interface CompletionNotice {
