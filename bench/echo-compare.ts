@@ -4,7 +4,7 @@
  * alternating, so a change and what it replaced meet the same moment of a shared machine. Reports
  * latency and CPU ms per request of each process, with the load average before every run.
  *
- *   npx tsx bench/echo-compare.ts --roots=/path/to/before,. [--seconds=8] [--rounds=2]
+ *   npx tsx bench/echo-compare.ts --roots=/path/to/before,. [--seconds=8] [--rounds=2] [--only=ceiling]
  *
  * Each root must be a checkout with node_modules. Measurements only; nothing asserts.
  */
@@ -39,10 +39,14 @@ async function startRole(
 ) {
   const port = await freePort();
   const env = install.env(port, { TURNPIKE_ROLE: role, ...extra });
+  // BENCH_CPU_PROF=<dir>: each role writes a V8 CPU profile there when it exits.
+  const profile = process.env.BENCH_CPU_PROF
+    ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF]
+    : [];
   const handle = startProcess(
     `${role}-${install.prefix}`,
     process.execPath,
-    ["--import", "tsx", join(root, `runtime/${role}/main.ts`)],
+    [...profile, "--import", "tsx", join(root, `runtime/${role}/main.ts`)],
     env,
   );
   install.children.push(handle);
@@ -116,6 +120,7 @@ async function main(): Promise<void> {
     .map((r) => resolve(r));
   const seconds = Number(arg("seconds", "8"));
   const rounds = Number(arg("rounds", "1"));
+  const only = arg("only", "c1,ceiling,half").split(",");
   const tiny = writeTinyModels(mkdtempSync(join(tmpdir(), "turnpike-bench-tiny-")));
   const sides: Side[] = [];
   try {
@@ -131,7 +136,7 @@ async function main(): Promise<void> {
     }
     for (let r = 0; r < rounds; r++) {
       const ceilings = new Map<Side, number>();
-      for (const side of sides) {
+      for (const side of only.includes("c1") ? sides : []) {
         await measure(side, "c=1", (url) =>
           runLoad({ url, body, headers, connections: 1, durationSeconds: Math.min(5, seconds) }),
         );
@@ -142,7 +147,7 @@ async function main(): Promise<void> {
         );
         ceilings.set(side, c.okPerSecond);
       }
-      for (const side of sides) {
+      for (const side of only.includes("half") ? sides : []) {
         const rate = Math.max(1, Math.floor(ceilings.get(side)! / 2));
         await measure(side, `half ${rate} req/s`, (url) =>
           runLoad({ url, body, headers, connections: 64, rate, durationSeconds: seconds }),

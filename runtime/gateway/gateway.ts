@@ -92,6 +92,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const redis = new Redis(env.TURNPIKE_REDIS_URL, {
       connectionName: "turnpike-gateway",
       maxRetriesPerRequest: 2,
+      // Commands of concurrent requests issued in one tick go out in one write (fewer syscalls on
+      // both sides under load; no extra wait: the batch is sent at the end of the tick).
+      enableAutoPipelining: true,
     });
     closers.push(() => redis.quit());
     const pool = new pg.Pool({

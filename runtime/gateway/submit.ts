@@ -130,7 +130,8 @@ export class Submitter {
       if (reservation.status === "rejected") throw reservation.reason;
       if (!reservation.value.ok) throw this.refusal(s, reservation.value);
       await publisher.publish(names(prefix).modelQueue(s.queueModel), this.task(s));
-      await this.markPublished(s);
+      // Only a retry with the same Idempotency-Key reads the mark: without a key, spare the write.
+      if (idemKey) await this.markPublished(s);
       return { requestId: s.requestId, reused: false };
     } catch (error) {
       // The task may be on its queue after all. With an Idempotency-Key, keep the key, the marker
