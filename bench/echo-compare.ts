@@ -4,7 +4,7 @@
  * alternating, so a change and what it replaced meet the same moment of a shared machine. Reports
  * latency and CPU ms per request of each process, with the load average before every run.
  *
- *   npx tsx bench/echo-compare.ts --roots=/path/to/before,. [--seconds=8] [--rounds=2] [--only=ceiling]
+ *   npx tsx bench/echo-compare.ts --roots=/path/to/before,. [--seconds=8] [--rounds=2] [--only=ceiling] [--rate=100]
  *
  * Each root must be a checkout with node_modules. Measurements only; nothing asserts.
  */
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
           runLoad({ url, body, headers, connections: 1, durationSeconds: Math.min(5, seconds) }),
         );
       }
-      for (const side of sides) {
+      for (const side of only.includes("ceiling") || only.includes("half") ? sides : []) {
         const c = await measure(side, "ceiling c=64", (url) =>
           runLoad({ url, body, headers, connections: 64, durationSeconds: seconds }),
         );
@@ -151,6 +151,14 @@ async function main(): Promise<void> {
         const rate = Math.max(1, Math.floor(ceilings.get(side)! / 2));
         await measure(side, `half ${rate} req/s`, (url) =>
           runLoad({ url, body, headers, connections: 64, rate, durationSeconds: seconds }),
+        );
+      }
+      // The same fixed rate for every side: CPU per request at equal load, the fairest comparison
+      // on a busy machine (idle costs such as timers weigh the same on each side).
+      const fixed = Number(arg("rate", "0"));
+      for (const side of fixed > 0 ? sides : []) {
+        await measure(side, `fixed ${fixed} req/s`, (url) =>
+          runLoad({ url, body, headers, connections: 32, rate: fixed, durationSeconds: seconds }),
         );
       }
     }

@@ -175,7 +175,12 @@ describe("make run", () => {
     expect(answer.usage.total_tokens).toBeGreaterThan(8);
 
     const redis = new Redis(serviceUrls().redisUrl);
-    const usage = await new QuotaStore(redis, namespace).usage("acme");
+    // The answer came straight from the worker; the collector settles right after.
+    let usage = await new QuotaStore(redis, namespace).usage("acme");
+    for (let i = 0; i < 50 && usage.inFlight !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      usage = await new QuotaStore(redis, namespace).usage("acme");
+    }
     redis.disconnect();
     expect(usage.tokensToday).toBe(answer.usage.total_tokens);
     let status: { usage?: { tokensToday?: number } } = {};

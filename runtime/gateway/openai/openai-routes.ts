@@ -95,8 +95,11 @@ async function complete(
   const promptBound = promptTokenBound(parsed);
   const requestId = randomUUID();
   const created = Math.floor(Date.now() / 1000);
-  // Listen before publishing, so nothing the worker sends can slip past.
+  // Listen before publishing, so nothing the worker sends can slip past. A whole answer comes
+  // straight from the worker to this gateway's queue (the collector's notice is the fallback).
   const waiter = prefer.respondAsync ? undefined : ctx.completions.wait(requestId);
+  const replyTo = !prefer.respondAsync && !live ? hub.replyTo : undefined;
+  const direct = replyTo ? hub.awaitResult(requestId) : undefined;
   const stream = live ? streamAnswer.prepare(hub, requestId) : undefined;
   let outcome;
   try {
@@ -112,9 +115,11 @@ async function complete(
       reservedTokens: promptBound + maxTokens,
       submittedAt: Date.now(),
       idempotencyKey,
+      ...(replyTo ? { replyTo } : {}),
     });
   } catch (error) {
     waiter?.cancel();
+    direct?.cancel();
     stream?.cancel();
     throw error;
   }
@@ -145,7 +150,19 @@ async function complete(
       includeUsage: parsed.includeUsage,
     });
   }
-  const state = await waitForFinal(ctx, id, tenant, waiter.notice, () => waiter.cancel());
+  // A reused Idempotency-Key's result went to the gateway that submitted it first.
+  if (outcome.reused) direct?.cancel();
+  const state = await waitForFinal(
+    ctx,
+    id,
+    tenant,
+    waiter.notice,
+    () => {
+      waiter.cancel();
+      direct?.cancel();
+    },
+    outcome.reused ? undefined : direct?.result,
+  );
   if (!state || !isFinal(state)) {
     const location = `/v1/requests/${id}`;
     return reply.code(202).header("location", location).send({ id, status: "queued", location });
