@@ -116,7 +116,10 @@ export const FINAL_STATUSES: readonly RequestStatus[] = ["succeeded", "failed"];
  */
 export const RESULT_MESSAGE_TYPE = "turnpike.result";
 
-/** Broadcast by the collector (Redis pub/sub) once a result is durable. */
+/**
+ * Broadcast by the collector (Redis pub/sub) once a result is durable. One message carries the
+ * notices of one committed batch as a JSON array (a single object is read too).
+ */
 export interface CompletionNotice {
   requestId: string;
   tenant: string;
