@@ -8,6 +8,7 @@ import type { CollectorHooks } from "../../runtime/collector/result-consumer.js"
 import { names } from "../../runtime/shared/contracts/index.js";
 import { startWorker, type Worker } from "../../runtime/worker/worker.js";
 import { runtimeEnv } from "../harness/services.js";
+import { dropAmqpConnection } from "./helpers/broker-admin.js";
 import { waitFor } from "./helpers/collector-harness.js";
 import {
   call,
@@ -131,5 +132,25 @@ describe("synchronous answers straight from the worker", () => {
     );
     expect(rows.reduce((n, r) => n + r.requests, 0)).toBe(2);
     await second.close();
+  }, 60_000);
+
+  it("answers from the record when the gateway's own queue is gone, and directly again once it is back", async () => {
+    const c = await collector();
+    // The broker drops the gateway's reply connection (and with it its exclusive queue).
+    await dropAmqpConnection(`turnpike-gateway-replies-${fx.prefix}`);
+    const id = await inferNow([9, 10, 11, 12]);
+    await waitFor("its record", async () => (await record(id)).length === 1);
+    // Reconnected with a new queue: answers come straight from the worker again (no collector).
+    await c.close();
+    collectors.splice(collectors.indexOf(c), 1);
+    await waitFor("a direct answer again", async () => {
+      const res = await call(fx.url, "/v2/models/echo/infer", {
+        key: KEYS.acme,
+        body: { inputs: [{ name: "x", datatype: "FP32", shape: [1, 4], data: [1, 1, 1, 1] }] },
+        headers: { prefer: "wait=1" },
+      });
+      return res.status === 200;
+    });
+    await collector();
   }, 60_000);
 });

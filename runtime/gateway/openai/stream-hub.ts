@@ -45,7 +45,7 @@ export class StreamHub {
 
   /** Connects and declares this process's queue; reconnects (with a new queue) if the broker drops it. */
   async start(): Promise<void> {
-    const connection = await connectAmqp(this.url, "turnpike-gateway-streams");
+    const connection = await connectAmqp(this.url, `turnpike-gateway-replies-${this.prefix}`);
     try {
       const channel = await connection.createChannel();
       const names = generationNames(this.prefix);
