@@ -2,6 +2,7 @@
  * Wiring of the gateway role: clients, domain objects, plugins (CORS, rate limits) and routes.
  * startGateway() is what main.ts and the tests call; it owns everything it opens and closes it.
  */
+import { setMaxListeners } from "node:events";
 import cors from "@fastify/cors";
 import rateLimit from "@fastify/rate-limit";
 import Fastify, {
@@ -122,6 +123,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await publisher.start();
 
     const stopping = new AbortController();
+    // Every waiting synchronous request listens to it: dozens at once is normal, not a leak.
+    setMaxListeners(0, stopping.signal);
     const metrics = createMetrics("gateway");
     const quota = new QuotaStore(redis, prefix);
     const states = new RequestStates(
