@@ -71,6 +71,8 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
       // Fail individual commands fast during an outage; ResultSink retries with its own backoff.
       maxRetriesPerRequest: 2,
       connectionName: `turnpike-collector-${config.prefix}`,
+      // A batch settles every result at once: their commands go out in one write per tick.
+      enableAutoPipelining: true,
     });
     redis.on("error", (err: Error) => log.warn({ err: err.message }, "Redis connection error"));
     cleanups.push(async () => redis.disconnect());

@@ -1,7 +1,8 @@
 /**
  * What the collector does with a batch of parsed results, in the order that makes redelivery safe:
  * record (PostgreSQL, one statement) -> settle the quota (Redis, idempotent per request) -> store
- * answers of result-cache misses -> notify waiting gateways (Redis pub/sub) -> count. The caller acknowledges the messages only afterwards,
+ * answers of result-cache misses -> notify waiting gateways (Redis pub/sub, one message per batch)
+ * -> count. The caller acknowledges the messages only afterwards,
  * so a crash anywhere in here redelivers the batch and every step is repeated harmlessly.
  */
 import type { Redis } from "ioredis";
@@ -145,29 +146,22 @@ export class ResultSink {
   }
 
   /**
-   * One pipelined round trip publishing a CompletionNotice per result (duplicates after a redelivery
-   * are harmless: a gateway that already answered ignores them). The request's tenant key is left to
+   * One PUBLISH carrying the batch's CompletionNotices as one JSON array: one message for Redis to
+   * fan out to every gateway per batch, not one per result (duplicates after a redelivery are
+   * harmless: a gateway that already answered ignores them). The request's tenant key is left to
    * expire: the gateway may still use it to authorise GET /v1/requests/{id}.
    */
   private async notify(results: InferenceResult[], stored: Map<string, StoredOutcome>, signal: AbortSignal) {
     const { redis, log } = this.deps;
+    const notices: CompletionNotice[] = results.map((r) => ({
+      requestId: r.requestId,
+      tenant: r.tenant,
+      status: stored.get(r.requestId.toLowerCase())?.status === "failed" ? "failed" : r.status,
+    }));
+    const message = JSON.stringify(notices);
     await retryUntilDone(
       "publishing completion notices",
-      async () => {
-        const pipeline = redis.pipeline();
-        for (const r of results) {
-          const notice: CompletionNotice = {
-            requestId: r.requestId,
-            tenant: r.tenant,
-            // The recorded status wins over a redelivered copy's.
-            status: (stored.get(r.requestId.toLowerCase())?.status as CompletionNotice["status"]) ?? r.status,
-          };
-          pipeline.publish(this.channel, JSON.stringify(notice));
-        }
-        const replies = (await pipeline.exec()) ?? [];
-        const failed = replies.find(([error]) => error);
-        if (failed?.[0]) throw failed[0];
-      },
+      () => redis.publish(this.channel, message),
       log,
       signal,
     );

@@ -1,7 +1,7 @@
 /**
  * One Redis subscriber per gateway process on the completion channel, fanning CompletionNotices
- * out to in-memory waiters by request id. Subscribing happens once at start-up, so "subscribe
- * first, then read state" is simply: register the waiter, then read.
+ * (one message per collector batch) out to in-memory waiters by request id. Subscribing happens
+ * once at start-up, so "subscribe first, then read state" is simply: register the waiter, then read.
  */
 import { Redis } from "ioredis";
 import type { CompletionNotice } from "../shared/contracts/index.js";
@@ -82,19 +82,23 @@ export class CompletionHub {
     await this.subscriber.quit().catch(() => this.subscriber.disconnect());
   }
 
+  /** One message is a batch of notices (a JSON array) or a single one. */
   private dispatch(message: string): void {
-    let notice: CompletionNotice;
+    let parsed: CompletionNotice | CompletionNotice[];
     try {
-      notice = JSON.parse(message) as CompletionNotice;
+      parsed = JSON.parse(message) as CompletionNotice | CompletionNotice[];
     } catch {
       this.log.warn({ message: message.slice(0, 200) }, "ignoring a completion notice that is not JSON");
       return;
     }
-    if (typeof notice?.requestId !== "string") return;
-    const id = notice.requestId.toLowerCase();
-    const set = this.waiters.get(id);
-    if (!set) return;
-    this.waiters.delete(id);
-    for (const listener of set) listener(notice);
+    if (this.waiters.size === 0) return;
+    for (const notice of Array.isArray(parsed) ? parsed : [parsed]) {
+      if (typeof notice?.requestId !== "string") continue;
+      const id = notice.requestId.toLowerCase();
+      const set = this.waiters.get(id);
+      if (!set) continue;
+      this.waiters.delete(id);
+      for (const listener of set) listener(notice);
+    }
   }
 }

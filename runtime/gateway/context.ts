@@ -9,6 +9,7 @@ import type { Metrics } from "../shared/metrics.js";
 import type { QuotaStore } from "../shared/quota/index.js";
 import type { Authenticator } from "./auth.js";
 import type { CompletionHub } from "./completions.js";
+import type { StreamHub } from "./openai/stream-hub.js";
 import type { GatewayEnv } from "./config.js";
 import type { TaskPublisher } from "./publisher.js";
 import type { ResultCacheStore } from "../shared/result-cache-store.js";
@@ -44,6 +45,8 @@ export interface GatewayContext {
   /** The tenant API's reads of PostgreSQL (request list, usage by model and day). */
   tenantRecords: TenantRecords;
   completions: CompletionHub;
+  /** This process's own queue: results and generated text straight from the workers. */
+  replies: StreamHub;
   publisher: TaskPublisher;
   submitter: Submitter;
   /** Cached answers (InferenceModel spec.cache). */

@@ -42,6 +42,8 @@ export interface Submission {
   cache?: CacheStore;
   /** A result-cache hit: its result goes to the results queue instead of a task to the model's. */
   cachedAnswer?: { entry: CacheEntry; charge: "none" | "tokens" };
+  /** This gateway's own queue, when it waits for the result there (see StreamHub). */
+  replyTo?: string;
 }
 
 /** The request that now stands for the submission: new, or the first one with the same key. */
@@ -138,7 +140,8 @@ export class Submitter {
       if (reservation.status === "rejected") throw reservation.reason;
       if (!reservation.value.ok) throw this.refusal(s, reservation.value);
       const cached = await this.publish(s);
-      await this.markPublished(s);
+      // Only a retry with the same Idempotency-Key reads the mark: without a key, spare the write.
+      if (idemKey) await this.markPublished(s);
       return { requestId: s.requestId, reused: false, ...(cached ? { cached } : {}) };
     } catch (error) {
       // The task may be on its queue after all. With an Idempotency-Key, keep the key, the marker
@@ -299,6 +302,7 @@ export class Submitter {
       submittedAt: s.submittedAt,
       steps: [],
       ...(s.cache ? { cache: s.cache } : {}),
+      ...(s.replyTo ? { replyTo: s.replyTo } : {}),
     };
   }
 }

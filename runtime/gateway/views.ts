@@ -5,10 +5,12 @@
 import {
   FINAL_REQUEST_STATUSES,
   type FinalRequestStatus,
+  type InferenceResult,
   type RequestStatus,
   type Target,
   type WireTensor,
 } from "../shared/contracts/index.js";
+import { chargedTokens } from "../shared/db/charged-tokens.js";
 import type { RequestRecord } from "../shared/db/index.js";
 import { decodeTensor, toJsonData } from "../shared/tensors.js";
 import { ApiError } from "./errors.js";
@@ -84,6 +86,34 @@ export function cancelledError(id: string): ApiError {
     {},
     { details: { id } },
   );
+}
+
+/**
+ * The final state of a result that came straight from the worker, shaped as the record the
+ * collector will write from the same message (so the answer is the same either way).
+ */
+export function directState(result: InferenceResult): FinalState {
+  const id = result.requestId.toLowerCase();
+  return {
+    kind: "record",
+    id,
+    record: {
+      id,
+      tenant: result.tenant,
+      target: result.target.name,
+      targetKind: result.target.kind,
+      status: result.status,
+      outputs: result.outputs ?? null,
+      error: result.error ?? null,
+      reservedTokens: result.reservedTokens,
+      inputTokens: result.inputTokens,
+      outputTokens: result.outputTokens,
+      chargedTokens: chargedTokens(result),
+      cached: result.cached !== undefined,
+      submittedAt: new Date(result.submittedAt),
+      finishedAt: new Date(result.finishedAt),
+    },
+  };
 }
 
 /** True once a request has its final status. */

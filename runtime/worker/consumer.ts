@@ -17,6 +17,7 @@ import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import { performance } from "node:perf_hooks";
 import {
   names,
+  RESULT_MESSAGE_TYPE,
   type InferenceResult,
   type InferenceTask,
   entryModel,
@@ -292,7 +293,7 @@ export class ModelConsumer {
         metrics.inferenceDuration.observe({ model: name }, result.steps.at(-1)!.inferMs / 1000);
         metrics.tokensProcessed.inc({ model: name, tenant: task.tenant }, result.outputTokens);
         const queue = names(this.options.prefix).resultsQueue;
-        this.publishThenAck(message, queue, result, task.requestId, announce);
+        this.publishThenAck(message, queue, result, task.requestId, announce, task.replyTo);
       })
       .catch((error: unknown) => {
         const broken = model.runner.failure();
@@ -312,6 +313,7 @@ export class ModelConsumer {
     const { task, segment } = item.request;
     let queue: string;
     let body: InferenceTask | InferenceResult;
+    let replyTo: string | undefined;
     try {
       const outcome = finishRequest(model, item.request, outputs, run);
       metrics.tokensProcessed.inc(
@@ -325,11 +327,12 @@ export class ModelConsumer {
       } else {
         queue = names(prefix).resultsQueue;
         body = succeededResult(task, outcome.outputs, outcome.outputTokens, outcome.timings);
+        replyTo = task.replyTo;
       }
     } catch (error) {
       return this.fail(item.message, task, toStepError(error, "processor_error", "finishing the request"));
     }
-    this.publishThenAck(item.message, queue, body, task.requestId);
+    this.publishThenAck(item.message, queue, body, task.requestId, undefined, replyTo);
   }
 
   /** Ends a request with a failed result (deterministic failure): publish, then ack. */
@@ -339,7 +342,7 @@ export class ModelConsumer {
       `request failed: ${error.message}`,
     );
     const queue = names(this.options.prefix).resultsQueue;
-    this.publishThenAck(message, queue, failedResult(task, error), task.requestId);
+    this.publishThenAck(message, queue, failedResult(task, error), task.requestId, undefined, task.replyTo);
   }
 
   private publishThenAck(
@@ -349,11 +352,21 @@ export class ModelConsumer {
     requestId: string,
     /** Runs once the publish is confirmed (a generation tells the streaming gateway it is done). */
     onConfirmed?: () => void,
+    /**
+     * For a result: the answering gateway's own queue. The same publish is routed there too (BCC,
+     * removed before delivery), so the gateway answers at once while the collector records from the
+     * durable copy. The task is acked only once that copy is confirmed, so an answer given before
+     * the record always has a durable result or a task to redo behind it.
+     */
+    replyTo?: string,
   ): void {
     const { channel } = this.options;
+    const headers: Record<string, unknown> = { [ENQUEUED_AT_HEADER]: Date.now() };
+    if (replyTo) headers.BCC = [replyTo];
     const settled: Promise<void> = publishJson(channel, queue, body, {
       messageId: requestId,
-      headers: { [ENQUEUED_AT_HEADER]: Date.now() },
+      headers,
+      ...(replyTo ? { type: RESULT_MESSAGE_TYPE } : {}),
     })
       .then(() => {
         onConfirmed?.();

@@ -91,6 +91,8 @@ describe("OpenAI-compatible API on SmolLM2", () => {
     expect(first.usage!.completion_tokens).toBe(finish === "length" ? 24 : tokenizer.text(text) + 1);
     expect(first.usage!.total_tokens).toBe(first.usage!.prompt_tokens + first.usage!.completion_tokens);
 
+    // The answer came straight from the worker; the record follows.
+    await eventually(async () => (await record(requestIdOf(first.id))).status === "succeeded");
     const stored = await record(requestIdOf(first.id));
     expect(stored.tokens.input).toBe(first.usage!.prompt_tokens);
     expect(stored.tokens.output).toBe(first.usage!.completion_tokens);

@@ -1,26 +1,37 @@
 /** The answer of a finished generation, read from its durable record. */
-import { GENERATION_OUTPUTS, type FinishReason } from "../../shared/contracts/index.js";
+import { GENERATION_OUTPUTS, type FinishReason, type InferenceResult } from "../../shared/contracts/index.js";
 import type { GatewayContext } from "../context.js";
 import { ApiError } from "../errors.js";
-import { cancelledError, isFinal, toOipOutputs, type RequestState } from "../views.js";
+import { cancelledError, directState, isFinal, toOipOutputs, type RequestState } from "../views.js";
 import type { Answer } from "./openai-views.js";
 
-/** Waits for the completion notice (or the longest synchronous wait), then reads the state. */
+/**
+ * Waits for the result straight from the worker (`direct`, when this gateway's queue was named in
+ * the task), the completion notice, or the longest synchronous wait, then answers from the result
+ * or reads the state.
+ */
 export async function waitForFinal(
   ctx: GatewayContext,
   requestId: string,
   tenant: string,
   notice: Promise<unknown>,
   cancel: () => void,
+  direct?: Promise<InferenceResult>,
 ): Promise<RequestState | undefined> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    const state = await ctx.states.read(requestId, tenant);
-    if (state && isFinal(state)) return state;
-    await Promise.race([
+    if (!direct) {
+      const state = await ctx.states.read(requestId, tenant);
+      if (state && isFinal(state)) return state;
+    }
+    const first = await Promise.race([
+      ...(direct ? [direct] : []),
       notice,
       new Promise((resolve) => (timer = setTimeout(resolve, ctx.env.TURNPIKE_MAX_SYNC_TIMEOUT_MS))),
     ]);
+    if (direct && first && typeof first === "object" && "finishedAt" in first) {
+      return directState(first as InferenceResult);
+    }
     return await ctx.states.read(requestId, tenant);
   } finally {
     clearTimeout(timer);

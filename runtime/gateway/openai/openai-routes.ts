@@ -38,14 +38,12 @@ import {
 } from "./openai-request.js";
 import { answerOf, waitForFinal } from "./openai-answer.js";
 import { chatCompletion, textCompletion } from "./openai-views.js";
-import { StreamHub } from "./stream-hub.js";
+import type { StreamHub } from "./stream-hub.js";
 import { streamAnswer } from "./stream-answer.js";
 
 /** Registers the routes in their own scope (OpenAI's error shape applies to them only). */
 export async function openAiRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
-  const hub = new StreamHub(ctx.env.TURNPIKE_AMQP_URL, ctx.prefix, ctx.log);
-  await hub.start();
-  app.addHook("onClose", () => hub.close());
+  const hub = ctx.replies;
   app.setErrorHandler(openAiErrorHandler(ctx.log));
 
   app.get("/v1/models", async (request) => {
@@ -112,8 +110,11 @@ async function complete(
   const hit = cache?.hit ? { ...cache, hit: cache.hit } : undefined;
   const requestId = randomUUID();
   const created = Math.floor(Date.now() / 1000);
-  // Listen before publishing, so nothing the worker sends can slip past.
+  // Listen before publishing, so nothing the worker sends can slip past. A whole answer comes
+  // straight from the worker to this gateway's queue (the collector's notice is the fallback).
   const waiter = prefer.respondAsync ? undefined : ctx.completions.wait(requestId);
+  const replyTo = !prefer.respondAsync && !live ? hub.replyTo : undefined;
+  const direct = replyTo ? hub.awaitResult(requestId) : undefined;
   const stream = live ? streamAnswer.prepare(hub, requestId) : undefined;
   let outcome;
   try {
@@ -130,9 +131,11 @@ async function complete(
       submittedAt: Date.now(),
       idempotencyKey,
       ...submissionCache(cache),
+      ...(replyTo ? { replyTo } : {}),
     });
   } catch (error) {
     waiter?.cancel();
+    direct?.cancel();
     stream?.cancel();
     throw error;
   }
@@ -172,7 +175,19 @@ async function complete(
       includeUsage: parsed.includeUsage,
     });
   }
-  const state = await waitForFinal(ctx, id, tenant, waiter.notice, () => waiter.cancel());
+  // A reused Idempotency-Key's result went to the gateway that submitted it first.
+  if (outcome.reused) direct?.cancel();
+  const state = await waitForFinal(
+    ctx,
+    id,
+    tenant,
+    waiter.notice,
+    () => {
+      waiter.cancel();
+      direct?.cancel();
+    },
+    outcome.reused ? undefined : direct?.result,
+  );
   if (!state || !isFinal(state)) {
     const location = `/v1/requests/${id}`;
     return reply.code(202).header("location", location).send({ id, status: "queued", location });

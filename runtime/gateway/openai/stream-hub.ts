@@ -1,18 +1,32 @@
 /**
- * The gateway's end of the direct route for generated text: its own exclusive, auto-deleted,
- * non-durable queue that workers publish StreamMessages to while they generate (named in each
- * streaming task as `replyTo`), fanned out here to listeners by request id. It also tells workers
- * when a client went away (the cancel exchange). Nothing here is durable: a lost message only costs
- * the live view, since the result and its record travel the durable way (collector, PostgreSQL).
+ * The gateway's end of the direct route from workers: its own exclusive, auto-deleted, non-durable
+ * queue (named in each task as `replyTo`) that receives the StreamMessages of generations while
+ * they run and the final result of every request that waits here (the worker's one result publish
+ * is routed both to the durable results queue and here), fanned out to listeners by request id. It
+ * also tells workers when a client went away (the cancel exchange). Nothing here is durable: a lost
+ * message only costs the fast answer, since the result and its record travel the durable way
+ * (collector, PostgreSQL) and waiters fall back to the collector's completion notice.
  */
 import { randomUUID } from "node:crypto";
-import type { Channel, ChannelModel } from "amqplib";
+import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import { connectAmqp } from "../../shared/amqp.js";
-import { generationNames, type StreamMessage } from "../../shared/contracts/index.js";
+import {
+  generationNames,
+  RESULT_MESSAGE_TYPE,
+  type InferenceResult,
+  type StreamMessage,
+} from "../../shared/contracts/index.js";
 import type { Logger } from "../../shared/logger.js";
 
 /** Receives the stream messages of one request, in the order the worker sent them. */
 export type StreamListener = (message: StreamMessage) => void;
+
+/** A registered interest in one request's result on this gateway's queue. */
+export interface DirectResult {
+  /** Resolves with the worker's result; never rejects (a cancelled one never resolves). */
+  result: Promise<InferenceResult>;
+  cancel(): void;
+}
 
 /** One connection, one queue per gateway process. */
 export class StreamHub {
@@ -21,6 +35,7 @@ export class StreamHub {
   private queueName: string | undefined;
   private closed = false;
   private readonly listeners = new Map<string, StreamListener>();
+  private readonly results = new Map<string, (result: InferenceResult) => void>();
 
   constructor(
     private readonly url: string,
@@ -30,14 +45,14 @@ export class StreamHub {
 
   /** Connects and declares this process's queue; reconnects (with a new queue) if the broker drops it. */
   async start(): Promise<void> {
-    const connection = await connectAmqp(this.url, "turnpike-gateway-streams");
+    const connection = await connectAmqp(this.url, `turnpike-gateway-replies-${this.prefix}`);
     try {
       const channel = await connection.createChannel();
       const names = generationNames(this.prefix);
       const queue = names.gatewayQueue(randomUUID());
       await channel.assertQueue(queue, { exclusive: true, autoDelete: true, durable: false });
       await channel.assertExchange(names.cancelExchange, "fanout", { durable: false });
-      await channel.consume(queue, (message) => message && this.dispatch(message.content), { noAck: true });
+      await channel.consume(queue, (message) => message && this.dispatch(message), { noAck: true });
       connection.on("error", (err: Error) => this.log.warn({ err }, "stream connection error"));
       connection.on("close", () => this.lost(connection));
       this.connection = connection;
@@ -62,6 +77,23 @@ export class StreamHub {
     };
   }
 
+  /**
+   * Waits for `requestId`'s result to arrive here; call before publishing the task (with
+   * `replyTo`), so a result that comes at once cannot slip past, and cancel when done.
+   */
+  awaitResult(requestId: string): DirectResult {
+    const id = requestId.toLowerCase();
+    let resolve!: (result: InferenceResult) => void;
+    const result = new Promise<InferenceResult>((r) => (resolve = r));
+    this.results.set(id, resolve);
+    return {
+      result,
+      cancel: () => {
+        if (this.results.get(id) === resolve) this.results.delete(id);
+      },
+    };
+  }
+
   /** Asks every worker to stop generating `requestId` (best effort). */
   cancel(requestId: string): void {
     try {
@@ -79,17 +111,28 @@ export class StreamHub {
   async close(): Promise<void> {
     this.closed = true;
     this.listeners.clear();
+    this.results.clear();
     await this.connection?.close().catch(() => undefined);
   }
 
-  private dispatch(content: Buffer): void {
-    let message: StreamMessage;
+  private dispatch(delivery: ConsumeMessage): void {
+    let message: StreamMessage | InferenceResult;
     try {
-      message = JSON.parse(content.toString("utf8")) as StreamMessage;
+      message = JSON.parse(delivery.content.toString("utf8")) as StreamMessage | InferenceResult;
     } catch {
-      return this.log.warn("ignoring a stream message that is not JSON");
+      return this.log.warn("ignoring a message on the gateway queue that is not JSON");
     }
-    this.listeners.get(message.requestId)?.(message);
+    if (typeof message?.requestId !== "string") return;
+    if (delivery.properties.type !== RESULT_MESSAGE_TYPE) {
+      this.listeners.get(message.requestId)?.(message as StreamMessage);
+      return;
+    }
+    // A duplicate (a redelivered task run again) finds no waiter: the first result answered.
+    const id = message.requestId.toLowerCase();
+    const waiter = this.results.get(id);
+    if (!waiter) return;
+    this.results.delete(id);
+    waiter(message as InferenceResult);
   }
 
   private lost(connection: ChannelModel): void {

@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import {
   type CompletionNotice,
+  type InferenceResult,
   type RouteStep,
   entryModel,
   type RuntimeConfig,
@@ -22,8 +23,16 @@ import { checkIdempotencyKey } from "../submit.js";
 import { cachedState, hitTokens, lookUp, oipCacheInput, submissionCache } from "../result-cache.js";
 import { chargedTokens } from "../../shared/db/charged-tokens.js";
 import { estimateTokens, routeModels } from "../tokens.js";
-import { cancelledError, isFinal, toOipResponse, type FinalState, type RequestState } from "../views.js";
+import {
+  cancelledError,
+  directState,
+  isFinal,
+  toOipResponse,
+  type FinalState,
+  type RequestState,
+} from "../views.js";
 import type { CompletionWaiter } from "../completions.js";
+import type { DirectResult } from "../openai/stream-hub.js";
 import {
   binaryOutputs,
   BinaryInferBody,
@@ -130,7 +139,11 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
       const hit = cache?.hit ? { ...cache, hit: cache.hit } : undefined;
 
       const requestId = randomUUID();
-      // Wait before publishing, so a result that arrives at once cannot slip past.
+      // Wait before publishing, so a result that arrives at once cannot slip past. The result comes
+      // straight from the worker to this gateway's queue; the collector's notice after the commit
+      // is the fallback (the queue was down, or is being re-created after a broker hiccup).
+      const replyTo = sync ? ctx.replies.replyTo : undefined;
+      let direct = replyTo ? ctx.replies.awaitResult(requestId) : undefined;
       let waiter = sync ? ctx.completions.wait(requestId) : undefined;
       let outcome;
       try {
@@ -147,9 +160,11 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
           submittedAt: Date.now(),
           idempotencyKey,
           ...submissionCache(cache),
+          ...(replyTo ? { replyTo } : {}),
         });
       } catch (error) {
         waiter?.cancel();
+        direct?.cancel();
         throw error;
       }
       reply.header("x-request-id", outcome.requestId);
@@ -163,6 +178,9 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
         return answerFinal(reply, cachedState(outcome.cached, chargedTokens(outcome.cached)), parsed);
       }
       if (outcome.reused && waiter) {
+        // The first request's result goes to the gateway that submitted it: wait for its record.
+        direct?.cancel();
+        direct = undefined;
         waiter.cancel();
         waiter = ctx.completions.wait(outcome.requestId);
       }
@@ -174,7 +192,14 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
       }
       ctx.metrics.inFlight.inc({ target: name });
       try {
-        const state = await waitForFinal(ctx, outcome.requestId, tenant, waiter, timeoutMs, outcome.reused);
+        const state = await waitForFinal(
+          ctx,
+          outcome.requestId,
+          tenant,
+          { waiter, direct },
+          timeoutMs,
+          outcome.reused,
+        );
         if (state && isFinal(state)) return answerFinal(reply, state, parsed);
         throw syncTimeout(outcome.requestId, timeoutMs, ctx.stopping.aborted);
       } finally {
@@ -211,7 +236,7 @@ async function waitForFinal(
   ctx: GatewayContext,
   requestId: string,
   tenant: string,
-  waiter: CompletionWaiter,
+  { waiter, direct }: { waiter: CompletionWaiter; direct?: DirectResult },
   timeoutMs: number,
   readFirst: boolean,
 ): Promise<RequestState | undefined> {
@@ -229,13 +254,20 @@ async function waitForFinal(
       if (ctx.stopping.aborted) onStop();
       else ctx.stopping.addEventListener("abort", onStop);
     });
-    await Promise.race<CompletionNotice | undefined>([waiter.notice, deadline]);
+    const first = await Promise.race<CompletionNotice | InferenceResult | undefined>([
+      ...(direct ? [direct.result] : []),
+      waiter.notice,
+      deadline,
+    ]);
+    // Straight from the worker: answer now; the collector records and settles it after.
+    if (first && "finishedAt" in first) return directState(first);
     // Read even on timeout: a notice lost while Redis reconnected must not hide a finished result.
     return await ctx.states.read(requestId, tenant);
   } finally {
     clearTimeout(timer);
     if (onStop) ctx.stopping.removeEventListener("abort", onStop);
     waiter.cancel();
+    direct?.cancel();
   }
 }
 

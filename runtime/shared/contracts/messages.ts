@@ -65,6 +65,11 @@ export const taskSchema = z.object({
   steps: z.array(stepTimingSchema),
   /** A cache miss: where the collector stores the answer once it is recorded. */
   cache: cacheStoreSchema.optional(),
+  /**
+   * The answering gateway's own queue: the last worker's one result publish is routed there too
+   * (BCC), so a waiting caller is answered without waiting for the record. Unset: no direct answer.
+   */
+  replyTo: z.string().min(1).max(255).optional(),
 });
 
 // PostgreSQL text and jsonb refuse U+0000: a string carrying it would fail the whole batch statement.
@@ -110,7 +115,16 @@ export type StepTiming = z.infer<typeof stepTimingSchema>;
 export type InferenceTask = z.infer<typeof taskSchema>;
 export type InferenceResult = z.infer<typeof resultSchema>;
 
-/** Broadcast by the collector (Redis pub/sub) once a result is durable. */
+/**
+ * AMQP `type` of a result message. A gateway's own queue receives results (this type) and
+ * generation StreamMessages (no type) side by side.
+ */
+export const RESULT_MESSAGE_TYPE = "turnpike.result";
+
+/**
+ * Broadcast by the collector (Redis pub/sub) once a result is durable. One message carries the
+ * notices of one committed batch as a JSON array (a single object is read too).
+ */
 export interface CompletionNotice {
   requestId: string;
   tenant: string;

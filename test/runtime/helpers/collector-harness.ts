@@ -76,7 +76,9 @@ export async function collectorWorld(label: string): Promise<CollectorWorld> {
   const n = names(prefix);
   await subscriber.subscribe(n.completionChannel);
   subscriber.on("message", (_channel: string, message: string) => {
-    notices.push(JSON.parse(message) as CompletionNotice);
+    // One message per committed batch: an array of notices.
+    const parsed = JSON.parse(message) as CompletionNotice | CompletionNotice[];
+    notices.push(...(Array.isArray(parsed) ? parsed : [parsed]));
   });
 
   const connection: ChannelModel = await amqp.connect(urls.amqpUrl);

@@ -1,0 +1,170 @@
+/**
+ * The echo part of the end-to-end section, side by side: the same runs (one request at a time, the
+ * ceiling at 64 connections, half of the ceiling) against two or more checkouts of the runtime,
+ * alternating, so a change and what it replaced meet the same moment of a shared machine. Reports
+ * latency and CPU ms per request of each process, with the load average before every run.
+ *
+ *   npx tsx bench/echo-compare.ts --roots=/path/to/before,. [--seconds=8] [--rounds=2] [--only=ceiling] [--rate=100]
+ *
+ * Each root must be a checkout with node_modules. Measurements only; nothing asserts.
+ */
+import { mkdtempSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { freePort } from "../hack/control-plane.js";
+import { writeTinyModels } from "../test/fixtures/tiny-models.js";
+import { runLoad, type LoadResult } from "./lib/autocannon.js";
+import { installInterruptHandler, onInterrupt, say, sleep } from "./lib/env.js";
+import { CpuMeter, cpuWindow, startProcess, waitHealthy, type ChildHandle } from "./lib/processes.js";
+import { round } from "./lib/stats.js";
+import { API_KEY, Installation } from "./sections/end-to-end.js";
+
+interface Side {
+  root: string;
+  install: Installation;
+  gateway: { handle: ChildHandle; url: string };
+  meter: CpuMeter;
+}
+
+function arg(name: string, fallback: string): string {
+  const found = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return found ? found.slice(name.length + 3) : fallback;
+}
+
+async function startRole(
+  install: Installation,
+  root: string,
+  role: "gateway" | "worker" | "collector",
+  extra: Record<string, string> = {},
+) {
+  const port = await freePort();
+  const env = install.env(port, { TURNPIKE_ROLE: role, ...extra });
+  // BENCH_CPU_PROF=<dir>: each role writes a V8 CPU profile there when it exits.
+  const profile = process.env.BENCH_CPU_PROF
+    ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF]
+    : [];
+  const handle = startProcess(
+    `${role}-${install.prefix}`,
+    process.execPath,
+    [...profile, "--import", "tsx", join(root, `runtime/${role}/main.ts`)],
+    env,
+  );
+  install.children.push(handle);
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(handle, role === "gateway" ? `${url}/v2/health/ready` : `${url}/readyz`);
+  return { handle, url };
+}
+
+async function startSide(root: string, echoUri: string): Promise<Side> {
+  const install = new Installation({
+    models: [
+      {
+        name: "echo",
+        uri: echoUri,
+        inputs: [{ name: "x", datatype: "FP32", shape: [-1, 4] }],
+        outputs: [{ name: "y", datatype: "FP32", shape: [-1, 4] }],
+        tokens: { mode: "fixed", maxOutputTokens: 1, unitsPerRequest: 1 },
+        batching: { maxBatchSize: 32, maxDelayMs: 0 },
+      },
+    ],
+    tenants: [{ name: "bench" }],
+  });
+  onInterrupt(() => install.teardown(["echo"]));
+  await install.seedTenant();
+  const collector = await startRole(install, root, "collector");
+  const worker = await startRole(install, root, "worker", {
+    TURNPIKE_MODEL: "echo",
+    TURNPIKE_WORKER_ID: "bench-echo",
+  });
+  const gateway = await startRole(install, root, "gateway", {
+    TURNPIKE_RATE_LIMIT_PER_IP: "1000000000",
+    TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000",
+  });
+  const meter = new CpuMeter()
+    .track("gateway", () => [gateway.handle.pid])
+    .track("worker", () => [worker.handle.pid])
+    .track("collector", () => [collector.handle.pid])
+    .trackServices();
+  return { root, install, gateway, meter };
+}
+
+const body = { inputs: [{ name: "x", datatype: "FP32", shape: [1, 4], data: [1, 2, 3, 4] }] };
+const headers = { authorization: `Bearer ${API_KEY}` };
+
+async function measure(side: Side, label: string, load: (url: string) => Promise<LoadResult>) {
+  const load1 = loadavg()[0]!.toFixed(2);
+  const window = cpuWindow(side.meter);
+  const from = Date.now();
+  const result = await load(`${side.gateway.url}/v2/models/echo/infer`);
+  const to = Date.now();
+  const cpu = window.end();
+  await sleep(500);
+  const stages = await side.install.stages("echo", from, to);
+  const per = (k: string) => round((cpu.cpuMs[k] ?? 0) / Math.max(1, result.ok), 3);
+  const own = per("gateway") + per("worker") + per("collector");
+  const services = per("rabbitmq") + per("redis") + per("postgres");
+  say(
+    `[${side.root}] ${label}: ${result.okPerSecond} ok/s p50 ${result.latency.p50Ms} p99 ${result.latency.p99Ms} ms ` +
+      `other ${result.other} | CPU ms/req gateway ${per("gateway")} worker ${per("worker")} ` +
+      `collector ${per("collector")} (roles ${round(own, 3)}) rabbitmq ${per("rabbitmq")} redis ${per("redis")} ` +
+      `postgres ${per("postgres")} (services ${round(services, 3)}) | records ${stages.records} ` +
+      `| load ${load1} foreign ${cpu.foreignPercent}%`,
+  );
+  return result;
+}
+
+async function main(): Promise<void> {
+  installInterruptHandler();
+  const roots = arg("roots", ".")
+    .split(",")
+    .map((r) => resolve(r));
+  const seconds = Number(arg("seconds", "8"));
+  const rounds = Number(arg("rounds", "1"));
+  const only = arg("only", "c1,ceiling,half").split(",");
+  const tiny = writeTinyModels(mkdtempSync(join(tmpdir(), "turnpike-bench-tiny-")));
+  const sides: Side[] = [];
+  try {
+    for (const root of roots) sides.push(await startSide(root, `file://${tiny.echo}`));
+    for (const side of sides) {
+      await runLoad({
+        url: `${side.gateway.url}/v2/models/echo/infer`,
+        body,
+        headers,
+        connections: 16,
+        durationSeconds: 2,
+      });
+    }
+    for (let r = 0; r < rounds; r++) {
+      const ceilings = new Map<Side, number>();
+      for (const side of only.includes("c1") ? sides : []) {
+        await measure(side, "c=1", (url) =>
+          runLoad({ url, body, headers, connections: 1, durationSeconds: Math.min(5, seconds) }),
+        );
+      }
+      for (const side of only.includes("ceiling") || only.includes("half") ? sides : []) {
+        const c = await measure(side, "ceiling c=64", (url) =>
+          runLoad({ url, body, headers, connections: 64, durationSeconds: seconds }),
+        );
+        ceilings.set(side, c.okPerSecond);
+      }
+      for (const side of only.includes("half") ? sides : []) {
+        const rate = Math.max(1, Math.floor(ceilings.get(side)! / 2));
+        await measure(side, `half ${rate} req/s`, (url) =>
+          runLoad({ url, body, headers, connections: 64, rate, durationSeconds: seconds }),
+        );
+      }
+      // The same fixed rate for every side: CPU per request at equal load, the fairest comparison
+      // on a busy machine (idle costs such as timers weigh the same on each side).
+      const fixed = Number(arg("rate", "0"));
+      for (const side of fixed > 0 ? sides : []) {
+        await measure(side, `fixed ${fixed} req/s`, (url) =>
+          runLoad({ url, body, headers, connections: 32, rate: fixed, durationSeconds: seconds }),
+        );
+      }
+    }
+  } finally {
+    for (const side of sides) await side.install.teardown(["echo"]).catch(() => undefined);
+  }
+}
+
+await main();
