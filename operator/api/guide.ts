@@ -74,7 +74,8 @@ chunks of the cached text, \`Prefer: respond-async\` as 202 and then \`/v1/reque
 still one request for the TenantQuota (requests per minute, concurrency), is recorded in
 PostgreSQL with \`cached = true\` (\`/v1/requests/{id}\` shows \`"cached": true\`) and costs
 \`cache.charge\`: \`none\` (0 tokens, the default) or \`tokens\` (the input and output tokens of the
-cached answer). The collector stores the answer of a miss when it records the result; failed
+cached answer). The collector stores the answer of a miss when it records the result (a synchronous
+caller may get its answer a few milliseconds before that, so an immediate repeat can still miss); failed
 requests, generations the client cut short and answers larger than \`cache.maxEntryBytes\` are not
 stored. Entries live \`cache.ttlSeconds\`; a model keeps at most \`cache.maxEntries\` (the oldest
 stored is evicted first), and \`maxEntries × maxEntryBytes\` may not exceed 4 GiB. The cache

@@ -73,11 +73,17 @@ async function infer(model: string, x: number[], key = KEYS.acme, headers: Recor
 }
 
 const row = (id: string) => requestRow(fx, id);
+/** A miss's answer is stored in the cache when the collector records it, which may be just after the answer. */
+async function recorded(answer: Promise<Infer>): Promise<Infer> {
+  const done = await answer;
+  await row(done.id);
+  return done;
+}
 const metric = (name: string, model: string) => modelCounter(fx, name, model);
 
 describe("result cache on an ONNX model", () => {
   it("answers a repeated request from the cache: same outputs, no worker step, cached record, charged nothing", async () => {
-    const miss = await infer("add", [1, 2, 3, 4]);
+    const miss = await recorded(infer("add", [1, 2, 3, 4]));
     expect(miss.status).toBe(200);
     expect(miss.body.outputs![0]!.data).toEqual([2, 4, 6, 8]);
     const missRow = await row(miss.id);
@@ -106,7 +112,7 @@ describe("result cache on an ONNX model", () => {
   });
 
   it("answers Prefer: respond-async with 202, then GET /v1/requests/{id} holds the cached result", async () => {
-    await infer("add", [5, 5, 5, 5]);
+    await recorded(infer("add", [5, 5, 5, 5]));
     const res = await infer("add", [5, 5, 5, 5], KEYS.acme, { prefer: "respond-async" });
     expect(res.status).toBe(202);
     expect((await row(res.id)).cached).toBe(true);
@@ -119,38 +125,38 @@ describe("result cache on an ONNX model", () => {
   });
 
   it("charges a hit the original answer's tokens when charge is tokens", async () => {
-    const miss = await infer("add-charged", [0, 0, 0, 1]);
+    const miss = await recorded(infer("add-charged", [0, 0, 0, 1]));
     const hit = await infer("add-charged", [0, 0, 0, 1]);
     expect(await row(miss.id)).toMatchObject({ cached: false, charged_tokens: "3" });
     expect(await row(hit.id)).toMatchObject({ cached: true, charged_tokens: "3" });
   });
 
   it("keeps entries per tenant by default and shares them across tenants with scope model", async () => {
-    await infer("add", [7, 7, 7, 7], KEYS.acme);
+    await recorded(infer("add", [7, 7, 7, 7], KEYS.acme));
     const otherTenant = await infer("add", [7, 7, 7, 7], KEYS.other);
     expect((await row(otherTenant.id)).cached).toBe(false);
 
-    await infer("add-shared", [7, 7, 7, 7], KEYS.acme);
+    await recorded(infer("add-shared", [7, 7, 7, 7], KEYS.acme));
     const shared = await infer("add-shared", [7, 7, 7, 7], KEYS.other);
     expect((await row(shared.id)).cached).toBe(true);
   });
 
   it("holds at most maxEntries per model, evicting the oldest, and skips answers over maxEntryBytes", async () => {
-    for (const v of [1, 2, 3]) await infer("add-small", [v, 0, 0, 0]);
+    for (const v of [1, 2, 3]) await recorded(infer("add-small", [v, 0, 0, 0]));
     expect(await fx.redis.zcard(cacheKeys(fx.prefix, "add-small").index)).toBe(2);
     const oldest = await infer("add-small", [1, 0, 0, 0]);
     expect((await row(oldest.id)).cached).toBe(false);
     const newest = await infer("add-small", [3, 0, 0, 0]);
     expect((await row(newest.id)).cached).toBe(true);
 
-    await infer("add-tiny", [1, 1, 1, 1]);
+    await recorded(infer("add-tiny", [1, 1, 1, 1]));
     const again = await infer("add-tiny", [1, 1, 1, 1]);
     expect((await row(again.id)).cached).toBe(false);
     expect(await fx.redis.exists(cacheKeys(fx.prefix, "add-tiny").index)).toBe(0);
   });
 
   it("never caches a model without spec.cache", async () => {
-    await infer("add-off", [1, 2, 3, 4]);
+    await recorded(infer("add-off", [1, 2, 3, 4]));
     const again = await infer("add-off", [1, 2, 3, 4]);
     expect((await row(again.id)).cached).toBe(false);
     expect(await metric("turnpike_cache_misses_total", "add-off")).toBe(0);
@@ -170,7 +176,7 @@ describe("result cache on an ONNX model", () => {
     };
     const misses: number[] = [];
     const hits: number[] = [];
-    await infer("add", [4, 3, 2, 1]);
+    await recorded(infer("add", [4, 3, 2, 1]));
     for (let i = 0; i < 20; i++) {
       misses.push(await timed([i, 0, 0, 100]));
       hits.push(await timedHit([4, 3, 2, 1]));
@@ -182,11 +188,11 @@ describe("result cache on an ONNX model", () => {
   });
 
   it("misses after the model's generation changes (the old entries are unreachable)", async () => {
-    const before = await infer("add", [9, 9, 9, 9]);
+    const before = await recorded(infer("add", [9, 9, 9, 9]));
     expect((await row((await infer("add", [9, 9, 9, 9])).id)).cached).toBe(true);
     // What a reload of the runtime config does when the operator renders a new generation.
     fx.config.models.find((m) => m.name === "add")!.cache!.generation = "g2";
-    const after = await infer("add", [9, 9, 9, 9]);
+    const after = await recorded(infer("add", [9, 9, 9, 9]));
     expect(after.body.outputs).toEqual(before.body.outputs);
     expect((await row(after.id)).cached).toBe(false);
     expect((await row((await infer("add", [9, 9, 9, 9])).id)).cached).toBe(true);
