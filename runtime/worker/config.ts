@@ -21,6 +21,11 @@ export const workerEnvSchema = commonEnvSchema.extend({
    * the operator mounts claims. Local runs point it at a directory of their own.
    */
   TURNPIKE_PVC_ROOT: z.string().startsWith("/").optional(),
+  /** The https:// or s3:// model this pod downloads (spec.model.uri); default the runtime config's uri. */
+  TURNPIKE_MODEL_URI: z
+    .string()
+    .regex(/^(https|s3):\/\/.+/, "must be an https:// or s3:// uri")
+    .optional(),
   /** sha256 of an https:// or s3:// model (spec.model.sha256): the download is verified against it. */
   TURNPIKE_MODEL_SHA256: z
     .string()

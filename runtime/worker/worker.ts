@@ -160,7 +160,8 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
     const resolve =
       options.resolve ?? (env.TURNPIKE_PVC_ROOT ? { pvcMountRoot: env.TURNPIKE_PVC_ROOT } : undefined);
     // An https:// or s3:// model is downloaded and verified first; the engine loads the local file.
-    const loadable = await localModel(modelConfig, {
+    const source = env.TURNPIKE_MODEL_URI ? { ...modelConfig, uri: env.TURNPIKE_MODEL_URI } : modelConfig;
+    const loadable = await localModel(source, {
       sha256: env.TURNPIKE_MODEL_SHA256,
       dir: env.TURNPIKE_MODEL_DOWNLOAD_DIR,
       env: options.env ?? process.env,
