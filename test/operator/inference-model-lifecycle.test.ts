@@ -86,7 +86,11 @@ describe("InferenceModel lifecycle", () => {
       ...im.spec!.model,
       uri: "s3://models/ocr/rec.onnx",
       sha256: "ab".repeat(32),
-      s3: { endpoint: "http://minio.storage.svc:9000", region: "eu-west-1", secretRef: { name: "s3-reader" } },
+      s3: {
+        endpoint: "http://minio.storage.svc:9000",
+        region: "eu-west-1",
+        secretRef: { name: "s3-reader" },
+      },
     };
     im.spec!.scaling = { ...im.spec!.scaling, minReplicas: 1 };
     await t.applyModel(im);
