@@ -120,7 +120,7 @@ function conditionsFor(im: InferenceModel, observed: Observed): ConditionInput[]
       ? c("Progressing", "False", rollout.stuck ? "ProgressDeadlineExceeded" : rollout.reason, "")
       : c("Progressing", "True", rollout.reason, rollout.message),
     // What the workers said beats "stuck": it names the cause (a download, a digest) and the fix.
-    observed.startFailure && available < want
+    observed.startFailure && !rollout.done
       ? c("Degraded", "True", observed.startFailure.reason, observed.startFailure.message)
       : rollout.stuck
         ? c("Degraded", "True", "ProgressDeadlineExceeded", rollout.stuck)

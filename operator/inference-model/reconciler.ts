@@ -30,7 +30,7 @@ import { writeStatusIfChanged } from "../shared/status.js";
 import { defaultedSpec } from "./defaults.js";
 import { childKinds, desiredChildren, queuePolicy } from "./desired.js";
 import { isDownloaded, terminationGraceSeconds } from "./desired-worker.js";
-import { modelStatus, type Observed } from "./model-status.js";
+import { modelStatus, rolloutOf, type Observed } from "./model-status.js";
 import { INFERENCE_MODEL_KIND } from "../shared/names.js";
 import { modelQueueName } from "./naming.js";
 import { deleteModelQueue, ensureModelQueue, inspectDeadLetterQueue, inspectQueue } from "./queue.js";
@@ -175,12 +175,12 @@ export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) 
     | undefined;
 
   // A downloaded model's workers say why they cannot start (failed download, digest mismatch); read
-  // their Pods only while replicas are missing, so a healthy model costs no extra request.
+  // their Pods only while a rollout is unfinished, so a healthy model costs no extra request.
   const deployment = observed.deployment;
   if (
     deployment &&
     isDownloaded(im.spec!.model.uri) &&
-    (deployment.status?.availableReplicas ?? 0) < (deployment.spec?.replicas ?? 0)
+    !rolloutOf(deployment, deployment.spec?.replicas ?? 0).done
   ) {
     observed.startFailure = await readStartFailure(namespace, name);
   }

@@ -86,11 +86,30 @@ describe("modelStatus with a start failure", () => {
       ).map((c) => [c.type, `${c.status}/${c.reason}/${c.message}`]),
     );
 
-  it("is Degraded with the worker's reason and message while no replica is available", () => {
+  it("is Degraded with the worker's reason and message while the rollout is unfinished", () => {
     expect(conditions(0)).toMatchObject({
       Ready: expect.stringMatching(/^False\/NoReplicasAvailable/),
       Degraded: "True/ModelChecksumMismatch/digests differ",
     });
+  });
+
+  it("is Degraded but still Ready while an old replica serves and the new one cannot start", () => {
+    const rolling: V1Deployment = {
+      metadata: { generation: 2 },
+      spec: { replicas: 1 } as V1Deployment["spec"],
+      status: { observedGeneration: 2, replicas: 2, updatedReplicas: 1, availableReplicas: 1 },
+    };
+    const status = modelStatus(im, {
+      deployment: rolling,
+      startFailure: { reason: "ModelDownloadFailed", message: "HTTP 404 Not Found (NoSuchKey)" },
+    }).status;
+    const byType = Object.fromEntries(
+      (status.conditions as { type: string; status: string; reason: string }[]).map((c) => [
+        c.type,
+        `${c.status}/${c.reason}`,
+      ]),
+    );
+    expect(byType).toMatchObject({ Ready: "True/ReplicasAvailable", Degraded: "True/ModelDownloadFailed" });
   });
 
   it("is not Degraded by a failure of the past once replicas are available", () => {
