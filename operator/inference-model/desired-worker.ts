@@ -8,6 +8,7 @@ import { PermanentError } from "../shared/errors.js";
 import { LABELS, childLabels, ownerReference, type OwnerRef } from "../shared/labels.js";
 import type { DefaultedSpec } from "./defaults.js";
 import {
+  MODEL_DOWNLOAD_DIR,
   PVC_MOUNT_ROOT,
   RUNTIME_CONFIG_DIR,
   RUNTIME_CONFIG_MAP,
@@ -55,15 +56,28 @@ interface ModelVolume {
   mount: Record<string, unknown>;
 }
 
+/** Whether the worker downloads `uri` (https://, s3://) into the pod instead of reading it in place. */
+export function isDownloaded(uri: string): boolean {
+  return /^(https|s3):\/\//i.test(uri);
+}
+
 /**
  * Volumes that make an artifact uri readable in the pod: npm:// ships in the image and file:// is a
  * path inside it (nothing to mount); pvc://<claim>/<path> mounts the claim read-only at
- * /models/<claim>. Other schemes are refused here rather than crash-looping in the pod.
+ * /models/<claim>; a downloaded model (https://, s3://, only for spec.model) gets an emptyDir the
+ * worker fills once per pod. Other schemes are refused here rather than crash-looping in the pod.
  */
 function artifactVolume(field: string, uri: string | undefined, volumeName: string): ModelVolume | undefined {
   if (!uri) return undefined;
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(uri)?.[1]?.toLowerCase();
   if (scheme === "npm" || scheme === "file") return undefined;
+  if (field === "spec.model.uri" && isDownloaded(uri)) {
+    // No sizeLimit: the model's size is unknown here, and going over a limit evicts the pod.
+    return {
+      volume: { name: volumeName, emptyDir: {} },
+      mount: { name: volumeName, mountPath: MODEL_DOWNLOAD_DIR },
+    };
+  }
   if (scheme === "pvc") {
     const claim = uri.slice("pvc://".length).split("/")[0] ?? "";
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(claim)) {
@@ -79,9 +93,8 @@ function artifactVolume(field: string, uri: string | undefined, volumeName: stri
   }
   throw new PermanentError(
     "UnsupportedModelSource",
-    `${field} ${uri}: the runtime does not download ${scheme ?? "scheme-less"} sources (it never ` +
-      "fetches at start-up); put the file on a PersistentVolumeClaim and use pvc://<claim>/<path>, " +
-      "or bake it into the image and use file:///<path>",
+    `${field} ${uri}: the runtime does not read ${scheme ?? "scheme-less"} sources here; put the file ` +
+      "on a PersistentVolumeClaim and use pvc://<claim>/<path>, or bake it into the image and use file:///<path>",
   );
 }
 
@@ -104,8 +117,37 @@ function resources(spec: DefaultedSpec): Record<string, unknown> {
   return out;
 }
 
-function secretEnv(name: string, secret: string, key: string) {
-  return { name, valueFrom: { secretKeyRef: { name: secret, key } } };
+function secretEnv(name: string, secret: string, key: string, optional?: boolean) {
+  return { name, valueFrom: { secretKeyRef: { name: secret, key, ...(optional ? { optional } : {}) } } };
+}
+
+/**
+ * What the worker needs to download and verify an https:// or s3:// model: the digest, the
+ * emptyDir, and for S3 the variables AWS's SDKs and KServe's storage initializer read (the
+ * credentials straight from the user's Secret). A changed digest or source rolls the pods, so each
+ * new pod downloads the new file into a fresh emptyDir.
+ */
+function downloadEnv(spec: DefaultedSpec): Record<string, unknown>[] {
+  const { model } = spec;
+  if (!isDownloaded(model.uri)) return [];
+  const s3 = model.uri.startsWith("s3://") ? model.s3 : undefined;
+  const secret = s3?.secretRef?.name;
+  return [
+    // The pod carries source and digest together, so it never pairs a new digest with an old uri
+    // from a runtime config that has not caught up yet.
+    { name: "TURNPIKE_MODEL_URI", value: model.uri },
+    { name: "TURNPIKE_MODEL_SHA256", value: model.sha256 ?? "" },
+    { name: "TURNPIKE_MODEL_DOWNLOAD_DIR", value: MODEL_DOWNLOAD_DIR },
+    ...(s3?.endpoint ? [{ name: "AWS_ENDPOINT_URL", value: s3.endpoint }] : []),
+    ...(s3?.region ? [{ name: "AWS_REGION", value: s3.region }] : []),
+    ...(secret
+      ? [
+          secretEnv("AWS_ACCESS_KEY_ID", secret, "AWS_ACCESS_KEY_ID"),
+          secretEnv("AWS_SECRET_ACCESS_KEY", secret, "AWS_SECRET_ACCESS_KEY"),
+          secretEnv("AWS_SESSION_TOKEN", secret, "AWS_SESSION_TOKEN", true),
+        ]
+      : []),
+  ];
 }
 
 /** The worker Deployment. */
@@ -164,6 +206,7 @@ export function workerDeployment(facts: ModelFacts): KubernetesObject {
                 { name: "TURNPIKE_DRAIN_TIMEOUT_MS", value: String((grace - CLOSE_MARGIN_SECONDS) * 1000) },
                 secretEnv("TURNPIKE_AMQP_URL", settings.runtimeSecret, SECRET_KEYS.amqpUrl),
                 secretEnv("TURNPIKE_REDIS_URL", settings.runtimeSecret, SECRET_KEYS.redisUrl),
+                ...downloadEnv(spec),
               ],
               ports: [{ name: "http", containerPort: HTTP_PORT, protocol: "TCP" }],
               // Ready only once the model is loaded, warmed up and consuming (the worker's /readyz).

@@ -19,6 +19,7 @@ import { endpointOf } from "../shared/names.js";
 import { modelQueueName, selectorString, workerSelector } from "./naming.js";
 import { providerFallbacks } from "../../runtime/shared/contracts/index.js";
 import type { QueueInfo } from "./queue.js";
+import type { StartFailure } from "./worker-pods.js";
 
 export interface Observed {
   deployment?: V1Deployment;
@@ -27,6 +28,8 @@ export interface Observed {
   deadLetter?: QueueInfo;
   /** A problem only a spec (or cluster) change can fix: Degraded. */
   problem?: PermanentError;
+  /** Why the workers cannot start, as they said in their termination message (e.g. a failed download). */
+  startFailure?: StartFailure;
 }
 
 interface Rollout {
@@ -116,11 +119,14 @@ function conditionsFor(im: InferenceModel, observed: Observed): ConditionInput[]
     rollout.done || rollout.stuck
       ? c("Progressing", "False", rollout.stuck ? "ProgressDeadlineExceeded" : rollout.reason, "")
       : c("Progressing", "True", rollout.reason, rollout.message),
-    rollout.stuck
-      ? c("Degraded", "True", "ProgressDeadlineExceeded", rollout.stuck)
-      : fallback
-        ? c("Degraded", "True", "ExecutionProviderUnavailable", fallback)
-        : c("Degraded", "False", "Reconciled", ""),
+    // What the workers said beats "stuck": it names the cause (a download, a digest) and the fix.
+    observed.startFailure && !rollout.done
+      ? c("Degraded", "True", observed.startFailure.reason, observed.startFailure.message)
+      : rollout.stuck
+        ? c("Degraded", "True", "ProgressDeadlineExceeded", rollout.stuck)
+        : fallback
+          ? c("Degraded", "True", "ExecutionProviderUnavailable", fallback)
+          : c("Degraded", "False", "Reconciled", ""),
   ];
 }
 

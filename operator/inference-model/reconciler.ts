@@ -28,12 +28,13 @@ import { FINALIZER, ownerSelector } from "../shared/labels.js";
 import { writeStatusIfChanged } from "../shared/status.js";
 import { defaultedSpec } from "./defaults.js";
 import { childKinds, desiredChildren, queuePolicy } from "./desired.js";
-import { terminationGraceSeconds } from "./desired-worker.js";
-import { modelStatus, type Observed } from "./model-status.js";
+import { isDownloaded, terminationGraceSeconds } from "./desired-worker.js";
+import { modelStatus, rolloutOf, type Observed } from "./model-status.js";
 import { INFERENCE_MODEL_KIND } from "../shared/names.js";
 import { modelQueueName } from "./naming.js";
 import { deleteModelQueue, ensureModelQueue, inspectQueue } from "./queue.js";
 import { names } from "../../runtime/shared/contracts/index.js";
+import { readStartFailure } from "./worker-pods.js";
 
 /** How soon a model whose rollout is under way is looked at again (Deployments are not watched). */
 export const PROGRESS_REQUEUE_MS = 5_000;
@@ -205,6 +206,17 @@ export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) 
   observed.deployment = (await ctx.children.get(CHILD_KINDS.Deployment, namespace, name)) as
     | V1Deployment
     | undefined;
+
+  // A downloaded model's workers say why they cannot start (failed download, digest mismatch); read
+  // their Pods only while a rollout is unfinished, so a healthy model costs no extra request.
+  const deployment = observed.deployment;
+  if (
+    deployment &&
+    isDownloaded(im.spec!.model.uri) &&
+    !rolloutOf(deployment, deployment.spec?.replicas ?? 0).done
+  ) {
+    observed.startFailure = await readStartFailure(namespace, name);
+  }
 
   const { status, progressing } = modelStatus(im, observed);
   const written = await writeStatusIfChanged(InferenceModel, im, status);

@@ -25,6 +25,8 @@ export const SECRET_KEYS = {
 
 /** Where a pvc:// claim is mounted (runtime/shared/models/model-source.ts, PVC_MOUNT_ROOT). */
 export const PVC_MOUNT_ROOT = "/models";
+/** Where the worker downloads an https:// or s3:// model (an emptyDir of the pod). */
+export const MODEL_DOWNLOAD_DIR = "/model-download";
 
 /** The Open Inference Protocol v2 endpoint of a model or pipeline, relative to the namespace's gateway. */
 export function endpointOf(name: string): string {

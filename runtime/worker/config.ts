@@ -21,6 +21,18 @@ export const workerEnvSchema = commonEnvSchema.extend({
    * the operator mounts claims. Local runs point it at a directory of their own.
    */
   TURNPIKE_PVC_ROOT: z.string().startsWith("/").optional(),
+  /** The https:// or s3:// model this pod downloads (spec.model.uri); default the runtime config's uri. */
+  TURNPIKE_MODEL_URI: z
+    .string()
+    .regex(/^(https|s3):\/\/.+/, "must be an https:// or s3:// uri")
+    .optional(),
+  /** sha256 of an https:// or s3:// model (spec.model.sha256): the download is verified against it. */
+  TURNPIKE_MODEL_SHA256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, "must be 64 hex digits")
+    .optional(),
+  /** Where an https:// or s3:// model is downloaded to (the pod's emptyDir); default under the temp dir. */
+  TURNPIKE_MODEL_DOWNLOAD_DIR: z.string().startsWith("/").optional(),
   /** Name reported in StepTiming.worker; the pod name (HOSTNAME) in Kubernetes. */
   TURNPIKE_WORKER_ID: z.string().min(1).optional(),
 });

@@ -18,6 +18,7 @@ import { ModelConsumer } from "./consumer.js";
 import { engineFor, type ModelRunner } from "./engines/index.js";
 import { cudaDeviceId } from "./engines/onnx/execution-provider.js";
 import { LiveConfig } from "./live-config.js";
+import { localModel } from "./model-download/local-model.js";
 import { ensureQueues } from "./model-queue.js";
 import { dictionaryFor } from "./tasks/ocr/dictionary.js";
 
@@ -31,6 +32,8 @@ export interface WorkerOptions {
   model?: string;
   /** How model uris resolve (tests point pvc:// elsewhere). */
   resolve?: ResolveOptions;
+  /** Extra trusted CA certificates (PEM) for an https:// model (tests). */
+  ca?: string;
   /** Called when the worker cannot go on (the model broke, the broker cancelled it); main exits so the pod restarts. */
   onFatal?: (error: Error) => void;
 }
@@ -159,7 +162,16 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
   const ready = (async () => {
     const resolve =
       options.resolve ?? (env.TURNPIKE_PVC_ROOT ? { pvcMountRoot: env.TURNPIKE_PVC_ROOT } : undefined);
-    const runner = await engineFor(modelConfig).load(modelConfig, {
+    // An https:// or s3:// model is downloaded and verified first; the engine loads the local file.
+    const source = env.TURNPIKE_MODEL_URI ? { ...modelConfig, uri: env.TURNPIKE_MODEL_URI } : modelConfig;
+    const loadable = await localModel(source, {
+      sha256: env.TURNPIKE_MODEL_SHA256,
+      dir: env.TURNPIKE_MODEL_DOWNLOAD_DIR,
+      env: options.env ?? process.env,
+      log,
+      ...(options.ca ? { ca: options.ca } : {}),
+    });
+    const runner = await engineFor(modelConfig).load(loadable, {
       log,
       resolve,
       cudaDeviceId: cudaDeviceId(options.env ?? process.env),

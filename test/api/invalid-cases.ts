@@ -82,6 +82,56 @@ export const inferenceModelCases: Case[] = [
     message: "s3:// URIs look like s3://<bucket>/<key>",
   },
   {
+    name: "https model without sha256",
+    manifest: withUri("https://models.example.com/m.onnx"),
+    message: "model.sha256 is required for https:// and s3:// models",
+  },
+  {
+    name: "s3 model without sha256",
+    manifest: model({ model: { uri: "s3://models/m.onnx", s3: { region: "eu-west-1" } } }),
+    message: "model.sha256 is required for https:// and s3:// models",
+  },
+  {
+    name: "sha256 that is not 64 hex digits",
+    manifest: model({ model: { uri: "https://models.example.com/m.onnx", sha256: "abc123" } }),
+    message: "spec.model.sha256: Invalid value",
+  },
+  {
+    name: "sha256 on a model that is not downloaded",
+    manifest: model({ model: { uri: "file:///m.onnx", sha256: "a".repeat(64) } }),
+    message: "model.sha256 is only used for https:// and s3:// models",
+  },
+  {
+    name: "s3 settings on an https model",
+    manifest: model({
+      model: {
+        uri: "https://models.example.com/m.onnx",
+        sha256: "a".repeat(64),
+        s3: { region: "eu-west-1" },
+      },
+    }),
+    message: "model.s3 may only be set for an s3:// uri",
+  },
+  {
+    name: "s3 endpoint that is not a URL",
+    manifest: model({
+      model: { uri: "s3://models/m.onnx", sha256: "a".repeat(64), s3: { endpoint: "minio:9000" } },
+    }),
+    message: "s3.endpoint must be an http:// or https:// URL",
+  },
+  {
+    name: "s3 secretRef without a name",
+    manifest: model({ model: { uri: "s3://models/m.onnx", sha256: "a".repeat(64), s3: { secretRef: {} } } }),
+    message: "spec.model.s3.secretRef.name: Required value",
+  },
+  {
+    name: "tokenizer from s3",
+    manifest: model({
+      tokens: { mode: "tokenizer", tokenizer: { uri: "s3://models/tokenizer.json" } },
+    }),
+    message: "tokens.tokenizer.uri cannot be https:// or s3://",
+  },
+  {
     name: "format other than onnx",
     manifest: model({ model: { uri: "file:///m.onnx", format: "tensorflow" } }),
     message: 'spec.model.format: Unsupported value: "tensorflow"',

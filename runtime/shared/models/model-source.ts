@@ -11,9 +11,10 @@
  *   claim `<claim>` read-only at `/models/<claim>`, so this maps to `/models/<claim>/<path>` (the
  *   root can be overridden, e.g. in tests).
  *
- * Anything else (`s3://`, `https://`, `gs://`, ...) is refused with a message that says to mount the
- * file and use `file://` (or `pvc://`): fetching at start-up would make pods depend on the network
- * and make start-up time unbounded.
+ * `https://` and `s3://` models are not resolved in place: the worker downloads and verifies them
+ * first (runtime/worker/model-download) and loads the local copy; other processes (the gateway
+ * reading a signature) get an error and do without the file. Anything else (`gs://`, ...) is refused
+ * with a message that says to mount the file and use `file://` (or `pvc://`).
  */
 import { existsSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -53,7 +54,12 @@ export function resolveModelUri(uri: string, options: ResolveOptions = {}): Mode
   if (scheme === "npm") source = { uri, scheme, path: resolveNpm(uri, rest, options.resolveFrom) };
   else if (scheme === "file") source = { uri, scheme, path: resolveFile(uri) };
   else if (scheme === "pvc") source = { uri, scheme, path: resolvePvc(uri, rest, options.pvcMountRoot) };
-  else {
+  else if (scheme === "https" || scheme === "s3") {
+    throw new Error(
+      `model uri ${uri}: ${scheme}:// models are downloaded by the worker (with their sha256) ` +
+        "before loading, not read in place",
+    );
+  } else {
     throw new Error(
       `model uri ${uri}: scheme ${scheme}:// is not supported by this runtime build; ` +
         "mount the file into the pod and use file:// (or pvc://<claim>/<path>)",
