@@ -5,7 +5,7 @@
  * so a crash anywhere in here redelivers the batch and every step is repeated harmlessly.
  */
 import type { Redis } from "ioredis";
-import { names, type CompletionNotice, type InferenceResult } from "../shared/contracts/index.js";
+import { names, tenantKeys, type CompletionNotice, type InferenceResult } from "../shared/contracts/index.js";
 import { chargedTokens } from "../shared/db/charged-tokens.js";
 import type { RequestRecords, StoredOutcome, UpsertOutcome } from "../shared/db/request-records.js";
 import type { Logger } from "../shared/logger.js";
@@ -125,7 +125,8 @@ export class ResultSink {
 
   /**
    * One pipelined round trip publishing a CompletionNotice per result (duplicates after a redelivery
-   * are harmless: a gateway that already answered ignores them). The request's tenant key is left to
+   * are harmless: a gateway that already answered ignores them) and taking the request out of its
+   * tenant's backlog (runtime/gateway/tenant-backlog.ts; removing twice is harmless too). The request's tenant key is left to
    * expire: the gateway may still use it to authorise GET /v1/requests/{id}.
    */
   private async notify(results: InferenceResult[], stored: Map<string, StoredOutcome>, signal: AbortSignal) {
@@ -141,6 +142,7 @@ export class ResultSink {
             status: stored.get(r.requestId.toLowerCase())?.status === "failed" ? "failed" : r.status,
           };
           pipeline.publish(this.channel, JSON.stringify(notice));
+          pipeline.zrem(tenantKeys(this.deps.prefix, r.tenant).backlog(r.target.name), r.requestId);
         }
         const replies = (await pipeline.exec()) ?? [];
         const failed = replies.find(([error]) => error);

@@ -110,7 +110,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       log,
     );
     closers.push(() => completions.close());
-    const publisher = new TaskPublisher(env.TURNPIKE_AMQP_URL, log);
+    const publisher = new TaskPublisher(env.TURNPIKE_AMQP_URL, log, prefix);
     closers.push(() => publisher.close());
     await publisher.start();
 
@@ -140,6 +140,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         prefix,
         idempotencyTtlSeconds: env.TURNPIKE_IDEMPOTENCY_TTL_SECONDS,
         metrics,
+        config: () => config,
       }),
       authenticator: new Authenticator(quota, env),
       metrics,

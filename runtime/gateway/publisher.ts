@@ -4,7 +4,8 @@
  */
 import { publishJson } from "../shared/amqp.js";
 import { AmqpConnection } from "../shared/amqp-connection.js";
-import type { InferenceTask } from "../shared/contracts/index.js";
+import type { InferenceTask, ModelConfig } from "../shared/contracts/index.js";
+import { LaneDeclarer } from "../shared/lanes.js";
 import type { Logger } from "../shared/logger.js";
 
 /** What a queue look-up found. */
@@ -18,7 +19,10 @@ export interface QueueInfo {
 export class TaskPublisher {
   private readonly amqp: AmqpConnection;
 
-  constructor(url: string, log: Logger) {
+  private readonly lanes: LaneDeclarer;
+
+  constructor(url: string, log: Logger, prefix: string) {
+    this.lanes = new LaneDeclarer(prefix);
     // Reopened on the next publish after a failure.
     this.amqp = new AmqpConnection({ url, name: "turnpike-gateway", log, reconnect: "on-demand" });
   }
@@ -37,6 +41,16 @@ export class TaskPublisher {
   async publish(queue: string, task: InferenceTask): Promise<void> {
     const { channel } = await this.amqp.session();
     await publishJson(channel, queue, task, {
+      messageId: task.requestId,
+      timestamp: Math.floor(task.submittedAt / 1000),
+    });
+  }
+
+  /** Publishes `task` to `tenant`'s lane of `model`, declaring the lane first if this process has not seen it. */
+  async publishToLane(model: ModelConfig, tenant: string, task: InferenceTask): Promise<void> {
+    const session = await this.amqp.session();
+    const lane = await this.lanes.ensure(session, model, tenant);
+    await publishJson(session.channel, lane, task, {
       messageId: task.requestId,
       timestamp: Math.floor(task.submittedAt / 1000),
     });

@@ -15,10 +15,12 @@ import {
   type WireTensor,
 } from "../shared/contracts/index.js";
 import type { Metrics } from "../shared/metrics.js";
+import type { RuntimeConfig } from "../shared/contracts/index.js";
 import type { QuotaStore, ReserveResult } from "../shared/quota/index.js";
 import { ApiError } from "./errors.js";
 import type { TaskPublisher } from "./publisher.js";
 import type { RequestStates } from "./request-state.js";
+import { TenantBacklog } from "./tenant-backlog.js";
 
 /** A validated request ready to enqueue. */
 export interface Submission {
@@ -51,6 +53,8 @@ export interface SubmitterDeps {
   prefix: string;
   idempotencyTtlSeconds: number;
   metrics: Metrics;
+  /** The runtime config in force: the model's queue policy (its lanes) and the tenant's backlog bound. */
+  config: () => RuntimeConfig;
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -94,13 +98,38 @@ function keyInUse(): ApiError {
   );
 }
 
+/** The 429 for a tenant whose own backlog on the target is full. */
+function backlogFull(s: Submission): ApiError {
+  return new ApiError(
+    "tenant_backlog_full",
+    `tenant ${s.tenant} already has its maximum of requests waiting or running for ${s.target.name} ` +
+      "(TenantQuota spec.maxQueuedPerModel); retry when some have finished",
+    { "retry-after": 1 },
+  );
+}
+
 /** Enqueues submissions. */
 export class Submitter {
-  constructor(private readonly deps: SubmitterDeps) {}
+  private readonly backlog: TenantBacklog;
+
+  constructor(private readonly deps: SubmitterDeps) {
+    this.backlog = new TenantBacklog(deps.redis, deps.prefix);
+  }
+
+  /**
+   * Publishes the task to the tenant's lane of its first model (declared on first use), so the
+   * worker can share the model fairly; to the model's own queue if the config does not know it.
+   */
+  private async publish(s: Submission): Promise<void> {
+    const { publisher, prefix } = this.deps;
+    const model = this.deps.config().models.find((m) => m.name === s.queueModel);
+    if (model) await publisher.publishToLane(model, s.tenant, this.task(s));
+    else await publisher.publish(names(prefix).modelQueue(s.queueModel), this.task(s));
+  }
 
   /** Accepts `s` or returns the request an earlier call with the same Idempotency-Key created. */
   async submit(s: Submission): Promise<SubmitOutcome> {
-    const { redis, quota, states, publisher, prefix } = this.deps;
+    const { redis, quota, states, prefix } = this.deps;
     const idemKey = s.idempotencyKey ? tenantKeys(prefix, s.tenant).idempotency(s.idempotencyKey) : undefined;
     if (idemKey) {
       const existing = await this.claim(idemKey, s).catch((error: unknown) => {
@@ -119,15 +148,18 @@ export class Submitter {
     let reserved = false;
     try {
       // Both go out back to back on one connection (one round trip); SET is applied first.
-      const [marked, reservation] = await Promise.allSettled([
+      const [marked, reservation, backlog] = await Promise.allSettled([
         states.markQueued(s.requestId, s.tenant, s.target, s.submittedAt),
         quota.reserve(s.tenant, s.requestId, s.reservedTokens, s.submittedAt),
+        this.backlog.admit(this.deps.config(), s),
       ]);
       reserved = reservation.status === "fulfilled" && reservation.value.ok;
       if (marked.status === "rejected") throw marked.reason;
       if (reservation.status === "rejected") throw reservation.reason;
+      if (backlog.status === "rejected") throw backlog.reason;
       if (!reservation.value.ok) throw this.refusal(s, reservation.value);
-      await publisher.publish(names(prefix).modelQueue(s.queueModel), this.task(s));
+      if (!backlog.value) throw backlogFull(s);
+      await this.publish(s);
       await this.markPublished(s);
       return { requestId: s.requestId, reused: false };
     } catch (error) {
@@ -139,6 +171,7 @@ export class Submitter {
       if (error instanceof PublishOutcomeUnknownError && idemKey) throw unavailable(error);
       // Undo in reverse order; each undo is idempotent and a failing one must not hide the cause.
       if (reserved) await quota.release(s.tenant, s.requestId).catch(() => undefined);
+      await this.backlog.forget(s).catch(() => undefined);
       await states.forget(s.requestId).catch(() => undefined);
       if (idemKey) await redis.del(idemKey).catch(() => undefined);
       throw submitFailure(error);
@@ -176,12 +209,12 @@ export class Submitter {
    * undone on failure (the first attempt may have published): the caller gets a 503 and retries.
    */
   private async enqueueAgain(s: Submission): Promise<void> {
-    const { quota, states, publisher, prefix } = this.deps;
+    const { quota, states } = this.deps;
     try {
       await states.markQueued(s.requestId, s.tenant, s.target, s.submittedAt);
       const reservation = await quota.reserve(s.tenant, s.requestId, s.reservedTokens, s.submittedAt);
       if (!reservation.ok) throw this.refusal(s, reservation);
-      await publisher.publish(names(prefix).modelQueue(s.queueModel), this.task(s));
+      await this.publish(s);
     } catch (error) {
       throw submitFailure(error);
     }

@@ -1,6 +1,10 @@
 /**
- * The worker's queue side: consumes its model's queue with a bounded prefetch, batches requests,
- * runs them, publishes each outcome with publisher confirms and only then acks.
+ * The worker's queue side: consumes its model's queue and every tenant lane of the model
+ * (runtime/shared/lanes.ts), each with a bounded prefetch; picks which received request starts next
+ * with the FairScheduler (priority with a floor, then weighted fair shares between tenants); batches
+ * requests, runs them, publishes each outcome with publisher confirms and only then acks. Requests
+ * are handed to the batcher (or a generation) only while it has room for them, so the choice is
+ * made as late as possible; everything received stays unacked until it ran.
  *
  * Per message:
  * - not a task at all (not JSON, no request id) -> nack with requeue; the quorum queue's delivery
@@ -26,6 +30,7 @@ import type { Metrics } from "../shared/metrics.js";
 import type { DecodedTensor } from "../shared/tensors.js";
 import { concatRows, splitRows } from "./batch-tensors.js";
 import { Batcher } from "./batcher.js";
+import { FairScheduler, type FairClass } from "./fair-scheduler.js";
 import {
   finishRequest,
   padAxisOf,
@@ -49,13 +54,18 @@ import {
 export interface ConsumerOptions {
   channel: ConfirmChannel;
   prefix: string;
-  queue: string;
+  /** The model's queue and its tenants' lanes; more can be added with {@link ModelConsumer.consume}. */
+  queues: string[];
   model: ServedModel;
+  /** Priority and weight of a tenant (from the runtime config; defaults for unknown tenants). */
+  classOf: (tenant: string) => FairClass;
   metrics: Metrics;
   log: Logger;
   prefetch: number;
   /** Called when the model cannot run any more (not a request's fault); the worker should exit. */
   onBroken: (error: Error) => void;
+  /** Called for each task as it is accepted for running, in that order (tests, measurements). */
+  onAccepted?: (task: InferenceTask) => void;
 }
 
 interface Item {
@@ -63,22 +73,38 @@ interface Item {
   request: PreparedRequest;
 }
 
+/** A received task waiting for its turn. */
+interface Received {
+  message: ConsumeMessage;
+  task: InferenceTask;
+}
+
 /** Consumes one model queue; see the module comment for the life of a message. */
 export class ModelConsumer {
-  private consumerTag: string | undefined;
+  private readonly consumerTags = new Map<string, string>();
+  private stopped = false;
+  private onCancelled: () => void = () => undefined;
+  private readonly fair = new FairScheduler<Received>();
+  /** Generations running now (generative models). */
+  private generating = 0;
   private readonly settling = new Set<Promise<void>>();
   private readonly batcher: Batcher<Item>;
   private unacked = 0;
   /** Generations clients gave up on (generative models only). */
   private readonly cancellations = new Cancellations();
 
+  /** The batch size in force (batching reloads change it). */
+  private batchLimit: number;
+
   constructor(private readonly options: ConsumerOptions) {
     const { runner } = options.model;
+    this.batchLimit = this.limits(runner.config.batching).maxBatchSize;
     this.batcher = new Batcher<Item>({
       ...this.limits(runner.config.batching),
       rowsOf: (item) => item.request.rows,
       keyOf: (item) => item.request.key,
       run: (items) => this.runBatch(items),
+      onTaken: () => this.admit(),
       onError: (error, items) => {
         options.log.error(
           { err: error, count: items.length },
@@ -96,23 +122,35 @@ export class ModelConsumer {
 
   /** Applies new batching limits from a reloaded config. */
   configure(batching: { maxBatchSize: number; maxDelayMs: number }): void {
+    this.batchLimit = this.limits(batching).maxBatchSize;
     this.batcher.configure(this.limits(batching));
+    this.admit();
   }
 
-  /** Starts consuming (manual acks, bounded prefetch). */
+  /** Starts consuming every queue of the options (manual acks, bounded prefetch per queue). */
   async start(onCancelled: () => void): Promise<void> {
-    const { channel, queue, prefetch, log } = this.options;
+    const { channel, prefetch, log } = this.options;
+    this.onCancelled = onCancelled;
+    // Per consumer (not global): each lane may hold `prefetch` unacked messages.
     await channel.prefetch(prefetch);
     if (this.options.model.runner.generator) {
       await this.cancellations.listen(channel, this.options.prefix, log);
     }
+    for (const queue of this.options.queues) await this.consume(queue);
+  }
+
+  /** Consumes one more queue (a tenant lane added by a config reload); a no-op if already consumed. */
+  async consume(queue: string): Promise<void> {
+    const { channel, prefetch, log } = this.options;
+    if (this.stopped || this.consumerTags.has(queue)) return;
+    this.consumerTags.set(queue, "");
     const { consumerTag } = await channel.consume(
       queue,
       (message) => {
         if (message === null) {
           log.error({ queue }, "the broker cancelled the consumer (queue deleted?)");
-          this.consumerTag = undefined;
-          onCancelled();
+          this.consumerTags.delete(queue);
+          this.onCancelled();
           return;
         }
         this.onMessage(message);
@@ -125,7 +163,7 @@ export class ModelConsumer {
           : {}),
       },
     );
-    this.consumerTag = consumerTag;
+    this.consumerTags.set(queue, consumerTag);
     log.info({ queue, prefetch, consumerTag }, "consuming");
   }
 
@@ -136,12 +174,15 @@ export class ModelConsumer {
    */
   async stop(timeoutMs: number): Promise<boolean> {
     const { channel, log } = this.options;
-    if (this.consumerTag) {
-      const tag = this.consumerTag;
-      this.consumerTag = undefined;
+    this.stopped = true;
+    const tags = [...this.consumerTags.values()].filter(Boolean);
+    this.consumerTags.clear();
+    for (const tag of tags) {
       await channel.cancel(tag).catch((err: unknown) => log.warn({ err }, "cancelling the consumer"));
     }
     const drained = (async () => {
+      // Everything received runs, as before lanes: fairness no longer matters while draining.
+      for (const received of this.fair.drain()) this.accept(received);
       await this.batcher.flush();
       while (this.settling.size > 0) await Promise.allSettled([...this.settling]);
     })();
@@ -161,10 +202,9 @@ export class ModelConsumer {
   }
 
   private onMessage(message: ConsumeMessage): void {
-    const { model, metrics, log } = this.options;
-    const name = model.runner.config.name;
+    const { model, metrics } = this.options;
     this.unacked++;
-    metrics.inFlight.inc({ target: name });
+    metrics.inFlight.inc({ target: model.runner.config.name });
     let task: InferenceTask;
     try {
       task = parseTask(message.content);
@@ -172,10 +212,35 @@ export class ModelConsumer {
       if (error instanceof MalformedTaskError) return this.fail(message, error.task, error);
       return this.requeue(message, error);
     }
+    if (this.stopped) return this.accept({ message, task });
+    this.fair.push(this.options.classOf(task.tenant), { message, task }, rowsOf(task));
+    this.admit();
+  }
+
+  /** Room for more started requests: one batch waiting beside the running one, or free sequences. */
+  private hasRoom(): boolean {
+    const { runner } = this.options.model;
+    if (runner.generator) return this.generating < runner.config.batching.maxBatchSize;
+    return this.batcher.pending < this.batchLimit;
+  }
+
+  /** Starts the requests the scheduler picks while there is room for them. */
+  private admit(): void {
+    while (this.fair.size > 0 && this.hasRoom()) this.accept(this.fair.next()!);
+  }
+
+  /**
+   * The one place where a received task is accepted for running: from here on it is the model's
+   * (queue wait measured, prepared, handed to the batcher or a generation).
+   */
+  private accept({ message, task }: Received): void {
+    const { model, metrics, log } = this.options;
+    const name = model.runner.config.name;
     const header = Number(message.properties.headers?.[ENQUEUED_AT_HEADER]);
     const enqueuedAt = Number.isFinite(header) && header > 0 ? header : task.submittedAt;
     const queuedMs = Math.max(0, Date.now() - enqueuedAt);
     metrics.queueWait.observe({ model: name }, queuedMs / 1000);
+    this.options.onAccepted?.(task);
     if (model.runner.generator) return this.generate(message, task, queuedMs);
     let request: PreparedRequest;
     try {
@@ -272,7 +337,12 @@ export class ModelConsumer {
         log.debug({ err: error, requestId: task.requestId }, "generation failed");
         this.fail(message, task, toStepError(error, "model_error", "generating"));
       })
-      .finally(() => this.settling.delete(running));
+      .finally(() => {
+        this.settling.delete(running);
+        this.generating--;
+        this.admit();
+      });
+    this.generating++;
     this.settling.add(running);
   }
 
@@ -368,6 +438,12 @@ export class ModelConsumer {
     this.unacked--;
     this.options.metrics.inFlight.dec({ target: this.options.model.runner.config.name });
   }
+}
+
+/** What starting a task costs the model, for fair shares: its rows (dimension 0 of its first input). */
+function rowsOf(task: InferenceTask): number {
+  const rows = task.inputs[0]?.shape[0];
+  return rows !== undefined && rows > 0 ? rows : 1;
 }
 
 /** Which delivery attempt this is (1 = first); quorum queues count earlier ones in x-delivery-count. */
