@@ -122,8 +122,9 @@ lane of the model, \`turnpike.<namespace>.model.<model>.tenant.<tenant>\`, decla
 with the model's \`spec.queue\` arguments), and each worker consumes all lanes of its model and
 chooses which waiting request starts next:
 - \`spec.priority\` first, strictly with a floor: \`high\` before \`normal\` before \`low\`, except
-  that a priority with requests waiting that was passed over 9 starts in a row gets the next one, so
-  waiting \`low\` work gets at least one start in every 10. A request already in a batch is not
+  that a priority with requests waiting that was passed over 9 starts in a row gets the next one
+  (two due at once: the lower first), so waiting \`low\` work gets at least one start in every 10
+  (every 11 when both \`high\` and \`normal\` compete). A request already in a batch is not
   pre-empted, so a \`high\` request waits at most for the batch running and the one formed next.
 - then \`spec.weight\` (default 1) among tenants of the same priority: each worker starts their
   waiting requests in proportion to their weights, counted in rows (dimension 0 of the first

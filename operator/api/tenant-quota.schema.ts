@@ -92,8 +92,9 @@ const spec: Schema = obj(
       "Which of the tenants with requests waiting for the same model starts first. Each worker " +
         "starts waiting requests by priority, strictly but with a floor: `high` before `normal` " +
         "before `low`, except that a priority with requests waiting that has been passed over 9 " +
-        "times in a row gets the next start, so waiting `low` work gets at least one start in " +
-        "every 10. Requests already handed to a batch are not pre-empted.",
+        "times in a row gets the next start (two due at once: the lower first), so waiting `low` " +
+        "work gets at least one start in every 10 (every 11 when both `high` and `normal` " +
+        "compete). Requests already handed to a batch are not pre-empted.",
       { enum: [...TENANT_PRIORITIES], default: "normal" },
     ),
     weight: int32(

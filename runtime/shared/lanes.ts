@@ -4,12 +4,12 @@
  *
  * The operator declares the model's own queue; a lane is declared by whichever process needs it
  * first (the gateway before its first publish, the worker before it consumes), with the model
- * queue's arguments from the runtime config. An existing lane is used as it is: re-asserting it with
+ * queue's arguments from the runtime config, and only while the model's own queue exists. An existing lane is used as it is: re-asserting it with
  * arguments changed since (a new spec.queue) would fail with PRECONDITION_FAILED and close the
  * channel, so it is probed passively first, on a throwaway channel.
  */
 import type { ChannelModel, ConfirmChannel } from "amqplib";
-import { modelQueueArguments } from "./amqp.js";
+import { modelQueueArguments, PublishRejectedError } from "./amqp.js";
 import { names, type ModelConfig } from "./contracts/index.js";
 
 /** Makes sure lanes exist, remembering the ones it has seen (per connection). */
@@ -34,6 +34,17 @@ export class LaneDeclarer {
       await probe.checkQueue(lane);
       await probe.close().catch(() => undefined);
     } catch {
+      // A lane only joins a model queue the operator (or a worker) declared: no lanes for a model
+      // not deployed yet, and none re-created after its finalizer deleted its queues.
+      const main = names(this.prefix).modelQueue(model.name);
+      const check = await session.connection.createChannel();
+      check.on("error", () => undefined);
+      const exists = await check.checkQueue(main).then(
+        () => true,
+        () => false,
+      );
+      await check.close().catch(() => undefined);
+      if (!exists) throw new PublishRejectedError(main, "no such queue");
       const policy = { ...model.queue, deliveryLimit: model.deliveryLimit };
       await session.channel.assertQueue(lane, {
         durable: true,

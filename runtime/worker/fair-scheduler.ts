@@ -4,8 +4,9 @@
  * The rule, in two levels:
  * 1. Priority, strict with a floor: the next request comes from the highest priority that has work
  *    waiting, except that a priority which has had work waiting while `floorEvery - 1` requests in a
- *    row went to others gets the next one. So with the default 10, `low` work that is waiting gets
- *    at least one start in every 10, whatever `high` and `normal` send.
+ *    row went to others gets the next one (two due at once: the lower first, the other right after).
+ *    So with the default 10, waiting `low` work gets at least one start in every 10 against one
+ *    other priority, in every 11 against two, whatever they send.
  * 2. Within one priority, weighted fair queueing between tenants (start-time fair queueing): each
  *    tenant has a virtual time that advances by cost / weight per start, and the tenant with the
  *    smallest one goes next. A tenant that had nothing waiting joins at the current virtual time,

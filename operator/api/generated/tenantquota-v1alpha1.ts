@@ -57,8 +57,9 @@ export interface Spec {
    * Which of the tenants with requests waiting for the same model starts first. Each worker
    * starts waiting requests by priority, strictly but with a floor: `high` before `normal`
    * before `low`, except that a priority with requests waiting that has been passed over 9
-   * times in a row gets the next start, so waiting `low` work gets at least one start in
-   * every 10. Requests already handed to a batch are not pre-empted.
+   * times in a row gets the next start (two due at once: the lower first), so waiting `low`
+   * work gets at least one start in every 10 (every 11 when both `high` and `normal`
+   * compete). Requests already handed to a batch are not pre-empted.
    */
   priority?: Priority;
   /**
@@ -136,8 +137,9 @@ export interface Limits {
  * Which of the tenants with requests waiting for the same model starts first. Each worker
  * starts waiting requests by priority, strictly but with a floor: `high` before `normal`
  * before `low`, except that a priority with requests waiting that has been passed over 9
- * times in a row gets the next start, so waiting `low` work gets at least one start in
- * every 10. Requests already handed to a batch are not pre-empted.
+ * times in a row gets the next start (two due at once: the lower first), so waiting `low`
+ * work gets at least one start in every 10 (every 11 when both `high` and `normal`
+ * compete). Requests already handed to a batch are not pre-empted.
  */
 export enum Priority {
   High = "high",
