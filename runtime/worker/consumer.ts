@@ -83,6 +83,8 @@ interface Received {
 export class ModelConsumer {
   private readonly consumerTags = new Map<string, string>();
   private stopped = false;
+  /** While consumers are being registered at start, received tasks wait (see start). */
+  private holding = false;
   private onCancelled: () => void = () => undefined;
   private readonly fair = new FairScheduler<Received>();
   /** Generations running now (generative models). */
@@ -136,7 +138,16 @@ export class ModelConsumer {
     if (this.options.model.runner.generator) {
       await this.cancellations.listen(channel, this.options.prefix, log);
     }
-    for (const queue of this.options.queues) await this.consume(queue);
+    // Nothing starts before every queue is consumed and has had a turn to deliver: otherwise the
+    // first lane to deliver would take the first batches alone.
+    this.holding = true;
+    try {
+      for (const queue of this.options.queues) await this.consume(queue);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      this.holding = false;
+    }
+    this.admit();
   }
 
   /** Consumes one more queue (a tenant lane added by a config reload); a no-op if already consumed. */
@@ -226,6 +237,7 @@ export class ModelConsumer {
 
   /** Starts the requests the scheduler picks while there is room for them. */
   private admit(): void {
+    if (this.holding) return;
     while (this.fair.size > 0 && this.hasRoom()) this.accept(this.fair.next()!);
   }
 
