@@ -33,7 +33,13 @@ import { terminationGraceSeconds } from "./desired-worker.js";
 import { modelStatus, type Observed } from "./model-status.js";
 import { INFERENCE_MODEL_KIND } from "../shared/names.js";
 import { modelQueueName } from "./naming.js";
-import { deleteModelQueue, ensureModelQueue, inspectDeadLetterQueue, inspectQueue } from "./queue.js";
+import {
+  deleteModelQueue,
+  ensureModelQueue,
+  inspectDeadLetterQueue,
+  inspectModelLanes,
+  inspectQueue,
+} from "./queue.js";
 
 /** How soon a model whose rollout is under way is looked at again (Deployments are not watched). */
 export const PROGRESS_REQUEUE_MS = 5_000;
@@ -98,7 +104,9 @@ async function finalize(
     // Stop the workers: none may still consume, nor re-declare the queue after a restart.
     await deleteChild(ctx, CHILD_KINDS.ScaledObject, namespace, name);
     await deleteChild(ctx, CHILD_KINDS.Deployment, namespace, name);
-    const queue = await inspectQueue(ctx.rabbitManagementUrl, modelQueueName(namespace, name));
+    const queue =
+      (await inspectQueue(ctx.rabbitManagementUrl, modelQueueName(namespace, name))) ??
+      (await lanesLeft(ctx, namespace, name));
     if (queue) {
       const deletedAt = Date.parse(im.metadata?.deletionTimestamp ?? "") || Date.now();
       const drainUntil = deletedAt + (terminationGraceSeconds(spec) + 30) * 1000;
@@ -120,6 +128,14 @@ async function finalize(
   }
   await removeFinalizer(InferenceModel, im);
   ctx.touchRuntimeConfig(namespace);
+}
+
+/** Lanes left without their model queue (deleted by an earlier pass): deleted like the queue. */
+async function lanesLeft(ctx: ReconcileContext, namespace: string, name: string) {
+  const lanes = await inspectModelLanes(ctx.rabbitManagementUrl, namespace, name);
+  if (lanes.length === 0) return undefined;
+  const messages = lanes.reduce((sum, lane) => sum + lane.messages, 0);
+  return { name: modelQueueName(namespace, name), messages, consumers: 0, arguments: {} };
 }
 
 /** Reconciles the InferenceModel `namespace/name`. */
@@ -150,6 +166,12 @@ export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) 
       observed.queue = await inspectQueue(ctx.rabbitManagementUrl, modelQueueName(namespace, name)).catch(
         () => undefined,
       );
+    }
+    // The depth in status counts every tenant's lane too; unreadable lanes leave the queue's own.
+    if (observed.queue) {
+      const lanes = await inspectModelLanes(ctx.rabbitManagementUrl, namespace, name).catch(() => []);
+      const messages = observed.queue.messages + lanes.reduce((sum, lane) => sum + lane.messages, 0);
+      observed.queue = { ...observed.queue, messages };
     }
     if (queuePolicy(im).deadLetter) {
       observed.deadLetter = await inspectDeadLetterQueue(ctx.rabbitManagementUrl, namespace);
