@@ -6,6 +6,7 @@ import type { MachineInfo } from "./lib/env.js";
 import { fmt, renderTable, type Cell } from "./lib/table.js";
 import type { AutoscalingResult } from "./sections/autoscaling.js";
 import type { EndToEndResult } from "./sections/end-to-end.js";
+import type { FairShareResult } from "./sections/fair-share.js";
 import type { KserveResult } from "./sections/kserve.js";
 import type { LlmResult } from "./sections/llm.js";
 import type { OperatorResult } from "./sections/operator.js";
@@ -33,6 +34,7 @@ export interface BenchReport {
   llm?: LlmResult;
   kserve?: KserveResult;
   autoscaling?: AutoscalingResult;
+  fair?: FairShareResult;
   targets: Target[];
   table: string;
 }
@@ -109,6 +111,20 @@ export function targets(r: Partial<BenchReport>): Target[] {
         met: single.p50DifferenceMs <= 5,
       });
     }
+  }
+  if (r.fair) {
+    const f = r.fair;
+    out.push({
+      target: "fair share within 10% for two backlogged tenants, one submitting 10x as fast",
+      measured: `b ${Math.round(f.share.shareB * 100)}% of completions (fair 50%, off by ${f.share.deviationPercent}%)`,
+      met: f.share.deviationPercent <= 10,
+    });
+    const p = f.priority;
+    out.push({
+      target: "high tenant's queue wait < one batch time during a low flood",
+      measured: `p99 ${p.highQueueWaitMs.p99} ms (max ${p.highQueueWaitMs.max}) vs batch ${p.batchMs} ms`,
+      met: p.highRequests > 0 && p.highQueueWaitMs.p99 < p.batchMs,
+    });
   }
   if (r.autoscaling) {
     const a = r.autoscaling;
@@ -330,14 +346,43 @@ export function renderReport(r: BenchReport): string {
         `${fmt(o.startMs / 1000, 1)} s more`,
     ]);
   }
+  if (r.fair) {
+    const f = r.fair;
+    const c = f.share.completions;
+    rows.push([
+      "8 fair share",
+      "a (10 clients) vs b (1 client), slow model",
+      `${fmt(((c.a ?? 0) + (c.b ?? 0)) / f.seconds)} req/s`,
+      "",
+      "",
+      `completions a ${c.a ?? 0}, b ${c.b ?? 0} (b ${Math.round(f.share.shareB * 100)}%); attempts/s ` +
+        `a ${f.share.attemptsPerSecond.a ?? 0}, b ${f.share.attemptsPerSecond.b ?? 0}; scheduler ` +
+        `${f.schedulerMicros.tenants2} µs/req (2 tenants), ${f.schedulerMicros.tenants100} µs (100)`,
+    ]);
+    const p = f.priority;
+    rows.push([
+      "8 fair share",
+      "high one at a time during a low flood (8 clients)",
+      `${p.highRequests} high`,
+      fmt(p.highQueueWaitMs.p50, 0),
+      fmt(p.highQueueWaitMs.p99, 0),
+      `high queue wait (enqueue to start), max ${p.highQueueWaitMs.max} ms; batch ${p.batchMs} ms; ` +
+        `${p.lowCompletions} low completions`,
+    ]);
+  }
   const table = renderTable(
     ["section", "measurement", "throughput / time", "p50 ms", "p99 ms", "notes"],
     rows,
   );
   const lines = [table, ""];
-  if (r.endToEnd) {
+  if (r.endToEnd || r.fair) {
     const e = r.endToEnd;
-    const runs = [...e.ocr, e.echoUnloaded, e.echoCeiling, e.echoHalfLoad];
+    // The fair-share phases run a slow model (its worker column is mostly the model) with two
+    // tenants bounded by maxQueuedPerModel: gateway, collector and Redis show what fairness adds.
+    const runs = [
+      ...(e ? [...e.ocr, e.echoUnloaded, e.echoCeiling, e.echoHalfLoad] : []),
+      ...(r.fair?.cpu ?? []),
+    ];
     const groups = ["gateway", "worker", "collector", "rabbitmq", "redis", "postgres", "load generator"];
     lines.push(
       renderTable(
