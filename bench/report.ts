@@ -351,18 +351,19 @@ export function renderReport(r: BenchReport): string {
     const c = f.share.completions;
     rows.push([
       "8 fair share",
-      "a (10 clients) vs b (1 client), slow model",
+      "a offering 10x b, b 0.75x capacity, slow model",
       `${fmt(((c.a ?? 0) + (c.b ?? 0)) / f.seconds)} req/s`,
       "",
       "",
-      `completions a ${c.a ?? 0}, b ${c.b ?? 0} (b ${Math.round(f.share.shareB * 100)}%); attempts/s ` +
+      `capacity ${f.share.capacityPerSecond}/s; completions a ${c.a ?? 0}, b ${c.b ?? 0} ` +
+        `(b ${Math.round(f.share.shareB * 100)}%); attempts/s ` +
         `a ${f.share.attemptsPerSecond.a ?? 0}, b ${f.share.attemptsPerSecond.b ?? 0}; scheduler ` +
         `${f.schedulerMicros.tenants2} µs/req (2 tenants), ${f.schedulerMicros.tenants100} µs (100)`,
     ]);
     const p = f.priority;
     rows.push([
       "8 fair share",
-      "high one at a time during a low flood (8 clients)",
+      "high at 4/s during a low flood (2x capacity)",
       `${p.highRequests} high`,
       fmt(p.highQueueWaitMs.p50, 0),
       fmt(p.highQueueWaitMs.p99, 0),

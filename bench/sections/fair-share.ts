@@ -2,9 +2,10 @@
  * Section 8, fair sharing of one model (runtime/worker/fair-scheduler.ts): the real gateway,
  * worker and collector as processes, a model whose batches take tens of ms (test/fixtures/
  * slow-model.ts), tenants submitting asynchronously from this process.
- * 1. Two normal tenants keep the model backlogged, one with 10 clients and one with 1 (each bounded
- *    by its own maxQueuedPerModel, retrying on 429): each one's share of the completions in a window.
- * 2. A low tenant floods (8 clients) while a high tenant sends one request at a time: the high
+ * 1. Two normal tenants keep the model backlogged, b offering 0.75 of the model's capacity (measured
+ *    first) and a ten times as much, each bounded by its own maxQueuedPerModel (429 above it): each
+ *    one's share of the completions in a window.
+ * 2. A low tenant floods (twice the capacity) while a high tenant sends 4 requests/s: the high
  *    requests' queue wait (enqueue to start, from the records) against the model's batch time.
  * CPU per completed request by process is measured in both phases; the scheduler's own cost per
  * request is measured in-process.
@@ -28,8 +29,8 @@ const BATCH = 4;
 /** About 50 ms per batch of 4 on these machines. */
 const LAYERS = 2000;
 const BACKLOG = 64;
-const TENANTS = { a: 10, b: 1, hi: 1, lo: 8 } as const;
-type Tenant = keyof typeof TENANTS;
+const TENANTS = ["a", "b", "hi", "lo"] as const;
+type Tenant = (typeof TENANTS)[number];
 const keyOf = (tenant: string) => `fair-${tenant}-key-0123456789abcdef`;
 
 /** CPU of one phase, as a row of the CPU table. */
@@ -41,7 +42,9 @@ export interface FairCpuRow {
 export interface FairShareResult {
   seconds: number;
   share: {
-    /** Submission attempts per second by tenant (a has 10 clients, b one). */
+    /** The model's completions per second with one tenant backlogged (b offers 0.75 of it, a 7.5). */
+    capacityPerSecond: number;
+    /** Submission attempts per second by tenant (a ten times b's rate). */
     attemptsPerSecond: Record<string, number>;
     completions: Record<string, number>;
     /** b's share of the completions in the window; fair is 0.5. */
@@ -60,22 +63,41 @@ export interface FairShareResult {
   cpu: FairCpuRow[];
 }
 
-/** Submits asynchronously in a loop until `until`; a 429 (own backlog full) waits 10 ms and retries. */
-async function submitter(url: string, tenant: string, until: number, counts: Map<string, number>) {
+/**
+ * Submits asynchronously at `rate` requests/s until `until` (open loop: it does not wait for
+ * answers, at most 64 in flight); answers other than 202 (429 when the tenant's own backlog is full)
+ * are counted and dropped, as a client that retries later would.
+ */
+async function submitter(
+  url: string,
+  tenant: string,
+  rate: number,
+  until: number,
+  counts: Map<string, number>,
+) {
   const body = JSON.stringify(slowBody());
   const headers = {
     authorization: `Bearer ${keyOf(tenant)}`,
     "content-type": "application/json",
     prefer: "respond-async",
   };
-  while (Date.now() < until) {
-    const res = await fetch(`${url}/v2/models/${MODEL}/infer`, { method: "POST", headers, body }).catch(
-      () => undefined,
-    );
+  const pending = new Set<Promise<void>>();
+  const started = Date.now();
+  for (let sent = 0; Date.now() < until; sent++) {
+    const due = started + (sent * 1000) / rate;
+    if (due > Date.now()) await sleep(due - Date.now());
+    if (pending.size >= 64) await Promise.race(pending);
+    const one: Promise<void> = fetch(`${url}/v2/models/${MODEL}/infer`, { method: "POST", headers, body })
+      .then((res) => res.arrayBuffer())
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => pending.delete(one));
+    pending.add(one);
     counts.set(tenant, (counts.get(tenant) ?? 0) + 1);
-    await res?.arrayBuffer();
-    if (res?.status !== 202) await sleep(10);
   }
+  await Promise.all(pending);
 }
 
 function schedulerMicros(tenants: number): number {
@@ -116,8 +138,7 @@ export async function fairShare(seconds: number): Promise<FairShareResult> {
   try {
     const redis = new Redis(install.urls.redisUrl);
     const quota = new QuotaStore(redis, install.prefix);
-    for (const tenant of Object.keys(TENANTS))
-      await quota.writeTenant(tenant, {}, [hashApiKey(keyOf(tenant))]);
+    for (const tenant of TENANTS) await quota.writeTenant(tenant, {}, [hashApiKey(keyOf(tenant))]);
     redis.disconnect();
     say(`fair share: prefix ${install.prefix}; starting collector, worker (${LAYERS} layers) and gateway`);
     const collector = await install.start("collector");
@@ -140,59 +161,55 @@ export async function fairShare(seconds: number): Promise<FairShareResult> {
       );
       return Object.fromEntries(rows.map((r) => [r.tenant, r.n])) as Record<string, number>;
     };
-    const phase = async (label: string, clients: Partial<Record<Tenant, number>>, paced?: Tenant) => {
+    /** Runs submitters at the given rates; measures completions and CPU after 2 s of warm-up. */
+    const phase = async (label: string, rates: Partial<Record<Tenant, number>>) => {
       const counts = new Map<string, number>();
       const warm = Date.now() + 2_000;
       const until = warm + seconds * 1000;
-      const loops: Promise<void>[] = [];
-      for (const [tenant, n] of Object.entries(clients))
-        for (let i = 0; i < n; i++) loops.push(submitter(gateway.url, tenant, until, counts));
-      if (paced) {
-        loops.push(
-          (async () => {
-            while (Date.now() < until) {
-              await fetch(`${gateway.url}/v2/models/${MODEL}/infer`, {
-                method: "POST",
-                headers: {
-                  authorization: `Bearer ${keyOf(paced)}`,
-                  "content-type": "application/json",
-                  prefer: "respond-async",
-                },
-                body: JSON.stringify(slowBody()),
-              }).then((r) => r.arrayBuffer());
-              counts.set(paced, (counts.get(paced) ?? 0) + 1);
-              await sleep(150);
-            }
-          })(),
-        );
-      }
+      const loops = Object.entries(rates).map(([tenant, rate]) =>
+        submitter(gateway.url, tenant, rate, until, counts),
+      );
       await sleep(warm - Date.now());
       const window = cpuWindow(meter);
       const from = Date.now();
-      await Promise.all(loops);
+      await sleep(until - Date.now());
       const to = Date.now();
       const cpu = window.end();
+      await Promise.all(loops);
       const done = await completed(from, to);
       const total = Object.values(done).reduce((a, b) => a + b, 0);
       const perRequest = Object.fromEntries(
         Object.entries(cpu.cpuMs).map(([k, v]) => [k, round(v / Math.max(1, total), 3)]),
       );
       const attempts = Object.fromEntries(
-        [...counts].map(([t, n]) => [t, round(n / ((to - from + 2000) / 1000), 1)]),
+        [...counts].map(([t, n]) => [t, round(n / ((until - warm + 2000) / 1000), 1)]),
       );
       say(
-        `${label}: completions ${JSON.stringify(done)}, attempts/s ${JSON.stringify(attempts)}, busy ${cpu.busyPercent}%`,
+        `${label}: completions ${JSON.stringify(done)}, attempts/s ${JSON.stringify(attempts)}, ` +
+          `busy ${cpu.busyPercent}%`,
       );
       return { from, to, done, attempts, row: { label, cpuMsPerRequest: perRequest } };
     };
 
-    const p1 = await phase("fair share: a (10 clients) vs b (1 client)", { a: TENANTS.a, b: TENANTS.b });
+    // The model's capacity here and now (the machine is shared): b must offer more than half of it
+    // to stay backlogged, and a ten times as much.
+    const calibration = await phase("fair share: capacity (a alone)", { a: 50 });
+    const capacity = Math.max(1, (calibration.done.a ?? 0) / seconds);
+    await drain(install, ["a"], 60_000);
+    const rateB = round(0.75 * capacity, 1);
+    const p1 = await phase(`fair share: a at ${round(10 * rateB, 1)}/s vs b at ${rateB}/s`, {
+      a: 10 * rateB,
+      b: rateB,
+    });
     const a = p1.done.a ?? 0;
     const b = p1.done.b ?? 0;
     const shareB = a + b > 0 ? b / (a + b) : 0;
     await drain(install, ["a", "b"], 60_000);
 
-    const p2 = await phase("priority: lo (8 clients) vs hi (one at a time)", { lo: TENANTS.lo }, "hi");
+    const p2 = await phase(`priority: lo at ${round(2 * capacity, 1)}/s vs hi at 4/s`, {
+      lo: 2 * capacity,
+      hi: 4,
+    });
     const { rows } = await install.pool.query<{ tenant: string; queue_ms: number; infer_ms: number }>(
       `SELECT tenant, queue_ms, infer_ms FROM "${install.schema}".requests
         WHERE status = 'succeeded' AND submitted_at BETWEEN to_timestamp($1 / 1000.0) AND to_timestamp($2 / 1000.0)`,
@@ -209,6 +226,7 @@ export async function fairShare(seconds: number): Promise<FairShareResult> {
     return {
       seconds,
       share: {
+        capacityPerSecond: round(capacity, 1),
         attemptsPerSecond: p1.attempts,
         completions: p1.done,
         shareB: round(shareB, 3),
