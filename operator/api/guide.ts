@@ -57,11 +57,13 @@ request is queued the gateway reserves its input tokens plus \`tokens.maxOutputT
 result arrives it charges the actual output and refunds the rest. \`tokens.mode\` decides how text is
 counted (\`characters\`, \`tokenizer\` or a \`fixed\` cost per request).
 
-**Queue.** Each InferenceModel has its own durable quorum queue. \`queue.maxLength\` bounds it: when
-it is full the gateway answers 503 \`queue_full\` (the server's condition, not the tenant's:
+**Queue.** Each InferenceModel has its own durable quorum queue, and each tenant that calls it a
+lane of it (see TenantQuota, "Sharing a model"). \`queue.maxLength\` bounds each of them: when one
+is full the gateway answers 503 \`queue_full\` (the server's condition, not the tenant's:
 retry later, as \`Retry-After\` says) instead of letting the backlog grow. Expired and poison messages
 (more than \`queue.deliveryLimit\` deliveries) go to the dead-letter queue when \`queue.deadLetter\`
-is true. The queue is deleted with the InferenceModel unless \`queue.retainOnDelete\` is set.
+is true. The queue and its lanes are deleted with the InferenceModel unless \`queue.retainOnDelete\`
+is set.
 
 **GPUs.** Set \`spec.gpu.count\` and \`spec.runtime.executionProvider: cuda\` together (the apiserver
 refuses one without the other); the operator adds \`nvidia.com/gpu\` (or \`spec.gpu.resourceName\`)
