@@ -12,6 +12,7 @@ import type { LlmResult } from "./sections/llm.js";
 import type { OperatorResult } from "./sections/operator.js";
 import type { QuotaLevelResult } from "./sections/quota.js";
 import type { RawModelResult } from "./sections/raw-model.js";
+import type { RequestListResult } from "./sections/request-list.js";
 
 /** How often the best batch is measured again after section 2. */
 export const RAW_REPEATS = 3;
@@ -35,6 +36,7 @@ export interface BenchReport {
   kserve?: KserveResult;
   autoscaling?: AutoscalingResult;
   fair?: FairShareResult;
+  requestList?: RequestListResult;
   targets: Target[];
   table: string;
 }
@@ -124,6 +126,15 @@ export function targets(r: Partial<BenchReport>): Target[] {
       target: "high tenant's queue wait < one batch time during a low flood",
       measured: `p99 ${p.highQueueWaitMs.p99} ms (max ${p.highQueueWaitMs.max}) vs batch ${p.batchMs} ms`,
       met: p.highRequests > 0 && p.highQueueWaitMs.p99 < p.batchMs,
+    });
+  }
+  const list = r.requestList;
+  if (list) {
+    const worst = Math.max(...list.pages.map((p) => p.latency.p99Ms));
+    out.push({
+      target: `GET /v1/requests page at ${fmt(list.rows, 0)} records: index scan, p99 <= 10 ms`,
+      measured: `p99 <= ${worst} ms; ${list.plan.node} on ${list.plan.index ?? "no index"}${list.plan.sorts ? ", sorts" : ""}`,
+      met: worst <= 10 && list.plan.usesIndex && !list.plan.sorts,
     });
   }
   if (r.autoscaling) {
@@ -350,7 +361,7 @@ export function renderReport(r: BenchReport): string {
     const f = r.fair;
     const c = f.share.completions;
     rows.push([
-      "8 fair share",
+      "9 fair share",
       "a offering 10x b, b 0.75x capacity, slow model",
       `${fmt(((c.a ?? 0) + (c.b ?? 0)) / f.seconds)} req/s`,
       "",
@@ -362,7 +373,7 @@ export function renderReport(r: BenchReport): string {
     ]);
     const p = f.priority;
     rows.push([
-      "8 fair share",
+      "9 fair share",
       "high at 4/s during a low flood (2x capacity)",
       `${p.highRequests} high`,
       fmt(p.highQueueWaitMs.p50, 0),
@@ -370,6 +381,23 @@ export function renderReport(r: BenchReport): string {
       `high queue wait (enqueue to start), max ${p.highQueueWaitMs.max} ms; batch ${p.batchMs} ms; ` +
         `${p.lowCompletions} low completions`,
     ]);
+  }
+  const list = r.requestList;
+  if (list) {
+    for (const [i, p] of list.pages.entries()) {
+      rows.push([
+        "8 request list",
+        `${p.label}, ${list.pageSize} rows`,
+        `${fmt(1000 / Math.max(0.001, p.latency.meanMs), 0)} pages/s`,
+        fmt(p.latency.p50Ms, 2),
+        fmt(p.latency.p99Ms, 2),
+        i === 0
+          ? `${fmt(list.rows, 0)} records (${fmt(list.bigTenantRows, 0)} this tenant's), inserted in ` +
+            `${list.insertSeconds} s; plan: ${list.plan.node} on ${list.plan.index ?? "no index"}` +
+            `${list.plan.sorts ? ", with a sort" : ", no sort"}`
+          : `${p.latency.count} pages`,
+      ]);
+    }
   }
   const table = renderTable(
     ["section", "measurement", "throughput / time", "p50 ms", "p99 ms", "notes"],

@@ -3,7 +3,7 @@
  * physical limit, the system end to end, the quota store and the operator, prints one table and
  * writes bench/results/<timestamp>.json and latest.json. Measurements only, no assertions.
  *
- * Flags: --quick; --only=raw,e2e,quota,operator,llm,kserve,autoscaling,fair (sections to run; the
+ * Flags: --quick; --only=raw,e2e,quota,operator,llm,kserve,autoscaling,requests,fair (sections to run; the
  * end-to-end ratio needs raw; kserve, the peer, installs its Python environment on first use);
  * --operator-models=100,1000 (how many InferenceModels the operator section creates, per round).
  */
@@ -19,6 +19,7 @@ import { llmBench } from "./sections/llm.js";
 import { kservePeer } from "./sections/kserve.js";
 import { operatorBench } from "./sections/operator.js";
 import { quota } from "./sections/quota.js";
+import { requestList } from "./sections/request-list.js";
 import { rawModel, type RawModelResult } from "./sections/raw-model.js";
 
 /** The text of the benchmark's line image: 315 px wide at height 48, so the tensor is 48x320. */
@@ -46,6 +47,9 @@ interface Plan {
   coldStarts: number;
   /** Seconds of each fair-share phase (after 2 s of warm-up). */
   fairSeconds: number;
+  /** Request records in the request-list section's scratch schema, and seconds per measurement. */
+  listRows: number;
+  listSeconds: number;
 }
 
 const FULL_PLAN: Plan = {
@@ -64,6 +68,8 @@ const FULL_PLAN: Plan = {
   peerRounds: 2,
   coldStarts: 5,
   fairSeconds: 20,
+  listRows: 1_000_000,
+  listSeconds: 5,
 };
 
 /** The quick plan: the same sections and levels, shorter runs, 100 models. */
@@ -82,10 +88,22 @@ const PLANS: Record<"full" | "quick", Plan> = {
     peerSeconds: 3,
     coldStarts: 3,
     fairSeconds: 6,
+    listRows: 200_000,
+    listSeconds: 1,
   },
 };
 
-const SECTIONS = ["raw", "e2e", "quota", "operator", "llm", "kserve", "autoscaling", "fair"] as const;
+const SECTIONS = [
+  "raw",
+  "e2e",
+  "quota",
+  "operator",
+  "llm",
+  "kserve",
+  "autoscaling",
+  "requests",
+  "fair",
+] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]): {
@@ -160,6 +178,7 @@ async function main(): Promise<void> {
   }
   if (only.has("autoscaling")) report.autoscaling = await autoscaling(plan.coldStarts);
   if (only.has("fair")) report.fair = await fairShare(plan.fairSeconds);
+  if (only.has("requests")) report.requestList = await requestList(plan.listRows, plan.listSeconds);
 
   const end = machine();
   const full: BenchReport = {

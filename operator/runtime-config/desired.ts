@@ -18,6 +18,7 @@ import { PIPELINE_KIND, RUNTIME_CONFIG_MAP, TENANT_QUOTA_KIND } from "../shared/
 import { orderedSteps, type StepInput } from "../shared/pipeline-steps.js";
 import { LABELS } from "../shared/labels.js";
 import { DEFAULT_QUEUE_POLICY } from "../../runtime/shared/amqp.js";
+import { cacheSettings } from "./cache-settings.js";
 
 type ModelInput = NonNullable<RuntimeConfigInput["models"]>[number];
 type PipelineInput = NonNullable<RuntimeConfigInput["pipelines"]>[number];
@@ -176,6 +177,7 @@ function modelConfig(model: InferenceModel): ModelInput {
   const perRequest = tokens.perRequest ?? 0;
   const inputs = tensors(spec.model.inputs);
   const outputs = tensors(spec.model.outputs);
+  const cache = cacheSettings(model);
   return {
     name: model.metadata!.name!,
     ...versionOf(model),
@@ -206,6 +208,7 @@ function modelConfig(model: InferenceModel): ModelInput {
       messageTtlSeconds: spec.queue?.messageTtlSeconds ?? DEFAULT_QUEUE_POLICY.messageTtlSeconds,
       deadLetter: spec.queue?.deadLetter ?? DEFAULT_QUEUE_POLICY.deadLetter,
     },
+    ...(cache ? { cache } : {}),
   };
 }
 

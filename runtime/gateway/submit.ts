@@ -9,6 +9,9 @@ import { PublishOutcomeUnknownError, PublishRejectedError } from "../shared/amqp
 import {
   names,
   tenantKeys,
+  type CacheEntry,
+  type CacheStore,
+  type InferenceResult,
   type InferenceTask,
   type RouteStep,
   type Target,
@@ -20,6 +23,7 @@ import type { QuotaStore, ReserveResult } from "../shared/quota/index.js";
 import { ApiError } from "./errors.js";
 import type { TaskPublisher } from "./publisher.js";
 import type { RequestStates } from "./request-state.js";
+import { cachedResult } from "./result-cache.js";
 import { TenantBacklog } from "./tenant-backlog.js";
 
 /** A validated request ready to enqueue. */
@@ -36,12 +40,18 @@ export interface Submission {
   reservedTokens: number;
   submittedAt: number;
   idempotencyKey?: string;
+  /** A result-cache miss: the task carries where the collector stores the answer. */
+  cache?: CacheStore;
+  /** A result-cache hit: its result goes to the results queue instead of a task to the model's. */
+  cachedAnswer?: { entry: CacheEntry; charge: "none" | "tokens" };
 }
 
 /** The request that now stands for the submission: new, or the first one with the same key. */
 export interface SubmitOutcome {
   requestId: string;
   reused: boolean;
+  /** The result this call published for a cache hit (absent when reused or not a hit). */
+  cached?: InferenceResult;
 }
 
 /** What a Submitter works with. */
@@ -116,17 +126,6 @@ export class Submitter {
     this.backlog = new TenantBacklog(deps.redis, deps.prefix);
   }
 
-  /**
-   * Publishes the task to the tenant's lane of its first model (declared on first use), so the
-   * worker can share the model fairly; to the model's own queue if the config does not know it.
-   */
-  private async publish(s: Submission): Promise<void> {
-    const { publisher, prefix } = this.deps;
-    const model = this.deps.config().models.find((m) => m.name === s.queueModel);
-    if (model) await publisher.publishToLane(model, s.tenant, this.task(s));
-    else await publisher.publish(names(prefix).modelQueue(s.queueModel), this.task(s));
-  }
-
   /** Accepts `s` or returns the request an earlier call with the same Idempotency-Key created. */
   async submit(s: Submission): Promise<SubmitOutcome> {
     const { redis, quota, states, prefix } = this.deps;
@@ -159,9 +158,9 @@ export class Submitter {
       if (backlog.status === "rejected") throw backlog.reason;
       if (!reservation.value.ok) throw this.refusal(s, reservation.value);
       if (!backlog.value) throw backlogFull(s);
-      await this.publish(s);
+      const cached = await this.publish(s);
       await this.markPublished(s);
-      return { requestId: s.requestId, reused: false };
+      return { requestId: s.requestId, reused: false, ...(cached ? { cached } : {}) };
     } catch (error) {
       // The task may be on its queue after all. With an Idempotency-Key, keep the key, the marker
       // and the reservation: the caller's retry finds the request orphaned and enqueues it again
@@ -271,7 +270,8 @@ export class Submitter {
       return new ApiError("tenant_unknown", `tenant ${s.tenant} has no quota in this installation`);
     }
     this.deps.metrics.quotaRejections.inc({ tenant: s.tenant, limit: r.limit });
-    const tokenLimit = r.limit === "tokensPerDay" || r.limit === "tokensPerMinute";
+    const tokenLimit =
+      r.limit === "tokensPerMonth" || r.limit === "tokensPerDay" || r.limit === "tokensPerMinute";
     if (tokenLimit && s.reservedTokens > r.limitValue) {
       // Waiting would not help: the request alone needs more than the whole window allows.
       return new ApiError(
@@ -292,6 +292,25 @@ export class Submitter {
     );
   }
 
+  /**
+   * Publishes the task to the tenant's lane of its first model (declared on first use), so the
+   * worker can share the model fairly (to the model's own queue if the config does not know it);
+   * or, for a cache hit, the cached result to the results queue (the collector records and settles
+   * it like any other); returns that result.
+   */
+  private async publish(s: Submission): Promise<InferenceResult | undefined> {
+    const { publisher, prefix } = this.deps;
+    if (!s.cachedAnswer) {
+      const model = this.deps.config().models.find((m) => m.name === s.queueModel);
+      if (model) await publisher.publishToLane(model, s.tenant, this.task(s));
+      else await publisher.publish(names(prefix).modelQueue(s.queueModel), this.task(s));
+      return undefined;
+    }
+    const result = cachedResult(s);
+    await publisher.publish(names(prefix).resultsQueue, result);
+    return result;
+  }
+
   private task(s: Submission): InferenceTask {
     return {
       requestId: s.requestId,
@@ -305,6 +324,7 @@ export class Submitter {
       outputTokens: 0,
       submittedAt: s.submittedAt,
       steps: [],
+      ...(s.cache ? { cache: s.cache } : {}),
     };
   }
 }

@@ -13,7 +13,9 @@
  *   InferenceResult to the results queue, then ack: the request ends and its quota is settled;
  * - success -> the next segment's task to the next model's queue, or the InferenceResult;
  * - a publish that is not confirmed -> nack with requeue (redelivery is idempotent: message id =
- *   request id, and the collector upserts).
+ *   request id, and the collector upserts);
+ * - a task its tenant cancelled (DELETE /v1/requests/{id}; checked here, where every task is
+ *   accepted, whatever queue it came from) -> a cancelled InferenceResult, then ack, without running.
  */
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import { performance } from "node:perf_hooks";
@@ -38,10 +40,12 @@ import {
   type PreparedRequest,
   type ServedModel,
 } from "./segment-runner.js";
+import type { CancelCheck } from "./cancel-marks.js";
 import { Cancellations } from "./engines/llama/cancel-listener.js";
 import { runGeneration } from "./engines/llama/run-generation.js";
 import { StepError, toStepError } from "./step-error.js";
 import {
+  cancelledResult,
   ENQUEUED_AT_HEADER,
   failedResult,
   MalformedTaskError,
@@ -66,6 +70,8 @@ export interface ConsumerOptions {
   onBroken: (error: Error) => void;
   /** Called for each task as it is accepted for running, in that order (tests, measurements). */
   onAccepted?: (task: InferenceTask) => void;
+  /** Whether the tenant cancelled a task (none: nothing is ever cancelled). */
+  cancelCheck?: CancelCheck;
 }
 
 interface Item {
@@ -90,6 +96,8 @@ export class ModelConsumer {
   /** Generations running now (generative models). */
   private generating = 0;
   private readonly settling = new Set<Promise<void>>();
+  /** Tasks waiting for the cancellation check; drained before the batcher on stop. */
+  private readonly checking = new Set<Promise<void>>();
   private readonly batcher: Batcher<Item>;
   private unacked = 0;
   /** Generations clients gave up on (generative models only). */
@@ -194,6 +202,7 @@ export class ModelConsumer {
     const drained = (async () => {
       // Everything received runs, as before lanes: fairness no longer matters while draining.
       for (const received of this.fair.drain()) this.accept(received);
+      await Promise.allSettled([...this.checking]);
       await this.batcher.flush();
       while (this.settling.size > 0) await Promise.allSettled([...this.settling]);
     })();
@@ -231,8 +240,10 @@ export class ModelConsumer {
   /** Room for more started requests: one batch waiting beside the running one, or free sequences. */
   private hasRoom(): boolean {
     const { runner } = this.options.model;
-    if (runner.generator) return this.generating < runner.config.batching.maxBatchSize;
-    return this.batcher.pending < this.batchLimit;
+    // Tasks whose cancellation check is still out will join the batcher or start a generation.
+    const taken = this.checking.size;
+    if (runner.generator) return this.generating + taken < runner.config.batching.maxBatchSize;
+    return this.batcher.pending + taken < this.batchLimit;
   }
 
   /** Starts the requests the scheduler picks while there is room for them. */
@@ -243,16 +254,42 @@ export class ModelConsumer {
 
   /**
    * The one place where a received task is accepted for running: from here on it is the model's
-   * (queue wait measured, prepared, handed to the batcher or a generation).
+   * (queue wait measured; unless its tenant cancelled it, prepared and handed to the batcher or a
+   * generation).
    */
   private accept({ message, task }: Received): void {
-    const { model, metrics, log } = this.options;
+    const { model, metrics } = this.options;
     const name = model.runner.config.name;
     const header = Number(message.properties.headers?.[ENQUEUED_AT_HEADER]);
     const enqueuedAt = Number.isFinite(header) && header > 0 ? header : task.submittedAt;
     const queuedMs = Math.max(0, Date.now() - enqueuedAt);
     metrics.queueWait.observe({ model: name }, queuedMs / 1000);
     this.options.onAccepted?.(task);
+    const check = this.options.cancelCheck;
+    if (!check) return this.run(message, task, queuedMs);
+    const checked = check
+      .isCancelled(task)
+      .then((cancelled) =>
+        cancelled ? this.skipCancelled(message, task) : this.run(message, task, queuedMs),
+      )
+      .catch((error: unknown) => this.requeue(message, error))
+      .finally(() => {
+        this.checking.delete(checked);
+        this.admit();
+      });
+    this.checking.add(checked);
+  }
+
+  /** A task the tenant cancelled: its cancelled result, then ack; the model never sees it. */
+  private skipCancelled(message: ConsumeMessage, task: InferenceTask): void {
+    this.options.log.info({ requestId: task.requestId }, "skipping a request its tenant cancelled");
+    const queue = names(this.options.prefix).resultsQueue;
+    this.publishThenAck(message, queue, cancelledResult(task), task.requestId);
+  }
+
+  /** Runs an accepted task: generates, or prepares it and hands it to the batcher. */
+  private run(message: ConsumeMessage, task: InferenceTask, queuedMs: number): void {
+    const { model, log } = this.options;
     if (model.runner.generator) return this.generate(message, task, queuedMs);
     let request: PreparedRequest;
     try {

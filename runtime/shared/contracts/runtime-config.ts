@@ -12,6 +12,7 @@ import {
   TENANT_PRIORITIES,
   TOKEN_MODES,
 } from "./vocabulary.js";
+import { modelCacheSchema } from "./result-cache.js";
 
 export const RUNTIME_CONFIG_KEY = "runtime.json";
 
@@ -86,6 +87,8 @@ export const modelConfigSchema = z.object({
       deadLetter: z.boolean().default(true),
     })
     .prefault({}),
+  /** The result cache (InferenceModel spec.cache); absent when it is off. */
+  cache: modelCacheSchema.optional(),
 });
 
 /** The pseudo step name that stands for the pipeline's own request (a step's inputFrom). */
