@@ -6,6 +6,7 @@ import type { MachineInfo } from "./lib/env.js";
 import { fmt, renderTable, type Cell } from "./lib/table.js";
 import type { AutoscalingResult } from "./sections/autoscaling.js";
 import type { EndToEndResult } from "./sections/end-to-end.js";
+import type { FairShareResult } from "./sections/fair-share.js";
 import type { KserveResult } from "./sections/kserve.js";
 import type { LlmResult } from "./sections/llm.js";
 import type { OperatorResult } from "./sections/operator.js";
@@ -34,6 +35,7 @@ export interface BenchReport {
   llm?: LlmResult;
   kserve?: KserveResult;
   autoscaling?: AutoscalingResult;
+  fair?: FairShareResult;
   requestList?: RequestListResult;
   targets: Target[];
   table: string;
@@ -111,6 +113,20 @@ export function targets(r: Partial<BenchReport>): Target[] {
         met: single.p50DifferenceMs <= 5,
       });
     }
+  }
+  if (r.fair) {
+    const f = r.fair;
+    out.push({
+      target: "fair share within 10% for two backlogged tenants, one submitting 10x as fast",
+      measured: `b ${Math.round(f.share.shareB * 100)}% of completions (fair 50%, off by ${f.share.deviationPercent}%)`,
+      met: f.share.deviationPercent <= 10,
+    });
+    const p = f.priority;
+    out.push({
+      target: "high tenant's queue wait < one batch time during a low flood",
+      measured: `p99 ${p.highQueueWaitMs.p99} ms (max ${p.highQueueWaitMs.max}) vs batch ${p.batchMs} ms`,
+      met: p.highRequests > 0 && p.highQueueWaitMs.p99 < p.batchMs,
+    });
   }
   const list = r.requestList;
   if (list) {
@@ -343,6 +359,31 @@ export function renderReport(r: BenchReport): string {
         `${fmt(o.startMs / 1000, 1)} s more`,
     ]);
   }
+  if (r.fair) {
+    const f = r.fair;
+    const c = f.share.completions;
+    rows.push([
+      "9 fair share",
+      "a offering 10x b, b 0.75x capacity, slow model",
+      `${fmt(((c.a ?? 0) + (c.b ?? 0)) / f.seconds)} req/s`,
+      "",
+      "",
+      `capacity ${f.share.capacityPerSecond}/s; completions a ${c.a ?? 0}, b ${c.b ?? 0} ` +
+        `(b ${Math.round(f.share.shareB * 100)}%); attempts/s ` +
+        `a ${f.share.attemptsPerSecond.a ?? 0}, b ${f.share.attemptsPerSecond.b ?? 0}; scheduler ` +
+        `${f.schedulerMicros.tenants2} µs/req (2 tenants), ${f.schedulerMicros.tenants100} µs (100)`,
+    ]);
+    const p = f.priority;
+    rows.push([
+      "9 fair share",
+      "high at 4/s during a low flood (2x capacity)",
+      `${p.highRequests} high`,
+      fmt(p.highQueueWaitMs.p50, 0),
+      fmt(p.highQueueWaitMs.p99, 0),
+      `high queue wait (enqueue to start), max ${p.highQueueWaitMs.max} ms; batch ${p.batchMs} ms; ` +
+        `${p.lowCompletions} low completions`,
+    ]);
+  }
   const list = r.requestList;
   if (list) {
     for (const [i, p] of list.pages.entries()) {
@@ -365,9 +406,14 @@ export function renderReport(r: BenchReport): string {
     rows,
   );
   const lines = [table, ""];
-  if (r.endToEnd) {
+  if (r.endToEnd || r.fair) {
     const e = r.endToEnd;
-    const runs = [...e.ocr, e.echoUnloaded, e.echoCeiling, e.echoHalfLoad];
+    // The fair-share phases run a slow model (its worker column is mostly the model) with two
+    // tenants bounded by maxQueuedPerModel: gateway, collector and Redis show what fairness adds.
+    const runs = [
+      ...(e ? [...e.ocr, e.echoUnloaded, e.echoCeiling, e.echoHalfLoad] : []),
+      ...(r.fair?.cpu ?? []),
+    ];
     const groups = ["gateway", "worker", "collector", "rabbitmq", "redis", "postgres", "load generator"];
     lines.push(
       renderTable(

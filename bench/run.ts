@@ -3,7 +3,7 @@
  * physical limit, the system end to end, the quota store and the operator, prints one table and
  * writes bench/results/<timestamp>.json and latest.json. Measurements only, no assertions.
  *
- * Flags: --quick; --only=raw,e2e,quota,operator,llm,kserve,autoscaling,requests (sections to run; the
+ * Flags: --quick; --only=raw,e2e,quota,operator,llm,kserve,autoscaling,requests,fair (sections to run; the
  * end-to-end ratio needs raw; kserve, the peer, installs its Python environment on first use);
  * --operator-models=100,1000 (how many InferenceModels the operator section creates, per round);
  * --operator-limit=600 (seconds the operator section waits per round before reporting progress).
@@ -15,6 +15,7 @@ import { installInterruptHandler, machine, repoRoot, say } from "./lib/env.js";
 import { RAW_REPEATS, renderReport, targets, type BenchReport } from "./report.js";
 import { autoscaling } from "./sections/autoscaling.js";
 import { endToEnd } from "./sections/end-to-end.js";
+import { fairShare } from "./sections/fair-share.js";
 import { llmBench } from "./sections/llm.js";
 import { kservePeer } from "./sections/kserve.js";
 import { operatorBench } from "./sections/operator.js";
@@ -45,6 +46,8 @@ interface Plan {
   peerRounds: number;
   /** Cold starts measured (their median is reported). */
   coldStarts: number;
+  /** Seconds of each fair-share phase (after 2 s of warm-up). */
+  fairSeconds: number;
   /** Request records in the request-list section's scratch schema, and seconds per measurement. */
   listRows: number;
   listSeconds: number;
@@ -65,6 +68,7 @@ const FULL_PLAN: Plan = {
   peerSeconds: 10,
   peerRounds: 2,
   coldStarts: 5,
+  fairSeconds: 20,
   listRows: 1_000_000,
   listSeconds: 5,
 };
@@ -84,12 +88,23 @@ const PLANS: Record<"full" | "quick", Plan> = {
     llmFirsts: 5,
     peerSeconds: 3,
     coldStarts: 3,
+    fairSeconds: 6,
     listRows: 200_000,
     listSeconds: 1,
   },
 };
 
-const SECTIONS = ["raw", "e2e", "quota", "operator", "llm", "kserve", "autoscaling", "requests"] as const;
+const SECTIONS = [
+  "raw",
+  "e2e",
+  "quota",
+  "operator",
+  "llm",
+  "kserve",
+  "autoscaling",
+  "requests",
+  "fair",
+] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]): {
@@ -170,6 +185,7 @@ async function main(): Promise<void> {
     });
   }
   if (only.has("autoscaling")) report.autoscaling = await autoscaling(plan.coldStarts);
+  if (only.has("fair")) report.fair = await fairShare(plan.fairSeconds);
   if (only.has("requests")) report.requestList = await requestList(plan.listRows, plan.listSeconds);
 
   const end = machine();

@@ -82,8 +82,11 @@ export class Installation {
   readonly configPath: string;
   readonly children: ChildHandle[] = [];
   readonly pool = new pg.Pool({ connectionString: services().databaseUrl, max: 2 });
+  /** Tenants of the config: their lanes of each model are deleted with the model's queue. */
+  private readonly tenants: string[];
 
   constructor(config: Omit<RuntimeConfigInput, "prefix">) {
+    this.tenants = (config.tenants ?? []).map((t) => t.name);
     // An idle client dropped by a PostgreSQL restart must not crash the benchmark.
     this.pool.on("error", () => undefined);
     const dir = mkdtempSync(join(tmpdir(), "turnpike-bench-"));
@@ -165,7 +168,8 @@ export class Installation {
     const connection = await amqp.connect(this.urls.amqpUrl).catch(() => undefined);
     if (connection) {
       const channel = await connection.createChannel();
-      for (const queue of [...models.map((m) => n.modelQueue(m)), ...n.sharedQueues]) {
+      const lanes = models.flatMap((m) => this.tenants.map((t) => n.modelLane(m, t)));
+      for (const queue of [...models.map((m) => n.modelQueue(m)), ...lanes, ...n.sharedQueues]) {
         await channel.deleteQueue(queue).catch(() => undefined);
       }
       await channel.deleteExchange(n.deadLetterExchange).catch(() => undefined);

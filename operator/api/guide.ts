@@ -64,11 +64,13 @@ request is queued the gateway reserves its input tokens plus \`tokens.maxOutputT
 result arrives it charges the actual output and refunds the rest. \`tokens.mode\` decides how text is
 counted (\`characters\`, \`tokenizer\` or a \`fixed\` cost per request).
 
-**Queue.** Each InferenceModel has its own durable quorum queue. \`queue.maxLength\` bounds it: when
-it is full the gateway answers 503 \`queue_full\` (the server's condition, not the tenant's:
+**Queue.** Each InferenceModel has its own durable quorum queue, and each tenant that calls it a
+lane of it (see TenantQuota, "Sharing a model"). \`queue.maxLength\` bounds each of them: when one
+is full the gateway answers 503 \`queue_full\` (the server's condition, not the tenant's:
 retry later, as \`Retry-After\` says) instead of letting the backlog grow. Expired and poison messages
 (more than \`queue.deliveryLimit\` deliveries) go to the dead-letter queue when \`queue.deadLetter\`
-is true. The queue is deleted with the InferenceModel unless \`queue.retainOnDelete\` is set.
+is true. The queue and its lanes are deleted with the InferenceModel unless \`queue.retainOnDelete\`
+is set.
 
 **Result cache.** Off unless \`spec.cache.enabled\` is true. Then the gateway answers a repeated
 deterministic request from Redis without queueing it: every request to an ONNX model, and a
@@ -143,9 +145,25 @@ created (the apiserver refuses a change); create a new TenantQuota to rename a t
 \`spec.suspend: true\` refuses the tenant's requests without deleting anything.
 
 **Access.** \`spec.models\` lists the InferenceModels and Pipelines the tenant may call; leave it
-empty to allow every model in the namespace. \`spec.priority\` (\`low\`, \`normal\`, \`high\`)
-is meant to order the tenant's messages in saturated queues, but is not yet implemented: it is
-validated and stored, and all priorities share one FIFO queue today.
+empty to allow every model in the namespace.
+
+**Sharing a model.** Each tenant's requests for a model wait in a queue of their own (the tenant's
+lane of the model, \`turnpike.<namespace>.model.<model>.tenant.<tenant>\`, declared on first use
+with the model's \`spec.queue\` arguments), and each worker consumes all lanes of its model and
+chooses which waiting request starts next:
+- \`spec.priority\` first, strictly with a floor: \`high\` before \`normal\` before \`low\`, except
+  that a priority with requests waiting that was passed over 9 starts in a row gets the next one
+  (two due at once: the lower first), so waiting \`low\` work gets at least one start in every 10
+  (every 11 when both \`high\` and \`normal\` compete). A request already in a batch is not
+  pre-empted, so a \`high\` request waits at most for the batch running and the one formed next.
+- then \`spec.weight\` (default 1) among tenants of the same priority: each worker starts their
+  waiting requests in proportion to their weights, counted in rows (dimension 0 of the first
+  input), whatever their submission rates. A tenant that had nothing waiting earns no credit.
+Later steps of a pipeline go through the model's own queue and share it in arrival order.
+\`spec.maxQueuedPerModel\` bounds the tenant's requests waiting or running per model or pipeline:
+one more is refused with 429 \`tenant_backlog_full\` (counted in Redis by request id). Without it,
+a tenant's lane is bounded by the model's \`spec.queue.maxLength\` (503 \`queue_full\`), which
+never refuses other tenants, whose lanes are their own.
 `;
 
 export const pipelineGuide = `

@@ -10,7 +10,7 @@ export const httpErrorsGuide = `
 Every refusal of the gateway carries a stable error code next to a message for people (in the body
 and in the \`Turnpike-Error-Code\` header); the code decides the HTTP status, and clients should
 branch on the code. A \`Retry-After\` header comes with
-the codes that are worth retrying later (\`rate_limited\`, \`quota_exceeded\`, \`queue_full\`,
+the codes that are worth retrying later (\`rate_limited\`, \`quota_exceeded\`, \`tenant_backlog_full\`, \`queue_full\`,
 \`model_unavailable\`, \`model_not_ready\`, \`service_unavailable\`, \`idempotency_key_in_use\`).
 
 | Code | HTTP status | When |
@@ -51,10 +51,11 @@ the codes that are worth retrying later (\`rate_limited\`, \`quota_exceeded\`, \
 | \`inference_rejected\` | 422 | the worker refused the inputs |
 | \`quota_exceeded\` | 429 | the tenant used up a TenantQuota limit for now |
 | \`rate_limited\` | 429 | too many requests from this client |
+| \`tenant_backlog_full\` | 429 | the tenant already has \`spec.maxQueuedPerModel\` requests waiting or running for this model or pipeline |
 | \`headers_too_large\` | 431 | the request headers are larger than the gateway accepts |
 | \`internal_error\` | 500 | the gateway failed; it has been logged |
 | \`inference_failed\` | 502 | the worker failed to run the model |
-| \`queue_full\` | 503 | the model's queue reached \`spec.queue.maxLength\` (the server's back-pressure, not the tenant's quota) |
+| \`queue_full\` | 503 | the tenant's queue of the model reached \`spec.queue.maxLength\` (the server's back-pressure, not the tenant's quota) |
 | \`model_unavailable\` | 503 | the model has no queue yet |
 | \`model_not_ready\` | 503 | a model of the target is not ready to take requests |
 | \`service_unavailable\` | 503 | RabbitMQ, Redis or PostgreSQL could not be reached; retry |

@@ -125,29 +125,36 @@ const scaling: Schema = obj(
   },
 );
 
-const queue: Schema = obj("Policy of the model's durable RabbitMQ quorum queue.", {
-  maxLength: positive(
-    "Most messages the queue holds; beyond it new requests are refused with 503 queue_full " +
-      "(back-pressure, with Retry-After) instead of growing the queue.",
-    100_000_000,
-    { default: 10_000 },
-  ),
-  messageTtlSeconds: int32(
-    "Seconds a request may wait in the queue before it expires (and is dead-lettered when enabled).",
-    { minimum: 1, maximum: 604_800, default: 3600 },
-  ),
-  deliveryLimit: int32(
-    "Deliveries of one message before it counts as poison (and is dead-lettered when enabled).",
-    { minimum: 1, maximum: 100, default: 3 },
-  ),
-  deadLetter: bool("Route expired and poison messages to the dead-letter queue instead of dropping them.", {
-    default: true,
-  }),
-  retainOnDelete: bool(
-    "Keep the queue (and any messages in it) when the InferenceModel is deleted. Default: deleted.",
-    { default: false },
-  ),
-});
+const queue: Schema = obj(
+  "Policy of the model's durable RabbitMQ quorum queue, and of each tenant's lane of it (the " +
+    "queue that holds that tenant's requests, declared on first use with these arguments).",
+  {
+    maxLength: positive(
+      "Most messages the queue, and each tenant's lane of it, holds; beyond it new requests are " +
+        "refused with 503 queue_full (back-pressure, with Retry-After) instead of growing the queue. " +
+        "A tenant's own lane being full never refuses other tenants; TenantQuota " +
+        "spec.maxQueuedPerModel bounds a tenant below it (429 tenant_backlog_full).",
+      100_000_000,
+      { default: 10_000 },
+    ),
+    messageTtlSeconds: int32(
+      "Seconds a request may wait in the queue before it expires (and is dead-lettered when enabled).",
+      { minimum: 1, maximum: 604_800, default: 3600 },
+    ),
+    deliveryLimit: int32(
+      "Deliveries of one message before it counts as poison (and is dead-lettered when enabled).",
+      { minimum: 1, maximum: 100, default: 3 },
+    ),
+    deadLetter: bool("Route expired and poison messages to the dead-letter queue instead of dropping them.", {
+      default: true,
+    }),
+    retainOnDelete: bool(
+      "Keep the queue and its tenant lanes (and any messages in them) when the InferenceModel is " +
+        "deleted. Default: deleted.",
+      { default: false },
+    ),
+  },
+);
 
 const spec: Schema = obj(
   "Desired state of the InferenceModel.",
@@ -215,7 +222,7 @@ const status: Schema = obj("Observed state of the InferenceModel, written by the
   ),
   queue: obj("The model's request queue.", {
     name: str("Name of the RabbitMQ queue.", { maxLength: 255 }),
-    depth: int("Messages waiting in the queue when last observed.", { minimum: 0 }),
+    depth: int("Messages waiting in the queue and its tenant lanes when last observed.", { minimum: 0 }),
     deadLetterDepth: int(
       "Messages in the namespace's dead-letter queue when last observed. All models of the " +
         "namespace share that queue, so this counts their dead letters together. Unset when " +

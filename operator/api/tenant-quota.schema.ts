@@ -102,10 +102,26 @@ const spec: Schema = obj(
       { maxItems: 64, "x-kubernetes-list-type": "set" },
     ),
     priority: str(
-      "Intended queue priority of the tenant's requests when models are saturated (`high` " +
-        "before `normal` and `low`). Not yet implemented: the value is validated and stored, but " +
-        "all priorities share one FIFO queue today.",
+      "Which of the tenants with requests waiting for the same model starts first. Each worker " +
+        "starts waiting requests by priority, strictly but with a floor: `high` before `normal` " +
+        "before `low`, except that a priority with requests waiting that has been passed over 9 " +
+        "times in a row gets the next start (two due at once: the lower first), so waiting `low` " +
+        "work gets at least one start in every 10 (every 11 when both `high` and `normal` " +
+        "compete). Requests already handed to a batch are not pre-empted.",
       { enum: [...TENANT_PRIORITIES], default: "normal" },
+    ),
+    weight: int32(
+      "The tenant's share of a model among tenants of the same priority that have requests " +
+        "waiting for it: each worker starts their requests in proportion to their weights (counted " +
+        "in rows, i.e. dimension 0 of the request's first input), whatever their submission rates " +
+        "(weighted fair queueing). A tenant without waiting requests earns no credit.",
+      { minimum: 1, maximum: 1000, default: 1 },
+    ),
+    maxQueuedPerModel: positive(
+      "Requests the tenant may have waiting or running per model or pipeline; one more is refused " +
+        "with 429 `tenant_backlog_full`, so one tenant cannot fill a model's queue for the others. " +
+        "Unset: no per-tenant bound (the model's spec.queue.maxLength still applies, per tenant).",
+      1_000_000,
     ),
     suspend: bool("Refuse every request of the tenant (403) without deleting its keys or usage.", {
       default: false,
@@ -174,7 +190,7 @@ export const tenantQuotaCrd = customResourceDefinition({
       name: "Priority",
       type: "string",
       jsonPath: ".spec.priority",
-      description: "Queue priority of the tenant's requests (not yet implemented: one FIFO queue).",
+      description: "Which waiting requests start first: high, then normal, then low (with a floor).",
       priority: 1,
     },
     ageColumn,

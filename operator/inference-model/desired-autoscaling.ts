@@ -10,7 +10,7 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import { childLabels, ownerReference } from "../shared/labels.js";
 import type { ModelFacts } from "./desired-worker.js";
 import { INFERENCE_MODEL_KIND, SECRET_KEYS } from "../shared/names.js";
-import { modelQueueName, triggerAuthenticationName } from "./naming.js";
+import { MAX_QUEUES_PER_MODEL, modelQueuePattern, triggerAuthenticationName } from "./naming.js";
 import { API_VERSION } from "../api/index.js";
 
 /** The HPA refuses a scale-down stabilization window above one hour (KEDA issue #4976). */
@@ -64,7 +64,12 @@ export function scaledObject(facts: ModelFacts): KubernetesObject {
         mode: "QueueLength",
         value: String(scaling.targetQueueDepth),
         activationValue: String(scaling.activationQueueDepth),
-        queueName: modelQueueName(namespace, owner.name),
+        // The model's queue and every tenant lane of it (runtime/shared/lanes.ts), summed: all
+        // waiting work counts, whichever tenant it belongs to. RabbitMQ pages at most 500 queues.
+        queueName: modelQueuePattern(namespace, owner.name),
+        useRegex: "true",
+        operation: "sum",
+        pageSize: String(MAX_QUEUES_PER_MODEL),
         excludeUnacknowledged: "false",
       },
       authenticationRef: { name: triggerAuthenticationName(owner.name), kind: "TriggerAuthentication" },

@@ -45,6 +45,14 @@ export function modelQueueName(namespace: string, name: string): string {
   return names(namespace).modelQueue(name);
 }
 
+/** Regex of the model's queue and its tenant lanes, as KEDA and the status read them. */
+export function modelQueuePattern(namespace: string, name: string): string {
+  return names(namespace).modelQueuePattern(name);
+}
+
+/** The most queues (the model's own plus tenant lanes) one management API page returns: 500. */
+export const MAX_QUEUES_PER_MODEL = 500;
+
 /** The TriggerAuthentication that gives KEDA the management API URL. */
 export function triggerAuthenticationName(name: string): string {
   return `${name}-rabbitmq`;

@@ -130,6 +130,13 @@ export class QueueInventory {
     }
   }
 
+  /** The queues as last listed whose names match `pattern` (a model's tenant lanes), except `exclude`. */
+  async matching(namespace: string, pattern: string, exclude?: string): Promise<QueueInfo[]> {
+    const matches = new RegExp(pattern);
+    const snapshot = await this.snapshot(namespace);
+    return [...snapshot.queues.values()].filter((q) => q.name !== exclude && matches.test(q.name));
+  }
+
   /**
    * The queue as last listed; with its consumers' arguments (a GET of its own) when it has any,
    * since workers report their execution provider there.

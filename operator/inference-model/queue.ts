@@ -18,7 +18,7 @@ import {
 } from "../../runtime/shared/amqp.js";
 import type { ReconcileContext } from "../shared/context.js";
 import { PermanentError, TransientError } from "../shared/errors.js";
-import { modelQueueName } from "./naming.js";
+import { MAX_QUEUES_PER_MODEL, modelQueueName, modelQueuePattern } from "./naming.js";
 
 /** What the management API says about a queue. */
 export interface QueueInfo {
@@ -73,6 +73,41 @@ export async function inspectQueue(managementUrl: string, queue: string): Promis
     arguments: body.arguments ?? {},
     consumerArguments: (body.consumer_details ?? []).map((c) => c.arguments ?? {}),
   };
+}
+
+/**
+ * The tenant lanes of a model (runtime/shared/lanes.ts: queues the runtime declares on first use),
+ * read in one management API call with a regex filter, as KEDA reads them.
+ */
+export async function inspectModelLanes(
+  managementUrl: string,
+  namespace: string,
+  name: string,
+): Promise<{ name: string; messages: number }[]> {
+  const api = managementApi(managementUrl);
+  const main = modelQueueName(namespace, name);
+  const pattern = modelQueuePattern(namespace, name);
+  const query = `page=1&page_size=${MAX_QUEUES_PER_MODEL}&use_regex=true&name=${encodeURIComponent(pattern)}`;
+  const url = `${api.origin}/api/queues/${encodeURIComponent(api.vhost)}?${query}&columns=name,messages`;
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      headers: api.auth ? { authorization: api.auth } : {},
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (cause) {
+    throw new TransientError(`listing the tenant lanes of ${main} in the RabbitMQ management API`, { cause });
+  }
+  if (!response.ok) {
+    throw new TransientError(
+      `listing the tenant lanes of ${main}: HTTP ${response.status} ${await response.text()}`,
+    );
+  }
+  const body = (await response.json()) as { items?: { name: string; messages?: number }[] };
+  const matches = new RegExp(pattern);
+  return (body.items ?? [])
+    .filter((q) => q.name !== main && matches.test(q.name))
+    .map((q) => ({ name: q.name, messages: q.messages ?? 0 }));
 }
 
 /** Where each queue argument comes from, for a message a user can act on. */
@@ -186,15 +221,28 @@ export async function declareModelTopology(
   }
 }
 
-/** Deletes the model's queue and whatever it holds; a queue that is already gone is fine. */
+/**
+ * Deletes the model's queue and its tenant lanes with whatever they hold (the lanes after the
+ * model's queue: without it no process declares a lane again); a queue that is already gone is fine.
+ */
 export async function deleteModelQueue(ctx: ReconcileContext, namespace: string, name: string) {
   const queue = modelQueueName(namespace, name);
-  try {
-    const channel = await ctx.amqpChannel();
-    const { messageCount } = await channel.deleteQueue(queue);
-    ctx.queues.forget(namespace, queue);
-    return { queue, messageCount };
-  } catch (cause) {
-    throw new TransientError(`deleting RabbitMQ queue ${queue}`, { cause });
+  let messageCount = 0;
+  for (const target of [queue, ...(await laneNames(ctx, namespace, name))]) {
+    try {
+      const channel = await ctx.amqpChannel();
+      messageCount += (await channel.deleteQueue(target)).messageCount;
+      ctx.queues.forget(namespace, target);
+    } catch (cause) {
+      throw new TransientError(`deleting RabbitMQ queue ${target}`, { cause });
+    }
   }
+  // A lane declared while the model's queue was being deleted: the next pass finds it.
+  const left = await laneNames(ctx, namespace, name);
+  if (left.length > 0) throw new TransientError(`tenant lanes of ${queue} are left: ${left.join(", ")}`);
+  return { queue, messageCount };
+}
+
+async function laneNames(ctx: ReconcileContext, namespace: string, name: string): Promise<string[]> {
+  return (await inspectModelLanes(ctx.rabbitManagementUrl, namespace, name)).map((q) => q.name);
 }

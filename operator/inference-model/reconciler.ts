@@ -31,8 +31,8 @@ import { childKinds, desiredChildren, queuePolicy } from "./desired.js";
 import { isDownloaded, terminationGraceSeconds } from "./desired-worker.js";
 import { modelStatus, rolloutOf, type Observed } from "./model-status.js";
 import { INFERENCE_MODEL_KIND } from "../shared/names.js";
-import { modelQueueName } from "./naming.js";
-import { deleteModelQueue, ensureModelQueue, inspectQueue } from "./queue.js";
+import { modelQueueName, modelQueuePattern } from "./naming.js";
+import { deleteModelQueue, ensureModelQueue, inspectModelLanes, inspectQueue } from "./queue.js";
 import { names } from "../../runtime/shared/contracts/index.js";
 import { readStartFailure } from "./worker-pods.js";
 
@@ -101,7 +101,9 @@ async function finalize(
     // Stop the workers: none may still consume, nor re-declare the queue after a restart.
     await deleteChild(ctx, CHILD_KINDS.ScaledObject, namespace, name);
     await deleteChild(ctx, CHILD_KINDS.Deployment, namespace, name);
-    const queue = await inspectQueue(ctx.rabbitManagementUrl, modelQueueName(namespace, name));
+    const queue =
+      (await inspectQueue(ctx.rabbitManagementUrl, modelQueueName(namespace, name))) ??
+      (await lanesLeft(ctx, namespace, name));
     if (queue) {
       const deletedAt = Date.parse(im.metadata?.deletionTimestamp ?? "") || Date.now();
       const drainUntil = deletedAt + (terminationGraceSeconds(spec) + 30) * 1000;
@@ -148,6 +150,16 @@ async function queueAndChildren(
         .inspect(namespace, modelQueueName(namespace, name))
         .catch(() => undefined);
     }
+    // The depth in status counts every tenant's lane too (from the same shared listing).
+    if (observed.queue) {
+      const lanes = await ctx.queues.matching(
+        namespace,
+        modelQueuePattern(namespace, name),
+        observed.queue.name,
+      );
+      const messages = observed.queue.messages + lanes.reduce((sum, lane) => sum + lane.messages, 0);
+      observed.queue = { ...observed.queue, messages };
+    }
     if (queuePolicy(im).deadLetter) {
       // Status only: an unreadable management API leaves the last reported depth.
       observed.deadLetter = await ctx.queues
@@ -177,6 +189,14 @@ async function queueAndChildren(
   if (queued.status === "rejected") throw queued.reason;
   if (applied.status === "rejected") throw applied.reason;
   return { ...queued.value, problem: queued.value.problem ?? applied.value };
+}
+
+/** Lanes left without their model queue (deleted by an earlier pass): deleted like the queue. */
+async function lanesLeft(ctx: ReconcileContext, namespace: string, name: string) {
+  const lanes = await inspectModelLanes(ctx.rabbitManagementUrl, namespace, name);
+  if (lanes.length === 0) return undefined;
+  const messages = lanes.reduce((sum, lane) => sum + lane.messages, 0);
+  return { name: modelQueueName(namespace, name), messages, consumers: 0, arguments: {} };
 }
 
 /** Reconciles the InferenceModel `namespace/name`. */

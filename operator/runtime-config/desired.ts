@@ -17,6 +17,7 @@ import {
 import { PIPELINE_KIND, RUNTIME_CONFIG_MAP, TENANT_QUOTA_KIND } from "../shared/names.js";
 import { orderedSteps, type StepInput } from "../shared/pipeline-steps.js";
 import { LABELS } from "../shared/labels.js";
+import { DEFAULT_QUEUE_POLICY } from "../../runtime/shared/amqp.js";
 import { cacheSettings } from "./cache-settings.js";
 
 type ModelInput = NonNullable<RuntimeConfigInput["models"]>[number];
@@ -124,6 +125,8 @@ export function desiredRuntimeConfig(
       name: spec.tenant,
       models: [...(spec.models ?? [])].sort(),
       priority: TENANT_PRIORITY[(spec.priority ?? "normal") as keyof typeof TENANT_PRIORITY],
+      weight: spec.weight ?? 1,
+      ...(spec.maxQueuedPerModel !== undefined ? { maxQueuedPerModel: spec.maxQueuedPerModel } : {}),
       suspended: spec.suspend ?? false,
     });
   }
@@ -200,6 +203,11 @@ function modelConfig(model: InferenceModel): ModelInput {
     executionProvider: (spec.runtime?.executionProvider ?? "cpu") as "cpu" | "cuda",
     threads: spec.runtime?.threads ?? threadsFor(spec.resources),
     deliveryLimit: spec.queue?.deliveryLimit ?? 3,
+    queue: {
+      maxLength: spec.queue?.maxLength ?? DEFAULT_QUEUE_POLICY.maxLength,
+      messageTtlSeconds: spec.queue?.messageTtlSeconds ?? DEFAULT_QUEUE_POLICY.messageTtlSeconds,
+      deadLetter: spec.queue?.deadLetter ?? DEFAULT_QUEUE_POLICY.deadLetter,
+    },
     ...(cache ? { cache } : {}),
   };
 }

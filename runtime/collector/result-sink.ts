@@ -6,7 +6,7 @@
  * so a crash anywhere in here redelivers the batch and every step is repeated harmlessly.
  */
 import type { Redis } from "ioredis";
-import { names, type CompletionNotice, type InferenceResult } from "../shared/contracts/index.js";
+import { names, tenantKeys, type CompletionNotice, type InferenceResult } from "../shared/contracts/index.js";
 import { chargedTokens } from "../shared/db/charged-tokens.js";
 import type { RequestRecords, StoredOutcome, UpsertOutcome } from "../shared/db/request-records.js";
 import type { Logger } from "../shared/logger.js";
@@ -146,9 +146,10 @@ export class ResultSink {
   }
 
   /**
-   * One PUBLISH carrying the batch's CompletionNotices as one JSON array: one message for Redis to
-   * fan out to every gateway per batch, not one per result (duplicates after a redelivery are
-   * harmless: a gateway that already answered ignores them). The request's tenant key is left to
+   * One PUBLISH carrying the batch's CompletionNotices as one JSON array (one message for Redis to
+   * fan out to every gateway per batch, not one per result; duplicates after a redelivery are
+   * harmless: a gateway that already answered ignores them), pipelined with taking each request out
+   * of its tenant's backlog (runtime/gateway/tenant-backlog.ts; removing twice is harmless too). The request's tenant key is left to
    * expire: the gateway may still use it to authorise GET /v1/requests/{id}.
    */
   private async notify(results: InferenceResult[], stored: Map<string, StoredOutcome>, signal: AbortSignal) {
@@ -161,7 +162,16 @@ export class ResultSink {
     const message = JSON.stringify(notices);
     await retryUntilDone(
       "publishing completion notices",
-      () => redis.publish(this.channel, message),
+      async () => {
+        const pipeline = redis.pipeline();
+        pipeline.publish(this.channel, message);
+        for (const r of results) {
+          pipeline.zrem(tenantKeys(this.deps.prefix, r.tenant).backlog(r.target.name), r.requestId);
+        }
+        const replies = (await pipeline.exec()) ?? [];
+        const failed = replies.find(([error]) => error);
+        if (failed?.[0]) throw failed[0];
+      },
       log,
       signal,
     );

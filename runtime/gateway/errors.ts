@@ -50,6 +50,7 @@ export const ERROR_STATUS = {
   inference_rejected: 422,
   quota_exceeded: 429,
   rate_limited: 429,
+  tenant_backlog_full: 429,
   internal_error: 500,
   inference_failed: 502,
   queue_full: 503,

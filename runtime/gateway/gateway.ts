@@ -155,6 +155,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         prefix,
         idempotencyTtlSeconds: env.TURNPIKE_IDEMPOTENCY_TTL_SECONDS,
         metrics,
+        config: () => config,
       }),
       resultCache: new ResultCacheStore(redis, prefix),
       authenticator: new Authenticator(quota, env),

@@ -9,7 +9,9 @@ import {
   type CancelMessage,
   type InferenceResult,
   type InferenceTask,
+  type ModelConfig,
 } from "../shared/contracts/index.js";
+import { LaneDeclarer } from "../shared/lanes.js";
 import type { Logger } from "../shared/logger.js";
 
 /** What a queue look-up found. */
@@ -23,11 +25,14 @@ export interface QueueInfo {
 export class TaskPublisher {
   private readonly amqp: AmqpConnection;
 
+  private readonly lanes: LaneDeclarer;
+
   constructor(
     url: string,
     log: Logger,
     private readonly prefix = "",
   ) {
+    this.lanes = new LaneDeclarer(prefix);
     // Reopened on the next publish after a failure.
     this.amqp = new AmqpConnection({ url, name: "turnpike-gateway", log, reconnect: "on-demand" });
   }
@@ -49,6 +54,16 @@ export class TaskPublisher {
   async publish(queue: string, task: InferenceTask | InferenceResult): Promise<void> {
     const { channel } = await this.amqp.session();
     await publishJson(channel, queue, task, {
+      messageId: task.requestId,
+      timestamp: Math.floor(task.submittedAt / 1000),
+    });
+  }
+
+  /** Publishes `task` to `tenant`'s lane of `model`, declaring the lane first if this process has not seen it. */
+  async publishToLane(model: ModelConfig, tenant: string, task: InferenceTask): Promise<void> {
+    const session = await this.amqp.session();
+    const lane = await this.lanes.ensure(session, model, tenant);
+    await publishJson(session.channel, lane, task, {
       messageId: task.requestId,
       timestamp: Math.floor(task.submittedAt / 1000),
     });

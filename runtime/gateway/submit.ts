@@ -18,11 +18,13 @@ import {
   type WireTensor,
 } from "../shared/contracts/index.js";
 import type { Metrics } from "../shared/metrics.js";
+import type { RuntimeConfig } from "../shared/contracts/index.js";
 import type { QuotaStore, ReserveResult } from "../shared/quota/index.js";
 import { ApiError } from "./errors.js";
 import type { TaskPublisher } from "./publisher.js";
 import type { RequestStates } from "./request-state.js";
 import { cachedResult } from "./result-cache.js";
+import { TenantBacklog } from "./tenant-backlog.js";
 
 /** A validated request ready to enqueue. */
 export interface Submission {
@@ -63,6 +65,8 @@ export interface SubmitterDeps {
   prefix: string;
   idempotencyTtlSeconds: number;
   metrics: Metrics;
+  /** The runtime config in force: the model's queue policy (its lanes) and the tenant's backlog bound. */
+  config: () => RuntimeConfig;
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -106,9 +110,23 @@ function keyInUse(): ApiError {
   );
 }
 
+/** The 429 for a tenant whose own backlog on the target is full. */
+function backlogFull(s: Submission): ApiError {
+  return new ApiError(
+    "tenant_backlog_full",
+    `tenant ${s.tenant} already has its maximum of requests waiting or running for ${s.target.name} ` +
+      "(TenantQuota spec.maxQueuedPerModel); retry when some have finished",
+    { "retry-after": 1 },
+  );
+}
+
 /** Enqueues submissions. */
 export class Submitter {
-  constructor(private readonly deps: SubmitterDeps) {}
+  private readonly backlog: TenantBacklog;
+
+  constructor(private readonly deps: SubmitterDeps) {
+    this.backlog = new TenantBacklog(deps.redis, deps.prefix);
+  }
 
   /** Accepts `s` or returns the request an earlier call with the same Idempotency-Key created. */
   async submit(s: Submission): Promise<SubmitOutcome> {
@@ -131,14 +149,17 @@ export class Submitter {
     let reserved = false;
     try {
       // Both go out back to back on one connection (one round trip); SET is applied first.
-      const [marked, reservation] = await Promise.allSettled([
+      const [marked, reservation, backlog] = await Promise.allSettled([
         states.markQueued(s.requestId, s.tenant, s.target, s.submittedAt),
         quota.reserve(s.tenant, s.requestId, s.reservedTokens, s.submittedAt),
+        this.backlog.admit(this.deps.config(), s),
       ]);
       reserved = reservation.status === "fulfilled" && reservation.value.ok;
       if (marked.status === "rejected") throw marked.reason;
       if (reservation.status === "rejected") throw reservation.reason;
+      if (backlog.status === "rejected") throw backlog.reason;
       if (!reservation.value.ok) throw this.refusal(s, reservation.value);
+      if (!backlog.value) throw backlogFull(s);
       const cached = await this.publish(s);
       // Only a retry with the same Idempotency-Key reads the mark: without a key, spare the write.
       if (idemKey) await this.markPublished(s);
@@ -152,6 +173,7 @@ export class Submitter {
       if (error instanceof PublishOutcomeUnknownError && idemKey) throw unavailable(error);
       // Undo in reverse order; each undo is idempotent and a failing one must not hide the cause.
       if (reserved) await quota.release(s.tenant, s.requestId).catch(() => undefined);
+      await this.backlog.forget(s).catch(() => undefined);
       await states.forget(s.requestId).catch(() => undefined);
       if (idemKey) await redis.del(idemKey).catch(() => undefined);
       throw submitFailure(error);
@@ -274,13 +296,17 @@ export class Submitter {
   }
 
   /**
-   * Publishes the task to its model's queue or, for a cache hit, the cached result to the results
-   * queue (the collector records and settles it like any other); returns that result.
+   * Publishes the task to the tenant's lane of its first model (declared on first use), so the
+   * worker can share the model fairly (to the model's own queue if the config does not know it);
+   * or, for a cache hit, the cached result to the results queue (the collector records and settles
+   * it like any other); returns that result.
    */
   private async publish(s: Submission): Promise<InferenceResult | undefined> {
     const { publisher, prefix } = this.deps;
     if (!s.cachedAnswer) {
-      await publisher.publish(names(prefix).modelQueue(s.queueModel), this.task(s));
+      const model = this.deps.config().models.find((m) => m.name === s.queueModel);
+      if (model) await publisher.publishToLane(model, s.tenant, this.task(s));
+      else await publisher.publish(names(prefix).modelQueue(s.queueModel), this.task(s));
       return undefined;
     }
     const result = cachedResult(s);

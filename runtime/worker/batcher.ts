@@ -21,6 +21,8 @@ export interface BatcherOptions<T> {
   run: (items: T[]) => Promise<void>;
   /** Called if `run` rejects anyway (a bug); the batch's items are then lost to the caller. */
   onError: (error: unknown, items: T[]) => void;
+  /** Called when a batch has been taken from the waiting items (the caller may add more). */
+  onTaken?: () => void;
   now?: () => number;
 }
 
@@ -130,5 +132,6 @@ export class Batcher<T> {
         this.running = undefined;
         this.schedule(true);
       });
+    this.options.onTaken?.();
   }
 }

@@ -1,6 +1,10 @@
 /**
- * The worker's queue side: consumes its model's queue with a bounded prefetch, batches requests,
- * runs them, publishes each outcome with publisher confirms and only then acks.
+ * The worker's queue side: consumes its model's queue and every tenant lane of the model
+ * (runtime/shared/lanes.ts), each with a bounded prefetch; picks which received request starts next
+ * with the FairScheduler (priority with a floor, then weighted fair shares between tenants); batches
+ * requests, runs them, publishes each outcome with publisher confirms and only then acks. Requests
+ * are handed to the batcher (or a generation) only while it has room for them, so the choice is
+ * made as late as possible; everything received stays unacked until it ran.
  *
  * Per message:
  * - not a task at all (not JSON, no request id) -> nack with requeue; the quorum queue's delivery
@@ -29,6 +33,7 @@ import type { Metrics } from "../shared/metrics.js";
 import type { DecodedTensor } from "../shared/tensors.js";
 import { concatRows, splitRows } from "./batch-tensors.js";
 import { Batcher } from "./batcher.js";
+import { FairScheduler, type FairClass } from "./fair-scheduler.js";
 import {
   finishRequest,
   padAxisOf,
@@ -54,13 +59,18 @@ import {
 export interface ConsumerOptions {
   channel: ConfirmChannel;
   prefix: string;
-  queue: string;
+  /** The model's queue and its tenants' lanes; more can be added with {@link ModelConsumer.consume}. */
+  queues: string[];
   model: ServedModel;
+  /** Priority and weight of a tenant (from the runtime config; defaults for unknown tenants). */
+  classOf: (tenant: string) => FairClass;
   metrics: Metrics;
   log: Logger;
   prefetch: number;
   /** Called when the model cannot run any more (not a request's fault); the worker should exit. */
   onBroken: (error: Error) => void;
+  /** Called for each task as it is accepted for running, in that order (tests, measurements). */
+  onAccepted?: (task: InferenceTask) => void;
   /** Whether the tenant cancelled a task (none: nothing is ever cancelled). */
   cancelCheck?: CancelCheck;
 }
@@ -70,9 +80,22 @@ interface Item {
   request: PreparedRequest;
 }
 
+/** A received task waiting for its turn. */
+interface Received {
+  message: ConsumeMessage;
+  task: InferenceTask;
+}
+
 /** Consumes one model queue; see the module comment for the life of a message. */
 export class ModelConsumer {
-  private consumerTag: string | undefined;
+  private readonly consumerTags = new Map<string, string>();
+  private stopped = false;
+  /** While consumers are being registered at start, received tasks wait (see start). */
+  private holding = false;
+  private onCancelled: () => void = () => undefined;
+  private readonly fair = new FairScheduler<Received>();
+  /** Generations running now (generative models). */
+  private generating = 0;
   private readonly settling = new Set<Promise<void>>();
   /** Tasks waiting for the cancellation check; drained before the batcher on stop. */
   private readonly checking = new Set<Promise<void>>();
@@ -81,13 +104,18 @@ export class ModelConsumer {
   /** Generations clients gave up on (generative models only). */
   private readonly cancellations = new Cancellations();
 
+  /** The batch size in force (batching reloads change it). */
+  private batchLimit: number;
+
   constructor(private readonly options: ConsumerOptions) {
     const { runner } = options.model;
+    this.batchLimit = this.limits(runner.config.batching).maxBatchSize;
     this.batcher = new Batcher<Item>({
       ...this.limits(runner.config.batching),
       rowsOf: (item) => item.request.rows,
       keyOf: (item) => item.request.key,
       run: (items) => this.runBatch(items),
+      onTaken: () => this.admit(),
       onError: (error, items) => {
         options.log.error(
           { err: error, count: items.length },
@@ -105,23 +133,44 @@ export class ModelConsumer {
 
   /** Applies new batching limits from a reloaded config. */
   configure(batching: { maxBatchSize: number; maxDelayMs: number }): void {
+    this.batchLimit = this.limits(batching).maxBatchSize;
     this.batcher.configure(this.limits(batching));
+    this.admit();
   }
 
-  /** Starts consuming (manual acks, bounded prefetch). */
+  /** Starts consuming every queue of the options (manual acks, bounded prefetch per queue). */
   async start(onCancelled: () => void): Promise<void> {
-    const { channel, queue, prefetch, log } = this.options;
+    const { channel, prefetch, log } = this.options;
+    this.onCancelled = onCancelled;
+    // Per consumer (not global): each lane may hold `prefetch` unacked messages.
     await channel.prefetch(prefetch);
     if (this.options.model.runner.generator) {
       await this.cancellations.listen(channel, this.options.prefix, log);
     }
+    // Nothing starts before every queue is consumed and has had a turn to deliver: otherwise the
+    // first lane to deliver would take the first batches alone.
+    this.holding = true;
+    try {
+      for (const queue of this.options.queues) await this.consume(queue);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      this.holding = false;
+    }
+    this.admit();
+  }
+
+  /** Consumes one more queue (a tenant lane added by a config reload); a no-op if already consumed. */
+  async consume(queue: string): Promise<void> {
+    const { channel, prefetch, log } = this.options;
+    if (this.stopped || this.consumerTags.has(queue)) return;
+    this.consumerTags.set(queue, "");
     const { consumerTag } = await channel.consume(
       queue,
       (message) => {
         if (message === null) {
           log.error({ queue }, "the broker cancelled the consumer (queue deleted?)");
-          this.consumerTag = undefined;
-          onCancelled();
+          this.consumerTags.delete(queue);
+          this.onCancelled();
           return;
         }
         this.onMessage(message);
@@ -134,7 +183,7 @@ export class ModelConsumer {
           : {}),
       },
     );
-    this.consumerTag = consumerTag;
+    this.consumerTags.set(queue, consumerTag);
     log.info({ queue, prefetch, consumerTag }, "consuming");
   }
 
@@ -145,12 +194,15 @@ export class ModelConsumer {
    */
   async stop(timeoutMs: number): Promise<boolean> {
     const { channel, log } = this.options;
-    if (this.consumerTag) {
-      const tag = this.consumerTag;
-      this.consumerTag = undefined;
+    this.stopped = true;
+    const tags = [...this.consumerTags.values()].filter(Boolean);
+    this.consumerTags.clear();
+    for (const tag of tags) {
       await channel.cancel(tag).catch((err: unknown) => log.warn({ err }, "cancelling the consumer"));
     }
     const drained = (async () => {
+      // Everything received runs, as before lanes: fairness no longer matters while draining.
+      for (const received of this.fair.drain()) this.accept(received);
       await Promise.allSettled([...this.checking]);
       await this.batcher.flush();
       while (this.settling.size > 0) await Promise.allSettled([...this.settling]);
@@ -172,9 +224,8 @@ export class ModelConsumer {
 
   private onMessage(message: ConsumeMessage): void {
     const { model, metrics } = this.options;
-    const name = model.runner.config.name;
     this.unacked++;
-    metrics.inFlight.inc({ target: name });
+    metrics.inFlight.inc({ target: model.runner.config.name });
     let task: InferenceTask;
     try {
       task = parseTask(message.content);
@@ -182,19 +233,51 @@ export class ModelConsumer {
       if (error instanceof MalformedTaskError) return this.fail(message, error.task, error);
       return this.requeue(message, error);
     }
+    if (this.stopped) return this.accept({ message, task });
+    this.fair.push(this.options.classOf(task.tenant), { message, task }, rowsOf(task));
+    this.admit();
+  }
+
+  /** Room for more started requests: one batch waiting beside the running one, or free sequences. */
+  private hasRoom(): boolean {
+    const { runner } = this.options.model;
+    // Tasks whose cancellation check is still out will join the batcher or start a generation.
+    const taken = this.checking.size;
+    if (runner.generator) return this.generating + taken < runner.config.batching.maxBatchSize;
+    return this.batcher.pending + taken < this.batchLimit;
+  }
+
+  /** Starts the requests the scheduler picks while there is room for them. */
+  private admit(): void {
+    if (this.holding) return;
+    while (this.fair.size > 0 && this.hasRoom()) this.accept(this.fair.next()!);
+  }
+
+  /**
+   * The one place where a received task is accepted for running: from here on it is the model's
+   * (queue wait measured; unless its tenant cancelled it, prepared and handed to the batcher or a
+   * generation).
+   */
+  private accept({ message, task }: Received): void {
+    const { model, metrics } = this.options;
+    const name = model.runner.config.name;
     const header = Number(message.properties.headers?.[ENQUEUED_AT_HEADER]);
     const enqueuedAt = Number.isFinite(header) && header > 0 ? header : task.submittedAt;
     const queuedMs = Math.max(0, Date.now() - enqueuedAt);
     metrics.queueWait.observe({ model: name }, queuedMs / 1000);
+    this.options.onAccepted?.(task);
     const check = this.options.cancelCheck;
-    if (!check) return this.accept(message, task, queuedMs);
+    if (!check) return this.run(message, task, queuedMs);
     const checked = check
       .isCancelled(task)
       .then((cancelled) =>
-        cancelled ? this.skipCancelled(message, task) : this.accept(message, task, queuedMs),
+        cancelled ? this.skipCancelled(message, task) : this.run(message, task, queuedMs),
       )
       .catch((error: unknown) => this.requeue(message, error))
-      .finally(() => this.checking.delete(checked));
+      .finally(() => {
+        this.checking.delete(checked);
+        this.admit();
+      });
     this.checking.add(checked);
   }
 
@@ -206,7 +289,7 @@ export class ModelConsumer {
   }
 
   /** Runs an accepted task: generates, or prepares it and hands it to the batcher. */
-  private accept(message: ConsumeMessage, task: InferenceTask, queuedMs: number): void {
+  private run(message: ConsumeMessage, task: InferenceTask, queuedMs: number): void {
     const { model, log } = this.options;
     if (model.runner.generator) return this.generate(message, task, queuedMs);
     let request: PreparedRequest;
@@ -304,7 +387,12 @@ export class ModelConsumer {
         log.debug({ err: error, requestId: task.requestId }, "generation failed");
         this.fail(message, task, toStepError(error, "model_error", "generating"));
       })
-      .finally(() => this.settling.delete(running));
+      .finally(() => {
+        this.settling.delete(running);
+        this.generating--;
+        this.admit();
+      });
+    this.generating++;
     this.settling.add(running);
   }
 
@@ -412,6 +500,12 @@ export class ModelConsumer {
     this.unacked--;
     this.options.metrics.inFlight.dec({ target: this.options.model.runner.config.name });
   }
+}
+
+/** What starting a task costs the model, for fair shares: its rows (dimension 0 of its first input). */
+function rowsOf(task: InferenceTask): number {
+  const rows = task.inputs[0]?.shape[0];
+  return rows !== undefined && rows > 0 ? rows : 1;
 }
 
 /** Which delivery attempt this is (1 = first); quorum queues count earlier ones in x-delivery-count. */

@@ -23,8 +23,16 @@ export class LiveConfig {
     return stepSettings(this.config, target, step);
   }
 
-  /** Follows the file at `path`; `onBatching` gets each changed batching. Returns the stop function. */
-  follow(path: string, log: Logger, onBatching: (batching: ModelConfig["batching"]) => void): () => void {
+  /**
+   * Follows the file at `path`; `onBatching` gets each changed batching, `onConfig` every reloaded
+   * config (new tenants get their lanes consumed). Returns the stop function.
+   */
+  follow(
+    path: string,
+    log: Logger,
+    onBatching: (batching: ModelConfig["batching"]) => void,
+    onConfig?: (config: RuntimeConfig) => void,
+  ): () => void {
     return watchConfig(
       path,
       this.model,
@@ -33,7 +41,10 @@ export class LiveConfig {
         onBatching(next);
       },
       log,
-      (next) => (this.config = next),
+      (next) => {
+        this.config = next;
+        onConfig?.(next);
+      },
     );
   }
 }

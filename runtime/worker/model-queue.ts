@@ -1,7 +1,28 @@
 /** The queues a worker consumes from, made sure of before it consumes. */
 import { declareModelQueue, declareSharedTopology, DEFAULT_QUEUE_POLICY } from "../shared/amqp.js";
 import type { AmqpSession } from "../shared/amqp-connection.js";
-import { names, type ModelConfig } from "../shared/contracts/index.js";
+import { names, TENANT_PRIORITY, type ModelConfig, type RuntimeConfig } from "../shared/contracts/index.js";
+import type { LaneDeclarer } from "../shared/lanes.js";
+import type { FairClass } from "./fair-scheduler.js";
+
+/** The lanes of `model` for every tenant of the config (declared if missing). */
+export async function ensureLanes(
+  session: AmqpSession,
+  lanes: LaneDeclarer,
+  config: RuntimeConfig,
+  model: ModelConfig,
+): Promise<string[]> {
+  const queues: string[] = [];
+  // Every tenant, not only those allowed the model: a pipeline they may call can start here.
+  for (const tenant of config.tenants) queues.push(await lanes.ensure(session, model, tenant.name));
+  return queues;
+}
+
+/** A tenant's priority and weight for the scheduler; tenants the config does not list get the defaults. */
+export function fairClassOf(config: RuntimeConfig, tenant: string): FairClass {
+  const found = config.tenants.find((t) => t.name === tenant);
+  return { tenant, priority: found?.priority ?? TENANT_PRIORITY.normal, weight: found?.weight ?? 1 };
+}
 
 /**
  * Makes sure the queues exist. The operator owns the model queue's policy (max length, TTL...), so

@@ -6,7 +6,8 @@
  * consume and report ready. Close reverses it and drains (see ModelConsumer.stop).
  */
 import { AmqpConnection, type AmqpSession } from "../shared/amqp-connection.js";
-import type { RuntimeConfig } from "../shared/contracts/index.js";
+import type { InferenceTask, RuntimeConfig } from "../shared/contracts/index.js";
+import { LaneDeclarer } from "../shared/lanes.js";
 import { logger } from "../shared/logger.js";
 import { createMetrics, type Metrics } from "../shared/metrics.js";
 import type { ResolveOptions } from "../shared/models/model-source.js";
@@ -19,7 +20,7 @@ import { engineFor, type ModelRunner } from "./engines/index.js";
 import { cudaDeviceId } from "./engines/onnx/execution-provider.js";
 import { LiveConfig } from "./live-config.js";
 import { localModel } from "./model-download/local-model.js";
-import { ensureQueues } from "./model-queue.js";
+import { ensureLanes, ensureQueues, fairClassOf } from "./model-queue.js";
 import { dictionaryFor } from "./tasks/ocr/dictionary.js";
 
 /** Options of {@link startWorker}. */
@@ -34,6 +35,8 @@ export interface WorkerOptions {
   resolve?: ResolveOptions;
   /** Extra trusted CA certificates (PEM) for an https:// model (tests). */
   ca?: string;
+  /** Called for each task as it is accepted for running, in that order (tests, measurements). */
+  onAccepted?: (task: InferenceTask) => void;
   /** Called when the worker cannot go on (the model broke, the broker cancelled it); main exits so the pod restarts. */
   onFatal?: (error: Error) => void;
 }
@@ -96,6 +99,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
   let model: LoadedModel | undefined;
   let consumer: ModelConsumer | undefined;
   let stopWatching: (() => void) | undefined;
+  const lanes = new LaneDeclarer(config.prefix);
 
   const fatal = (error: Error) => {
     if (health.closing || !health.live) return;
@@ -110,11 +114,14 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
   /** Makes sure the queues exist and consumes on a new session. */
   const consume = async (session: AmqpSession) => {
     const queue = await ensureQueues(session, config.prefix, modelConfig);
+    const tenantLanes = await ensureLanes(session, lanes, live.config, modelConfig);
     const { runner, dictionary } = model!;
     const next = new ModelConsumer({
       channel: session.channel,
       prefix: config.prefix,
-      queue,
+      queues: [queue, ...tenantLanes],
+      classOf: (tenant) => fairClassOf(live.config, tenant),
+      onAccepted: options.onAccepted,
       model: {
         runner,
         dictionary,
@@ -133,7 +140,16 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
     next.configure(live.batching);
     if (health.closing) throw new Error("the worker is closing");
     consumer = next;
-    await next.start(() => fatal(new Error(`the broker cancelled consumption of ${queue}`)));
+    await next.start(() => fatal(new Error(`the broker cancelled consumption of a queue of ${queue}`)));
+  };
+
+  /** A reloaded config may list new tenants: consume their lanes too. */
+  const followTenants = async () => {
+    const session = amqp.current;
+    const current = consumer;
+    if (!session || !current) return;
+    for (const lane of await ensureLanes(session, lanes, live.config, modelConfig))
+      await current.consume(lane);
   };
 
   /**
@@ -185,7 +201,14 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
     model = { runner, dictionary: dictionaryFor(runner, log, resolve) };
     if (health.closing) return;
     await amqp.session();
-    if (configPath) stopWatching = live.follow(configPath, log, (batching) => consumer?.configure(batching));
+    if (configPath) {
+      stopWatching = live.follow(
+        configPath,
+        log,
+        (batching) => consumer?.configure(batching),
+        () => void followTenants().catch((err: unknown) => log.warn({ err }, "consuming new tenant lanes")),
+      );
+    }
     health.ready = true;
     log.info({ url: server.url }, "worker ready");
   })();

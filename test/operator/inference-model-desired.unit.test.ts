@@ -100,7 +100,7 @@ describe("desiredChildren rules", () => {
     });
   });
 
-  it("counts unacknowledged messages through the management API and targets the InferenceModel", () => {
+  it("counts unacknowledged messages of the model's queue and all its tenant lanes, and targets the InferenceModel", () => {
     const so = find(desiredChildren(cpu(), plainSettings), "ScaledObject");
     expect(so.spec.scaleTargetRef).toEqual({
       apiVersion: "turnpike.dev/v1alpha1",
@@ -111,8 +111,15 @@ describe("desiredChildren rules", () => {
       protocol: "http",
       mode: "QueueLength",
       value: "32",
-      queueName: "turnpike.models.model.ocr-rec",
+      queueName: "^turnpike\\.models\\.model\\.ocr-rec(\\.tenant\\.[a-z0-9-]+)?$",
+      useRegex: "true",
+      operation: "sum",
     });
+    const pattern = new RegExp(so.spec.triggers[0].metadata.queueName);
+    expect(pattern.test("turnpike.models.model.ocr-rec")).toBe(true);
+    expect(pattern.test("turnpike.models.model.ocr-rec.tenant.acme")).toBe(true);
+    expect(pattern.test("turnpike.models.model.ocr-rec-2")).toBe(false);
+    expect(pattern.test("turnpike.models.model.ocr-rec-2.tenant.acme")).toBe(false);
     const auth = find(desiredChildren(cpu(), plainSettings), "TriggerAuthentication");
     expect(auth.spec.secretTargetRef).toEqual([
       { parameter: "host", name: "turnpike-runtime", key: "rabbitmq-management-url" },

@@ -67,8 +67,15 @@ describe("desiredRuntimeConfig", () => {
     expect(gpu.inputs).toBeUndefined();
 
     expect(config.tenants).toEqual([
-      { name: "acme", models: [], priority: 9, suspended: false },
-      { name: "hobbyist", models: ["ocr", "ocr-rec"], priority: 1, suspended: false },
+      { name: "acme", models: [], priority: 9, weight: 2, suspended: false },
+      {
+        name: "hobbyist",
+        models: ["ocr", "ocr-rec"],
+        priority: 1,
+        weight: 1,
+        maxQueuedPerModel: 20,
+        suspended: false,
+      },
     ]);
     expect(config.prefix).toBe("models");
   });

@@ -283,8 +283,8 @@ describe("quota and back-pressure", () => {
   });
 
   it("answers 503 with Retry-After when the queue is full, and releases the reservation", async () => {
-    // Quorum queues reject once they are over the limit: fill until the broker says no.
-    const queue = names(fx.prefix).modelQueue("full");
+    // Quorum queues reject once they are over the limit: fill acme's lane until the broker says no.
+    const queue = names(fx.prefix).modelLane("full", "acme");
     let refused = false;
     for (let i = 0; i < 5 && !refused; i++) {
       refused = await publishJson(fx.channel, queue, { filler: i }, { messageId: `filler-${i}` }).then(

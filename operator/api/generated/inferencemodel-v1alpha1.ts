@@ -65,7 +65,8 @@ export interface Spec {
    */
   placement?: Placement;
   /**
-   * Policy of the model's durable RabbitMQ quorum queue.
+   * Policy of the model's durable RabbitMQ quorum queue, and of each tenant's lane of it (the
+   * queue that holds that tenant's requests, declared on first use with these arguments).
    */
   queue?: SpecQueue;
   /**
@@ -430,7 +431,8 @@ export enum Operator {
 }
 
 /**
- * Policy of the model's durable RabbitMQ quorum queue.
+ * Policy of the model's durable RabbitMQ quorum queue, and of each tenant's lane of it (the
+ * queue that holds that tenant's requests, declared on first use with these arguments).
  */
 export interface SpecQueue {
   /**
@@ -442,8 +444,10 @@ export interface SpecQueue {
    */
   deliveryLimit?: number;
   /**
-   * Most messages the queue holds; beyond it new requests are refused with 503 queue_full
-   * (back-pressure, with Retry-After) instead of growing the queue.
+   * Most messages the queue, and each tenant's lane of it, holds; beyond it new requests are
+   * refused with 503 queue_full (back-pressure, with Retry-After) instead of growing the
+   * queue. A tenant's own lane being full never refuses other tenants; TenantQuota
+   * spec.maxQueuedPerModel bounds a tenant below it (429 tenant_backlog_full).
    */
   maxLength?: number;
   /**
@@ -452,8 +456,8 @@ export interface SpecQueue {
    */
   messageTtlSeconds?: number;
   /**
-   * Keep the queue (and any messages in it) when the InferenceModel is deleted. Default:
-   * deleted.
+   * Keep the queue and its tenant lanes (and any messages in them) when the InferenceModel is
+   * deleted. Default: deleted.
    */
   retainOnDelete?: boolean;
 }
@@ -687,7 +691,7 @@ export interface StatusQueue {
    */
   deadLetterDepth?: number;
   /**
-   * Messages waiting in the queue when last observed.
+   * Messages waiting in the queue and its tenant lanes when last observed.
    */
   depth?: number;
   /**

@@ -42,14 +42,24 @@ export interface Spec {
    */
   limits: Limits;
   /**
+   * Requests the tenant may have waiting or running per model or pipeline; one more is
+   * refused with 429 `tenant_backlog_full`, so one tenant cannot fill a model's queue for the
+   * others. Unset: no per-tenant bound (the model's spec.queue.maxLength still applies, per
+   * tenant).
+   */
+  maxQueuedPerModel?: number;
+  /**
    * Names of InferenceModels and Pipelines in this namespace the tenant may call. Empty: all
    * of them.
    */
   models?: string[];
   /**
-   * Intended queue priority of the tenant's requests when models are saturated (`high` before
-   * `normal` and `low`). Not yet implemented: the value is validated and stored, but all
-   * priorities share one FIFO queue today.
+   * Which of the tenants with requests waiting for the same model starts first. Each worker
+   * starts waiting requests by priority, strictly but with a floor: `high` before `normal`
+   * before `low`, except that a priority with requests waiting that has been passed over 9
+   * times in a row gets the next start (two due at once: the lower first), so waiting `low`
+   * work gets at least one start in every 10 (every 11 when both `high` and `normal`
+   * compete). Requests already handed to a batch are not pre-empted.
    */
   priority?: Priority;
   /**
@@ -61,6 +71,13 @@ export interface Spec {
    * by. Immutable: changing it would orphan the tenant's usage history.
    */
   tenant: string;
+  /**
+   * The tenant's share of a model among tenants of the same priority that have requests
+   * waiting for it: each worker starts their requests in proportion to their weights (counted
+   * in rows, i.e. dimension 0 of the request's first input), whatever their submission rates
+   * (weighted fair queueing). A tenant without waiting requests earns no credit.
+   */
+  weight?: number;
 }
 
 /**
@@ -122,9 +139,12 @@ export interface Limits {
 }
 
 /**
- * Intended queue priority of the tenant's requests when models are saturated (`high` before
- * `normal` and `low`). Not yet implemented: the value is validated and stored, but all
- * priorities share one FIFO queue today.
+ * Which of the tenants with requests waiting for the same model starts first. Each worker
+ * starts waiting requests by priority, strictly but with a floor: `high` before `normal`
+ * before `low`, except that a priority with requests waiting that has been passed over 9
+ * times in a row gets the next start (two due at once: the lower first), so waiting `low`
+ * work gets at least one start in every 10 (every 11 when both `high` and `normal`
+ * compete). Requests already handed to a batch are not pre-empted.
  */
 export enum Priority {
   High = "high",

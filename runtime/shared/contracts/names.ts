@@ -15,8 +15,16 @@ export function names(prefix: string) {
     deadTaskQueue: `${base}.dead-tasks`,
   };
   return {
-    /** Durable quorum queue of one InferenceModel. */
+    /** Durable quorum queue of one InferenceModel (pipeline steps after the first, unknown tenants). */
     modelQueue: (model: string) => `${base}.model.${model}`,
+    /**
+     * One tenant's lane of a model: a durable quorum queue with the model queue's arguments that
+     * holds only that tenant's requests, so the worker can choose fairly between tenants.
+     */
+    modelLane: (model: string, tenant: string) => `${base}.model.${model}.tenant.${tenant}`,
+    /** Regex matching a model's queue and all of its lanes (KEDA sums their depth). */
+    modelQueuePattern: (model: string) =>
+      `^${escapeRegex(`${base}.model.${model}`)}(${escapeRegex(".tenant.")}[a-z0-9-]+)?$`,
     /** Durable quorum queue the collector consumes. */
     resultsQueue: shared.resultsQueue,
     /** Fanout exchange that receives dead letters of every model queue. */
@@ -51,6 +59,8 @@ export function tenantKeys(prefix: string, tenant: string) {
     idempotency: (key: string) => `${tag}:idem:${key}`,
     /** Hash with the accepted-but-not-finished state of a request. */
     pending: (requestId: string) => `${tag}:pending:${requestId}`,
+    /** Sorted set of the tenant's requests to `target` waiting or running (score: enqueue time). */
+    backlog: (target: string) => `${tag}:backlog:${target}`,
     /** Set by DELETE /v1/requests/{id}: a worker that receives the task skips it (runtime/worker). */
     cancel: (requestId: string) => `${tag}:cancel:${requestId}`,
     /** Cached result of identical input (content hash). */
@@ -61,4 +71,9 @@ export function tenantKeys(prefix: string, tenant: string) {
 /** Redis key locating a request's tenant, for GET /v1/requests/{id} before the record exists. */
 export function requestTenantKey(prefix: string, requestId: string): string {
   return `tp:${prefix}:req:${requestId}`;
+}
+
+/** Escapes the characters a regular expression treats specially. */
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }

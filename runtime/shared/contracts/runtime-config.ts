@@ -76,6 +76,17 @@ export const modelConfigSchema = z.object({
   threads: z.number().int().min(1).max(64).default(2),
   /** Delivery attempts before a message is dead-lettered (quorum queue delivery-limit). */
   deliveryLimit: z.number().int().min(1).default(3),
+  /**
+   * The rest of the model queue's policy (InferenceModel spec.queue), which a tenant's lane of the
+   * model is declared with by whichever process needs it first (runtime/shared/lanes.ts).
+   */
+  queue: z
+    .object({
+      maxLength: z.number().int().min(1).default(10_000),
+      messageTtlSeconds: z.number().int().min(1).default(3600),
+      deadLetter: z.boolean().default(true),
+    })
+    .prefault({}),
   /** The result cache (InferenceModel spec.cache); absent when it is off. */
   cache: modelCacheSchema.optional(),
 });
@@ -129,6 +140,10 @@ export const tenantConfigSchema = z.object({
   /** Models and pipelines the tenant may call; empty means all. */
   models: z.array(name).default([]),
   priority: z.number().int().min(0).max(10).default(5),
+  /** TenantQuota spec.weight: the tenant's share of a model among tenants of its priority. */
+  weight: z.number().int().min(1).max(1000).default(1),
+  /** TenantQuota spec.maxQueuedPerModel: requests waiting or running per model or pipeline (429 above). */
+  maxQueuedPerModel: z.number().int().min(1).optional(),
   /** TenantQuota spec.suspend: refuse every request of the tenant (403), keys and usage kept. */
   suspended: z.boolean().default(false),
 });

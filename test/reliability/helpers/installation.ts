@@ -71,7 +71,7 @@ export interface Installation {
   spawn(role: Role, name: string, extra?: Record<string, string>): RoleProcess;
   /** A supervised role: restarted whenever it exits unplanned (see Supervisor). */
   supervise(role: Role, name: string, extra?: Record<string, string>): Supervisor;
-  /** Messages ready + unacked in a model's queue (management-free: a passive declare). */
+  /** Messages ready in a model's queue and its tenant lanes (management-free: passive declares). */
   queueDepth(model: string): Promise<number>;
   /** Every process spawned so far (for the secret scan). */
   processes: RoleProcess[];
@@ -183,17 +183,26 @@ export async function installation(options: InstallationOptions): Promise<Instal
       return supervisor;
     },
     async queueDepth(model) {
-      return withChannel(urls.amqpUrl, prefix, async (channel) => {
-        const ok = await channel.checkQueue(names(prefix).modelQueue(model));
-        return ok.messageCount;
+      // The model's own queue and each tenant's lane (a lane not declared yet holds nothing).
+      const n = names(prefix);
+      const lanes = tenants.map((t) => n.modelLane(model, t.name));
+      let total = await withChannel(urls.amqpUrl, prefix, async (channel) => {
+        return (await channel.checkQueue(n.modelQueue(model))).messageCount;
       });
+      for (const lane of lanes) {
+        total += await withChannel(urls.amqpUrl, prefix, async (channel) => {
+          return (await channel.checkQueue(lane)).messageCount;
+        }).catch(() => 0);
+      }
+      return total;
     },
     async cleanup() {
       for (const s of supervisors) await s.stop().catch(() => undefined);
       for (const p of processes) await p.kill9().catch(() => undefined);
       const n = names(prefix);
       await withChannel(urls.amqpUrl, prefix, async (channel) => {
-        for (const q of [...modelNames.map(n.modelQueue), ...n.sharedQueues]) {
+        const lanes = modelNames.flatMap((m) => tenants.map((t) => n.modelLane(m, t.name)));
+        for (const q of [...modelNames.map(n.modelQueue), ...lanes, ...n.sharedQueues]) {
           await channel.deleteQueue(q).catch(() => undefined);
         }
         await channel.deleteExchange(n.deadLetterExchange).catch(() => undefined);

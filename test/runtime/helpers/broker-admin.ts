@@ -35,3 +35,22 @@ function auth(): string {
   const urls = serviceUrls();
   return `Basic ${Buffer.from(`${urls.rabbitUser}:${urls.rabbitPassword}`).toString("base64")}`;
 }
+
+/** Deletes every tenant lane of the installation `prefix` (runtime/shared/lanes.ts) through the management API. */
+export async function deleteLanes(prefix: string): Promise<void> {
+  const urls = serviceUrls();
+  const headers = { authorization: auth() };
+  const pattern = `^turnpike\\.${prefix.replace(/\./g, "\\.")}\\.model\\.[^.]+\\.tenant\\.`;
+  const res = await fetch(
+    `${urls.rabbitManagementUrl}/api/queues?columns=name,vhost&use_regex=true&name=${encodeURIComponent(pattern)}`,
+    { headers },
+  );
+  if (!res.ok) return;
+  const queues = (await res.json()) as { name: string; vhost: string }[];
+  for (const q of queues.filter((q) => new RegExp(pattern).test(q.name))) {
+    await fetch(
+      `${urls.rabbitManagementUrl}/api/queues/${encodeURIComponent(q.vhost)}/${encodeURIComponent(q.name)}`,
+      { method: "DELETE", headers },
+    );
+  }
+}

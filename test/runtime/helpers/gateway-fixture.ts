@@ -11,6 +11,7 @@ import {
   connectAmqp,
   declareModelQueue,
   declareSharedTopology,
+  modelQueueArguments,
   publishJson,
   type ModelQueuePolicy,
 } from "../../../runtime/shared/amqp.js";
@@ -128,16 +129,19 @@ export async function gatewayFixture(options: FixtureOptions): Promise<GatewayFi
       await connection.close();
     });
     await declareSharedTopology(channel, prefix);
+    // The queues of a model: its own and each tenant's lane (runtime/shared/lanes.ts).
+    const modelQueues = (model: string) => [
+      names(prefix).modelQueue(model),
+      ...config.tenants.map((t) => names(prefix).modelLane(model, t.name)),
+    ];
     for (const [model, policy] of Object.entries(options.queues ?? {})) {
-      queues.push(
-        await declareModelQueue(channel, prefix, model, {
-          maxLength: 1000,
-          messageTtlSeconds: 600,
-          deliveryLimit: 3,
-          deadLetter: true,
-          ...policy,
-        }),
-      );
+      const full = { maxLength: 1000, messageTtlSeconds: 600, deliveryLimit: 3, deadLetter: true, ...policy };
+      queues.push(await declareModelQueue(channel, prefix, model, full));
+      // Lanes declared here with the test's policy; the gateway uses existing lanes as they are.
+      for (const lane of modelQueues(model).slice(1)) {
+        await channel.assertQueue(lane, { durable: true, arguments: modelQueueArguments(prefix, full) });
+        queues.push(lane);
+      }
     }
 
     const baseEnv = runtimeEnv(schema);
@@ -191,21 +195,29 @@ export async function gatewayFixture(options: FixtureOptions): Promise<GatewayFi
       },
       async serve(model, fn = (t) => echoResult(t)) {
         const tasks: InferenceTask[] = [];
-        const { consumerTag } = await channel.consume(names(prefix).modelQueue(model), (msg) => {
-          if (msg) void answer(msg, fn).then((t) => tasks.push(t));
-        });
-        return { tasks, stop: async () => void (await channel.cancel(consumerTag)) };
+        const tags: string[] = [];
+        for (const queue of modelQueues(model)) {
+          const { consumerTag } = await channel.consume(queue, (msg) => {
+            if (msg) void answer(msg, fn).then((t) => tasks.push(t));
+          });
+          tags.push(consumerTag);
+        }
+        return { tasks, stop: async () => void (await Promise.all(tags.map((t) => channel.cancel(t)))) };
       },
       async answerOne(model, fn = (t) => echoResult(t)) {
         for (let i = 0; i < 100; i++) {
-          const msg = await channel.get(names(prefix).modelQueue(model));
-          if (msg) return answer(msg, fn);
+          for (const queue of modelQueues(model)) {
+            const msg = await channel.get(queue);
+            if (msg) return answer(msg, fn);
+          }
           await new Promise((r) => setTimeout(r, 20));
         }
-        throw new Error(`no task arrived on ${model}'s queue`);
+        throw new Error(`no task arrived on ${model}'s queues`);
       },
       async depth(model) {
-        return (await channel.checkQueue(names(prefix).modelQueue(model))).messageCount;
+        let total = 0;
+        for (const queue of modelQueues(model)) total += (await channel.checkQueue(queue)).messageCount;
+        return total;
       },
     };
   } catch (error) {

@@ -2,6 +2,7 @@
  * Fixtures of the worker tests: rendered text-line PNGs, tiny generated models, runtime configs, and
  * a small RabbitMQ client that publishes tasks and collects results on real queues.
  */
+import { deleteLanes } from "./broker-admin.js";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -148,6 +149,7 @@ export class BrokerClient {
       await this.channel.deleteQueue(queue).catch(() => undefined);
     }
     await this.channel.deleteExchange(n.deadLetterExchange).catch(() => undefined);
+    await deleteLanes(this.prefix).catch(() => undefined);
     await this.connection.close().catch(() => undefined);
   }
 }
