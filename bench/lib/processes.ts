@@ -35,9 +35,18 @@ export function startTs(
   name: string,
   entry: string,
   env: Record<string, string>,
-  options: { ipc?: boolean; args?: string[] } = {},
+  options: { ipc?: boolean; args?: string[]; cpus?: string; nodeArgs?: string[] } = {},
 ): ChildHandle {
-  const args = ["--import", "tsx", join(repoRoot, entry), ...(options.args ?? [])];
+  const args = [
+    ...(options.nodeArgs ?? []),
+    "--import",
+    "tsx",
+    join(repoRoot, entry),
+    ...(options.args ?? []),
+  ];
+  // taskset execs node in place, so the handle's pid is node's.
+  if (options.cpus)
+    return startProcess(name, "taskset", ["-c", options.cpus, process.execPath, ...args], env, options);
   return startProcess(name, process.execPath, args, env, options);
 }
 
@@ -120,6 +129,27 @@ export function cpuMs(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** CPU ms of each thread of a process by thread id (/proc/<pid>/task); the main thread's id is the pid. */
+export function threadCpuMs(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(Number(tid), ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
 }
 
 /** Resident memory now and at its peak (VmRSS, VmHWM) in MB. */

@@ -6,6 +6,7 @@
 import { performance } from "node:perf_hooks";
 import ort from "onnxruntime-node";
 import { PNG } from "pngjs";
+import { sessionOptions } from "../../runtime/worker/engines/onnx/model-runner.js";
 import { ocrModelPaths } from "../../runtime/worker/tasks/ocr/ocr-models.js";
 import { recognitionBatch, recognitionWidthFor } from "../../runtime/worker/tasks/ocr/ocr-preprocess.js";
 import { say } from "../lib/env.js";
@@ -108,5 +109,50 @@ export async function rawModel(
     batch1: batches[0]!,
     best,
     preprocessMsPerLine,
+  };
+}
+
+/** CPU time and lines of one block of model runs. */
+export interface ModelCpuBlock {
+  cpuMs: number;
+  lines: number;
+  seconds: number;
+}
+
+/**
+ * The model in this process with exactly the worker's session options (intra-op threads without
+ * spin-waiting), fed `batch` copies of the line: `measure` runs it for a while and returns the
+ * process's CPU time (every thread) and the lines, the floor for the worker's CPU per line.
+ */
+export async function openModelCpu(png: Buffer, batch: number, threads: number) {
+  const decoded = PNG.sync.read(png);
+  const image = { width: decoded.width, height: decoded.height, data: decoded.data, channels: 4 as const };
+  const session = await ort.InferenceSession.create(ocrModelPaths().recognition, {
+    executionProviders: ["cpu"],
+    ...sessionOptions(threads),
+  });
+  const tensor = recognitionBatch(
+    Array.from({ length: batch }, () => image),
+    { targetWidth: recognitionWidthFor([image]) },
+  );
+  const feeds = { [session.inputNames[0]!]: new ort.Tensor("float32", tensor.data, tensor.dims) };
+  for (let i = 0; i < 3; i++) await session.run(feeds);
+  return {
+    async measure(seconds: number): Promise<ModelCpuBlock> {
+      const cpuBefore = process.cpuUsage();
+      const begin = performance.now();
+      let runs = 0;
+      while (performance.now() - begin < seconds * 1000) {
+        await session.run(feeds);
+        runs++;
+      }
+      const cpu = process.cpuUsage(cpuBefore);
+      return {
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        lines: runs * batch,
+        seconds: (performance.now() - begin) / 1000,
+      };
+    },
+    release: () => session.release(),
   };
 }

@@ -40,6 +40,22 @@ export function specsOf(metadata: readonly InferenceSession.ValueMetadata[], wha
   });
 }
 
+/** The worker's session options for `threads` intra-op threads (the benchmark's raw model uses them too). */
+export function sessionOptions(threads: number): InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: threads,
+    // One run at a time per worker: parallelism comes from intra-op threads and batching.
+    interOpNumThreads: 1,
+    graphOptimizationLevel: "all",
+    // Idle intra-op threads would spin-wait after every run, burning CPU that the pod's CPU limit
+    // (cgroup quota) and the processes sharing its cores need: ~49 -> ~30 ms of CPU per batch-1
+    // run for ~3 ms more latency (bench/README.md, "Bottlenecks").
+    extra: { session: { intra_op: { allow_spinning: "0" } } },
+    // onnxruntime would print every failed run to stderr; failures reach our log and the result.
+    logSeverityLevel: 4,
+  };
+}
+
 /** Resolves, loads and warms up `config`; throws a contextual error when the model cannot serve. */
 export async function loadModel(config: ModelConfig, options: LoadOptions): Promise<ModelRunner> {
   const { log } = options;
@@ -52,19 +68,7 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
       config.executionProvider,
       options.cudaDeviceId ?? 0,
       (executionProviders) =>
-        InferenceThread.start(path, {
-          executionProviders,
-          intraOpNumThreads: config.threads,
-          // One run at a time per worker: parallelism comes from intra-op threads and batching.
-          interOpNumThreads: 1,
-          graphOptimizationLevel: "all",
-          // Idle intra-op threads would spin-wait after every run, burning CPU that the pod's CPU limit
-          // (cgroup quota) and the processes sharing its cores need: ~49 -> ~30 ms of CPU per batch-1
-          // run for ~3 ms more latency (bench/README.md, "Bottlenecks").
-          extra: { session: { intra_op: { allow_spinning: "0" } } },
-          // onnxruntime would print every failed run to stderr; failures reach our log and the result.
-          logSeverityLevel: 4,
-        }),
+        InferenceThread.start(path, { executionProviders, ...sessionOptions(config.threads) }),
       log,
     ));
   } catch (cause) {
