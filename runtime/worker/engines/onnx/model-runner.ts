@@ -88,8 +88,13 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
   const batchable =
     [...tensors.inputs, ...tensors.outputs].every((t) => t.shape[0] === -1) && tensors.inputs.length > 0;
 
-  const run = async (feeds: readonly DecodedTensor[]): Promise<DecodedTensor[]> =>
-    (await session.run(feeds.map(toThread))).map(fromThread);
+  const bestPath = ctcBestPathOf(config, tensors);
+  const reduce = bestPath ? ("ctc-best-path" as const) : undefined;
+  const run = async (
+    feeds: readonly DecodedTensor[],
+    runOptions: { giveAway?: boolean } = {},
+  ): Promise<DecodedTensor[]> =>
+    (await session.run(feeds.map(toThread), { giveAway: runOptions.giveAway, reduce })).map(fromThread);
 
   const sizes = options.warmupBatchSizes ?? [
     1,
@@ -112,6 +117,7 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
     loadSeconds,
     provider,
     run,
+    ...(bestPath ? { bestPath } : {}),
     failure: () => session.failure,
     release: () => session.release(),
   };
@@ -151,6 +157,17 @@ async function warmUp(
     if (!guessed) throw new Error(`warming up model ${config.name} (batch ${batch})`, { cause });
     log.warn({ err: cause, batch }, "warm-up with guessed dimensions failed; serving anyway");
   }
+}
+
+/**
+ * An OCR recognition model with one FP32 [n, timesteps, classes] output of a known class count has
+ * its output reduced to the CTC best path in the model's thread (see ModelRunner.bestPath).
+ */
+function ctcBestPathOf(config: ModelConfig, tensors: ModelTensors): { classes: number } | undefined {
+  const [output, ...more] = tensors.outputs;
+  if (config.task !== "ocr-recognition" || !output || more.length > 0) return undefined;
+  const classes = output.shape[2] ?? -1;
+  return output.datatype === "FP32" && output.shape.length === 3 && classes > 0 ? { classes } : undefined;
 }
 
 /** The onnxruntime engine. */
