@@ -4,6 +4,7 @@
  */
 import type { MachineInfo } from "./lib/env.js";
 import { fmt, renderTable, type Cell } from "./lib/table.js";
+import { coreRows, coreTargets, type CoresReport } from "./report-cores.js";
 import type { AutoscalingResult } from "./sections/autoscaling.js";
 import type { EndToEndResult } from "./sections/end-to-end.js";
 import type { KserveResult } from "./sections/kserve.js";
@@ -15,7 +16,7 @@ import type { RawModelResult } from "./sections/raw-model.js";
 /** How often the best batch is measured again after section 2. */
 export const RAW_REPEATS = 3;
 
-export interface BenchReport {
+export interface BenchReport extends CoresReport {
   mode: "full" | "quick";
   startedAt: string;
   durationSeconds: number;
@@ -45,6 +46,7 @@ export interface Target {
 
 export function targets(r: Partial<BenchReport>): Target[] {
   const out: Target[] = [];
+  out.push(...coreTargets(r));
   const e2e = r.endToEnd;
   if (e2e) {
     const best = e2e.ocr.reduce((a, b) => (b.ratio > a.ratio ? b : a));
@@ -236,6 +238,7 @@ export function renderReport(r: BenchReport): string {
       ),
     );
   }
+  rows.push(...coreRows(r));
   if (r.llm) {
     const { inProcess: a, endToEnd: b, config: c } = r.llm;
     const way = (label: string, w: typeof a, note: string): Cell[] => [
@@ -337,7 +340,7 @@ export function renderReport(r: BenchReport): string {
   const lines = [table, ""];
   if (r.endToEnd) {
     const e = r.endToEnd;
-    const runs = [...e.ocr, e.echoUnloaded, e.echoCeiling, e.echoHalfLoad];
+    const runs = [...e.ocr, e.echoUnloaded, e.echoCeiling, e.echoHalfLoad, ...(r.dedicated?.ocr ?? [])];
     const groups = ["gateway", "worker", "collector", "rabbitmq", "redis", "postgres", "load generator"];
     lines.push(
       renderTable(

@@ -3,8 +3,10 @@
  * physical limit, the system end to end, the quota store and the operator, prints one table and
  * writes bench/results/<timestamp>.json and latest.json. Measurements only, no assertions.
  *
- * Flags: --quick; --only=raw,e2e,quota,operator,llm,kserve,autoscaling (sections to run; the
- * end-to-end ratio needs raw; kserve, the peer, installs its Python environment on first use);
+ * Flags: --quick; --only=raw,e2e,dedicated,worker,quota,operator,llm,kserve,autoscaling (sections
+ * to run; the end-to-end ratio needs raw; e2e includes dedicated, the end-to-end run on dedicated
+ * cores; worker is the OCR worker's CPU per line against the model's; kserve, the peer, installs
+ * its Python environment on first use);
  * --operator-models=100,1000 (how many InferenceModels the operator section creates, per round).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -13,12 +15,14 @@ import { renderLinePng } from "../test/fixtures/text-line.js";
 import { installInterruptHandler, machine, repoRoot, say } from "./lib/env.js";
 import { RAW_REPEATS, renderReport, targets, type BenchReport } from "./report.js";
 import { autoscaling } from "./sections/autoscaling.js";
+import { dedicatedCores } from "./sections/dedicated-cores.js";
 import { endToEnd } from "./sections/end-to-end.js";
 import { llmBench } from "./sections/llm.js";
 import { kservePeer } from "./sections/kserve.js";
 import { operatorBench } from "./sections/operator.js";
 import { quota } from "./sections/quota.js";
 import { rawModel, type RawModelResult } from "./sections/raw-model.js";
+import { workerCpu } from "./sections/worker-cpu.js";
 
 /** The text of the benchmark's line image: 315 px wide at height 48, so the tensor is 48x320. */
 export const BENCH_LINE = "Order 7731 shipped";
@@ -43,6 +47,9 @@ interface Plan {
   peerRounds: number;
   /** Cold starts measured (their median is reported). */
   coldStarts: number;
+  /** Worker CPU per line: lines per block and alternating rounds. */
+  workerLines: number;
+  workerRounds: number;
 }
 
 const FULL_PLAN: Plan = {
@@ -60,6 +67,8 @@ const FULL_PLAN: Plan = {
   peerSeconds: 10,
   peerRounds: 2,
   coldStarts: 5,
+  workerLines: 200,
+  workerRounds: 3,
 };
 
 /** The quick plan: the same sections and levels, shorter runs, 100 models. */
@@ -77,10 +86,21 @@ const PLANS: Record<"full" | "quick", Plan> = {
     llmFirsts: 5,
     peerSeconds: 3,
     coldStarts: 3,
+    workerLines: 60,
   },
 };
 
-const SECTIONS = ["raw", "e2e", "quota", "operator", "llm", "kserve", "autoscaling"] as const;
+const SECTIONS = [
+  "raw",
+  "e2e",
+  "dedicated",
+  "worker",
+  "quota",
+  "operator",
+  "llm",
+  "kserve",
+  "autoscaling",
+] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]): {
@@ -139,6 +159,39 @@ async function main(): Promise<void> {
     const limit = Math.max(...report.rawBestBatchLinesPerSecond);
     report.rawLimitLinesPerSecond = limit;
     for (const o of report.endToEnd.ocr) o.ratio = Math.round((o.load.okPerSecond / limit) * 1000) / 1000;
+  }
+  if (only.has("e2e") || only.has("dedicated")) {
+    report.dedicated = await dedicatedCores({
+      png,
+      rawSeconds: plan.rawSeconds,
+      ocrConcurrency: plan.ocrConcurrency,
+      ocrSeconds: plan.ocrSeconds,
+    });
+  }
+  if (only.has("worker")) {
+    // Shared mode (2 threads, unpinned) and dedicated (1 thread on the worker's core), PNG and
+    // tensor bodies; the batch is section 1's best, else 4.
+    report.workerCpu = [];
+    const batch = report.raw?.best.batch ?? 4;
+    for (const [threads, cpus] of [
+      [2, undefined],
+      [1, "1"],
+    ] as const) {
+      for (const body of ["png", "tensor"] as const) {
+        report.workerCpu.push(
+          await workerCpu({
+            png,
+            batch,
+            threads,
+            cpus,
+            body,
+            lines: plan.workerLines,
+            rounds: plan.workerRounds,
+            modelSeconds: plan.rawSeconds,
+          }),
+        );
+      }
+    }
   }
   if (only.has("quota")) report.quota = await quota(plan.quotaLevels, plan.quotaProcesses, plan.quotaSeconds);
   if (only.has("operator"))
