@@ -4,10 +4,13 @@
  */
 import { fmt, type Cell } from "./lib/table.js";
 import type { DedicatedResult } from "./sections/dedicated-cores.js";
+import type { KserveResult } from "./sections/kserve.js";
 import type { WorkerCpuResult } from "./sections/worker-cpu.js";
 
 export interface CoresReport {
   dedicated?: DedicatedResult;
+  /** The KServe peer again in dedicated-cores mode (report.ts renders it like section 6). */
+  kserveDedicated?: KserveResult;
   workerCpu?: WorkerCpuResult[];
 }
 
@@ -49,7 +52,7 @@ export function coreRows(r: CoresReport): Cell[][] {
       `${fmt(o.load.okPerSecond)} req/s`,
       fmt(o.load.latency.p50Ms, 0),
       fmt(o.load.latency.p99Ms, 0),
-      `ratio ${o.ratio}; worker ${fmt(o.cpuMsPerRequest.worker, 2)} CPU ms/line = ${o.workerToModelCpu}x the ` +
+      `ratio ${o.ratio}; worker ${fmt(o.workerCpuMsPerLine, 2)} CPU ms/line = ${o.workerToModelCpu}x the ` +
         `model's; mean batch ${o.stages?.meanBatchSize ?? "-"}; foreign ${o.foreignCpuPercent}%; non-200 ${o.load.other}`,
     ]);
   }

@@ -15,7 +15,8 @@ import { renderLinePng } from "../test/fixtures/text-line.js";
 import { installInterruptHandler, machine, repoRoot, say } from "./lib/env.js";
 import { RAW_REPEATS, renderReport, targets, type BenchReport } from "./report.js";
 import { autoscaling } from "./sections/autoscaling.js";
-import { dedicatedCores } from "./sections/dedicated-cores.js";
+import { canPin } from "./lib/cpu-pinning.js";
+import { dedicatedCores, OTHER_CPUS, WORKER_CPUS } from "./sections/dedicated-cores.js";
 import { endToEnd } from "./sections/end-to-end.js";
 import { llmBench } from "./sections/llm.js";
 import { kservePeer } from "./sections/kserve.js";
@@ -198,13 +199,21 @@ async function main(): Promise<void> {
     report.operator = await operatorBench(operatorCounts ?? plan.operatorCounts, plan.operatorLimitSeconds);
   if (only.has("llm")) report.llm = await llmBench(plan.llmRounds, plan.llmFirsts);
   if (only.has("kserve")) {
-    report.kserve = await kservePeer({
+    const peer = {
       png,
       concurrency: plan.peerConcurrency,
       seconds: plan.peerSeconds,
       rounds: plan.peerRounds,
       bestBatch: report.raw?.best.batch ?? 4,
-    });
+    };
+    report.kserve = await kservePeer(peer);
+    if (!report.kserve.skipped && machine().nproc >= 2 && canPin()) {
+      report.kserveDedicated = await kservePeer({
+        ...peer,
+        bestBatch: report.dedicated?.bestBatch || peer.bestBatch,
+        dedicated: { workerCpus: WORKER_CPUS, otherCpus: OTHER_CPUS },
+      });
+    }
   }
   if (only.has("autoscaling")) report.autoscaling = await autoscaling(plan.coldStarts);
 

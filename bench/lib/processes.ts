@@ -105,8 +105,9 @@ export function logTail(handle: ChildHandle, lines = 30): string {
 export async function waitHealthy(handle: ChildHandle, url: string, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (handle.child.exitCode !== null) {
-      throw new Error(`${handle.name} exited (${handle.child.exitCode}):\n${logTail(handle)}`);
+    if (handle.child.exitCode !== null || handle.child.signalCode !== null) {
+      const how = handle.child.exitCode ?? handle.child.signalCode;
+      throw new Error(`${handle.name} exited (${how}):\n${logTail(handle)}`);
     }
     const ok = await fetch(url, { signal: AbortSignal.timeout(2000) })
       .then((r) => r.ok)

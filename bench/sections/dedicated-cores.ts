@@ -11,9 +11,9 @@
  */
 import { cpus, loadavg } from "node:os";
 import { canPin, pinProcesses } from "../lib/cpu-pinning.js";
-import { onInterrupt, say } from "../lib/env.js";
+import { onInterrupt, say, sleep } from "../lib/env.js";
 import { runLoad } from "../lib/autocannon.js";
-import { CpuMeter, cpuWindow, pidsOf } from "../lib/processes.js";
+import { CpuMeter, cpuMs, cpuWindow, pidsOf } from "../lib/processes.js";
 import { round } from "../lib/stats.js";
 import { API_KEY, Installation, ocrModel, TENANT, type RunResult } from "./end-to-end.js";
 import { openModelCpu, rawModel, RAW_BATCH_SIZES, type RawModelResult } from "./raw-model.js";
@@ -43,13 +43,26 @@ export interface DedicatedResult {
   bestBatch: number;
   /** The model's own CPU time per line at the best batch, pinned and threaded like the worker. */
   modelCpuMsPerLine: number;
-  ocr: (RunResult & { concurrency: number; ratio: number; workerToModelCpu: number })[];
+  ocr: (RunResult & {
+    concurrency: number;
+    ratio: number;
+    /** Worker CPU per line over the middle 60% of the run, by the worker's own count of lines. */
+    workerCpuMsPerLine: number;
+    workerToModelCpu: number;
+  })[];
   /** What was re-pinned for the runs (names of the shared services). */
   repinned: string[];
   loadAverage: number[];
 }
 
 const SERVICES = { rabbitmq: "beam.smp", redis: "redis-server", postgres: "postgres" };
+
+/** Lines (requests, one line each) the worker has run, from its batch-size histogram. */
+async function linesRun(workerUrl: string): Promise<number> {
+  const text = await (await fetch(`${workerUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const match = /^turnpike_batch_size_sum(?:\{[^}]*\})?\s+(\S+)$/m.exec(text);
+  return Number(match?.[1] ?? 0);
+}
 
 /** Runs `fn` with this process's threads pinned to `cpus`, restoring them after. */
 async function pinnedSelf<T>(cpus: string, fn: () => Promise<T>): Promise<T> {
@@ -139,22 +152,30 @@ export async function dedicatedCores(options: DedicatedOptions): Promise<Dedicat
     for (const concurrency of options.ocrConcurrency) {
       const window = cpuWindow(meter);
       const from = Date.now();
-      const result = await runLoad({
+      const running = runLoad({
         ...load,
         connections: concurrency,
         durationSeconds: options.ocrSeconds,
         cpus: OTHER_CPUS,
       });
+      // The worker's CPU per line from the middle of the run (its own count of lines run), so
+      // requests in flight at the start and the end do not count against it.
+      await sleep(options.ocrSeconds * 200);
+      const first = { cpu: cpuMs(worker.handle.pid), lines: await linesRun(worker.url) };
+      await sleep(options.ocrSeconds * 600);
+      const lines = (await linesRun(worker.url)) - first.lines;
+      const workerCpuMsPerLine = round((cpuMs(worker.handle.pid) - first.cpu) / Math.max(1, lines), 2);
+      const result = await running;
       const to = Date.now();
       const cpu = window.end();
       const stages = await install.stages("ocr", from, to);
       const perRequest = Object.fromEntries(
         Object.entries(cpu.cpuMs).map(([k, v]) => [k, round(v / Math.max(1, result.ok), 3)]),
       );
-      const workerToModelCpu = round((perRequest.worker ?? 0) / modelCpuMsPerLine, 3);
+      const workerToModelCpu = round(workerCpuMsPerLine / modelCpuMsPerLine, 3);
       say(
         `dedicated ocr c=${concurrency}: ${result.okPerSecond} ok/s, p50 ${result.latency.p50Ms} ms, ` +
-          `worker ${perRequest.worker} CPU ms/line (${workerToModelCpu}x the model's), foreign ${cpu.foreignPercent}%`,
+          `worker ${workerCpuMsPerLine} CPU ms/line (${workerToModelCpu}x the model's), foreign ${cpu.foreignPercent}%`,
       );
       ocr.push({
         label: `ocr dedicated c=${concurrency}`,
@@ -165,6 +186,7 @@ export async function dedicatedCores(options: DedicatedOptions): Promise<Dedicat
         stages,
         concurrency,
         ratio: 0, // set below, against the best raw measurement
+        workerCpuMsPerLine,
         workerToModelCpu,
       });
     }
