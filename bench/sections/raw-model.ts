@@ -7,6 +7,7 @@ import { performance } from "node:perf_hooks";
 import ort from "onnxruntime-node";
 import { PNG } from "pngjs";
 import { sessionOptions } from "../../runtime/worker/engines/onnx/model-runner.js";
+import { decodePng } from "../../runtime/worker/processors/image-to-tensor.js";
 import { ocrModelPaths } from "../../runtime/worker/tasks/ocr/ocr-models.js";
 import { recognitionBatch, recognitionWidthFor } from "../../runtime/worker/tasks/ocr/ocr-preprocess.js";
 import { say } from "../lib/env.js";
@@ -49,11 +50,9 @@ export async function rawModel(
   // What the worker does per line before the model runs.
   const started = performance.now();
   let preprocessRuns = 0;
+  const bytes = new Uint8Array(png);
   while (performance.now() - started < 1000) {
-    const again = PNG.sync.read(png);
-    recognitionBatch([{ width: again.width, height: again.height, data: again.data, channels: 4 }], {
-      targetWidth: 320,
-    });
+    recognitionBatch([decodePng(bytes, 0)], { targetWidth: 320 });
     preprocessRuns++;
   }
   const preprocessMsPerLine = round((performance.now() - started) / preprocessRuns, 3);
