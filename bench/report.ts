@@ -12,6 +12,7 @@ import type { LlmResult } from "./sections/llm.js";
 import type { OperatorResult } from "./sections/operator.js";
 import type { QuotaLevelResult } from "./sections/quota.js";
 import type { RawModelResult } from "./sections/raw-model.js";
+import type { RequestListResult } from "./sections/request-list.js";
 
 /** How often the best batch is measured again after section 2. */
 export const RAW_REPEATS = 3;
@@ -34,6 +35,7 @@ export interface BenchReport extends CoresReport {
   llm?: LlmResult;
   kserve?: KserveResult;
   autoscaling?: AutoscalingResult;
+  requestList?: RequestListResult;
   targets: Target[];
   table: string;
 }
@@ -111,6 +113,15 @@ export function targets(r: Partial<BenchReport>): Target[] {
         met: single.p50DifferenceMs <= 5,
       });
     }
+  }
+  const list = r.requestList;
+  if (list) {
+    const worst = Math.max(...list.pages.map((p) => p.latency.p99Ms));
+    out.push({
+      target: `GET /v1/requests page at ${fmt(list.rows, 0)} records: index scan, p99 <= 10 ms`,
+      measured: `p99 <= ${worst} ms; ${list.plan.node} on ${list.plan.index ?? "no index"}${list.plan.sorts ? ", sorts" : ""}`,
+      met: worst <= 10 && list.plan.usesIndex && !list.plan.sorts,
+    });
   }
   if (r.autoscaling) {
     const a = r.autoscaling;
@@ -316,7 +327,9 @@ export function renderReport(r: BenchReport): string {
       (o.statusSeconds === undefined ? `${o.withStatusAtEnd} done (${o.statusPerSecond}/s); ` : "") +
         `ready ${o.readySeconds ?? "-"} s; resync ${o.resyncSeconds ?? "-"} s, ${o.resyncWrites ?? "-"} writes; ` +
         `RSS ${o.rssMb} MB, ${o.operatorSockets} sockets; ${o.writesPerModel} writes, ` +
-        `${o.reconcilesPerModel} reconciles/model, ${o.reconcileFailures} failed; foreign ${o.foreignCpuPercent}%`,
+        `${o.reconcilesPerModel} reconciles/model, ${o.reconcileFailures} failed; ` +
+        `CPU ms/model: operator ${o.operatorCpuMsPerModel}, apiserver+etcd ${o.apiserverCpuMsPerModel}; ` +
+        `foreign ${o.foreignCpuPercent}%, load ${o.loadAverage?.join(" -> ")}`,
     ]);
   }
   rows.push(...peerRows(r.kserve, ""), ...peerRows(r.kserveDedicated, ", dedicated"));
@@ -340,6 +353,23 @@ export function renderReport(r: BenchReport): string {
       `HPA at ${o.replicas} after ${fmt(o.reactionMs / 1000, 1)} s, then ${o.replicas} ready after ` +
         `${fmt(o.startMs / 1000, 1)} s more`,
     ]);
+  }
+  const list = r.requestList;
+  if (list) {
+    for (const [i, p] of list.pages.entries()) {
+      rows.push([
+        "8 request list",
+        `${p.label}, ${list.pageSize} rows`,
+        `${fmt(1000 / Math.max(0.001, p.latency.meanMs), 0)} pages/s`,
+        fmt(p.latency.p50Ms, 2),
+        fmt(p.latency.p99Ms, 2),
+        i === 0
+          ? `${fmt(list.rows, 0)} records (${fmt(list.bigTenantRows, 0)} this tenant's), inserted in ` +
+            `${list.insertSeconds} s; plan: ${list.plan.node} on ${list.plan.index ?? "no index"}` +
+            `${list.plan.sorts ? ", with a sort" : ", no sort"}`
+          : `${p.latency.count} pages`,
+      ]);
+    }
   }
   const table = renderTable(
     ["section", "measurement", "throughput / time", "p50 ms", "p99 ms", "notes"],

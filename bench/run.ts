@@ -3,11 +3,12 @@
  * physical limit, the system end to end, the quota store and the operator, prints one table and
  * writes bench/results/<timestamp>.json and latest.json. Measurements only, no assertions.
  *
- * Flags: --quick; --only=raw,e2e,dedicated,worker,quota,operator,llm,kserve,autoscaling (sections
- * to run; the end-to-end ratio needs raw; e2e includes dedicated, the end-to-end run on dedicated
- * cores; worker is the OCR worker's CPU per line against the model's; kserve, the peer, installs
- * its Python environment on first use);
- * --operator-models=100,1000 (how many InferenceModels the operator section creates, per round).
+ * Flags: --quick; --only=raw,e2e,dedicated,worker,quota,operator,llm,kserve,autoscaling,requests
+ * (sections to run; the end-to-end ratio needs raw; e2e includes dedicated, the end-to-end run on
+ * dedicated cores; worker is the OCR worker's CPU per line against the model's; kserve, the peer,
+ * installs its Python environment on first use);
+ * --operator-models=100,1000 (how many InferenceModels the operator section creates, per round);
+ * --operator-limit=600 (seconds the operator section waits per round before reporting progress).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -22,6 +23,7 @@ import { llmBench } from "./sections/llm.js";
 import { kservePeer } from "./sections/kserve.js";
 import { operatorBench } from "./sections/operator.js";
 import { quota } from "./sections/quota.js";
+import { requestList } from "./sections/request-list.js";
 import { rawModel, type RawModelResult } from "./sections/raw-model.js";
 import { workerCpu } from "./sections/worker-cpu.js";
 
@@ -51,6 +53,9 @@ interface Plan {
   /** Worker CPU per line: lines per block and alternating rounds. */
   workerLines: number;
   workerRounds: number;
+  /** Request records in the request-list section's scratch schema, and seconds per measurement. */
+  listRows: number;
+  listSeconds: number;
 }
 
 const FULL_PLAN: Plan = {
@@ -70,6 +75,8 @@ const FULL_PLAN: Plan = {
   coldStarts: 5,
   workerLines: 200,
   workerRounds: 3,
+  listRows: 1_000_000,
+  listSeconds: 5,
 };
 
 /** The quick plan: the same sections and levels, shorter runs, 100 models. */
@@ -88,6 +95,8 @@ const PLANS: Record<"full" | "quick", Plan> = {
     peerSeconds: 3,
     coldStarts: 3,
     workerLines: 60,
+    listRows: 200_000,
+    listSeconds: 1,
   },
 };
 
@@ -101,6 +110,7 @@ const SECTIONS = [
   "llm",
   "kserve",
   "autoscaling",
+  "requests",
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -108,6 +118,7 @@ function parseArgs(argv: string[]): {
   mode: "full" | "quick";
   only: Set<Section>;
   operatorCounts?: number[];
+  operatorLimitSeconds?: number;
 } {
   const mode = argv.includes("--quick") ? "quick" : "full";
   const only = argv.find((a) => a.startsWith("--only="));
@@ -121,11 +132,14 @@ function parseArgs(argv: string[]): {
     .split(",")
     .map((n) => Number(n));
   if (operatorCounts?.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`bad ${counts}`);
-  return { mode, only: new Set(wanted as Section[]), operatorCounts };
+  const limit = argv.find((a) => a.startsWith("--operator-limit="));
+  const operatorLimitSeconds = limit ? Number(limit.slice("--operator-limit=".length)) : undefined;
+  if (operatorLimitSeconds !== undefined && !(operatorLimitSeconds > 0)) throw new Error(`bad ${limit}`);
+  return { mode, only: new Set(wanted as Section[]), operatorCounts, operatorLimitSeconds };
 }
 
 async function main(): Promise<void> {
-  const { mode, only, operatorCounts } = parseArgs(process.argv.slice(2));
+  const { mode, only, operatorCounts, operatorLimitSeconds } = parseArgs(process.argv.slice(2));
   installInterruptHandler();
   const plan = PLANS[mode];
   const startedAt = new Date();
@@ -196,7 +210,10 @@ async function main(): Promise<void> {
   }
   if (only.has("quota")) report.quota = await quota(plan.quotaLevels, plan.quotaProcesses, plan.quotaSeconds);
   if (only.has("operator"))
-    report.operator = await operatorBench(operatorCounts ?? plan.operatorCounts, plan.operatorLimitSeconds);
+    report.operator = await operatorBench(
+      operatorCounts ?? plan.operatorCounts,
+      operatorLimitSeconds ?? plan.operatorLimitSeconds,
+    );
   if (only.has("llm")) report.llm = await llmBench(plan.llmRounds, plan.llmFirsts);
   if (only.has("kserve")) {
     const peer = {
@@ -216,6 +233,7 @@ async function main(): Promise<void> {
     }
   }
   if (only.has("autoscaling")) report.autoscaling = await autoscaling(plan.coldStarts);
+  if (only.has("requests")) report.requestList = await requestList(plan.listRows, plan.listSeconds);
 
   const end = machine();
   const full: BenchReport = {

@@ -22,6 +22,7 @@ import { apiIntro, inferenceModelGuide, pipelineGuide, tenantQuotaGuide } from "
 import { httpErrorsGuide } from "../operator/api/http-errors-guide.js";
 import { crdFileName, GENERATED_HEADER, renderApiDoc, renderCrdYaml } from "../operator/api/render.js";
 import { httpApiGuide } from "../runtime/gateway/oip/http-guide.js";
+import { tenantApiGuide } from "../runtime/gateway/tenant/tenant-api-guide.js";
 
 const execFileAsync = promisify(execFile);
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -93,7 +94,11 @@ async function main(): Promise<void> {
   mkdirSync(join(out, "docs"), { recursive: true });
   // Formatted like every other Markdown file in the repo, so `prettier --check .` passes on it.
   const docPath = join(repoRoot, "docs/api.md");
-  const markdown = renderApiDoc(apiIntro, kindDocs(crds), `${httpApiGuide()}\n${httpErrorsGuide}`);
+  const markdown = renderApiDoc(
+    apiIntro,
+    kindDocs(crds),
+    `${httpApiGuide()}\n${tenantApiGuide()}\n${httpErrorsGuide}`,
+  );
   const options = { ...(await resolveConfig(docPath)), filepath: docPath };
   writeFileSync(join(out, "docs/api.md"), await format(markdown, options));
   console.log(`generated ${crds.length} CRDs, their types and docs/api.md under ${out}`);

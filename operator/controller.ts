@@ -10,11 +10,12 @@ import { AmqpConnection } from "../runtime/shared/amqp-connection.js";
 import { logger, type Logger } from "../runtime/shared/logger.js";
 import type { OperatorEnv, OperatorSettings } from "./config.js";
 import type { KubernetesObject } from "@kubernetes/client-node";
+import { QueueInventory } from "./inference-model/queue-inventory.js";
 import { apiChildReader, type ChildReader } from "./shared/child-reader.js";
 import type { ReconcileContext, Reconciler } from "./shared/context.js";
 import { describeError } from "./shared/errors.js";
 import { LABELS } from "./shared/labels.js";
-import { RUNTIME_CONFIG_MAP } from "./shared/names.js";
+import { INFERENCE_MODEL_KIND, RUNTIME_CONFIG_MAP } from "./shared/names.js";
 import { WorkQueue, type WorkQueueOptions } from "./shared/work-queue.js";
 
 /**
@@ -32,6 +33,19 @@ const RUNTIME_CONFIG_DEBOUNCE_MS = 500;
  */
 const RUNTIME_CONFIG_DEBOUNCE_FACTOR = 10;
 const RUNTIME_CONFIG_DEBOUNCE_MAX_MS = 5_000;
+/**
+ * While reconciles are queued or running (e.g. 1,000 models created at once), a render waits for
+ * them, up to this long after the first touch: each render of a big namespace writes a ~1 MB
+ * ConfigMap that the apiserver stores and every watcher receives, so one render per burst beats
+ * one per debounce interval (bench/README.md, section 4).
+ */
+const RUNTIME_CONFIG_MAX_DEFER_MS = 10_000;
+
+/**
+ * Objects of one kind reconciled at once. A reconcile mostly waits for the apiserver and the broker
+ * (a handful of sequential round trips): 4 at a time left both mostly idle with 1,000 models.
+ */
+const RECONCILE_CONCURRENCY = 16;
 
 export interface KindRegistration {
   /** Name of the kind, for logs and keys. */
@@ -66,6 +80,8 @@ export class Controller {
   #nextChannel = 0;
   /** How long the last runtime-config render of each namespace took (ms). */
   readonly #renderMs = new Map<string, number>();
+  /** When each namespace's oldest unrendered touch happened. */
+  readonly #touchedAt = new Map<string, number>();
   #resyncTimer?: NodeJS.Timeout;
   readonly ctx: ReconcileContext;
 
@@ -83,13 +99,15 @@ export class Controller {
       settings: options.settings,
       amqpChannel: () => this.#amqpChannel(),
       rabbitManagementUrl: options.env.TURNPIKE_RABBIT_MANAGEMENT_URL,
+      queues: new QueueInventory(options.env.TURNPIKE_RABBIT_MANAGEMENT_URL),
       redis: this.#redis,
       children: options.children ?? apiChildReader,
       resources: options.resources ?? apiChildReader,
       log: this.#log,
       // Debounced: each render covers every object of the namespace, and creating 1,000 models at
       // once otherwise renders it hundreds of times (bench/README.md, section 4).
-      touchRuntimeConfig: (namespace) =>
+      touchRuntimeConfig: (namespace) => {
+        if (!this.#touchedAt.has(namespace)) this.#touchedAt.set(namespace, Date.now());
         this.#runtimeConfigQueue.addAfter(
           namespace,
           Math.min(
@@ -99,7 +117,8 @@ export class Controller {
               RUNTIME_CONFIG_DEBOUNCE_FACTOR * (this.#renderMs.get(namespace) ?? 0),
             ),
           ),
-        ),
+        );
+      },
     };
     for (const registration of options.kinds) {
       const queue = new WorkQueue(
@@ -116,12 +135,18 @@ export class Controller {
           );
           await registration.onGiveUp(this.ctx, namespace, name, error);
         },
-        options.queue,
+        { concurrency: RECONCILE_CONCURRENCY, ...options.queue },
       );
       this.#queues.set(registration.kind, queue);
     }
     this.#runtimeConfigQueue = new WorkQueue(
       async (namespace) => {
+        const touchedAt = this.#touchedAt.get(namespace) ?? Date.now();
+        if (this.#reconciling() && Date.now() - touchedAt < RUNTIME_CONFIG_MAX_DEFER_MS) {
+          this.#runtimeConfigQueue.addAfter(namespace, RUNTIME_CONFIG_DEBOUNCE_MS);
+          return;
+        }
+        this.#touchedAt.delete(namespace);
         const started = performance.now();
         try {
           await options.renderRuntimeConfig(this.ctx, namespace);
@@ -134,6 +159,11 @@ export class Controller {
       },
       options.queue,
     );
+  }
+
+  /** Whether any reconcile is queued or running. */
+  #reconciling(): boolean {
+    return [...this.#queues.values()].some((queue) => queue.busy);
   }
 
   /** The session's channel or one of a few more on its connection, in turn. */
@@ -184,6 +214,17 @@ export class Controller {
     }
     const registration = this.#options.kinds.find((k) => k.kind.toLowerCase() === ownerKind);
     if (registration) this.enqueue(registration.kind, namespace, owner);
+  }
+
+  /**
+   * The cache of the operator's own kinds saw an object change. InferenceModels are reconciled
+   * from that cache, so its event (not only Pepr's, which may come first) must start a reconcile:
+   * otherwise a reconcile that read the cache a moment before it caught up would be the last.
+   */
+  resourceChanged(kind: string, object: KubernetesObject): void {
+    const { namespace, name } = object.metadata ?? {};
+    if (kind !== INFERENCE_MODEL_KIND || !namespace || !name || !this.watches(namespace)) return;
+    this.enqueue(kind, namespace, name);
   }
 
   /**

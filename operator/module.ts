@@ -55,6 +55,7 @@ export async function runOperator(): Promise<void> {
   ]);
   const controller = new Controller({ env, settings, kinds, renderRuntimeConfig, children, resources });
   children.onEvent((kind, event, child) => controller.childChanged(kind.kind, event, child));
+  resources.onEvent((kind, _event, object) => controller.resourceChanged(kind.kind, object));
   const capability = turnpikeCapability(controller, namespaces, log);
   const secrets = await watchApiKeySecrets(
     tenantSecretIndex,

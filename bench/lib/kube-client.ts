@@ -26,6 +26,24 @@ export class KubeClient {
     });
   }
 
+  /** GETs a plain-text path (e.g. /metrics); throws unless 2xx. */
+  text(path: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const req = request(`${this.server}${path}`, { agent: this.agent, timeout: 60_000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          if ((res.statusCode ?? 0) >= 300) reject(new Error(`GET ${path}: HTTP ${res.statusCode}`));
+          else resolve(text);
+        });
+      });
+      req.on("error", reject);
+      req.on("timeout", () => req.destroy(new Error(`GET ${path} timed out`)));
+      req.end();
+    });
+  }
+
   /** Sends one request; resolves with the status and parsed JSON body. */
   call<T = unknown>(
     method: string,
@@ -78,35 +96,56 @@ export class KubeClient {
   }
 
   /**
-   * Lists `path`, hands every item to `onEvent` as ADDED, then watches from the list's
-   * resourceVersion; returns a stop function. Events arrive as newline-delimited JSON.
+   * Lists `path`, reports every item as ADDED, then watches from the list's resourceVersion. A
+   * watch the apiserver ends (its watch cache re-initializing, a timeout, an ERROR event) is
+   * re-listed and re-watched, so a long round does not silently stop seeing changes. Returns stop().
    */
   async watch<T>(path: string, onEvent: (type: string, object: T) => void): Promise<() => void> {
-    const list = await this.ok<{ metadata: { resourceVersion: string }; items: T[] }>("GET", path);
-    for (const item of list.items) onEvent("ADDED", item);
+    let stopped = false;
+    let current: ReturnType<typeof request> | undefined;
     const separator = path.includes("?") ? "&" : "?";
-    const url = `${this.server}${path}${separator}watch=1&resourceVersion=${list.metadata.resourceVersion}&allowWatchBookmarks=false`;
-    const req = request(url, {
-      agent: this.agent,
-      headers: { accept: "application/json", "user-agent": BENCH_USER_AGENT },
-    });
-    req.on("response", (res) => {
-      let buffered = "";
-      res.on("data", (chunk: Buffer) => {
-        buffered += chunk.toString("utf8");
-        let newline: number;
-        while ((newline = buffered.indexOf("\n")) >= 0) {
-          const line = buffered.slice(0, newline).trim();
-          buffered = buffered.slice(newline + 1);
-          if (!line) continue;
-          const event = JSON.parse(line) as { type: string; object: T };
-          onEvent(event.type, event.object);
-        }
+    const start = async (): Promise<void> => {
+      const list = await this.ok<{ metadata: { resourceVersion: string }; items: T[] }>("GET", path);
+      if (stopped) return;
+      for (const item of list.items) onEvent("ADDED", item);
+      const url = `${this.server}${path}${separator}watch=1&resourceVersion=${list.metadata.resourceVersion}&allowWatchBookmarks=false`;
+      const req = request(url, {
+        agent: this.agent,
+        headers: { accept: "application/json", "user-agent": BENCH_USER_AGENT },
       });
-    });
-    req.on("error", () => undefined);
-    req.end();
-    return () => req.destroy();
+      current = req;
+      let restarted = false;
+      const restart = () => {
+        if (stopped || restarted) return;
+        restarted = true;
+        req.destroy();
+        setTimeout(() => void start().catch(restart), 500);
+      };
+      req.on("response", (res) => {
+        let buffered = "";
+        res.on("data", (chunk: Buffer) => {
+          buffered += chunk.toString("utf8");
+          let newline: number;
+          while ((newline = buffered.indexOf("\n")) >= 0) {
+            const line = buffered.slice(0, newline).trim();
+            buffered = buffered.slice(newline + 1);
+            if (!line) continue;
+            const event = JSON.parse(line) as { type: string; object: T };
+            if (event.type === "ERROR") return restart();
+            onEvent(event.type, event.object);
+          }
+        });
+        res.on("end", restart);
+        res.on("error", restart);
+      });
+      req.on("error", restart);
+      req.end();
+    };
+    await start();
+    return () => {
+      stopped = true;
+      current?.destroy();
+    };
   }
 
   close(): void {

@@ -80,6 +80,7 @@ const models = K8s(InferenceModel)
   });
 // As operator/module.ts: the child caches' events enqueue owners (worker Deployments' status).
 children.onEvent((childKind, event, child) => controller.childChanged(childKind.kind, event, child));
+resources.onEvent((kind, _event, object) => controller.resourceChanged(kind.kind, object));
 await models.start();
 
 async function idle(timeoutMs: number): Promise<boolean> {
@@ -111,6 +112,7 @@ process.on("message", (raw) => {
       renders: counts.renders - before.renders,
       failures: counts.failures - before.failures,
       total: counts,
+      rabbitmq: controller.ctx.queues.stats,
     });
   })().catch((error: unknown) => {
     console.error(error);

@@ -9,13 +9,22 @@
  * are deleted afterwards.
  */
 import { readFileSync, statSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { load } from "js-yaml";
 import { installCrds, kedaCrdDir, startControlPlane, type ControlPlane } from "../../hack/control-plane.js";
 import { names } from "../../runtime/shared/contracts/index.js";
 import { onInterrupt, repoRoot, say, services, sleep, uniqueName } from "../lib/env.js";
 import { BENCH_USER_AGENT, forEachLimited, KubeClient } from "../lib/kube-client.js";
-import { CpuMeter, cpuWindow, memoryMb, openSockets, pidsWithArgument, startTs } from "../lib/processes.js";
+import {
+  CpuMeter,
+  cpuWindow,
+  memoryMb,
+  openSockets,
+  pidsWithArgument,
+  startProcess,
+  startTs,
+} from "../lib/processes.js";
 
 export interface OperatorResult {
   models: number;
@@ -48,6 +57,20 @@ export interface OperatorResult {
   resyncSeconds?: number;
   resyncReconciles?: number;
   rssMb: number;
+  /** Operator CPU per model until idle (ms): robust to a busy machine, unlike the wall times. */
+  operatorCpuMsPerModel: number;
+  /** kube-apiserver and etcd CPU per model until idle (ms), the benchmark's own requests included. */
+  apiserverCpuMsPerModel: number;
+  /** 1-minute load average when the round started and when it ended. */
+  loadAverage: [number, number];
+  /** The operator's writes until idle, per model, by verb and resource (from the audit log). */
+  writesByKind: Record<string, number>;
+  /** Every apiserver request until idle, per model, by verb (its metrics; the benchmark's own included). */
+  apiRequestsPerModel: Record<string, number>;
+  /** The operator's RabbitMQ work until idle: management-API listings and GETs, declarations. */
+  rabbitmq: QueueStats;
+  /** The same during the no-op resync. */
+  resyncRabbitmq?: QueueStats;
   peakRssMb: number;
   /** CPU seconds spent until idle, by process. */
   cpuSeconds: Record<string, number>;
@@ -56,6 +79,34 @@ export interface OperatorResult {
 }
 
 const GROUP_PATH = "/apis/turnpike.dev/v1alpha1";
+
+interface QueueStats {
+  listings: number;
+  declarations: number;
+  sharedDeclarations: number;
+  queueGets: number;
+}
+
+/** apiserver_request_total summed by verb, from the apiserver's metrics. */
+async function requestsByVerb(client: KubeClient): Promise<Record<string, number>> {
+  const text = await client.text("/metrics");
+  const byVerb: Record<string, number> = {};
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("apiserver_request_total{")) continue;
+    const verb = /verb="([^"]+)"/.exec(line)?.[1] ?? "?";
+    byVerb[verb] = (byVerb[verb] ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return byVerb;
+}
+
+function perModel(counts: Record<string, number>, models: number): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(counts)
+      .filter(([, n]) => n > 0)
+      .sort(([, a], [, b]) => b - a)
+      .map(([k, n]) => [k, Math.round((n / models) * 100) / 100]),
+  );
+}
 
 interface Item {
   metadata: { name: string; generation?: number; labels?: Record<string, string> };
@@ -153,10 +204,24 @@ async function modelTracker(client: KubeClient, namespace: string) {
   return { written: () => count("written"), ready: () => count("ready"), stop };
 }
 
+/** startTs, with the V8 sampling profiler writing into `dir` when the process exits. */
+function startProfiled(dir: string): typeof startTs {
+  return (name, entry, env, options = {}) =>
+    startProcess(
+      name,
+      process.execPath,
+      ["--cpu-prof", `--cpu-prof-dir=${dir}`, "--import", "tsx", join(repoRoot, entry)],
+      env,
+      options,
+    );
+}
+
 /** An operator process with a request/answer IPC channel. */
 function startOperator(kubeconfig: string, namespace: string) {
   const urls = services();
-  const handle = startTs(
+  // TURNPIKE_BENCH_OPERATOR_PROFILE=<dir> writes the operator's CPU profile there (node --cpu-prof).
+  const profileDir = process.env.TURNPIKE_BENCH_OPERATOR_PROFILE;
+  const handle = (profileDir ? startProfiled(profileDir) : startTs)(
     "operator",
     "bench/roles/operator.ts",
     {
@@ -189,6 +254,7 @@ function startOperator(kubeconfig: string, namespace: string) {
         reconciles: number;
         renders: number;
         total: { reconciles: number; renders: number; failures: number };
+        rabbitmq: QueueStats;
       }>;
     },
     stop: async () => {
@@ -226,6 +292,8 @@ async function measure(
     const tracker = await modelTracker(client, namespace);
     const window = cpuWindow(meter);
     const mark = statSync(plane.auditLog).size;
+    const requestsBefore = await requestsByVerb(client);
+    const loadBefore = loadavg()[0]!;
     const started = Date.now();
     await forEachLimited(modelNames, 8, async (name) => {
       await client.ok(
@@ -262,6 +330,11 @@ async function measure(
     await standIn.stop();
     standIn = undefined;
     const cpu = window.end();
+    const loadAfter = loadavg()[0]!;
+    const requestsAfter = await requestsByVerb(client);
+    const requests = Object.fromEntries(
+      Object.entries(requestsAfter).map(([verb, n]) => [verb, n - (requestsBefore[verb] ?? 0)]),
+    );
 
     const children: Record<string, number> = {};
     for (const [kind, path] of [
@@ -282,7 +355,7 @@ async function measure(
 
     // One no-op resync: every object re-listed and reconciled, the runtime config re-rendered.
     // Only meaningful once everything is done; otherwise the resync would do real work.
-    let resync: { ms: number; reconciles: number; writes: AuditEvent[] } | undefined;
+    let resync: { ms: number; reconciles: number; writes: AuditEvent[]; rabbitmq: QueueStats } | undefined;
     if (finished && settled.idle) {
       const resyncMark = statSync(plane.auditLog).size;
       const answer = await operator.ask("resync", 300_000);
@@ -291,6 +364,9 @@ async function measure(
         ms: answer.ms,
         reconciles: answer.reconciles,
         writes: auditSince(plane, resyncMark, namespace),
+        rabbitmq: Object.fromEntries(
+          Object.entries(answer.rabbitmq).map(([k, n]) => [k, n - settled.rabbitmq[k as keyof QueueStats]]),
+        ) as unknown as QueueStats,
       };
     }
     const memory = memoryMb(operator.handle.pid);
@@ -320,6 +396,20 @@ async function measure(
       resyncReconciles: resync?.reconciles,
       rssMb: memory.rssMb,
       peakRssMb: memory.peakRssMb,
+      operatorCpuMsPerModel: Math.round((cpu.cpuMs.operator ?? 0) / count),
+      apiserverCpuMsPerModel: Math.round((cpu.cpuMs["kube-apiserver+etcd"] ?? 0) / count),
+      loadAverage: [Math.round(loadBefore * 10) / 10, Math.round(loadAfter * 10) / 10],
+      writesByKind: perModel(
+        initialWrites.reduce<Record<string, number>>((acc, e) => {
+          const key = `${e.verb} ${e.objectRef?.resource ?? "?"}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ""}`;
+          acc[key] = (acc[key] ?? 0) + 1;
+          return acc;
+        }, {}),
+        count,
+      ),
+      apiRequestsPerModel: perModel(requests, count),
+      rabbitmq: settled.rabbitmq,
+      resyncRabbitmq: resync?.rabbitmq,
       cpuSeconds: Object.fromEntries(
         Object.entries(cpu.cpuMs).map(([k, v]) => [k, Math.round(v / 100) / 10]),
       ),

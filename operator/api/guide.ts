@@ -63,6 +63,26 @@ retry later, as \`Retry-After\` says) instead of letting the backlog grow. Expir
 (more than \`queue.deliveryLimit\` deliveries) go to the dead-letter queue when \`queue.deadLetter\`
 is true. The queue is deleted with the InferenceModel unless \`queue.retainOnDelete\` is set.
 
+**Result cache.** Off unless \`spec.cache.enabled\` is true. Then the gateway answers a repeated
+deterministic request from Redis without queueing it: every request to an ONNX model, and a
+generation (\`/v1/chat/completions\`, \`/v1/completions\`) only with \`temperature: 0\` and a
+\`seed\`; any other generation, and every pipeline, always runs. The entry key is a SHA-256 of the
+model's name and cache generation, the tenant (\`cache.scope: tenant\`, the default; \`model\` shares
+answers between tenants), the input tensors or the generation request, and the parameters. A hit
+is answered at once (synchronous \`/v2\` infer, OpenAI answers, \`stream: true\` as the usual
+chunks of the cached text, \`Prefer: respond-async\` as 202 and then \`/v1/requests/{id}\`); it is
+still one request for the TenantQuota (requests per minute, concurrency), is recorded in
+PostgreSQL with \`cached = true\` (\`/v1/requests/{id}\` shows \`"cached": true\`) and costs
+\`cache.charge\`: \`none\` (0 tokens, the default) or \`tokens\` (the input and output tokens of the
+cached answer). The collector stores the answer of a miss when it records the result; failed
+requests, generations the client cut short and answers larger than \`cache.maxEntryBytes\` are not
+stored. Entries live \`cache.ttlSeconds\`; a model keeps at most \`cache.maxEntries\` (the oldest
+stored is evicted first), and \`maxEntries × maxEntryBytes\` may not exceed 4 GiB. The cache
+generation hashes the object's uid and its spec without \`spec.replicas\` and \`spec.cache\`, so any
+other spec change (or deleting and re-creating the model) makes older entries unreachable until they
+expire; a new file behind an unchanged URI is not noticed. The gateway counts
+\`turnpike_cache_hits_total\` and \`turnpike_cache_misses_total\` per model.
+
 **GPUs.** Set \`spec.gpu.count\` and \`spec.runtime.executionProvider: cuda\` together (the apiserver
 refuses one without the other); the operator adds \`nvidia.com/gpu\` (or \`spec.gpu.resourceName\`)
 to each replica's limits. Put node selectors and tolerations for GPU nodes in \`spec.placement\`.

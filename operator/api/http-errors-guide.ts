@@ -28,6 +28,7 @@ the codes that are worth retrying later (\`rate_limited\`, \`quota_exceeded\`, \
 | \`invalid_parameter\` | 400 | a request parameter (e.g. \`timeout\`) is out of range |
 | \`invalid_idempotency_key\` | 400 | \`Idempotency-Key\` is not 1-255 visible ASCII characters |
 | \`invalid_request_id\` | 400 | the request id in the URL is malformed |
+| \`invalid_cursor\` | 400 | the \`cursor\` of \`GET /v1/requests\` is not one this API handed out, or was made for other filters |
 | \`unauthenticated\` | 401 | no API key or token was sent |
 | \`invalid_api_key\` | 401 | the API key is not in any Ready TenantQuota |
 | \`invalid_token\` | 401 | the bearer token does not verify |
@@ -41,6 +42,8 @@ the codes that are worth retrying later (\`rate_limited\`, \`quota_exceeded\`, \
 | \`request_timeout\` | 408 | the request did not arrive in time |
 | \`idempotency_key_conflict\` | 409 | the \`Idempotency-Key\` was used for another model |
 | \`idempotency_key_in_use\` | 409 | a request with this \`Idempotency-Key\` is still being submitted |
+| \`request_finished\` | 409 | \`DELETE /v1/requests/{id}\` on a request that has already ended (succeeded, failed or cancelled) |
+| \`request_cancelled\` | 409 | a synchronous or OpenAI-style answer for a request its tenant cancelled |
 | \`body_too_large\` | 413 | the body is larger than the gateway accepts |
 | \`unsupported_media_type\` | 415 | the body's content type is not accepted |
 | \`target_not_runnable\` | 422 | the Pipeline cannot run in this runtime (\`NotRunnable\`) |

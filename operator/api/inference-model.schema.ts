@@ -25,6 +25,7 @@ import {
   toleration,
   type Schema,
 } from "./common.schema.js";
+import { cache } from "./cache.schema.js";
 import { model, tokens } from "./model-source.schema.js";
 import { EXECUTION_PROVIDERS } from "../../runtime/shared/contracts/index.js";
 
@@ -180,6 +181,7 @@ const spec: Schema = obj(
     ),
     scaling: { ...scaling, default: {} },
     queue: { ...queue, default: {} },
+    cache,
   },
   {
     required: ["model"],

@@ -37,12 +37,21 @@ const apiKey: Schema = obj(
   { required: ["name", "secretRef"] },
 );
 
-const limitFields = ["tokensPerDay", "tokensPerMinute", "requestsPerMinute", "concurrentRequests"] as const;
+const limitFields = [
+  "tokensPerMonth",
+  "tokensPerDay",
+  "tokensPerMinute",
+  "requestsPerMinute",
+  "concurrentRequests",
+] as const;
 
 const limits: Schema = obj(
   "Limits the gateway enforces atomically across all of its replicas; a request that would exceed " +
     "any of them is refused with 429. Unset limits do not apply; at least one must be set.",
   {
+    tokensPerMonth: positive(
+      "Tokens the tenant may spend per UTC calendar month (the window resets at 00:00 UTC on the 1st).",
+    ),
     tokensPerDay: positive("Tokens the tenant may spend per UTC day."),
     tokensPerMinute: positive("Tokens the tenant may spend per minute."),
     requestsPerMinute: positive("Requests the tenant may submit per minute.", 100_000_000),
@@ -57,6 +66,10 @@ const limits: Schema = obj(
       rule(
         "!has(self.tokensPerDay) || !has(self.tokensPerMinute) || self.tokensPerMinute <= self.tokensPerDay",
         "limits.tokensPerMinute must not exceed limits.tokensPerDay",
+      ),
+      rule(
+        "!has(self.tokensPerMonth) || !has(self.tokensPerDay) || self.tokensPerDay <= self.tokensPerMonth",
+        "limits.tokensPerDay must not exceed limits.tokensPerMonth",
       ),
     ],
   },
@@ -108,6 +121,7 @@ const status: Schema = obj("Observed state of the quota, written by the operator
       "is missing; see its message).",
   ),
   usage: obj("Usage in the current windows, refreshed periodically by the operator.", {
+    tokensThisMonth: int("Tokens spent since 00:00 UTC on the 1st of this month.", { minimum: 0 }),
     tokensToday: int("Tokens spent since 00:00 UTC.", { minimum: 0 }),
     tokensThisMinute: int("Tokens spent in the current minute.", { minimum: 0 }),
     requestsThisMinute: int("Requests submitted in the current minute.", { minimum: 0 }),

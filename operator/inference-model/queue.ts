@@ -9,13 +9,13 @@
  * field and the way out. Policies are not used to paper over it: RabbitMQ 3.10's operator policies
  * can only tighten max-length and message-ttl, never loosen them or change delivery-limit.
  */
+import type { ConfirmChannel } from "amqplib";
 import {
   declareModelQueue,
   declareSharedTopology,
   modelQueueArguments,
   type ModelQueuePolicy,
 } from "../../runtime/shared/amqp.js";
-import { names } from "../../runtime/shared/contracts/index.js";
 import type { ReconcileContext } from "../shared/context.js";
 import { PermanentError, TransientError } from "../shared/errors.js";
 import { modelQueueName } from "./naming.js";
@@ -32,7 +32,7 @@ export interface QueueInfo {
 }
 
 /** Base URL, auth header and vhost of the management API, from a URL that may carry credentials and a vhost path. */
-function managementApi(url: string) {
+export function managementApi(url: string) {
   const parsed = new URL(url);
   const auth = parsed.username
     ? `Basic ${Buffer.from(
@@ -73,17 +73,6 @@ export async function inspectQueue(managementUrl: string, queue: string): Promis
     arguments: body.arguments ?? {},
     consumerArguments: (body.consumer_details ?? []).map((c) => c.arguments ?? {}),
   };
-}
-
-/**
- * The namespace's dead-letter queue, read like the model's queue. Its depth is status only, so an
- * unreadable management API leaves the last reported value instead of failing the reconcile.
- */
-export async function inspectDeadLetterQueue(
-  managementUrl: string,
-  namespace: string,
-): Promise<QueueInfo | undefined> {
-  return inspectQueue(managementUrl, names(namespace).deadLetterQueue).catch(() => undefined);
 }
 
 /** Where each queue argument comes from, for a message a user can act on. */
@@ -143,8 +132,9 @@ function classifyAmqpError(queue: string, error: unknown): Error {
 
 /**
  * Makes sure the model's queue (and the namespace's shared dead-letter and results queues) exist
- * with the spec's policy. Returns the queue as it is now. Idempotent: an unchanged queue is only
- * re-asserted, which RabbitMQ treats as a no-op.
+ * with the spec's policy. Returns the queue as last listed. Reads go through the context's queue
+ * inventory, and a queue listed (or declared since) with the desired arguments is not declared
+ * again, so a no-op reconcile costs the broker nothing.
  */
 export async function ensureModelQueue(
   ctx: ReconcileContext,
@@ -154,19 +144,23 @@ export async function ensureModelQueue(
 ): Promise<QueueInfo> {
   const queue = modelQueueName(namespace, name);
   const desired = modelQueueArguments(namespace, policy);
-  const existing = await inspectQueue(ctx.rabbitManagementUrl, queue);
-  if (existing) {
+  const existing = await ctx.queues.inspect(namespace, queue);
+  const declare = await ctx.queues.needsDeclaration(namespace, queue, desired);
+  if (declare && existing) {
     const differences = argumentDifferences(existing.arguments, desired);
     if (differences.length > 0) throw argumentsChanged(queue, differences);
   }
-  await declareModelTopology(ctx, namespace, name, policy);
+  if (declare || (await ctx.queues.needsSharedTopology(namespace))) {
+    await declareModelTopology(ctx, namespace, name, policy);
+  }
   return existing ?? { name: queue, messages: 0, consumers: 0, arguments: desired, consumerArguments: [] };
 }
 
 /**
- * Declares the namespace's shared queues and the model's queue over AMQP. A PRECONDITION_FAILED
- * (arguments changed since the queue was declared) becomes a PermanentError naming the argument;
- * anything else, a broker that cannot be reached included, is a TransientError.
+ * Declares the namespace's shared queues (unless the inventory knows them declared) and the
+ * model's queue over AMQP. A PRECONDITION_FAILED (arguments changed since the queue was declared)
+ * becomes a PermanentError naming the argument; anything else, a broker that cannot be reached
+ * included, is a TransientError.
  */
 export async function declareModelTopology(
   ctx: ReconcileContext,
@@ -174,17 +168,21 @@ export async function declareModelTopology(
   name: string,
   policy: ModelQueuePolicy,
 ): Promise<void> {
-  let channel;
+  const queue = modelQueueName(namespace, name);
+  let channel: ConfirmChannel;
   try {
     channel = await ctx.amqpChannel();
   } catch (cause) {
     throw new TransientError("connecting to RabbitMQ", { cause });
   }
   try {
-    await declareSharedTopology(channel, namespace);
+    await ctx.queues.ensureSharedTopology(namespace, () => declareSharedTopology(channel, namespace));
     await declareModelQueue(channel, namespace, name, policy);
+    ctx.queues.declared(queue, modelQueueArguments(namespace, policy));
   } catch (error) {
-    throw classifyAmqpError(modelQueueName(namespace, name), error);
+    ctx.queues.forget(namespace, queue);
+    ctx.queues.forgetSharedTopology(namespace);
+    throw classifyAmqpError(queue, error);
   }
 }
 
@@ -194,6 +192,7 @@ export async function deleteModelQueue(ctx: ReconcileContext, namespace: string,
   try {
     const channel = await ctx.amqpChannel();
     const { messageCount } = await channel.deleteQueue(queue);
+    ctx.queues.forget(namespace, queue);
     return { queue, messageCount };
   } catch (cause) {
     throw new TransientError(`deleting RabbitMQ queue ${queue}`, { cause });

@@ -11,7 +11,7 @@ import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
 import { GenericKind, K8s } from "kubernetes-fluent-client";
 import { InferenceModel } from "../api/index.js";
 import type { KindRegistration } from "../controller.js";
-import { applyChildren, CHILD_KINDS, kindServed, type ChildKind } from "../shared/children.js";
+import { applyChildren, CHILD_KINDS, kindServed, OWN_KINDS, type ChildKind } from "../shared/children.js";
 import { conditionsOf, findCondition, type Condition } from "../shared/conditions.js";
 import type { ReconcileContext, ReconcileResult, Reconciler } from "../shared/context.js";
 import {
@@ -23,7 +23,6 @@ import {
 } from "../shared/errors.js";
 import { warn } from "../shared/events.js";
 import { recordGiveUp } from "../shared/give-up.js";
-import { getOrUndefined } from "../shared/objects.js";
 import { ensureFinalizer, isBeingDeleted, removeFinalizer } from "../shared/finalizer.js";
 import { FINALIZER, ownerSelector } from "../shared/labels.js";
 import { writeStatusIfChanged } from "../shared/status.js";
@@ -33,14 +32,17 @@ import { terminationGraceSeconds } from "./desired-worker.js";
 import { modelStatus, type Observed } from "./model-status.js";
 import { INFERENCE_MODEL_KIND } from "../shared/names.js";
 import { modelQueueName } from "./naming.js";
-import { deleteModelQueue, ensureModelQueue, inspectDeadLetterQueue, inspectQueue } from "./queue.js";
+import { deleteModelQueue, ensureModelQueue, inspectQueue } from "./queue.js";
+import { names } from "../../runtime/shared/contracts/index.js";
 
 /** How soon a model whose rollout is under way is looked at again (Deployments are not watched). */
 export const PROGRESS_REQUEUE_MS = 5_000;
 /** How often deletion checks whether the workers have let go of the queue. */
 const DRAIN_REQUEUE_MS = 2_000;
 
-const getModel = (namespace: string, name: string) => getOrUndefined(InferenceModel, namespace, name);
+/** The model as the operator's cache of its own kinds has it (a GET in tests without the cache). */
+const getModel = async (ctx: ReconcileContext, namespace: string, name: string) =>
+  (await ctx.resources.get(OWN_KINDS.InferenceModel, namespace, name)) as InferenceModel | undefined;
 
 async function deleteChild(
   ctx: ReconcileContext,
@@ -122,13 +124,72 @@ async function finalize(
   ctx.touchRuntimeConfig(namespace);
 }
 
+/**
+ * Declares the queue and applies the children side by side (they do not depend on each other, and
+ * each is a few round trips): what they observed, with the queue's problem ahead of the children's.
+ */
+async function queueAndChildren(
+  ctx: ReconcileContext,
+  im: InferenceModel,
+  desired: KubernetesObject[],
+  log: ReconcileContext["log"],
+): Promise<Observed> {
+  const { namespace, name } = im.metadata as { namespace: string; name: string };
+  const queueing = (async (): Promise<Observed> => {
+    const observed: Observed = {};
+    try {
+      observed.queue = await ensureModelQueue(ctx, namespace, name, queuePolicy(im));
+    } catch (error) {
+      observed.problem = permanentCause(error);
+      if (!observed.problem) throw error;
+      // The queue still serves with its old arguments; report its depth anyway.
+      observed.queue = await ctx.queues
+        .inspect(namespace, modelQueueName(namespace, name))
+        .catch(() => undefined);
+    }
+    if (queuePolicy(im).deadLetter) {
+      // Status only: an unreadable management API leaves the last reported depth.
+      observed.deadLetter = await ctx.queues
+        .inspect(namespace, names(namespace).deadLetterQueue)
+        .catch(() => undefined);
+    }
+    return observed;
+  })();
+  const applying = (async (): Promise<PermanentError | undefined> => {
+    try {
+      const outcome = await applyChildren(
+        namespace,
+        desired,
+        ownerSelector({ kind: INFERENCE_MODEL_KIND, name }),
+        childKinds(ctx.settings),
+        ctx.children,
+      );
+      if (outcome.applied.length + outcome.pruned.length > 0) log.info(outcome, "children applied");
+      return undefined;
+    } catch (error) {
+      const problem = await applyProblem(error);
+      if (!problem) throw error;
+      return problem;
+    }
+  })();
+  const [queued, applied] = await Promise.allSettled([queueing, applying]);
+  if (queued.status === "rejected") throw queued.reason;
+  if (applied.status === "rejected") throw applied.reason;
+  return { ...queued.value, problem: queued.value.problem ?? applied.value };
+}
+
 /** Reconciles the InferenceModel `namespace/name`. */
 export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) => {
   const log = ctx.log.child({ kind: INFERENCE_MODEL_KIND, namespace, name });
-  const im = await getModel(namespace, name);
+  let im = await getModel(ctx, namespace, name);
   if (!im) return;
   if (isBeingDeleted(im)) return finalize(ctx, im, log);
-  await ensureFinalizer(InferenceModel, im);
+  const withFinalizer = await ensureFinalizer(InferenceModel, im);
+  if (withFinalizer) {
+    // The cache shows what was written until its watch catches up: no second patch meanwhile.
+    ctx.resources.applied(OWN_KINDS.InferenceModel, withFinalizer);
+    im = withFinalizer as InferenceModel;
+  }
   // The runtime config carries the model's batching, tokens and route: re-render on every spec change.
   if (im.status?.observedGeneration !== im.metadata?.generation) ctx.touchRuntimeConfig(namespace);
 
@@ -140,41 +201,14 @@ export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) 
     observed.problem = permanentCause(error);
     if (!observed.problem) throw error;
   }
-  if (desired) {
-    try {
-      observed.queue = await ensureModelQueue(ctx, namespace, name, queuePolicy(im));
-    } catch (error) {
-      observed.problem = permanentCause(error);
-      if (!observed.problem) throw error;
-      // The queue still serves with its old arguments; report its depth anyway.
-      observed.queue = await inspectQueue(ctx.rabbitManagementUrl, modelQueueName(namespace, name)).catch(
-        () => undefined,
-      );
-    }
-    if (queuePolicy(im).deadLetter) {
-      observed.deadLetter = await inspectDeadLetterQueue(ctx.rabbitManagementUrl, namespace);
-    }
-    try {
-      const outcome = await applyChildren(
-        namespace,
-        desired,
-        ownerSelector({ kind: INFERENCE_MODEL_KIND, name }),
-        childKinds(ctx.settings),
-        ctx.children,
-      );
-      if (outcome.applied.length + outcome.pruned.length > 0) log.info(outcome, "children applied");
-    } catch (error) {
-      const problem = await applyProblem(error);
-      if (!problem) throw error;
-      observed.problem ??= problem;
-    }
-  }
+  if (desired) Object.assign(observed, await queueAndChildren(ctx, im, desired, log));
   observed.deployment = (await ctx.children.get(CHILD_KINDS.Deployment, namespace, name)) as
     | V1Deployment
     | undefined;
 
   const { status, progressing } = modelStatus(im, observed);
-  if (await writeStatusIfChanged(InferenceModel, im, status)) log.debug("status written");
+  const written = await writeStatusIfChanged(InferenceModel, im, status);
+  if (written) ctx.resources.applied(OWN_KINDS.InferenceModel, written);
   await warnOnNewProblem(im, conditionsOf(im), status.conditions as Condition[]);
   return progressing ? { requeueAfterMs: PROGRESS_REQUEUE_MS } : undefined;
 };

@@ -17,6 +17,7 @@ import {
 import { PIPELINE_KIND, RUNTIME_CONFIG_MAP, TENANT_QUOTA_KIND } from "../shared/names.js";
 import { orderedSteps, type StepInput } from "../shared/pipeline-steps.js";
 import { LABELS } from "../shared/labels.js";
+import { cacheSettings } from "./cache-settings.js";
 
 type ModelInput = NonNullable<RuntimeConfigInput["models"]>[number];
 type PipelineInput = NonNullable<RuntimeConfigInput["pipelines"]>[number];
@@ -173,6 +174,7 @@ function modelConfig(model: InferenceModel): ModelInput {
   const perRequest = tokens.perRequest ?? 0;
   const inputs = tensors(spec.model.inputs);
   const outputs = tensors(spec.model.outputs);
+  const cache = cacheSettings(model);
   return {
     name: model.metadata!.name!,
     ...versionOf(model),
@@ -198,6 +200,7 @@ function modelConfig(model: InferenceModel): ModelInput {
     executionProvider: (spec.runtime?.executionProvider ?? "cpu") as "cpu" | "cuda",
     threads: spec.runtime?.threads ?? threadsFor(spec.resources),
     deliveryLimit: spec.queue?.deliveryLimit ?? 3,
+    ...(cache ? { cache } : {}),
   };
 }
 

@@ -114,25 +114,28 @@ export async function applyChildren(
 ): Promise<ApplyOutcome> {
   const outcome: ApplyOutcome = { applied: [], unchanged: [], pruned: [] };
   const wanted = new Set<string>();
-  for (const raw of desired) {
-    const child = withDesiredHash(raw);
-    const kind = kindOf(child);
-    const id = `${kind.kind}/${child.metadata?.name}`;
-    wanted.add(id);
-    const live = await reader.get(kind, namespace, child.metadata!.name!);
-    if (live?.metadata?.annotations?.[DESIRED_HASH] === child.metadata?.annotations?.[DESIRED_HASH]) {
-      outcome.unchanged.push(id);
-      continue;
-    }
-    let answer: KubernetesObject;
-    try {
-      answer = await childClient(kind).Apply(child as GenericKind, { force: true });
-    } catch (cause) {
-      throw new Error(`applying ${id}`, { cause });
-    }
-    reader.applied(kind, answer);
-    outcome.applied.push(id);
-  }
+  // Side by side: each apply is a round trip of its own, and the children do not wait for each other.
+  await Promise.all(
+    desired.map(async (raw) => {
+      const child = withDesiredHash(raw);
+      const kind = kindOf(child);
+      const id = `${kind.kind}/${child.metadata?.name}`;
+      wanted.add(id);
+      const live = await reader.get(kind, namespace, child.metadata!.name!);
+      if (live?.metadata?.annotations?.[DESIRED_HASH] === child.metadata?.annotations?.[DESIRED_HASH]) {
+        outcome.unchanged.push(id);
+        return;
+      }
+      let answer: KubernetesObject;
+      try {
+        answer = await childClient(kind).Apply(child as GenericKind, { force: true });
+      } catch (cause) {
+        throw new Error(`applying ${id}`, { cause });
+      }
+      reader.applied(kind, answer);
+      outcome.applied.push(id);
+    }),
+  );
   for (const kind of kinds) {
     for (const item of await reader.list(kind, namespace, selector)) {
       const id = `${kind.kind}/${item.metadata?.name}`;

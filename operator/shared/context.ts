@@ -6,6 +6,7 @@ import type { ConfirmChannel } from "amqplib";
 import type { Redis } from "ioredis";
 import type { Logger } from "../../runtime/shared/logger.js";
 import type { OperatorSettings } from "../config.js";
+import type { QueueInventory } from "../inference-model/queue-inventory.js";
 import type { ChildReader } from "./child-reader.js";
 
 export interface ReconcileContext {
@@ -14,6 +15,8 @@ export interface ReconcileContext {
   amqpChannel(): Promise<ConfirmChannel>;
   /** Base URL (with credentials) of RabbitMQ's management API, for queue depth. */
   rabbitManagementUrl: string;
+  /** The namespaces' queues as RabbitMQ's management API last listed them, and what was declared since. */
+  queues: QueueInventory;
   redis: Redis;
   /** Where children and their status are read from: the watch caches in the operator. */
   children: ChildReader;

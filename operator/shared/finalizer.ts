@@ -11,18 +11,20 @@ function target<T extends GenericClass>(model: T, object: KubernetesObject) {
   return K8s(model, { namespace: object.metadata!.namespace, name: object.metadata!.name });
 }
 
-/** Adds the finalizer if missing; returns whether it wrote. */
-export async function ensureFinalizer<T extends GenericClass>(model: T, object: KubernetesObject) {
+/** Adds the finalizer if missing; returns the patched object, or undefined when it was there. */
+export async function ensureFinalizer<T extends GenericClass>(
+  model: T,
+  object: KubernetesObject,
+): Promise<KubernetesObject | undefined> {
   const finalizers = object.metadata?.finalizers;
-  if (finalizers?.includes(FINALIZER)) return false;
+  if (finalizers?.includes(FINALIZER)) return undefined;
   const ops = finalizers
     ? [
         { op: "test" as const, path: "/metadata/finalizers", value: finalizers },
         { op: "add" as const, path: "/metadata/finalizers/-", value: FINALIZER },
       ]
     : [{ op: "add" as const, path: "/metadata/finalizers", value: [FINALIZER] }];
-  await target(model, object).Patch(ops);
-  return true;
+  return (await target(model, object).Patch(ops)) as KubernetesObject;
 }
 
 /** Removes the finalizer if present; returns whether it wrote. */

@@ -6,20 +6,21 @@ import { stableStringify } from "./children.js";
 /**
  * Patches `.status` to `next` when it differs from the object's current status. Fields that the
  * new status drops are sent as null, since a merge patch would otherwise keep them. Returns
- * whether a write happened. The operator's own status writes come back as MODIFIED events;
+ * the object as written (so a watch cache can show it before its event arrives), or undefined
+ * when nothing needed writing. The operator's own status writes come back as MODIFIED events;
  * comparing first is what stops that loop.
  */
 export async function writeStatusIfChanged<T extends GenericClass>(
   model: T,
   object: KubernetesObject & { status?: object },
   next: Record<string, unknown>,
-): Promise<boolean> {
+): Promise<KubernetesObject | undefined> {
   const current = (object.status ?? {}) as Record<string, unknown>;
-  if (stableStringify(current) === stableStringify(next)) return false;
+  if (stableStringify(current) === stableStringify(next)) return undefined;
   const patch: Record<string, unknown> = { ...next };
   for (const key of Object.keys(current)) if (!(key in next)) patch[key] = null;
   try {
-    await K8s(model).PatchStatus({
+    return await K8s(model).PatchStatus({
       metadata: { name: object.metadata!.name, namespace: object.metadata!.namespace },
       status: patch,
     } as never);
@@ -31,5 +32,4 @@ export async function writeStatusIfChanged<T extends GenericClass>(
       },
     );
   }
-  return true;
 }

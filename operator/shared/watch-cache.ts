@@ -10,6 +10,8 @@
  * - A kind that is not synced (not served yet, e.g. KEDA missing; or its watch failed and is being
  *   restarted with backoff) is read from the apiserver, exactly as without the cache.
  * - `onEvent` reports every change the watches see (not the overlay), for enqueueing owners.
+ * - Objects are indexed by their owner label, so listing one owner's children (what every
+ *   reconcile does to prune) costs its few children, not every object of the namespace.
  */
 import { KubeConfig, makeInformer, type KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "../../runtime/shared/logger.js";
@@ -67,6 +69,12 @@ export class WatchCache implements ChildReader {
   /** kind.plural.group -> scope ("" = all namespaces, else the namespace) -> informer. */
   readonly #informers = new Map<string, Map<string, Informed>>();
   readonly #overlay = new Map<string, Overlay>();
+  /** Overlay names by scope key (kind and namespace, see #key), so a list visits only its own. */
+  readonly #overlayNames = new Map<string, Set<string>>();
+  /** Names by owner (scope key + owner label value), from the watches. */
+  readonly #byOwner = new Map<string, Set<string>>();
+  /** Owner label value by object key, to move an object in #byOwner when it changes. */
+  readonly #ownerOf = new Map<string, string>();
   readonly #listeners: ((kind: ChildKind, event: ChildEvent, object: KubernetesObject) => void)[] = [];
   #closed = false;
 
@@ -162,7 +170,10 @@ export class WatchCache implements ChildReader {
   }
 
   #seen(kind: ChildKind, event: ChildEvent, object: KubernetesObject): void {
-    const key = this.#key(kind, object.metadata?.namespace ?? "", object.metadata?.name ?? "");
+    const namespace = object.metadata?.namespace ?? "";
+    const name = object.metadata?.name ?? "";
+    const key = this.#key(kind, namespace, name);
+    this.#index(key, this.#key(kind, namespace, ""), name, event === "delete" ? undefined : object);
     const own = this.#overlay.get(key);
     if (own) {
       const version = resourceVersionOf(object);
@@ -171,13 +182,35 @@ export class WatchCache implements ChildReader {
         own.resourceVersion === undefined ||
         version === undefined ||
         version >= own.resourceVersion;
-      if (caughtUp) this.#overlay.delete(key);
+      if (caughtUp) this.#dropOverlay(key);
     }
     for (const listener of this.#listeners) listener(kind, event, object);
   }
 
   #key(kind: ChildKind, namespace: string, name: string): string {
     return `${kind.plural}.${kind.group}/${namespace}/${name}`;
+  }
+
+  /** Files the object under its owner label (or removes it when `object` is undefined). */
+  #index(key: string, scope: string, name: string, object: KubernetesObject | undefined): void {
+    const before = this.#ownerOf.get(key);
+    const after = object?.metadata?.labels?.[LABELS.owner];
+    if (before === after) return;
+    if (before !== undefined) {
+      this.#byOwner.get(scope + before)?.delete(name);
+      this.#ownerOf.delete(key);
+    }
+    if (after !== undefined) {
+      const names = this.#byOwner.get(scope + after) ?? new Set<string>();
+      this.#byOwner.set(scope + after, names.add(name));
+      this.#ownerOf.set(key, after);
+    }
+  }
+
+  #dropOverlay(key: string): void {
+    this.#overlay.delete(key);
+    const slash = key.lastIndexOf("/");
+    this.#overlayNames.get(key.slice(0, slash + 1))?.delete(key.slice(slash + 1));
   }
 
   /** The synced informer that covers `namespace`, if any. */
@@ -190,7 +223,7 @@ export class WatchCache implements ChildReader {
   #own(key: string): Overlay | undefined {
     const own = this.#overlay.get(key);
     if (own && own.until < Date.now()) {
-      this.#overlay.delete(key);
+      this.#dropOverlay(key);
       return undefined;
     }
     return own;
@@ -211,20 +244,26 @@ export class WatchCache implements ChildReader {
   ): Promise<KubernetesObject[]> {
     const informed = this.#synced(kind, namespace);
     if (!informed) return apiChildReader.list(kind, namespace, selector);
+    const scope = this.#key(kind, namespace, "");
     const byName = new Map<string, KubernetesObject | undefined>();
-    for (const object of informed.informer.list(namespace)) byName.set(object.metadata!.name!, object);
-    const prefix = this.#key(kind, namespace, "");
-    for (const key of [...this.#overlay.keys()]) {
-      if (!key.startsWith(prefix)) continue;
-      const own = this.#own(key);
-      if (own) byName.set(key.slice(prefix.length), own.object);
+    const owner = selector[LABELS.owner];
+    if (owner === undefined) {
+      for (const object of informed.informer.list(namespace)) byName.set(object.metadata!.name!, object);
+    } else {
+      for (const name of this.#byOwner.get(scope + owner) ?? []) {
+        byName.set(name, informed.informer.get(name, namespace));
+      }
+    }
+    for (const name of [...(this.#overlayNames.get(scope) ?? [])]) {
+      const own = this.#own(scope + name);
+      if (own) byName.set(name, own.object);
     }
     return [...byName.values()].filter((o): o is KubernetesObject => !!o && matches(o, selector));
   }
 
   applied(kind: ChildKind, object: KubernetesObject): void {
     const { namespace = "", name = "" } = object.metadata ?? {};
-    this.#overlay.set(this.#key(kind, namespace, name), {
+    this.#setOverlay(kind, namespace, name, {
       object,
       resourceVersion: resourceVersionOf(object),
       until: Date.now() + OVERLAY_MS,
@@ -232,7 +271,13 @@ export class WatchCache implements ChildReader {
   }
 
   deleted(kind: ChildKind, namespace: string, name: string): void {
-    this.#overlay.set(this.#key(kind, namespace, name), { until: Date.now() + OVERLAY_MS });
+    this.#setOverlay(kind, namespace, name, { until: Date.now() + OVERLAY_MS });
+  }
+
+  #setOverlay(kind: ChildKind, namespace: string, name: string, own: Overlay): void {
+    const scope = this.#key(kind, namespace, "");
+    this.#overlay.set(scope + name, own);
+    this.#overlayNames.set(scope, (this.#overlayNames.get(scope) ?? new Set<string>()).add(name));
   }
 
   /** Whether every watch of every kind is synced (tests). */

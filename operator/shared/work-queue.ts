@@ -67,6 +67,11 @@ export class WorkQueue {
     this.#timers.set(key, timer);
   }
 
+  /** Whether keys are queued or running now (timers for later do not count). */
+  get busy(): boolean {
+    return this.#pending.length > 0 || this.#running.size > 0;
+  }
+
   /** Resolves when nothing is queued, running or waiting for a retry. */
   idle(): Promise<void> {
     if (this.#isIdle()) return Promise.resolve();

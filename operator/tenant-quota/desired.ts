@@ -140,12 +140,16 @@ export function timestamp(now: Date): string {
  * changed, so an idle tenant's status stays byte-identical and a resync writes nothing.
  */
 export function usageStatus(
-  usage: Pick<TenantUsage, "tokensToday" | "tokensThisMinute" | "requestsThisMinute" | "inFlight">,
+  usage: Pick<
+    TenantUsage,
+    "tokensThisMonth" | "tokensToday" | "tokensThisMinute" | "requestsThisMinute" | "inFlight"
+  >,
   limits: TenantLimits,
   previous: Usage | undefined,
   now: Date,
 ): { usage: Record<string, unknown>; usedPercent?: number } {
   const numbers = {
+    tokensThisMonth: usage.tokensThisMonth,
     tokensToday: usage.tokensToday,
     tokensThisMinute: usage.tokensThisMinute,
     requestsThisMinute: usage.requestsThisMinute,

@@ -1,7 +1,7 @@
 /**
  * What the collector does with a batch of parsed results, in the order that makes redelivery safe:
- * record (PostgreSQL, one statement) -> settle the quota (Redis, idempotent per request) -> notify
- * waiting gateways (Redis pub/sub) -> count. The caller acknowledges the messages only afterwards,
+ * record (PostgreSQL, one statement) -> settle the quota (Redis, idempotent per request) -> store
+ * answers of result-cache misses -> notify waiting gateways (Redis pub/sub) -> count. The caller acknowledges the messages only afterwards,
  * so a crash anywhere in here redelivers the batch and every step is repeated harmlessly.
  */
 import type { Redis } from "ioredis";
@@ -11,6 +11,7 @@ import type { RequestRecords, StoredOutcome, UpsertOutcome } from "../shared/db/
 import type { Logger } from "../shared/logger.js";
 import type { Metrics } from "../shared/metrics.js";
 import { retryUntilDone } from "../shared/backoff.js";
+import { ResultCacheStore } from "../shared/result-cache-store.js";
 
 /** The slice of QuotaStore (runtime/shared/quota) the collector needs. */
 export interface QuotaSettler {
@@ -45,9 +46,11 @@ export function isDataError(error: unknown): boolean {
 /** Records, settles and announces batches of results. */
 export class ResultSink {
   private readonly channel: string;
+  private readonly cache: ResultCacheStore;
 
   constructor(private readonly deps: ResultSinkDeps) {
     this.channel = names(deps.prefix).completionChannel;
+    this.cache = new ResultCacheStore(deps.redis, deps.prefix);
   }
 
   /**
@@ -58,6 +61,7 @@ export class ResultSink {
     const { recorded, poison, outcome } = await this.record(results, signal);
     if (recorded.length > 0) {
       await this.settle(recorded, outcome.stored, signal);
+      await this.storeInCache(recorded);
       await this.notify(recorded, outcome.stored, signal);
       this.count(recorded, outcome.inserted);
     }
@@ -124,6 +128,23 @@ export class ResultSink {
   }
 
   /**
+   * Stores the answers of result-cache misses (tasks that carried a cache key). Before the notice, so
+   * a caller who got the answer and asks again hits. Best effort: the record and the quota are
+   * already right, a failed write only costs a later hit, so it is logged and never retried.
+   */
+  private async storeInCache(results: InferenceResult[]) {
+    const cacheable = results.filter((r) => r.cache && r.status === "succeeded");
+    if (cacheable.length === 0) return;
+    await Promise.all(
+      cacheable.map((r) =>
+        this.cache.store(r).catch((error: unknown) => {
+          this.deps.log.warn({ err: error, requestId: r.requestId }, "could not store a cached answer");
+        }),
+      ),
+    );
+  }
+
+  /**
    * One pipelined round trip publishing a CompletionNotice per result (duplicates after a redelivery
    * are harmless: a gateway that already answered ignores them). The request's tenant key is left to
    * expire: the gateway may still use it to authorise GET /v1/requests/{id}.
@@ -138,7 +159,8 @@ export class ResultSink {
           const notice: CompletionNotice = {
             requestId: r.requestId,
             tenant: r.tenant,
-            status: stored.get(r.requestId.toLowerCase())?.status === "failed" ? "failed" : r.status,
+            // The recorded status wins over a redelivered copy's.
+            status: (stored.get(r.requestId.toLowerCase())?.status as CompletionNotice["status"]) ?? r.status,
           };
           pipeline.publish(this.channel, JSON.stringify(notice));
         }

@@ -11,8 +11,10 @@ import type { Authenticator } from "./auth.js";
 import type { CompletionHub } from "./completions.js";
 import type { GatewayEnv } from "./config.js";
 import type { TaskPublisher } from "./publisher.js";
+import type { ResultCacheStore } from "../shared/result-cache-store.js";
 import type { RequestStates } from "./request-state.js";
 import type { Submitter } from "./submit.js";
+import type { TenantRecords } from "./tenant/tenant-records.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -39,9 +41,13 @@ export interface GatewayContext {
   redis: Redis;
   quota: QuotaStore;
   states: RequestStates;
+  /** The tenant API's reads of PostgreSQL (request list, usage by model and day). */
+  tenantRecords: TenantRecords;
   completions: CompletionHub;
   publisher: TaskPublisher;
   submitter: Submitter;
+  /** Cached answers (InferenceModel spec.cache). */
+  resultCache: ResultCacheStore;
   authenticator: Authenticator;
   metrics: Metrics;
   log: Logger;

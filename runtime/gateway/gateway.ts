@@ -18,6 +18,7 @@ import { logger } from "../shared/logger.js";
 import { createMetrics } from "../shared/metrics.js";
 import { listenUrl } from "../shared/probe-server.js";
 import { QuotaStore } from "../shared/quota/index.js";
+import { ResultCacheStore } from "../shared/result-cache-store.js";
 import { readRuntimeConfig, watchRuntimeConfig } from "../shared/runtime-config-file.js";
 import { Authenticator } from "./auth.js";
 import { CompletionHub } from "./completions.js";
@@ -34,6 +35,8 @@ import { openAiRoutes } from "./openai/openai-routes.js";
 import { modelRoutes } from "./routes/models.js";
 import { requestRoutes } from "./routes/requests.js";
 import { Submitter } from "./submit.js";
+import { tenantRoutes } from "./routes/tenant.js";
+import { TenantRecords } from "./tenant/tenant-records.js";
 
 /** Options of {@link startGateway}. */
 export interface GatewayOptions {
@@ -110,7 +113,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       log,
     );
     closers.push(() => completions.close());
-    const publisher = new TaskPublisher(env.TURNPIKE_AMQP_URL, log);
+    const publisher = new TaskPublisher(env.TURNPIKE_AMQP_URL, log, prefix);
     closers.push(() => publisher.close());
     await publisher.start();
 
@@ -130,6 +133,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       redis,
       quota,
       states,
+      tenantRecords: new TenantRecords(pool, env.TURNPIKE_DB_SCHEMA),
       completions,
       publisher,
       submitter: new Submitter({
@@ -141,6 +145,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         idempotencyTtlSeconds: env.TURNPIKE_IDEMPOTENCY_TTL_SECONDS,
         metrics,
       }),
+      resultCache: new ResultCacheStore(redis, prefix),
       authenticator: new Authenticator(quota, env),
       metrics,
       log,
@@ -210,7 +215,7 @@ async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
   await app.register(cors, {
     // An exact allow-list; `false` (no origins configured) sends no CORS headers at all.
     origin: env.TURNPIKE_CORS_ORIGINS.length > 0 ? env.TURNPIKE_CORS_ORIGINS : false,
-    methods: ["GET", "POST", "OPTIONS"],
+    methods: ["GET", "POST", "DELETE", "OPTIONS"],
     allowedHeaders: [
       "authorization",
       "x-api-key",
@@ -247,6 +252,7 @@ async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
     modelRoutes(api, ctx);
     inferRoutes(api, ctx);
     requestRoutes(api, ctx);
+    tenantRoutes(api, ctx);
     await api.register((openai) => openAiRoutes(openai, ctx));
   });
   return app;

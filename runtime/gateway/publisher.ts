@@ -4,7 +4,12 @@
  */
 import { publishJson } from "../shared/amqp.js";
 import { AmqpConnection } from "../shared/amqp-connection.js";
-import type { InferenceTask } from "../shared/contracts/index.js";
+import {
+  generationNames,
+  type CancelMessage,
+  type InferenceResult,
+  type InferenceTask,
+} from "../shared/contracts/index.js";
 import type { Logger } from "../shared/logger.js";
 
 /** What a queue look-up found. */
@@ -18,7 +23,11 @@ export interface QueueInfo {
 export class TaskPublisher {
   private readonly amqp: AmqpConnection;
 
-  constructor(url: string, log: Logger) {
+  constructor(
+    url: string,
+    log: Logger,
+    private readonly prefix = "",
+  ) {
     // Reopened on the next publish after a failure.
     this.amqp = new AmqpConnection({ url, name: "turnpike-gateway", log, reconnect: "on-demand" });
   }
@@ -33,13 +42,36 @@ export class TaskPublisher {
     return this.amqp.ready;
   }
 
-  /** Publishes `task` to `queue` and resolves once the broker confirmed it (PublishRejectedError if not). */
-  async publish(queue: string, task: InferenceTask): Promise<void> {
+  /**
+   * Publishes `task` to `queue` and resolves once the broker confirmed it (PublishRejectedError if
+   * not). A result-cache hit publishes its result to the results queue the same way.
+   */
+  async publish(queue: string, task: InferenceTask | InferenceResult): Promise<void> {
     const { channel } = await this.amqp.session();
     await publishJson(channel, queue, task, {
       messageId: task.requestId,
       timestamp: Math.floor(task.submittedAt / 1000),
     });
+  }
+
+  /**
+   * Tells every generative worker that the tenant cancelled `requestId` (the cancel fanout exchange,
+   * see runtime/worker/engines/llama/cancel-listener.ts); resolves once the broker confirmed it.
+   */
+  async broadcastCancel(requestId: string): Promise<void> {
+    const { channel } = await this.amqp.session();
+    const exchange = generationNames(this.prefix).cancelExchange;
+    await channel.assertExchange(exchange, "fanout", { durable: false });
+    const message: CancelMessage = { requestId, by: "tenant" };
+    await new Promise<void>((resolve, reject) =>
+      channel.publish(
+        exchange,
+        "",
+        Buffer.from(JSON.stringify(message)),
+        { persistent: false, contentType: "application/json" },
+        (error) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve()),
+      ),
+    );
   }
 
   /** Looks a queue up on a throwaway channel (a missing queue closes the channel it was asked on). */

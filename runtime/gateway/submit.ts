@@ -9,6 +9,9 @@ import { PublishOutcomeUnknownError, PublishRejectedError } from "../shared/amqp
 import {
   names,
   tenantKeys,
+  type CacheEntry,
+  type CacheStore,
+  type InferenceResult,
   type InferenceTask,
   type RouteStep,
   type Target,
@@ -19,6 +22,7 @@ import type { QuotaStore, ReserveResult } from "../shared/quota/index.js";
 import { ApiError } from "./errors.js";
 import type { TaskPublisher } from "./publisher.js";
 import type { RequestStates } from "./request-state.js";
+import { cachedResult } from "./result-cache.js";
 
 /** A validated request ready to enqueue. */
 export interface Submission {
@@ -34,12 +38,18 @@ export interface Submission {
   reservedTokens: number;
   submittedAt: number;
   idempotencyKey?: string;
+  /** A result-cache miss: the task carries where the collector stores the answer. */
+  cache?: CacheStore;
+  /** A result-cache hit: its result goes to the results queue instead of a task to the model's. */
+  cachedAnswer?: { entry: CacheEntry; charge: "none" | "tokens" };
 }
 
 /** The request that now stands for the submission: new, or the first one with the same key. */
 export interface SubmitOutcome {
   requestId: string;
   reused: boolean;
+  /** The result this call published for a cache hit (absent when reused or not a hit). */
+  cached?: InferenceResult;
 }
 
 /** What a Submitter works with. */
@@ -100,7 +110,7 @@ export class Submitter {
 
   /** Accepts `s` or returns the request an earlier call with the same Idempotency-Key created. */
   async submit(s: Submission): Promise<SubmitOutcome> {
-    const { redis, quota, states, publisher, prefix } = this.deps;
+    const { redis, quota, states, prefix } = this.deps;
     const idemKey = s.idempotencyKey ? tenantKeys(prefix, s.tenant).idempotency(s.idempotencyKey) : undefined;
     if (idemKey) {
       const existing = await this.claim(idemKey, s).catch((error: unknown) => {
@@ -127,9 +137,9 @@ export class Submitter {
       if (marked.status === "rejected") throw marked.reason;
       if (reservation.status === "rejected") throw reservation.reason;
       if (!reservation.value.ok) throw this.refusal(s, reservation.value);
-      await publisher.publish(names(prefix).modelQueue(s.queueModel), this.task(s));
+      const cached = await this.publish(s);
       await this.markPublished(s);
-      return { requestId: s.requestId, reused: false };
+      return { requestId: s.requestId, reused: false, ...(cached ? { cached } : {}) };
     } catch (error) {
       // The task may be on its queue after all. With an Idempotency-Key, keep the key, the marker
       // and the reservation: the caller's retry finds the request orphaned and enqueues it again
@@ -176,12 +186,12 @@ export class Submitter {
    * undone on failure (the first attempt may have published): the caller gets a 503 and retries.
    */
   private async enqueueAgain(s: Submission): Promise<void> {
-    const { quota, states, publisher, prefix } = this.deps;
+    const { quota, states } = this.deps;
     try {
       await states.markQueued(s.requestId, s.tenant, s.target, s.submittedAt);
       const reservation = await quota.reserve(s.tenant, s.requestId, s.reservedTokens, s.submittedAt);
       if (!reservation.ok) throw this.refusal(s, reservation);
-      await publisher.publish(names(prefix).modelQueue(s.queueModel), this.task(s));
+      await this.publish(s);
     } catch (error) {
       throw submitFailure(error);
     }
@@ -238,7 +248,8 @@ export class Submitter {
       return new ApiError("tenant_unknown", `tenant ${s.tenant} has no quota in this installation`);
     }
     this.deps.metrics.quotaRejections.inc({ tenant: s.tenant, limit: r.limit });
-    const tokenLimit = r.limit === "tokensPerDay" || r.limit === "tokensPerMinute";
+    const tokenLimit =
+      r.limit === "tokensPerMonth" || r.limit === "tokensPerDay" || r.limit === "tokensPerMinute";
     if (tokenLimit && s.reservedTokens > r.limitValue) {
       // Waiting would not help: the request alone needs more than the whole window allows.
       return new ApiError(
@@ -259,6 +270,21 @@ export class Submitter {
     );
   }
 
+  /**
+   * Publishes the task to its model's queue or, for a cache hit, the cached result to the results
+   * queue (the collector records and settles it like any other); returns that result.
+   */
+  private async publish(s: Submission): Promise<InferenceResult | undefined> {
+    const { publisher, prefix } = this.deps;
+    if (!s.cachedAnswer) {
+      await publisher.publish(names(prefix).modelQueue(s.queueModel), this.task(s));
+      return undefined;
+    }
+    const result = cachedResult(s);
+    await publisher.publish(names(prefix).resultsQueue, result);
+    return result;
+  }
+
   private task(s: Submission): InferenceTask {
     return {
       requestId: s.requestId,
@@ -272,6 +298,7 @@ export class Submitter {
       outputTokens: 0,
       submittedAt: s.submittedAt,
       steps: [],
+      ...(s.cache ? { cache: s.cache } : {}),
     };
   }
 }

@@ -2,9 +2,16 @@
  * What the gateway answers about a request, pure: the OIP v2 infer response built from a record's
  * wire tensors, and the request-status document of GET /v1/requests/{id} and its SSE events.
  */
-import type { RequestStatus, Target, WireTensor } from "../shared/contracts/index.js";
+import {
+  FINAL_REQUEST_STATUSES,
+  type FinalRequestStatus,
+  type RequestStatus,
+  type Target,
+  type WireTensor,
+} from "../shared/contracts/index.js";
 import type { RequestRecord } from "../shared/db/index.js";
 import { decodeTensor, toJsonData } from "../shared/tensors.js";
+import { ApiError } from "./errors.js";
 
 /** A request the gateway accepted but that has no durable record yet (Redis requestTenantKey). */
 export interface PendingRequest {
@@ -26,7 +33,7 @@ export type RequestState =
 export type FinalState = {
   kind: "record";
   id: string;
-  record: RequestRecord & { status: "succeeded" | "failed" };
+  record: RequestRecord & { status: FinalRequestStatus };
 };
 
 /** An OIP v2 output tensor with JSON data. */
@@ -69,9 +76,22 @@ export function toOipResponse(
   };
 }
 
+/** The answer to a caller waiting for a request its tenant cancelled (DELETE /v1/requests/{id}). */
+export function cancelledError(id: string): ApiError {
+  return new ApiError(
+    "request_cancelled",
+    `request ${id} was cancelled by its tenant`,
+    {},
+    { details: { id } },
+  );
+}
+
 /** True once a request has its final status. */
 export function isFinal(state: RequestState): state is FinalState {
-  return state.kind === "record" && (state.record.status === "succeeded" || state.record.status === "failed");
+  return (
+    state.kind === "record" &&
+    (FINAL_REQUEST_STATUSES as readonly RequestStatus[]).includes(state.record.status)
+  );
 }
 
 /** The document of GET /v1/requests/{id} (and the data of its SSE events). */
@@ -99,7 +119,11 @@ export function requestView(state: RequestState) {
       output: r.outputTokens,
       charged: r.chargedTokens,
     },
-    ...(r.status === "succeeded" ? { result: toOipResponse(r) } : {}),
+    ...(r.cached ? { cached: true } : {}),
+    // A generation its tenant stopped keeps the text it had produced.
+    ...(r.status === "succeeded" || (r.status === "cancelled" && r.outputs?.length)
+      ? { result: toOipResponse(r) }
+      : {}),
     ...(r.error ? { error: r.error } : {}),
   };
 }

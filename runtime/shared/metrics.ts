@@ -91,6 +91,18 @@ export function createMetrics(role: string) {
       labelNames: ["status"],
       registers,
     }),
+    cacheHits: new Counter({
+      name: "turnpike_cache_hits_total",
+      help: "Deterministic requests to a model with spec.cache whose answer the result cache held",
+      labelNames: ["model"],
+      registers,
+    }),
+    cacheMisses: new Counter({
+      name: "turnpike_cache_misses_total",
+      help: "Deterministic requests to a model with spec.cache whose answer the result cache lacked",
+      labelNames: ["model"],
+      registers,
+    }),
     deadLettered: new Counter({
       name: "turnpike_dead_lettered_total",
       help: "Messages a worker gave up on after the delivery limit",

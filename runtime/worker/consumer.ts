@@ -9,7 +9,9 @@
  *   InferenceResult to the results queue, then ack: the request ends and its quota is settled;
  * - success -> the next segment's task to the next model's queue, or the InferenceResult;
  * - a publish that is not confirmed -> nack with requeue (redelivery is idempotent: message id =
- *   request id, and the collector upserts).
+ *   request id, and the collector upserts);
+ * - a task its tenant cancelled (DELETE /v1/requests/{id}; checked here, where every task is
+ *   accepted, whatever queue it came from) -> a cancelled InferenceResult, then ack, without running.
  */
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import { performance } from "node:perf_hooks";
@@ -33,10 +35,12 @@ import {
   type PreparedRequest,
   type ServedModel,
 } from "./segment-runner.js";
+import type { CancelCheck } from "./cancel-marks.js";
 import { Cancellations } from "./engines/llama/cancel-listener.js";
 import { runGeneration } from "./engines/llama/run-generation.js";
 import { StepError, toStepError } from "./step-error.js";
 import {
+  cancelledResult,
   ENQUEUED_AT_HEADER,
   failedResult,
   MalformedTaskError,
@@ -56,6 +60,8 @@ export interface ConsumerOptions {
   prefetch: number;
   /** Called when the model cannot run any more (not a request's fault); the worker should exit. */
   onBroken: (error: Error) => void;
+  /** Whether the tenant cancelled a task (none: nothing is ever cancelled). */
+  cancelCheck?: CancelCheck;
 }
 
 interface Item {
@@ -67,6 +73,8 @@ interface Item {
 export class ModelConsumer {
   private consumerTag: string | undefined;
   private readonly settling = new Set<Promise<void>>();
+  /** Tasks waiting for the cancellation check; drained before the batcher on stop. */
+  private readonly checking = new Set<Promise<void>>();
   private readonly batcher: Batcher<Item>;
   private unacked = 0;
   /** Generations clients gave up on (generative models only). */
@@ -142,6 +150,7 @@ export class ModelConsumer {
       await channel.cancel(tag).catch((err: unknown) => log.warn({ err }, "cancelling the consumer"));
     }
     const drained = (async () => {
+      await Promise.allSettled([...this.checking]);
       await this.batcher.flush();
       while (this.settling.size > 0) await Promise.allSettled([...this.settling]);
     })();
@@ -161,7 +170,7 @@ export class ModelConsumer {
   }
 
   private onMessage(message: ConsumeMessage): void {
-    const { model, metrics, log } = this.options;
+    const { model, metrics } = this.options;
     const name = model.runner.config.name;
     this.unacked++;
     metrics.inFlight.inc({ target: name });
@@ -176,6 +185,28 @@ export class ModelConsumer {
     const enqueuedAt = Number.isFinite(header) && header > 0 ? header : task.submittedAt;
     const queuedMs = Math.max(0, Date.now() - enqueuedAt);
     metrics.queueWait.observe({ model: name }, queuedMs / 1000);
+    const check = this.options.cancelCheck;
+    if (!check) return this.accept(message, task, queuedMs);
+    const checked = check
+      .isCancelled(task)
+      .then((cancelled) =>
+        cancelled ? this.skipCancelled(message, task) : this.accept(message, task, queuedMs),
+      )
+      .catch((error: unknown) => this.requeue(message, error))
+      .finally(() => this.checking.delete(checked));
+    this.checking.add(checked);
+  }
+
+  /** A task the tenant cancelled: its cancelled result, then ack; the model never sees it. */
+  private skipCancelled(message: ConsumeMessage, task: InferenceTask): void {
+    this.options.log.info({ requestId: task.requestId }, "skipping a request its tenant cancelled");
+    const queue = names(this.options.prefix).resultsQueue;
+    this.publishThenAck(message, queue, cancelledResult(task), task.requestId);
+  }
+
+  /** Runs an accepted task: generates, or prepares it and hands it to the batcher. */
+  private accept(message: ConsumeMessage, task: InferenceTask, queuedMs: number): void {
+    const { model, log } = this.options;
     if (model.runner.generator) return this.generate(message, task, queuedMs);
     let request: PreparedRequest;
     try {

@@ -121,6 +121,25 @@ export function failedResult(
   };
 }
 
+/** Error code of a request the tenant cancelled (DELETE /v1/requests/{id}). */
+export const CANCELLED_CODE = "cancelled";
+
+/**
+ * The result of a task the tenant cancelled before this step ran: it charges only what earlier
+ * steps of its route ran (nothing for a request that never started).
+ */
+export function cancelledResult(task: InferenceTask, finishedAt = Date.now()): InferenceResult {
+  const ran = task.steps.length > 0;
+  return {
+    ...resultBase(task, finishedAt),
+    status: "cancelled",
+    error: { code: CANCELLED_CODE, message: "cancelled by the tenant before it ran" },
+    inputTokens: ran ? task.inputTokens : 0,
+    outputTokens: task.outputTokens,
+    steps: task.steps,
+  };
+}
+
 function resultBase(task: InferenceTask, finishedAt: number) {
   return {
     requestId: task.requestId,
@@ -130,5 +149,7 @@ function resultBase(task: InferenceTask, finishedAt: number) {
     inputTokens: task.inputTokens,
     submittedAt: task.submittedAt,
     finishedAt,
+    // A cache miss: the collector stores the answer under this key once it is recorded.
+    ...(task.cache ? { cache: task.cache } : {}),
   };
 }

@@ -13,6 +13,7 @@ import type { ResolveOptions } from "../shared/models/model-source.js";
 import { startProbeServer } from "../shared/probe-server.js";
 import { readRuntimeConfig } from "../shared/runtime-config-file.js";
 import { prefetchFor, readWorkerEnv, workerId, type WorkerEnv } from "./config.js";
+import { CancelMarks } from "./cancel-marks.js";
 import { ModelConsumer } from "./consumer.js";
 import { engineFor, type ModelRunner } from "./engines/index.js";
 import { cudaDeviceId } from "./engines/onnx/execution-provider.js";
@@ -88,6 +89,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
     isReady: () => health.ready && !health.closing,
   });
   const id = workerId(env, options.env ?? process.env);
+  const cancelMarks = new CancelMarks(env.TURNPIKE_REDIS_URL, config.prefix, log);
   let model: LoadedModel | undefined;
   let consumer: ModelConsumer | undefined;
   let stopWatching: (() => void) | undefined;
@@ -123,6 +125,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
         ? (env.TURNPIKE_PREFETCH ?? modelConfig.batching.maxBatchSize)
         : prefetchFor(env, runner.batchable ? modelConfig.batching.maxBatchSize : 1),
       onBroken: (error) => fatal(new Error(`model ${modelConfig.name} cannot run`, { cause: error })),
+      cancelCheck: cancelMarks,
     });
     next.configure(live.batching);
     if (health.closing) throw new Error("the worker is closing");
@@ -190,6 +193,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
       stopWatching?.();
       if (consumer) await consumer.stop(env.TURNPIKE_DRAIN_TIMEOUT_MS);
       await amqp.close();
+      cancelMarks.close();
       await model?.runner.release().catch((err: unknown) => log.warn({ err }, "releasing the model"));
       await server.close();
       log.info("worker closed");

@@ -250,6 +250,37 @@ export const inferenceModelCases: Case[] = [
     manifest: model({ queue: { maxLength: 0 } }),
     message: "spec.queue.maxLength in body should be greater than or equal to 1",
   },
+  // InferenceModel: result cache
+  {
+    name: "cache TTL zero",
+    manifest: model({ cache: { enabled: true, ttlSeconds: 0 } }),
+    message: "spec.cache.ttlSeconds in body should be greater than or equal to 1",
+  },
+  {
+    name: "cache without a size bound",
+    manifest: model({ cache: { enabled: true, maxEntries: 0 } }),
+    message: "spec.cache.maxEntries in body should be greater than or equal to 1",
+  },
+  {
+    name: "unknown cache charge",
+    manifest: model({ cache: { enabled: true, charge: "half" } }),
+    message: 'spec.cache.charge: Unsupported value: "half"',
+  },
+  {
+    name: "unknown cache scope",
+    manifest: model({ cache: { enabled: true, scope: "cluster" } }),
+    message: 'spec.cache.scope: Unsupported value: "cluster"',
+  },
+  {
+    name: "cache larger than 4 GiB",
+    manifest: model({ cache: { enabled: true, maxEntries: 100_000, maxEntryBytes: 65_536 } }),
+    message: "cache.maxEntries x cache.maxEntryBytes must be at most 4 GiB",
+  },
+  {
+    name: "cache larger than 4 GiB by its default entry size",
+    manifest: model({ cache: { enabled: true, maxEntries: 1_000_000 } }),
+    message: "cache.maxEntries x cache.maxEntryBytes must be at most 4 GiB",
+  },
   {
     name: "misspelled field",
     manifest: model({ scalling: { minReplicas: 0 } }),

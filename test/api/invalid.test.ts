@@ -35,7 +35,7 @@ const cases: Case[] = [
     name: "no limit set",
     manifest: quota({ limits: {} }),
     message:
-      "limits must set at least one of tokensPerDay, tokensPerMinute, requestsPerMinute, concurrentRequests",
+      "limits must set at least one of tokensPerMonth, tokensPerDay, tokensPerMinute, requestsPerMinute, concurrentRequests",
   },
   {
     name: "zero token limit",
@@ -51,6 +51,16 @@ const cases: Case[] = [
     name: "per-minute tokens above the daily limit",
     manifest: quota({ limits: { tokensPerDay: 100, tokensPerMinute: 1000 } }),
     message: "limits.tokensPerMinute must not exceed limits.tokensPerDay",
+  },
+  {
+    name: "daily tokens above the monthly limit",
+    manifest: quota({ limits: { tokensPerMonth: 1000, tokensPerDay: 5000 } }),
+    message: "limits.tokensPerDay must not exceed limits.tokensPerMonth",
+  },
+  {
+    name: "zero monthly token limit",
+    manifest: quota({ limits: { tokensPerMonth: 0 } }),
+    message: "spec.limits.tokensPerMonth in body should be greater than or equal to 1",
   },
   {
     name: "duplicate API key names",

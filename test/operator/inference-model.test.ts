@@ -175,6 +175,21 @@ describe("InferenceModel reconciler (CPU sample)", () => {
     expect(t.writesInNamespace(mark)).toEqual([]);
   });
 
+  it("skips declaring a queue the listing shows unchanged, and declares one deleted behind its back again", async () => {
+    const args = (await rabbitQueue(queue))!.arguments;
+    expect(await t.controller.ctx.queues.needsDeclaration(t.namespace, queue, args)).toBe(false);
+    expect(
+      await t.controller.ctx.queues.needsDeclaration(t.namespace, queue, { ...args, "x-max-length": 1 }),
+    ).toBe(true);
+    await deleteRabbitQueue(queue);
+    // Once a listing newer than the deletion is taken, the next reconcile declares it again.
+    await eventually(async () => {
+      await reconcile();
+      return (await rabbitQueue(queue)) ? true : undefined;
+    });
+    expect((await rabbitQueue(queue))?.arguments).toEqual(args);
+  });
+
   it("applies a spec change only to the children it changes, labelled with the new generation", async () => {
     const rendersBefore = t.renders.length;
     await patchModel({ spec: { scaling: { maxReplicas: 12 }, batching: { maxDelayMs: 2500 } } });

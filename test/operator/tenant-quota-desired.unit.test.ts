@@ -121,7 +121,13 @@ describe("quotaConditions", () => {
 
 describe("usageStatus", () => {
   const limits = { tokensPerDay: 10_000 };
-  const counters = { tokensToday: 2_599, tokensThisMinute: 12, requestsThisMinute: 3, inFlight: 1 };
+  const counters = {
+    tokensThisMonth: 9_000,
+    tokensToday: 2_599,
+    tokensThisMinute: 12,
+    requestsThisMinute: 3,
+    inFlight: 1,
+  };
   const t0 = new Date("2026-01-01T10:00:00.123Z");
 
   it("reports the counters and the share of the daily limit, rounded down", () => {

@@ -60,6 +60,7 @@ describe("TenantQuota", () => {
   it("publishes limits and API-key hashes, never the keys themselves", async () => {
     expect(await t.redis.hgetall(tenantKeys(t.namespace, "acme").limits)).toEqual({
       tenant: "acme",
+      tokensPerMonth: "1000000000",
       tokensPerDay: "50000000",
       tokensPerMinute: "500000",
       requestsPerMinute: "30000",
@@ -93,7 +94,7 @@ describe("TenantQuota", () => {
       observedGeneration: 1,
       apiKeys: 2,
       usedPercent: 0,
-      usage: { tokensToday: 0, tokensThisMinute: 0, requestsThisMinute: 0, inFlight: 0 },
+      usage: { tokensThisMonth: 0, tokensToday: 0, tokensThisMinute: 0, requestsThisMinute: 0, inFlight: 0 },
     });
     expect(conditionOf(acme)).toMatchObject({
       status: "True",
@@ -127,6 +128,7 @@ describe("TenantQuota", () => {
     await t.reconcile("TenantQuota", "hobbyist");
     const hobbyist = await quota("hobbyist");
     expect(hobbyist.status.usage).toMatchObject({
+      tokensThisMonth: 600,
       tokensToday: 600,
       tokensThisMinute: 600,
       requestsThisMinute: 1,
@@ -136,7 +138,7 @@ describe("TenantQuota", () => {
     await store.settle("hobbyist", "req-1", 250);
     await t.reconcile("TenantQuota", "hobbyist");
     expect((await quota("hobbyist")).status).toMatchObject({
-      usage: { tokensToday: 250, inFlight: 0 },
+      usage: { tokensThisMonth: 250, tokensToday: 250, inFlight: 0 },
       usedPercent: 2,
     });
   });

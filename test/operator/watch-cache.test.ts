@@ -50,6 +50,8 @@ beforeAll(async () => {
     queue: { baseDelayMs: 20, maxDelayMs: 100, maxAttempts: 3 },
   });
   children.onEvent((kind, event, child) => controller.childChanged(kind.kind, event, child));
+  // Models are reconciled from the cache: its events start a reconcile too.
+  resources.onEvent((kind, _event, object) => controller.resourceChanged(kind.kind, object));
 });
 
 afterAll(async () => {

@@ -23,6 +23,28 @@ afterAll(async () => {
 });
 
 describe("RequestRecords", () => {
+  it("records a result-cache hit as cached, charged as its flag says, and counts it as a request", async () => {
+    const tenant = "cache-hits";
+    const free = {
+      ...makeResult({ tenant, inputTokens: 3, outputTokens: 7 }),
+      cached: { charge: "none" as const },
+    };
+    const paid = {
+      ...makeResult({ tenant, inputTokens: 3, outputTokens: 7 }),
+      cached: { charge: "tokens" as const },
+    };
+    const outcome = await records.upsertResults([free, paid]);
+    expect(outcome.stored.get(free.requestId)?.chargedTokens).toBe(0);
+    expect(outcome.stored.get(paid.requestId)?.chargedTokens).toBe(10);
+    expect(await records.get(free.requestId)).toMatchObject({
+      cached: true,
+      chargedTokens: 0,
+      outputTokens: 7,
+    });
+    expect(await records.get(paid.requestId)).toMatchObject({ cached: true, chargedTokens: 10 });
+    expect(await records.usage(tenant, utcDay(free.submittedAt))).toEqual({ tokens: 10, requests: 2 });
+  });
+
   it("keeps one row and counts usage once when the same result is upserted twice", async () => {
     const tenant = "twice";
     const result = makeResult({ tenant, inputTokens: 3, outputTokens: 7 });
@@ -64,6 +86,7 @@ describe("RequestRecords", () => {
       inputTokens: 3,
       outputTokens: 7,
       chargedTokens: 10,
+      cached: false,
       submittedAt: new Date(result.submittedAt),
       finishedAt: new Date(result.finishedAt),
     });

@@ -37,6 +37,21 @@ export interface Spec {
    */
   batching?: Batching;
   /**
+   * Result cache (opt-in): answers of deterministic requests are kept in Redis and repeated
+   * requests are answered by the gateway without the model's queue. Deterministic means every
+   * request to an ONNX model, and a generation (gguf) with temperature 0 and a seed; other
+   * generations are never cached. Pipelines are not cached. The key is a SHA-256 of the
+   * model's name, its cache generation, the tenant (scope `tenant`), the input tensors or the
+   * generation request, and the parameters. The cache generation is a hash of the resource's
+   * uid and its spec without spec.replicas and spec.cache, so any other spec change makes
+   * every older entry unreachable (they expire after ttlSeconds); a new file behind an
+   * unchanged URI is not noticed. A hit still passes the tenant's quota as one request
+   * (requests per minute, concurrency), is recorded in PostgreSQL with `cached = true` and is
+   * charged as `charge` says. The answer of a miss is stored by the collector once the result
+   * is recorded; failures and generations cut short by the client are not stored.
+   */
+  cache?: Cache;
+  /**
    * GPUs each replica needs. The operator adds them to the replica's resource limits as
    * `<resourceName>: <count>`; do not list GPUs in spec.resources.
    */
@@ -94,6 +109,71 @@ export interface Batching {
    * Longest time, in milliseconds, the first request of a batch waits for others to join.
    */
   maxDelayMs?: number;
+}
+
+/**
+ * Result cache (opt-in): answers of deterministic requests are kept in Redis and repeated
+ * requests are answered by the gateway without the model's queue. Deterministic means every
+ * request to an ONNX model, and a generation (gguf) with temperature 0 and a seed; other
+ * generations are never cached. Pipelines are not cached. The key is a SHA-256 of the
+ * model's name, its cache generation, the tenant (scope `tenant`), the input tensors or the
+ * generation request, and the parameters. The cache generation is a hash of the resource's
+ * uid and its spec without spec.replicas and spec.cache, so any other spec change makes
+ * every older entry unreachable (they expire after ttlSeconds); a new file behind an
+ * unchanged URI is not noticed. A hit still passes the tenant's quota as one request
+ * (requests per minute, concurrency), is recorded in PostgreSQL with `cached = true` and is
+ * charged as `charge` says. The answer of a miss is stored by the collector once the result
+ * is recorded; failures and generations cut short by the client are not stored.
+ */
+export interface Cache {
+  /**
+   * What a hit costs the tenant: `none` (0 tokens; it still counts as a request) or `tokens`
+   * (the input and output tokens of the cached answer, as if the model had run again).
+   */
+  charge?: Charge;
+  /**
+   * Turns the cache on. Default off.
+   */
+  enabled?: boolean;
+  /**
+   * Most answers kept for this model (all tenants together); each new answer beyond it evicts
+   * the oldest stored.
+   */
+  maxEntries?: number;
+  /**
+   * Largest answer (its JSON: output tensors and token counts) that is cached; larger answers
+   * are served but never stored.
+   */
+  maxEntryBytes?: number;
+  /**
+   * Who shares answers: `tenant` (each tenant only hits its own answers) or `model` (every
+   * tenant allowed to call the model shares them; a tenant can then tell from a fast answer
+   * that another asked the same).
+   */
+  scope?: Scope;
+  /**
+   * Seconds an answer stays in the cache after it was stored.
+   */
+  ttlSeconds?: number;
+}
+
+/**
+ * What a hit costs the tenant: `none` (0 tokens; it still counts as a request) or `tokens`
+ * (the input and output tokens of the cached answer, as if the model had run again).
+ */
+export enum Charge {
+  None = "none",
+  Tokens = "tokens",
+}
+
+/**
+ * Who shares answers: `tenant` (each tenant only hits its own answers) or `model` (every
+ * tenant allowed to call the model shares them; a tenant can then tell from a fast answer
+ * that another asked the same).
+ */
+export enum Scope {
+  Model = "model",
+  Tenant = "tenant",
 }
 
 /**

@@ -114,6 +114,11 @@ export interface Limits {
    * Tokens the tenant may spend per minute.
    */
   tokensPerMinute?: number;
+  /**
+   * Tokens the tenant may spend per UTC calendar month (the window resets at 00:00 UTC on the
+   * 1st).
+   */
+  tokensPerMonth?: number;
 }
 
 /**
@@ -211,6 +216,10 @@ export interface Usage {
    * Tokens spent in the current minute.
    */
   tokensThisMinute?: number;
+  /**
+   * Tokens spent since 00:00 UTC on the 1st of this month.
+   */
+  tokensThisMonth?: number;
   /**
    * Tokens spent since 00:00 UTC.
    */

@@ -2,7 +2,7 @@
 import { GENERATION_OUTPUTS, type FinishReason } from "../../shared/contracts/index.js";
 import type { GatewayContext } from "../context.js";
 import { ApiError } from "../errors.js";
-import { isFinal, toOipOutputs, type RequestState } from "../views.js";
+import { cancelledError, isFinal, toOipOutputs, type RequestState } from "../views.js";
 import type { Answer } from "./openai-views.js";
 
 /** Waits for the completion notice (or the longest synchronous wait), then reads the state. */
@@ -32,6 +32,7 @@ export async function waitForFinal(
 export function answerOf(state: RequestState, model: string, created: number): Answer {
   if (state.kind !== "record") throw new ApiError("internal_error", "the request has no record yet");
   const record = state.record;
+  if (record.status === "cancelled") throw cancelledError(record.id);
   if (record.status !== "succeeded") {
     const code = record.error?.code ?? "unknown";
     const message = `${code}: ${record.error?.message ?? "the request failed"}`;

@@ -18,6 +18,16 @@ import { ApiError } from "../errors.js";
 import { parsePrefer } from "../routes/infer.js";
 import { resolveTarget } from "../routes/models.js";
 import { checkIdempotencyKey } from "../submit.js";
+import {
+  cachedState,
+  generationCacheInput,
+  hitTokens,
+  isDeterministic,
+  lookUp,
+  submissionCache,
+} from "../result-cache.js";
+import { chargedTokens } from "../../shared/db/charged-tokens.js";
+import { sendCachedStream } from "./cached-stream.js";
 import { isFinal } from "../views.js";
 import { openAiErrorHandler } from "./openai-errors.js";
 import {
@@ -95,6 +105,11 @@ async function complete(
     ...(live && hub.replyTo ? { replyTo: hub.replyTo } : {}),
   });
   const promptBound = promptTokenBound(parsed);
+  // Temperature 0 with a fixed seed only: any other generation may differ and is never cached.
+  const cache = isDeterministic(model, generation)
+    ? await lookUp(ctx, model, tenant, generationCacheInput(generation))
+    : undefined;
+  const hit = cache?.hit ? { ...cache, hit: cache.hit } : undefined;
   const requestId = randomUUID();
   const created = Math.floor(Date.now() / 1000);
   // Listen before publishing, so nothing the worker sends can slip past.
@@ -110,10 +125,11 @@ async function complete(
       queueModel: model.name,
       inputs: [],
       parameters: { [GENERATION_PARAMETER]: generation },
-      inputTokens: promptBound,
-      reservedTokens: promptBound + maxTokens,
+      inputTokens: hit ? 0 : promptBound,
+      reservedTokens: hit ? hitTokens(hit) : promptBound + maxTokens,
       submittedAt: Date.now(),
       idempotencyKey,
+      ...submissionCache(cache),
     });
   } catch (error) {
     waiter?.cancel();
@@ -132,6 +148,15 @@ async function complete(
   }
   const id = outcome.requestId;
   const kind = generation.kind;
+  if (outcome.cached) {
+    // A hit: answered now from the cached text; the collector records the same result.
+    waiter.cancel();
+    stream?.cancel();
+    const state = cachedState(outcome.cached, chargedTokens(outcome.cached));
+    const answer = answerOf(state, model.name, created);
+    if (live) return sendCachedStream(reply, answer, kind, parsed.includeUsage);
+    return kind === "chat" ? chatCompletion(answer) : textCompletion(answer);
+  }
   if (stream) {
     // A reused Idempotency-Key answers from the first request's record: its worker relays elsewhere.
     if (outcome.reused) stream.detach();

@@ -19,8 +19,10 @@ import { ApiError, ERROR_STATUS } from "../errors.js";
 import { parseInferRequest } from "../infer-request.js";
 import { anyInputs, modelInputCheck, processorInputCheck } from "../input-contracts.js";
 import { checkIdempotencyKey } from "../submit.js";
+import { cachedState, hitTokens, lookUp, oipCacheInput, submissionCache } from "../result-cache.js";
+import { chargedTokens } from "../../shared/db/charged-tokens.js";
 import { estimateTokens, routeModels } from "../tokens.js";
-import { isFinal, toOipResponse, type FinalState, type RequestState } from "../views.js";
+import { cancelledError, isFinal, toOipResponse, type FinalState, type RequestState } from "../views.js";
 import type { CompletionWaiter } from "../completions.js";
 import {
   binaryOutputs,
@@ -119,6 +121,13 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
       const sync = !prefer.respondAsync && timeoutMs > 0;
       const characters = parsed.inputs.reduce((n, i) => n + i.characters, 0);
       const tokens = estimateTokens(models, characters);
+      const wireInputs = parsed.inputs.map((i) => i.wire);
+      // Only single models cache (every ONNX model is deterministic); a hit skips the model's queue.
+      const cache =
+        resolved.kind === "model"
+          ? await lookUp(ctx, models[0]!, tenant, oipCacheInput(wireInputs, parsed.parameters))
+          : undefined;
+      const hit = cache?.hit ? { ...cache, hit: cache.hit } : undefined;
 
       const requestId = randomUUID();
       // Wait before publishing, so a result that arrives at once cannot slip past.
@@ -131,18 +140,28 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
           target: { kind: resolved.kind, name },
           route,
           queueModel,
-          inputs: parsed.inputs.map((i) => i.wire),
+          inputs: wireInputs,
           parameters: parsed.parameters,
-          inputTokens: tokens.inputTokens,
-          reservedTokens: tokens.reservedTokens,
+          inputTokens: hit ? 0 : tokens.inputTokens,
+          reservedTokens: hit ? hitTokens(hit) : tokens.reservedTokens,
           submittedAt: Date.now(),
           idempotencyKey,
+          ...submissionCache(cache),
         });
       } catch (error) {
         waiter?.cancel();
         throw error;
       }
       reply.header("x-request-id", outcome.requestId);
+      if (outcome.cached) {
+        // A hit: answered now from the cached outputs; the collector records the same result.
+        waiter?.cancel();
+        if (!sync) {
+          if (prefer.respondAsync) reply.header("preference-applied", "respond-async");
+          return accepted(reply, outcome.requestId, undefined);
+        }
+        return answerFinal(reply, cachedState(outcome.cached, chargedTokens(outcome.cached)), parsed);
+      }
       if (outcome.reused && waiter) {
         waiter.cancel();
         waiter = ctx.completions.wait(outcome.requestId);
@@ -241,6 +260,7 @@ function answerFinal(
       .type("application/octet-stream")
       .send(binary.body);
   }
+  if (record.status === "cancelled") throw cancelledError(record.id);
   const code = record.error?.code ?? "unknown";
   const message = `${code}: ${record.error?.message ?? "the request failed"}`;
   // Worker codes starting with "invalid" blame the input; anything else is ours.

@@ -125,8 +125,8 @@ export function requestRoutes(app: FastifyInstance, ctx: GatewayContext): void {
   });
 }
 
-/** The state of a request the tenant owns, or a 404. */
-async function readOwn(ctx: GatewayContext, id: string, tenant: string): Promise<RequestState> {
+/** The state of a request the tenant owns, or a 404 (also for another tenant's). */
+export async function readOwn(ctx: GatewayContext, id: string, tenant: string): Promise<RequestState> {
   if (!isRequestId(id)) throw new ApiError("invalid_request_id", `${id} is not a request id`);
   const state = await ctx.states.read(id, tenant);
   if (!state) throw new ApiError("request_not_found", `there is no request ${id}`);

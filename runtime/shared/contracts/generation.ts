@@ -67,6 +67,16 @@ export type StreamMessage =
       completionTokens: number;
     };
 
+/**
+ * Published to the cancel exchange. `by`: `client` (a streaming client went away: the generation
+ * ends `succeeded` with finish reason `cancelled`) or `tenant` (DELETE /v1/requests/{id}: the request
+ * ends `cancelled`); absent means `client`.
+ */
+export interface CancelMessage {
+  requestId: string;
+  by?: "client" | "tenant";
+}
+
 /** Queue and exchange names of generation, under one installation prefix. */
 export function generationNames(prefix: string) {
   const base = `turnpike.${prefix}`;

@@ -10,3 +10,4 @@ export * from "./runtime-config.js";
 export * from "./route-plan.js";
 export * from "./execution-provider.js";
 export * from "./generation.js";
+export * from "./result-cache.js";

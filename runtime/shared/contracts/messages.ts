@@ -4,7 +4,8 @@
  * results with the stricter {@link resultSchema} (what PostgreSQL can record).
  */
 import { z } from "zod";
-import { DATATYPES } from "./vocabulary.js";
+import { cachedFlagSchema, cacheStoreSchema } from "./result-cache.js";
+import { DATATYPES, FINAL_REQUEST_STATUSES, type FinalRequestStatus } from "./vocabulary.js";
 
 /** Any 8-4-4-4-12 hex string: what PostgreSQL's uuid type accepts (no version check). */
 export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -62,6 +63,8 @@ export const taskSchema = z.object({
   deadlineAt: z.number().optional(),
   /** Per-step timings accumulated along the route. */
   steps: z.array(stepTimingSchema),
+  /** A cache miss: where the collector stores the answer once it is recorded. */
+  cache: cacheStoreSchema.optional(),
 });
 
 // PostgreSQL text and jsonb refuse U+0000: a string carrying it would fail the whole batch statement.
@@ -74,7 +77,8 @@ export const resultSchema = z.object({
   requestId: z.string().regex(UUID_PATTERN, "must be a UUID"),
   tenant: text.min(1).max(253),
   target: z.object({ kind: targetKind, name: text.min(1).max(253) }),
-  status: z.enum(["succeeded", "failed"]),
+  /** `cancelled`: the tenant cancelled it (DELETE /v1/requests/{id}); it charges what ran. */
+  status: z.enum(FINAL_REQUEST_STATUSES),
   outputs: z
     .array(wireTensorSchema.extend({ name: text.min(1), data: z.union([text, z.array(text)]) }))
     .optional(),
@@ -93,6 +97,10 @@ export const resultSchema = z.object({
       }),
     )
     .default([]),
+  /** Carried on from the task: the collector stores a succeeded answer in the result cache. */
+  cache: cacheStoreSchema.optional(),
+  /** Set on a cache hit (published by the gateway, no worker ran): recorded with `cached = true`. */
+  cached: cachedFlagSchema.optional(),
 });
 
 export type WireTensor = z.infer<typeof wireTensorSchema>;
@@ -102,12 +110,9 @@ export type StepTiming = z.infer<typeof stepTimingSchema>;
 export type InferenceTask = z.infer<typeof taskSchema>;
 export type InferenceResult = z.infer<typeof resultSchema>;
 
-export type RequestStatus = "queued" | "running" | "succeeded" | "failed";
-export const FINAL_STATUSES: readonly RequestStatus[] = ["succeeded", "failed"];
-
 /** Broadcast by the collector (Redis pub/sub) once a result is durable. */
 export interface CompletionNotice {
   requestId: string;
   tenant: string;
-  status: "succeeded" | "failed";
+  status: FinalRequestStatus;
 }

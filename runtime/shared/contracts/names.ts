@@ -38,8 +38,9 @@ export function names(prefix: string) {
 export function tenantKeys(prefix: string, tenant: string) {
   const tag = `tp:{${prefix}/${tenant}}`;
   return {
-    /** Hash: tokensPerDay, tokensPerMinute, requestsPerMinute, concurrentRequests. */
+    /** Hash: tokensPerMonth, tokensPerDay, tokensPerMinute, requestsPerMinute, concurrentRequests. */
     limits: `${tag}:limits`,
+    tokensMonth: (month: string) => `${tag}:tokens:mo:${month}`,
     tokensDay: (day: string) => `${tag}:tokens:d:${day}`,
     tokensMinute: (minute: number) => `${tag}:tokens:m:${minute}`,
     requestsMinute: (minute: number) => `${tag}:requests:m:${minute}`,
@@ -50,6 +51,8 @@ export function tenantKeys(prefix: string, tenant: string) {
     idempotency: (key: string) => `${tag}:idem:${key}`,
     /** Hash with the accepted-but-not-finished state of a request. */
     pending: (requestId: string) => `${tag}:pending:${requestId}`,
+    /** Set by DELETE /v1/requests/{id}: a worker that receives the task skips it (runtime/worker). */
+    cancel: (requestId: string) => `${tag}:cancel:${requestId}`,
     /** Cached result of identical input (content hash). */
     resultCache: (model: string, hash: string) => `${tag}:cache:${model}:${hash}`,
   };

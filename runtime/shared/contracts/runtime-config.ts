@@ -12,6 +12,7 @@ import {
   TENANT_PRIORITIES,
   TOKEN_MODES,
 } from "./vocabulary.js";
+import { modelCacheSchema } from "./result-cache.js";
 
 export const RUNTIME_CONFIG_KEY = "runtime.json";
 
@@ -75,6 +76,8 @@ export const modelConfigSchema = z.object({
   threads: z.number().int().min(1).max(64).default(2),
   /** Delivery attempts before a message is dead-lettered (quorum queue delivery-limit). */
   deliveryLimit: z.number().int().min(1).default(3),
+  /** The result cache (InferenceModel spec.cache); absent when it is off. */
+  cache: modelCacheSchema.optional(),
 });
 
 /** The pseudo step name that stands for the pipeline's own request (a step's inputFrom). */

@@ -28,6 +28,18 @@ export const MODEL_FORMATS = ["onnx", "gguf"] as const;
 /** Where a model runs (`spec.executionProvider`). */
 export const EXECUTION_PROVIDERS = ["cpu", "cuda"] as const;
 
+/**
+ * Status of a request. `queued` and `running` live in the gateway's Redis marker; the final ones
+ * (`succeeded`, `failed`, `cancelled`) are the PostgreSQL record's (its CHECK constraint lists the
+ * same values, see runtime/collector/db/migrations).
+ */
+export const REQUEST_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
+export type RequestStatus = (typeof REQUEST_STATUSES)[number];
+
+/** The statuses a request ends with (what a result message and a record can say). */
+export const FINAL_REQUEST_STATUSES = ["succeeded", "failed", "cancelled"] as const;
+export type FinalRequestStatus = (typeof FINAL_REQUEST_STATUSES)[number];
+
 /** TenantQuota `spec.priority`. */
 export const TENANT_PRIORITIES = ["low", "normal", "high"] as const;
 

@@ -20,6 +20,8 @@ export interface RequestRecord {
   outputTokens: number;
   /** What the tenant was charged (see chargedTokens()). */
   chargedTokens: number;
+  /** Answered from the result cache (no worker ran it). */
+  cached: boolean;
   submittedAt: Date;
   finishedAt: Date | null;
 }
@@ -35,6 +37,7 @@ export interface RequestRowInput {
   input_tokens: number;
   output_tokens: number;
   charged_tokens: number;
+  cached: boolean;
   outputs: WireTensor[] | null;
   error_code: string | null;
   error_message: string | null;
@@ -73,6 +76,7 @@ export function toRequestRows(results: readonly InferenceResult[]): RequestRowIn
       input_tokens: r.inputTokens,
       output_tokens: r.outputTokens,
       charged_tokens: chargedTokens(r),
+      cached: r.cached !== undefined,
       outputs: r.outputs ?? null,
       error_code: r.error ? withoutNul(r.error.code) : null,
       error_message: r.error ? withoutNul(r.error.message) : null,
@@ -94,6 +98,7 @@ const COLUMNS = [
   "input_tokens",
   "output_tokens",
   "charged_tokens",
+  "cached",
   "outputs",
   "error_code",
   "error_message",
@@ -109,7 +114,8 @@ const COLUMNS = [
  *  1. unpacks the batch from a single jsonb parameter ($1, an array of RequestRowInput),
  *  2. inserts every request whose id is new (ON CONFLICT DO NOTHING: a redelivered result changes
  *     nothing),
- *  3. adds to tenant_usage only what step 2 really inserted (its RETURNING feeds the usage upsert),
+ *  3. adds to tenant_usage and tenant_model_usage only what step 2 really inserted (its RETURNING
+ *     feeds both usage upserts),
  *  4. returns one row per request id: the inserted ones with `inserted = true`, plus the ones that
  *     already existed with what was recorded then (all sub-statements share one snapshot, so the
  *     second SELECT cannot see this statement's own inserts).
@@ -121,20 +127,29 @@ WITH input AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
     id uuid, tenant text, target_kind text, target text, status text,
     reserved_tokens bigint, input_tokens bigint, output_tokens bigint, charged_tokens bigint,
-    outputs jsonb, error_code text, error_message text,
+    cached boolean, outputs jsonb, error_code text, error_message text,
     submitted_at_ms double precision, finished_at_ms double precision,
     queue_ms double precision, infer_ms double precision, steps jsonb)
 ),
 inserted AS (
   INSERT INTO ${s}.requests (${COLUMNS.join(", ")})
   SELECT id, tenant, target_kind, target, status, reserved_tokens, input_tokens, output_tokens,
-         charged_tokens, outputs, error_code, error_message,
+         charged_tokens, coalesce(cached, false), outputs, error_code, error_message,
          to_timestamp(submitted_at_ms / 1000.0), to_timestamp(finished_at_ms / 1000.0),
          coalesce(queue_ms, 0), coalesce(infer_ms, 0), coalesce(steps, '[]'::jsonb)
   FROM input
   ORDER BY id
   ON CONFLICT (id) DO NOTHING
-  RETURNING id, tenant, status, charged_tokens, submitted_at
+  RETURNING id, tenant, target_kind, target, status, charged_tokens, submitted_at
+),
+model_usage AS (
+  INSERT INTO ${s}.tenant_model_usage AS m (tenant, day, target_kind, target, tokens, requests)
+  SELECT tenant, (submitted_at AT TIME ZONE 'UTC')::date, target_kind, target, sum(charged_tokens), count(*)
+  FROM inserted
+  GROUP BY 1, 2, 3, 4
+  ORDER BY 1, 2, 3, 4
+  ON CONFLICT (tenant, day, target_kind, target)
+  DO UPDATE SET tokens = m.tokens + EXCLUDED.tokens, requests = m.requests + EXCLUDED.requests
 ),
 usage AS (
   INSERT INTO ${s}.tenant_usage AS u (tenant, day, tokens, requests)
@@ -157,7 +172,7 @@ export function selectRequestSql(schema: string): string {
 SELECT id::text AS id, tenant, target_kind, target, status, outputs, error_code, error_message,
        reserved_tokens::float8 AS reserved_tokens, input_tokens::float8 AS input_tokens,
        output_tokens::float8 AS output_tokens, charged_tokens::float8 AS charged_tokens,
-       submitted_at, finished_at
+       cached, submitted_at, finished_at
 FROM ${quoteIdent(schema)}.requests WHERE id = $1`;
 }
 
@@ -182,6 +197,7 @@ export interface RequestRow {
   input_tokens: number;
   output_tokens: number;
   charged_tokens: number;
+  cached: boolean;
   submitted_at: Date;
   finished_at: Date | null;
 }
@@ -200,6 +216,7 @@ export function fromRequestRow(row: RequestRow): RequestRecord {
     inputTokens: row.input_tokens,
     outputTokens: row.output_tokens,
     chargedTokens: row.charged_tokens,
+    cached: row.cached,
     submittedAt: row.submitted_at,
     finishedAt: row.finished_at,
   };

@@ -24,6 +24,7 @@ export type { QuotaLimitName } from "./windows.js";
 
 /** Limits of one tenant; an absent limit is unlimited. */
 export interface TenantLimits {
+  tokensPerMonth?: number;
   tokensPerDay?: number;
   tokensPerMinute?: number;
   requestsPerMinute?: number;
@@ -45,6 +46,7 @@ export type ReserveResult =
 
 /** Current usage of one tenant, as counted in Redis. */
 export interface TenantUsage {
+  tokensThisMonth: number;
   tokensToday: number;
   tokensThisMinute: number;
   requestsThisMinute: number;
@@ -87,8 +89,8 @@ export class QuotaStore {
   ) {
     this.inFlightMaxAgeMs = options.inFlightMaxAgeMs ?? DEFAULT_IN_FLIGHT_MAX_AGE_MS;
     // defineCommand is idempotent per client; EVALSHA with an EVAL fallback after SCRIPT FLUSH.
-    redis.defineCommand("turnpikeReserve", { numberOfKeys: 6, lua: RESERVE_LUA });
-    redis.defineCommand("turnpikeFinish", { numberOfKeys: 5, lua: FINISH_LUA });
+    redis.defineCommand("turnpikeReserve", { numberOfKeys: 7, lua: RESERVE_LUA });
+    redis.defineCommand("turnpikeFinish", { numberOfKeys: 6, lua: FINISH_LUA });
     redis.defineCommand("turnpikeSetApiKeys", { numberOfKeys: 1, lua: SET_API_KEYS_LUA });
     this.redis = redis as Redis & QuotaCommands;
   }
@@ -150,6 +152,7 @@ export class QuotaStore {
       keys.requestsMinute(w.minute),
       keys.inFlight,
       keys.reservation(requestId),
+      keys.tokensMonth(w.month),
       requestId,
       tokens,
       nowMs,
@@ -158,6 +161,7 @@ export class QuotaStore {
       QUOTA_TTL_SECONDS.minute,
       QUOTA_TTL_SECONDS.reservation,
       QUOTA_TTL_SECONDS.inFlight,
+      QUOTA_TTL_SECONDS.month,
     );
     const [kind] = reply;
     if (kind === "ok" || kind === "dup") return { ok: true };
@@ -205,16 +209,42 @@ export class QuotaStore {
     const w = windowsAt(nowMs);
     const [limits, counters, inFlight] = await Promise.all([
       this.redis.hgetall(keys.limits),
-      this.redis.mget(keys.tokensDay(w.day), keys.tokensMinute(w.minute), keys.requestsMinute(w.minute)),
+      this.redis.mget(
+        keys.tokensDay(w.day),
+        keys.tokensMinute(w.minute),
+        keys.requestsMinute(w.minute),
+        keys.tokensMonth(w.month),
+      ),
       this.redis.zcount(keys.inFlight, nowMs - this.inFlightMaxAgeMs, "+inf"),
     ]);
     return {
+      tokensThisMonth: Number(counters[3] ?? 0),
       tokensToday: Number(counters[0] ?? 0),
       tokensThisMinute: Number(counters[1] ?? 0),
       requestsThisMinute: Number(counters[2] ?? 0),
       inFlight,
       limits: parseLimits(limits),
     };
+  }
+
+  /** Up to `max` request ids in flight (reserved, not yet settled), oldest first, with when each was reserved. */
+  async inFlightRequests(
+    tenant: string,
+    max: number,
+    nowMs = Date.now(),
+  ): Promise<{ id: string; reservedAt: number }[]> {
+    const flat = await this.redis.zrangebyscore(
+      tenantKeys(this.prefix, tenant).inFlight,
+      nowMs - this.inFlightMaxAgeMs,
+      "+inf",
+      "WITHSCORES",
+      "LIMIT",
+      0,
+      max,
+    );
+    const out: { id: string; reservedAt: number }[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ id: flat[i]!, reservedAt: Number(flat[i + 1]) });
+    return out;
   }
 
   /**
@@ -225,12 +255,13 @@ export class QuotaStore {
     const keys = tenantKeys(this.prefix, tenant);
     const resKey = keys.reservation(requestId);
     for (let attempt = 0; attempt < 3; attempt++) {
-      const [state, dayKey, minuteKey, requestsKey] = await this.redis.hmget(
+      const [state, dayKey, minuteKey, requestsKey, monthKey] = await this.redis.hmget(
         resKey,
         "state",
         "dayKey",
         "minuteKey",
         "requestsKey",
+        "monthKey",
       );
       // Whether the state allows `mode` is the script's call alone (it re-checks atomically anyway).
       if (state === null) return "unknown";
@@ -240,6 +271,8 @@ export class QuotaStore {
         minuteKey ?? "",
         requestsKey ?? "",
         keys.inFlight,
+        // A reservation from before the month window names none; any key of the tenant fills the slot.
+        monthKey ?? keys.limits,
         mode,
         requestId,
         actual,

@@ -5,13 +5,16 @@
  */
 
 /**
- * reserve — KEYS: limits, tokensDay, tokensMinute, requestsMinute, inFlight (zset), reservation.
- * ARGV: requestId, tokens, nowMs, inFlightMaxAgeMs, dayTtlS, minuteTtlS, reservationTtlS, inFlightTtlS.
+ * reserve — KEYS: limits, tokensDay, tokensMinute, requestsMinute, inFlight (zset), reservation,
+ * tokensMonth.
+ * ARGV: requestId, tokens, nowMs, inFlightMaxAgeMs, dayTtlS, minuteTtlS, reservationTtlS, inFlightTtlS,
+ * monthTtlS.
  * Returns {"ok"} | {"dup"} | {"unknown"} | {"limit", name, limitValue, used}.
  * Every configured window is checked before any is incremented, so a refusal charges nothing.
  */
 export const RESERVE_LUA = `
 local limitsKey, dayKey, minKey, reqKey, inflightKey, resKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local monthKey = KEYS[7]
 local requestId = ARGV[1]
 local tokens = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
@@ -20,7 +23,7 @@ local maxAge = tonumber(ARGV[4])
 -- A second reserve of the same request id must not charge twice.
 if redis.call('EXISTS', resKey) == 1 then return {'dup'} end
 
-local limits = redis.call('HMGET', limitsKey, 'tenant', 'tokensPerDay', 'tokensPerMinute', 'requestsPerMinute', 'concurrentRequests')
+local limits = redis.call('HMGET', limitsKey, 'tenant', 'tokensPerDay', 'tokensPerMinute', 'requestsPerMinute', 'concurrentRequests', 'tokensPerMonth')
 if not limits[1] then return {'unknown'} end
 
 -- In-flight entries older than maxAge belong to a process that died before settling: forget them.
@@ -33,6 +36,11 @@ local function used(key)
 end
 
 -- Longest window first: if the day is spent, retrying next minute would not help.
+local monthLimit = tonumber(limits[6])
+if monthLimit then
+  local u = used(monthKey)
+  if u + tokens > monthLimit then return {'limit', 'tokensPerMonth', monthLimit, u} end
+end
 local dayLimit = tonumber(limits[2])
 if dayLimit then
   local u = used(dayKey)
@@ -55,6 +63,8 @@ if concLimit then
 end
 
 -- Every window is counted (limited or not) so usage() can report it.
+redis.call('INCRBY', monthKey, tokens)
+redis.call('EXPIRE', monthKey, ARGV[9])
 redis.call('INCRBY', dayKey, tokens)
 redis.call('EXPIRE', dayKey, ARGV[5])
 redis.call('INCRBY', minKey, tokens)
@@ -64,13 +74,14 @@ redis.call('EXPIRE', reqKey, ARGV[6])
 redis.call('ZADD', inflightKey, now, requestId)
 redis.call('EXPIRE', inflightKey, ARGV[8])
 redis.call('HSET', resKey, 'tokens', tokens, 'state', 'reserved', 'reservedAt', now,
-  'dayKey', dayKey, 'minuteKey', minKey, 'requestsKey', reqKey)
+  'dayKey', dayKey, 'minuteKey', minKey, 'requestsKey', reqKey, 'monthKey', monthKey)
 redis.call('EXPIRE', resKey, ARGV[7])
 return {'ok'}
 `;
 
 /**
- * finish (settle or release) — KEYS: reservation, tokensDay, tokensMinute, requestsMinute, inFlight.
+ * finish (settle or release) — KEYS: reservation, tokensDay, tokensMinute, requestsMinute, inFlight,
+ * tokensMonth (any key of the tenant when the reservation predates the month window: then unused).
  * ARGV: mode ("settle" | "release"), requestId, actualTokens.
  * Returns "settled" | "released" | "already" | "unknown" | "mismatch" (KEYS are not the windows the
  * reservation charged; the caller re-reads and retries). A settle after a release charges: the
@@ -81,11 +92,15 @@ local resKey, dayKey, minKey, reqKey, inflightKey = KEYS[1], KEYS[2], KEYS[3], K
 local mode = ARGV[1]
 local requestId = ARGV[2]
 
-local r = redis.call('HMGET', resKey, 'state', 'tokens', 'dayKey', 'minuteKey', 'requestsKey')
+local r = redis.call('HMGET', resKey, 'state', 'tokens', 'dayKey', 'minuteKey', 'requestsKey', 'monthKey')
 if not r[1] then return 'unknown' end
 local released = mode == 'settle' and r[1] == 'released'
 if r[1] ~= 'reserved' and not released then return 'already' end
 if r[3] ~= dayKey or r[4] ~= minKey or r[5] ~= reqKey then return 'mismatch' end
+if r[6] and r[6] ~= KEYS[6] then return 'mismatch' end
+-- The token windows this reservation charged (a reservation made before the month window: no month).
+local tokenKeys = {dayKey, minKey}
+if r[6] then table.insert(tokenKeys, KEYS[6]) end
 
 local reserved = tonumber(r[2])
 local charged = 0
@@ -98,7 +113,7 @@ end
 -- yet the task reached its queue and ran. The record charges it, so the windows must too: charge
 -- it and the request back into the windows still alive (the release refunded both).
 if released then
-  for _, key in ipairs({dayKey, minKey}) do
+  for _, key in ipairs(tokenKeys) do
     if charged > 0 and redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, charged) end
   end
   if redis.call('EXISTS', reqKey) == 1 then redis.call('INCR', reqKey) end
@@ -113,8 +128,7 @@ local function refund(key, amount)
   if left < 0 then redis.call('SET', key, 0, 'KEEPTTL') end
 end
 
-refund(dayKey, reserved - charged)
-refund(minKey, reserved - charged)
+for _, key in ipairs(tokenKeys) do refund(key, reserved - charged) end
 if mode == 'release' then refund(reqKey, 1) end
 redis.call('ZREM', inflightKey, requestId)
 

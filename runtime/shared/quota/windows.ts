@@ -1,5 +1,5 @@
 /**
- * Pure time-window arithmetic of the quota: fixed UTC day and minute windows, the names the Redis
+ * Pure time-window arithmetic of the quota: fixed UTC calendar-month, day and minute windows, the names the Redis
  * keys use, and how long a refused client should wait.
  */
 
@@ -8,6 +8,8 @@ const DAY_MS = 86_400_000;
 
 /** The windows a reservation made at `nowMs` charges. */
 export interface QuotaWindows {
+  /** UTC calendar month, e.g. `2025-01` (the tokensMonth key suffix). */
+  month: string;
   /** UTC date, e.g. `2025-01-31` (the tokensDay key suffix). */
   day: string;
   /** Minutes since the epoch (the tokensMinute / requestsMinute key suffix). */
@@ -16,22 +18,37 @@ export interface QuotaWindows {
   secondsToMinuteEnd: number;
   /** Whole seconds until the day window ends (at least 1). */
   secondsToDayEnd: number;
+  /** Whole seconds until the month window ends (at least 1). */
+  secondsToMonthEnd: number;
+  /** Epoch ms at which each window ends (when its counter starts again from zero). */
+  endsAt: { minute: number; day: number; month: number };
 }
 
 /** Computes the windows at `nowMs`. */
 export function windowsAt(nowMs: number): QuotaWindows {
   const minute = Math.floor(nowMs / MINUTE_MS);
   const dayStart = Math.floor(nowMs / DAY_MS) * DAY_MS;
+  const now = new Date(nowMs);
+  const monthEnd = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+  const minuteEnd = (minute + 1) * MINUTE_MS;
+  const seconds = (end: number) => Math.max(1, Math.ceil((end - nowMs) / 1000));
   return {
+    month: new Date(dayStart).toISOString().slice(0, 7),
     day: new Date(dayStart).toISOString().slice(0, 10),
     minute,
-    secondsToMinuteEnd: Math.max(1, Math.ceil(((minute + 1) * MINUTE_MS - nowMs) / 1000)),
-    secondsToDayEnd: Math.max(1, Math.ceil((dayStart + DAY_MS - nowMs) / 1000)),
+    secondsToMinuteEnd: seconds(minuteEnd),
+    secondsToDayEnd: seconds(dayStart + DAY_MS),
+    secondsToMonthEnd: seconds(monthEnd),
+    endsAt: { minute: minuteEnd, day: dayStart + DAY_MS, month: monthEnd },
   };
 }
 
-/** Key lifetimes: a window outlives itself (day: 2 days, minute: 2 minutes) so refunds still land. */
+/**
+ * Key lifetimes: a window outlives itself (month: 62 days, day: 2 days, minute: 2 minutes) so
+ * refunds still land.
+ */
 export const QUOTA_TTL_SECONDS = {
+  month: 62 * 86_400,
   day: 2 * 86_400,
   minute: 120,
   reservation: 2 * 86_400,
@@ -40,6 +57,7 @@ export const QUOTA_TTL_SECONDS = {
 
 /** The limit names, in the order the reserve script checks them. */
 export const QUOTA_LIMIT_NAMES = [
+  "tokensPerMonth",
   "tokensPerDay",
   "tokensPerMinute",
   "requestsPerMinute",
@@ -51,6 +69,8 @@ export type QuotaLimitName = (typeof QUOTA_LIMIT_NAMES)[number];
 /** Seconds until a refusal by `limit` can clear: the window's end, or 1 s for concurrency. */
 export function retryAfterSeconds(limit: QuotaLimitName, windows: QuotaWindows): number {
   switch (limit) {
+    case "tokensPerMonth":
+      return windows.secondsToMonthEnd;
     case "tokensPerDay":
       return windows.secondsToDayEnd;
     case "tokensPerMinute":

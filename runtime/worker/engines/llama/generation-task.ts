@@ -14,7 +14,7 @@ import {
 } from "../../../shared/contracts/index.js";
 import { textTensor } from "../../../shared/tensors.js";
 import { StepError } from "../../step-error.js";
-import { succeededResult } from "../../task-codec.js";
+import { CANCELLED_CODE, succeededResult } from "../../task-codec.js";
 import type { Generation } from "./llama-engine.js";
 
 /** The task's generation request; a missing or malformed one is the request's fault. */
@@ -49,22 +49,33 @@ export function completionBudget(
   return Math.min(request.maxTokens, left);
 }
 
-/** The succeeded result: the whole text and finish reason as outputs, exact token counts. */
+/**
+ * The result: the whole text and finish reason as outputs, exact token counts. `cancelled` when the
+ * tenant stopped it (DELETE /v1/requests/{id}): it keeps the text so far and charges what ran.
+ */
 export function generationResult(
   task: InferenceTask,
   generation: Generation,
   timing: StepTiming,
+  status: "succeeded" | "cancelled" = "succeeded",
 ): InferenceResult {
   const outputs = [
     textTensor(GENERATION_OUTPUTS.text, [generation.text], [1]),
     textTensor(GENERATION_OUTPUTS.finishReason, [generation.finishReason], [1]),
   ];
+  const result = succeededResult(
+    { ...task, inputTokens: generation.promptTokens },
+    outputs,
+    generation.completionTokens,
+    [timing],
+  );
+  if (status === "succeeded") return result;
   return {
-    ...succeededResult(
-      { ...task, inputTokens: generation.promptTokens },
-      outputs,
-      generation.completionTokens,
-      [timing],
-    ),
+    ...result,
+    status,
+    error: {
+      code: CANCELLED_CODE,
+      message: `cancelled by the tenant after ${generation.completionTokens} tokens`,
+    },
   };
 }

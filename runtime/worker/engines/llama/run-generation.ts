@@ -53,9 +53,10 @@ export async function runGeneration(
       contentType: "application/json",
     });
   };
-  const { signal, done } = cancellations.start(task.requestId);
+  const { signal, done, by } = cancellations.start(task.requestId);
   const started = performance.now();
-  let generation: Generation;
+  let generation: Generation | undefined;
+  let cancelledByTenant = false;
   try {
     generation = await engine.generate(request, {
       maxTokens,
@@ -68,6 +69,8 @@ export async function runGeneration(
     if (error instanceof PromptError) throw new StepError("invalid_input", error.message);
     throw error;
   } finally {
+    // Read before done() forgets it: a tenant's cancellation ends the request `cancelled`.
+    cancelledByTenant = generation?.finishReason === "cancelled" && by() === "tenant";
     done();
   }
   const timing = {
@@ -78,7 +81,7 @@ export async function runGeneration(
     batchSize: 1,
   };
   return {
-    result: generationResult(task, generation, timing),
+    result: generationResult(task, generation!, timing, cancelledByTenant ? "cancelled" : "succeeded"),
     announce: () =>
       send({
         type: "done",
