@@ -4,7 +4,7 @@
  */
 import type { MachineInfo } from "./lib/env.js";
 import { fmt, renderTable, type Cell } from "./lib/table.js";
-import { coreRows, coreTargets, type CoresReport } from "./report-cores.js";
+import { coreRows, coreTargets, peerRows, type CoresReport } from "./report-cores.js";
 import type { AutoscalingResult } from "./sections/autoscaling.js";
 import type { EndToEndResult } from "./sections/end-to-end.js";
 import type { KserveResult } from "./sections/kserve.js";
@@ -149,41 +149,6 @@ function loadRow(
     fmt(load.latency.p99Ms, 0),
     notes,
   ];
-}
-
-/** Rows of the KServe comparison (section 6); `tag` marks the dedicated-cores runs. */
-function peerRows(peer: KserveResult | undefined, tag: string): Cell[][] {
-  const rows: Cell[][] = [];
-  if (!peer) return rows;
-  if (peer?.skipped) rows.push(["6 vs KServe", `skipped${tag}`, "", "", "", peer.skipped]);
-  for (const l of peer?.levels ?? []) {
-    const foreign = (system: string) =>
-      Math.max(...l.runs.filter((run) => run.system === system).map((run) => run.foreignCpuPercent));
-    const cpu = (system: string) =>
-      fmt(
-        l.runs.filter((run) => run.system === system).reduce((a, run) => a + run.cpuMsPerRequest, 0) /
-          Math.max(1, l.runs.filter((run) => run.system === system).length),
-        1,
-      );
-    rows.push([
-      "6 vs KServe",
-      `Turnpike OCR tensor body, c=${l.concurrency}${tag}`,
-      `${fmt(l.turnpikePerSecond)} req/s`,
-      fmt(l.turnpikeP50Ms, 0),
-      fmt(l.turnpikeP99Ms, 0),
-      `ratio ${l.throughputRatio}x KServe, p50 ${l.p50DifferenceMs >= 0 ? "+" : ""}${l.p50DifferenceMs} ms; ` +
-        `${cpu("turnpike")} CPU ms/req; foreign <= ${foreign("turnpike")}%`,
-    ]);
-    rows.push([
-      "6 vs KServe",
-      `KServe ModelServer 0.21, c=${l.concurrency}${tag}`,
-      `${fmt(l.kservePerSecond)} req/s`,
-      fmt(l.kserveP50Ms, 0),
-      fmt(l.kserveP99Ms, 0),
-      `${cpu("kserve")} CPU ms/req; foreign <= ${foreign("kserve")}%; ${peer.rounds} alternating runs of ${Math.max(peer.seconds, Math.ceil(l.concurrency / 4))} s`,
-    ]);
-  }
-  return rows;
 }
 
 export function renderReport(r: BenchReport): string {
