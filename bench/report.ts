@@ -4,6 +4,7 @@
  */
 import type { MachineInfo } from "./lib/env.js";
 import { fmt, renderTable, type Cell } from "./lib/table.js";
+import { coreRows, coreTargets, peerRows, type CoresReport } from "./report-cores.js";
 import type { AutoscalingResult } from "./sections/autoscaling.js";
 import type { EndToEndResult } from "./sections/end-to-end.js";
 import type { FairShareResult } from "./sections/fair-share.js";
@@ -17,7 +18,7 @@ import type { RequestListResult } from "./sections/request-list.js";
 /** How often the best batch is measured again after section 2. */
 export const RAW_REPEATS = 3;
 
-export interface BenchReport {
+export interface BenchReport extends CoresReport {
   mode: "full" | "quick";
   startedAt: string;
   durationSeconds: number;
@@ -49,6 +50,7 @@ export interface Target {
 
 export function targets(r: Partial<BenchReport>): Target[] {
   const out: Target[] = [];
+  out.push(...coreTargets(r));
   const e2e = r.endToEnd;
   if (e2e) {
     const best = e2e.ocr.reduce((a, b) => (b.ratio > a.ratio ? b : a));
@@ -263,6 +265,7 @@ export function renderReport(r: BenchReport): string {
       ),
     );
   }
+  rows.push(...coreRows(r));
   if (r.llm) {
     const { inProcess: a, endToEnd: b, config: c } = r.llm;
     const way = (label: string, w: typeof a, note: string): Cell[] => [
@@ -310,34 +313,7 @@ export function renderReport(r: BenchReport): string {
         `foreign ${o.foreignCpuPercent}%, load ${o.loadAverage?.join(" -> ")}`,
     ]);
   }
-  if (r.kserve?.skipped) rows.push(["6 vs KServe", "skipped", "", "", "", r.kserve.skipped]);
-  for (const l of r.kserve?.levels ?? []) {
-    const foreign = (system: string) =>
-      Math.max(...l.runs.filter((run) => run.system === system).map((run) => run.foreignCpuPercent));
-    const cpu = (system: string) =>
-      fmt(
-        l.runs.filter((run) => run.system === system).reduce((a, run) => a + run.cpuMsPerRequest, 0) /
-          Math.max(1, l.runs.filter((run) => run.system === system).length),
-        1,
-      );
-    rows.push([
-      "6 vs KServe",
-      `Turnpike OCR tensor body, c=${l.concurrency}`,
-      `${fmt(l.turnpikePerSecond)} req/s`,
-      fmt(l.turnpikeP50Ms, 0),
-      fmt(l.turnpikeP99Ms, 0),
-      `ratio ${l.throughputRatio}x KServe, p50 ${l.p50DifferenceMs >= 0 ? "+" : ""}${l.p50DifferenceMs} ms; ` +
-        `${cpu("turnpike")} CPU ms/req; foreign <= ${foreign("turnpike")}%`,
-    ]);
-    rows.push([
-      "6 vs KServe",
-      `KServe ModelServer 0.21, c=${l.concurrency}`,
-      `${fmt(l.kservePerSecond)} req/s`,
-      fmt(l.kserveP50Ms, 0),
-      fmt(l.kserveP99Ms, 0),
-      `${cpu("kserve")} CPU ms/req; foreign <= ${foreign("kserve")}%; ${r.kserve!.rounds} alternating runs of ${Math.max(r.kserve!.seconds, Math.ceil(l.concurrency / 4))} s`,
-    ]);
-  }
+  rows.push(...peerRows(r.kserve, ""), ...peerRows(r.kserveDedicated, ", dedicated"));
   if (r.autoscaling) {
     const a = r.autoscaling;
     rows.push([
@@ -412,6 +388,7 @@ export function renderReport(r: BenchReport): string {
     // tenants bounded by maxQueuedPerModel: gateway, collector and Redis show what fairness adds.
     const runs = [
       ...(e ? [...e.ocr, e.echoUnloaded, e.echoCeiling, e.echoHalfLoad] : []),
+      ...(r.dedicated?.ocr ?? []),
       ...(r.fair?.cpu ?? []),
     ];
     const groups = ["gateway", "worker", "collector", "rabbitmq", "redis", "postgres", "load generator"];

@@ -3,8 +3,10 @@
  * physical limit, the system end to end, the quota store and the operator, prints one table and
  * writes bench/results/<timestamp>.json and latest.json. Measurements only, no assertions.
  *
- * Flags: --quick; --only=raw,e2e,quota,operator,llm,kserve,autoscaling,requests,fair (sections to run; the
- * end-to-end ratio needs raw; kserve, the peer, installs its Python environment on first use);
+ * Flags: --quick; --only=raw,e2e,dedicated,worker,quota,operator,llm,kserve,autoscaling,requests,fair
+ * (sections to run; the end-to-end ratio needs raw; e2e includes dedicated, the end-to-end run on
+ * dedicated cores; worker is the OCR worker's CPU per line against the model's; kserve, the peer,
+ * installs its Python environment on first use);
  * --operator-models=100,1000 (how many InferenceModels the operator section creates, per round);
  * --operator-limit=600 (seconds the operator section waits per round before reporting progress).
  */
@@ -14,6 +16,8 @@ import { renderLinePng } from "../test/fixtures/text-line.js";
 import { installInterruptHandler, machine, repoRoot, say } from "./lib/env.js";
 import { RAW_REPEATS, renderReport, targets, type BenchReport } from "./report.js";
 import { autoscaling } from "./sections/autoscaling.js";
+import { canPin } from "./lib/cpu-pinning.js";
+import { dedicatedCores, OTHER_CPUS, WORKER_CPUS } from "./sections/dedicated-cores.js";
 import { endToEnd } from "./sections/end-to-end.js";
 import { fairShare } from "./sections/fair-share.js";
 import { llmBench } from "./sections/llm.js";
@@ -22,6 +26,7 @@ import { operatorBench } from "./sections/operator.js";
 import { quota } from "./sections/quota.js";
 import { requestList } from "./sections/request-list.js";
 import { rawModel, type RawModelResult } from "./sections/raw-model.js";
+import { workerCpu } from "./sections/worker-cpu.js";
 
 /** The text of the benchmark's line image: 315 px wide at height 48, so the tensor is 48x320. */
 export const BENCH_LINE = "Order 7731 shipped";
@@ -48,6 +53,9 @@ interface Plan {
   coldStarts: number;
   /** Seconds of each fair-share phase (after 2 s of warm-up). */
   fairSeconds: number;
+  /** Worker CPU per line: lines per block and alternating rounds. */
+  workerLines: number;
+  workerRounds: number;
   /** Request records in the request-list section's scratch schema, and seconds per measurement. */
   listRows: number;
   listSeconds: number;
@@ -69,6 +77,8 @@ const FULL_PLAN: Plan = {
   peerRounds: 2,
   coldStarts: 5,
   fairSeconds: 20,
+  workerLines: 200,
+  workerRounds: 3,
   listRows: 1_000_000,
   listSeconds: 5,
 };
@@ -89,6 +99,7 @@ const PLANS: Record<"full" | "quick", Plan> = {
     peerSeconds: 3,
     coldStarts: 3,
     fairSeconds: 6,
+    workerLines: 60,
     listRows: 200_000,
     listSeconds: 1,
   },
@@ -97,6 +108,8 @@ const PLANS: Record<"full" | "quick", Plan> = {
 const SECTIONS = [
   "raw",
   "e2e",
+  "dedicated",
+  "worker",
   "quota",
   "operator",
   "llm",
@@ -168,6 +181,39 @@ async function main(): Promise<void> {
     report.rawLimitLinesPerSecond = limit;
     for (const o of report.endToEnd.ocr) o.ratio = Math.round((o.load.okPerSecond / limit) * 1000) / 1000;
   }
+  if (only.has("e2e") || only.has("dedicated")) {
+    report.dedicated = await dedicatedCores({
+      png,
+      rawSeconds: plan.rawSeconds,
+      ocrConcurrency: plan.ocrConcurrency,
+      ocrSeconds: plan.ocrSeconds,
+    });
+  }
+  if (only.has("worker")) {
+    // Shared mode (2 threads, unpinned) and dedicated (1 thread on the worker's core), PNG and
+    // tensor bodies; the batch is section 1's best, else 4.
+    report.workerCpu = [];
+    const batch = report.raw?.best.batch ?? 4;
+    for (const [threads, cpus] of [
+      [2, undefined],
+      [1, "1"],
+    ] as const) {
+      for (const body of ["png", "tensor"] as const) {
+        report.workerCpu.push(
+          await workerCpu({
+            png,
+            batch,
+            threads,
+            cpus,
+            body,
+            lines: plan.workerLines,
+            rounds: plan.workerRounds,
+            modelSeconds: plan.rawSeconds,
+          }),
+        );
+      }
+    }
+  }
   if (only.has("quota")) report.quota = await quota(plan.quotaLevels, plan.quotaProcesses, plan.quotaSeconds);
   if (only.has("operator"))
     report.operator = await operatorBench(
@@ -176,13 +222,21 @@ async function main(): Promise<void> {
     );
   if (only.has("llm")) report.llm = await llmBench(plan.llmRounds, plan.llmFirsts);
   if (only.has("kserve")) {
-    report.kserve = await kservePeer({
+    const peer = {
       png,
       concurrency: plan.peerConcurrency,
       seconds: plan.peerSeconds,
       rounds: plan.peerRounds,
       bestBatch: report.raw?.best.batch ?? 4,
-    });
+    };
+    report.kserve = await kservePeer(peer);
+    if (!report.kserve.skipped && machine().nproc >= 2 && canPin()) {
+      report.kserveDedicated = await kservePeer({
+        ...peer,
+        bestBatch: report.dedicated?.bestBatch || peer.bestBatch,
+        dedicated: { workerCpus: WORKER_CPUS, otherCpus: OTHER_CPUS },
+      });
+    }
   }
   if (only.has("autoscaling")) report.autoscaling = await autoscaling(plan.coldStarts);
   if (only.has("fair")) report.fair = await fairShare(plan.fairSeconds);

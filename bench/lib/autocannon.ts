@@ -18,6 +18,8 @@ export interface LoadOptions {
   /** Fixed overall request rate (requests/s over all connections); unset: as fast as possible. */
   rate?: number;
   timeoutSeconds?: number;
+  /** taskset cpu list for the load generator (dedicated-cores mode). */
+  cpus?: string;
 }
 
 export interface LoadResult {
@@ -69,7 +71,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   ];
   const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>(
     (resolve, reject) => {
-      const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+      const [command, argv] = options.cpus
+        ? ["taskset", ["-c", options.cpus, process.execPath, ...args]]
+        : [process.execPath, args];
+      const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       let err = "";
       child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));

@@ -35,9 +35,18 @@ export function startTs(
   name: string,
   entry: string,
   env: Record<string, string>,
-  options: { ipc?: boolean; args?: string[] } = {},
+  options: { ipc?: boolean; args?: string[]; cpus?: string; nodeArgs?: string[] } = {},
 ): ChildHandle {
-  const args = ["--import", "tsx", join(repoRoot, entry), ...(options.args ?? [])];
+  const args = [
+    ...(options.nodeArgs ?? []),
+    "--import",
+    "tsx",
+    join(repoRoot, entry),
+    ...(options.args ?? []),
+  ];
+  // taskset execs node in place, so the handle's pid is node's.
+  if (options.cpus)
+    return startProcess(name, "taskset", ["-c", options.cpus, process.execPath, ...args], env, options);
   return startProcess(name, process.execPath, args, env, options);
 }
 
@@ -96,8 +105,9 @@ export function logTail(handle: ChildHandle, lines = 30): string {
 export async function waitHealthy(handle: ChildHandle, url: string, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (handle.child.exitCode !== null) {
-      throw new Error(`${handle.name} exited (${handle.child.exitCode}):\n${logTail(handle)}`);
+    if (handle.child.exitCode !== null || handle.child.signalCode !== null) {
+      const how = handle.child.exitCode ?? handle.child.signalCode;
+      throw new Error(`${handle.name} exited (${how}):\n${logTail(handle)}`);
     }
     const ok = await fetch(url, { signal: AbortSignal.timeout(2000) })
       .then((r) => r.ok)
@@ -120,6 +130,27 @@ export function cpuMs(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** CPU ms of each thread of a process by thread id (/proc/<pid>/task); the main thread's id is the pid. */
+export function threadCpuMs(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(Number(tid), ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
 }
 
 /** Resident memory now and at its peak (VmRSS, VmHWM) in MB. */

@@ -16,14 +16,14 @@ from kserve.protocol.rest import server as rest_server
 
 
 class OcrRecognition(Model):
-    def __init__(self, name: str, model_file: str, dictionary: str):
+    def __init__(self, name: str, model_file: str, dictionary: str, threads: int = 2):
         super().__init__(name)
-        self.model_file, self.dictionary = model_file, dictionary
+        self.model_file, self.dictionary, self.threads = model_file, dictionary, threads
         self.load()
 
     def load(self) -> bool:
         options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = 2, 1
+        options.intra_op_num_threads, options.inter_op_num_threads = self.threads, 1
         self.session = ort.InferenceSession(self.model_file, options, providers=["CPUExecutionProvider"])
         with open(self.dictionary, encoding="utf-8") as f:
             # PaddleOCR's CTC classes: blank, the dictionary, then a space.
@@ -53,7 +53,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(parents=[model_server.parser])
     parser.add_argument("--model-file", required=True)
     parser.add_argument("--dictionary", required=True)
+    parser.add_argument("--threads", type=int, default=2)  # 1 in the benchmark's dedicated-cores mode
     args, _ = parser.parse_known_args()
     rest_server.uvicorn.Config = LoopbackConfig
-    model = OcrRecognition(args.model_name or "ocr", args.model_file, args.dictionary)
+    model = OcrRecognition(args.model_name or "ocr", args.model_file, args.dictionary, args.threads)
     ModelServer().start([model])

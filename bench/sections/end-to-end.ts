@@ -107,13 +107,19 @@ export class Installation {
     };
   }
 
-  async start(role: "gateway" | "worker" | "collector", extra: Record<string, string> = {}) {
+  /** Starts a role; `process.cpus` pins it (taskset), `process.nodeArgs` go before the entry point. */
+  async start(
+    role: "gateway" | "worker" | "collector",
+    extra: Record<string, string> = {},
+    process: { cpus?: string; nodeArgs?: string[] } = {},
+  ) {
     const port = await freePort();
     const name = extra.TURNPIKE_MODEL ? `${role}-${extra.TURNPIKE_MODEL}` : role;
     const handle = startTs(
       name,
       `runtime/${role}/main.ts`,
       this.env(port, { TURNPIKE_ROLE: role, ...extra }),
+      process,
     );
     this.children.push(handle);
     const url = `http://127.0.0.1:${port}`;
@@ -191,12 +197,12 @@ export class Installation {
 }
 
 /** The OCR model as the benchmark serves it: 2 threads, batches of `bestBatch` within 5 ms. */
-export function ocrModel(bestBatch: number) {
+export function ocrModel(bestBatch: number, threads = 2) {
   return {
     name: "ocr",
     uri: OCR_URI,
     task: "ocr-recognition" as const,
-    threads: 2,
+    threads,
     batching: { maxBatchSize: bestBatch, maxDelayMs: 5 },
     tokens: { mode: "characters" as const, maxOutputTokens: 64 },
   };

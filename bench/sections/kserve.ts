@@ -18,7 +18,15 @@ import { imageToTensor } from "../../runtime/worker/processors/image-to-tensor.j
 import { ocrModelPaths } from "../../runtime/worker/tasks/ocr/ocr-models.js";
 import { runLoad, type LoadResult } from "../lib/autocannon.js";
 import { onInterrupt, repoRoot, say } from "../lib/env.js";
-import { CpuMeter, cpuWindow, startProcess, waitHealthy, type ChildHandle } from "../lib/processes.js";
+import { pinProcesses } from "../lib/cpu-pinning.js";
+import {
+  CpuMeter,
+  cpuWindow,
+  pidsOf,
+  startProcess,
+  waitHealthy,
+  type ChildHandle,
+} from "../lib/processes.js";
 import { round } from "../lib/stats.js";
 import { API_KEY, Installation, ocrModel } from "./end-to-end.js";
 
@@ -59,6 +67,8 @@ export interface KserveResult {
   seconds: number;
   rounds: number;
   levels: PeerLevel[];
+  /** Set in dedicated-cores mode. */
+  dedicated?: { workerCpus: string; otherCpus: string };
 }
 
 export interface KserveOptions {
@@ -68,6 +78,12 @@ export interface KserveOptions {
   rounds: number;
   /** Turnpike's OCR batch size (section 1's best; 4 without it). */
   bestBatch: number;
+  /**
+   * Dedicated cores (section 2b's setup): KServe alone on the worker's core and Turnpike's worker
+   * alone on it in turn, each with one onnxruntime thread; the gateway, collector, load generator
+   * and the backing services (re-pinned for the runs, then restored) on the other core.
+   */
+  dedicated?: { workerCpus: string; otherCpus: string };
 }
 
 /** Runs bench/peers/kserve-setup.sh; its last output line is the venv's python. */
@@ -133,10 +149,11 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
   }
 
   const install = new Installation({
-    models: [ocrModel(options.bestBatch)],
+    models: [ocrModel(options.bestBatch, options.dedicated ? 1 : 2)],
     tenants: [{ name: "bench" }],
   });
   let kserve: ChildHandle | undefined;
+  let restorePins = () => undefined as void;
   const unregister = onInterrupt(async () => {
     await kserve?.stop(2000);
     await install.teardown(["ocr"]);
@@ -144,19 +161,28 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
   try {
     await install.seedTenant();
     say(`kserve: Turnpike prefix ${install.prefix}; starting collector, OCR worker, gateway and KServe`);
-    const collector = await install.start("collector");
-    const worker = await install.start("worker", { TURNPIKE_MODEL: "ocr", TURNPIKE_WORKER_ID: "bench-peer" });
-    const gateway = await install.start("gateway", {
-      TURNPIKE_RATE_LIMIT_PER_IP: "1000000000",
-      TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000",
-    });
+    const pinned = options.dedicated;
+    const other = { cpus: pinned?.otherCpus };
+    const collector = await install.start("collector", {}, other);
+    const worker = await install.start(
+      "worker",
+      { TURNPIKE_MODEL: "ocr", TURNPIKE_WORKER_ID: "bench-peer" },
+      { cpus: pinned?.workerCpus },
+    );
+    const gateway = await install.start(
+      "gateway",
+      { TURNPIKE_RATE_LIMIT_PER_IP: "1000000000", TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000" },
+      other,
+    );
     const port = await freePort();
     const paths = ocrModelPaths();
     kserve = startProcess(
       "kserve",
-      python,
+      pinned ? "taskset" : python,
       [
+        ...(pinned ? ["-c", pinned.workerCpus, python] : []),
         join(repoRoot, "bench/peers/kserve_ocr.py"),
+        ...["--threads", pinned ? "1" : "2"],
         ...["--model-file", paths.recognition, "--dictionary", paths.dictionary, "--model_name", "ocr"],
         ...["--http_port", String(port), "--enable_grpc", "false", "--workers", "1"],
       ],
@@ -185,7 +211,13 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
       `kserve: answers: turnpike "${answers.turnpike}", kserve "${answers.kserve}"; body ${bodyBytes} bytes`,
     );
     for (const system of ["turnpike", "kserve"] as const) {
-      await runLoad({ ...targets[system], body, connections: 8, durationSeconds: 2 }); // warm-up
+      await runLoad({ ...targets[system], body, connections: 8, durationSeconds: 2, cpus: other.cpus }); // warm-up
+    }
+    if (pinned) {
+      restorePins = pinProcesses(
+        ["beam.smp", "redis-server", "postgres"].flatMap((comm) => pidsOf(comm)).concat(process.pid),
+        pinned.otherCpus,
+      );
     }
 
     const levels: PeerLevel[] = [];
@@ -199,6 +231,7 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
             ...targets[system],
             body,
             connections: concurrency,
+            cpus: other.cpus,
             // Requests still in flight when a run ends are not counted: at 32 connections each
             // takes seconds here, so a run lasts long enough for many to finish.
             durationSeconds: Math.max(options.seconds, Math.ceil(concurrency / 4)),
@@ -243,8 +276,16 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
         p50DifferenceMs: round(level.turnpikeP50Ms - level.kserveP50Ms, 1),
       });
     }
-    return { bodyBytes, answers, seconds: options.seconds, rounds: options.rounds, levels };
+    return {
+      bodyBytes,
+      answers,
+      seconds: options.seconds,
+      rounds: options.rounds,
+      levels,
+      ...(pinned ? { dedicated: pinned } : {}),
+    };
   } finally {
+    restorePins();
     unregister();
     await kserve?.stop(5000);
     await install.teardown(["ocr"]);

@@ -6,6 +6,8 @@
 import { performance } from "node:perf_hooks";
 import ort from "onnxruntime-node";
 import { PNG } from "pngjs";
+import { sessionOptions } from "../../runtime/worker/engines/onnx/model-runner.js";
+import { decodePng } from "../../runtime/worker/processors/image-to-tensor.js";
 import { ocrModelPaths } from "../../runtime/worker/tasks/ocr/ocr-models.js";
 import { recognitionBatch, recognitionWidthFor } from "../../runtime/worker/tasks/ocr/ocr-preprocess.js";
 import { say } from "../lib/env.js";
@@ -48,11 +50,9 @@ export async function rawModel(
   // What the worker does per line before the model runs.
   const started = performance.now();
   let preprocessRuns = 0;
+  const bytes = new Uint8Array(png);
   while (performance.now() - started < 1000) {
-    const again = PNG.sync.read(png);
-    recognitionBatch([{ width: again.width, height: again.height, data: again.data, channels: 4 }], {
-      targetWidth: 320,
-    });
+    recognitionBatch([decodePng(bytes, 0)], { targetWidth: 320 });
     preprocessRuns++;
   }
   const preprocessMsPerLine = round((performance.now() - started) / preprocessRuns, 3);
@@ -108,5 +108,50 @@ export async function rawModel(
     batch1: batches[0]!,
     best,
     preprocessMsPerLine,
+  };
+}
+
+/** CPU time and lines of one block of model runs. */
+export interface ModelCpuBlock {
+  cpuMs: number;
+  lines: number;
+  seconds: number;
+}
+
+/**
+ * The model in this process with exactly the worker's session options (intra-op threads without
+ * spin-waiting), fed `batch` copies of the line: `measure` runs it for a while and returns the
+ * process's CPU time (every thread) and the lines, the floor for the worker's CPU per line.
+ */
+export async function openModelCpu(png: Buffer, batch: number, threads: number) {
+  const decoded = PNG.sync.read(png);
+  const image = { width: decoded.width, height: decoded.height, data: decoded.data, channels: 4 as const };
+  const session = await ort.InferenceSession.create(ocrModelPaths().recognition, {
+    executionProviders: ["cpu"],
+    ...sessionOptions(threads),
+  });
+  const tensor = recognitionBatch(
+    Array.from({ length: batch }, () => image),
+    { targetWidth: recognitionWidthFor([image]) },
+  );
+  const feeds = { [session.inputNames[0]!]: new ort.Tensor("float32", tensor.data, tensor.dims) };
+  for (let i = 0; i < 3; i++) await session.run(feeds);
+  return {
+    async measure(seconds: number): Promise<ModelCpuBlock> {
+      const cpuBefore = process.cpuUsage();
+      const begin = performance.now();
+      let runs = 0;
+      while (performance.now() - begin < seconds * 1000) {
+        await session.run(feeds);
+        runs++;
+      }
+      const cpu = process.cpuUsage(cpuBefore);
+      return {
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        lines: runs * batch,
+        seconds: (performance.now() - begin) / 1000,
+      };
+    },
+    release: () => session.release(),
   };
 }

@@ -315,7 +315,8 @@ export class ModelConsumer {
           padAxisOf(runner),
         ),
       );
-      const outputs = await runner.run(feeds);
+      // The stacked feeds are this batch's own (a lone request's are not read again): move them.
+      const outputs = await runner.run(feeds, { giveAway: true });
       if (items.length === 1) perItem = [outputs];
       else {
         const rows = items.map((item) => item.request.rows);

@@ -17,10 +17,11 @@ import { countOutputTokens, matchInputs } from "../shared/models/task-signature.
 import { checkShape, decodeTensor, TensorError, type DecodedTensor } from "../shared/tensors.js";
 import { batchKey, rowCount } from "./batch-tensors.js";
 import type { ModelRunner } from "./engines/index.js";
-import { ctcDecode } from "./processors/ctc-decode.js";
+import { ctcDecode, ctcOutputs } from "./processors/ctc-decode.js";
 import { imageToTensor } from "./processors/image-to-tensor.js";
 import { PROCESSORS, type ProcessorContext } from "./processors/index.js";
 import { StepError, toStepError } from "./step-error.js";
+import { ctcDecodeBestPath } from "./tasks/ocr/ctc-decode.js";
 
 /** The model a worker serves, with what its processors need. */
 export interface ServedModel {
@@ -126,8 +127,19 @@ export function finishRequest(
   let outputs = modelOutputs;
   if (runner.config.task === "ocr-recognition") {
     const context = request.contextFor(request.segment.steps[request.modelIndex]!.step);
+    const { bestPath } = runner;
     outputs = safely(
-      () => ctcDecode.run(outputs, { ...context, settings: {} }),
+      () =>
+        bestPath
+          ? ctcOutputs(
+              ctcDecodeBestPath(
+                bestPathData(outputs),
+                outputs[0]!.shape,
+                context.dictionary(),
+                bestPath.classes,
+              ),
+            )
+          : ctcDecode.run(outputs, { ...context, settings: {} }),
       "decoding the recognition output",
     );
   }
@@ -208,6 +220,13 @@ function bindFeeds(runner: ModelRunner, tensors: DecodedTensor[]): DecodedTensor
     throw toStepError(error, "invalid_input", "binding inputs");
   }
   return feeds;
+}
+
+/** The best-path data of an OCR model's one output (see ModelRunner.bestPath). */
+function bestPathData(outputs: readonly DecodedTensor[]): Float32Array {
+  const [output] = outputs;
+  if (output?.datatype !== "FP32") throw new Error("the recognition model returned no FP32 best path");
+  return output.data as Float32Array;
 }
 
 /** Runs `fn`, turning anything it throws into a StepError (TensorError -> invalid_input). */

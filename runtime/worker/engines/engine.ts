@@ -24,8 +24,17 @@ export interface ModelRunner {
   loadSeconds: number;
   /** The execution provider asked for and the one the model runs on (engines that have them). */
   provider?: ProviderChoice;
-  /** Runs the model; `feeds` are named like the model's inputs. Outputs come in model order. */
-  run(feeds: readonly DecodedTensor[]): Promise<DecodedTensor[]>;
+  /**
+   * Runs the model; `feeds` are named like the model's inputs. Outputs come in model order. With
+   * `giveAway` the engine may take the feeds' memory (no copy); the caller must not use them again.
+   */
+  run(feeds: readonly DecodedTensor[], options?: { giveAway?: boolean }): Promise<DecodedTensor[]>;
+  /**
+   * Set when the engine returns OCR probabilities already reduced to their CTC best path: the FP32
+   * [n, timesteps, classes] output comes back as [n, timesteps, 2] (class, probability), which is
+   * all greedy decoding reads. `classes` is the model's class count, to check the dictionary.
+   */
+  bestPath?: { classes: number };
   /** Set once the model can no longer run at all (e.g. its thread died): not the request's fault. */
   failure(): Error | undefined;
   release(): Promise<void>;

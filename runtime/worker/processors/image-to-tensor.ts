@@ -16,6 +16,7 @@ import {
   recognitionWidthFor,
   type PixelImage,
 } from "../tasks/ocr/ocr-preprocess.js";
+import { decodeSimplePng } from "../tasks/ocr/png-decode.js";
 import { elementCount, type DecodedTensor } from "../../shared/tensors.js";
 import { pickInput, ProcessorInputError, ProcessorSettingError, type Processor } from "./processor.js";
 
@@ -40,6 +41,9 @@ export function decodePng(element: Uint8Array, index: number): PixelImage {
     throw new ProcessorInputError(`image ${index} is ${width}x${height}, over ${MAX_PIXELS} pixels`);
   }
   try {
+    // The common 8-bit formats natively inflated; palettes, 16-bit and interlacing through pngjs.
+    const simple = decodeSimplePng(bytes);
+    if (simple) return simple;
     const png = PNG.sync.read(bytes);
     return { width: png.width, height: png.height, data: png.data, channels: 4 };
   } catch (error) {

@@ -29,6 +29,13 @@ export interface ThreadSessionInfo {
   outputNames: string[];
 }
 
+/**
+ * What the thread does to the outputs before posting them back. `ctc-best-path`: every FP32
+ * [batch, timesteps, classes] output becomes its best path [batch, timesteps, 2] (class,
+ * probability; tasks/ocr/ctc-decode.ts), which is all greedy CTC decoding reads.
+ */
+export type OutputReduction = "ctc-best-path";
+
 /** What the thread is started with. */
 export interface ThreadWorkerData {
   modelPath: string;
@@ -36,7 +43,9 @@ export interface ThreadWorkerData {
 }
 
 /** Messages to the thread. */
-export type ThreadRequest = { type: "run"; id: number; feeds: readonly ThreadTensor[] } | { type: "release" };
+export type ThreadRequest =
+  | { type: "run"; id: number; feeds: readonly ThreadTensor[]; reduce?: OutputReduction }
+  | { type: "release" };
 
 /** Messages from the thread. */
 export type ThreadReply =
@@ -119,13 +128,22 @@ export class InferenceThread {
     return this.broken;
   }
 
-  /** Runs the session on `feeds` (copied to the thread); outputs come back in the model's order. */
-  run(feeds: readonly ThreadTensor[]): Promise<ThreadTensor[]> {
+  /**
+   * Runs the session on `feeds`; outputs come back in the model's order. The feeds are copied to the
+   * thread, unless `giveAway`: then every numeric feed that owns its whole ArrayBuffer is moved
+   * (transferred, no copy) and is unusable here afterwards. `reduce` shrinks the outputs in the thread.
+   */
+  run(
+    feeds: readonly ThreadTensor[],
+    options: { giveAway?: boolean; reduce?: OutputReduction } = {},
+  ): Promise<ThreadTensor[]> {
+    const { giveAway = false, reduce } = options;
     if (this.broken) return Promise.reject(this.broken);
     const id = this.nextId++;
+    const transfer = giveAway ? feeds.map((f) => ownBuffer(f.data)).filter((b) => b !== undefined) : [];
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ type: "run", id, feeds } satisfies ThreadRequest);
+      this.worker.postMessage({ type: "run", id, feeds, reduce } satisfies ThreadRequest, transfer);
     });
   }
 
@@ -138,4 +156,10 @@ export class InferenceThread {
     }
     await this.worker.terminate();
   }
+}
+
+/** The ArrayBuffer of a typed array that spans all of it (not a view into a shared pool), else undefined. */
+function ownBuffer(data: ThreadTensor["data"]): ArrayBuffer | undefined {
+  if (!ArrayBuffer.isView(data) || !(data.buffer instanceof ArrayBuffer)) return undefined;
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data.buffer : undefined;
 }

@@ -40,6 +40,22 @@ export function specsOf(metadata: readonly InferenceSession.ValueMetadata[], wha
   });
 }
 
+/** The worker's session options for `threads` intra-op threads (the benchmark's raw model uses them too). */
+export function sessionOptions(threads: number): InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: threads,
+    // One run at a time per worker: parallelism comes from intra-op threads and batching.
+    interOpNumThreads: 1,
+    graphOptimizationLevel: "all",
+    // Idle intra-op threads would spin-wait after every run, burning CPU that the pod's CPU limit
+    // (cgroup quota) and the processes sharing its cores need: ~49 -> ~30 ms of CPU per batch-1
+    // run for ~3 ms more latency (bench/README.md, "Bottlenecks").
+    extra: { session: { intra_op: { allow_spinning: "0" } } },
+    // onnxruntime would print every failed run to stderr; failures reach our log and the result.
+    logSeverityLevel: 4,
+  };
+}
+
 /** Resolves, loads and warms up `config`; throws a contextual error when the model cannot serve. */
 export async function loadModel(config: ModelConfig, options: LoadOptions): Promise<ModelRunner> {
   const { log } = options;
@@ -52,19 +68,7 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
       config.executionProvider,
       options.cudaDeviceId ?? 0,
       (executionProviders) =>
-        InferenceThread.start(path, {
-          executionProviders,
-          intraOpNumThreads: config.threads,
-          // One run at a time per worker: parallelism comes from intra-op threads and batching.
-          interOpNumThreads: 1,
-          graphOptimizationLevel: "all",
-          // Idle intra-op threads would spin-wait after every run, burning CPU that the pod's CPU limit
-          // (cgroup quota) and the processes sharing its cores need: ~49 -> ~30 ms of CPU per batch-1
-          // run for ~3 ms more latency (bench/README.md, "Bottlenecks").
-          extra: { session: { intra_op: { allow_spinning: "0" } } },
-          // onnxruntime would print every failed run to stderr; failures reach our log and the result.
-          logSeverityLevel: 4,
-        }),
+        InferenceThread.start(path, { executionProviders, ...sessionOptions(config.threads) }),
       log,
     ));
   } catch (cause) {
@@ -84,8 +88,13 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
   const batchable =
     [...tensors.inputs, ...tensors.outputs].every((t) => t.shape[0] === -1) && tensors.inputs.length > 0;
 
-  const run = async (feeds: readonly DecodedTensor[]): Promise<DecodedTensor[]> =>
-    (await session.run(feeds.map(toThread))).map(fromThread);
+  const bestPath = ctcBestPathOf(config, tensors);
+  const reduce = bestPath ? ("ctc-best-path" as const) : undefined;
+  const run = async (
+    feeds: readonly DecodedTensor[],
+    runOptions: { giveAway?: boolean } = {},
+  ): Promise<DecodedTensor[]> =>
+    (await session.run(feeds.map(toThread), { giveAway: runOptions.giveAway, reduce })).map(fromThread);
 
   const sizes = options.warmupBatchSizes ?? [
     1,
@@ -108,6 +117,7 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
     loadSeconds,
     provider,
     run,
+    ...(bestPath ? { bestPath } : {}),
     failure: () => session.failure,
     release: () => session.release(),
   };
@@ -147,6 +157,17 @@ async function warmUp(
     if (!guessed) throw new Error(`warming up model ${config.name} (batch ${batch})`, { cause });
     log.warn({ err: cause, batch }, "warm-up with guessed dimensions failed; serving anyway");
   }
+}
+
+/**
+ * An OCR recognition model with one FP32 [n, timesteps, classes] output of a known class count has
+ * its output reduced to the CTC best path in the model's thread (see ModelRunner.bestPath).
+ */
+function ctcBestPathOf(config: ModelConfig, tensors: ModelTensors): { classes: number } | undefined {
+  const [output, ...more] = tensors.outputs;
+  if (config.task !== "ocr-recognition" || !output || more.length > 0) return undefined;
+  const classes = output.shape[2] ?? -1;
+  return output.datatype === "FP32" && output.shape.length === 3 && classes > 0 ? { classes } : undefined;
 }
 
 /** The onnxruntime engine. */

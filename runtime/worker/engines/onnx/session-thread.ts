@@ -4,7 +4,14 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import ort from "onnxruntime-node";
-import type { ThreadReply, ThreadRequest, ThreadTensor, ThreadWorkerData } from "./inference-thread.js";
+import { ctcBestPath } from "../../tasks/ocr/ctc-decode.js";
+import type {
+  OutputReduction,
+  ThreadReply,
+  ThreadRequest,
+  ThreadTensor,
+  ThreadWorkerData,
+} from "./inference-thread.js";
 
 const port = parentPort!;
 const { modelPath, options } = workerData as ThreadWorkerData;
@@ -16,7 +23,11 @@ const reply = (value: ThreadReply, transfer?: ArrayBuffer[]) => port.postMessage
 const plain = (metadata: readonly ort.InferenceSession.ValueMetadata[]) =>
   metadata.map((m) => ({ ...m, ...(m.isTensor ? { shape: [...m.shape] } : {}) }));
 
-async function run(session: ort.InferenceSession, feeds: readonly ThreadTensor[]): Promise<ThreadTensor[]> {
+async function run(
+  session: ort.InferenceSession,
+  feeds: readonly ThreadTensor[],
+  reduce: OutputReduction | undefined,
+): Promise<ThreadTensor[]> {
   const inputs: Record<string, ort.Tensor> = {};
   for (const f of feeds) {
     inputs[f.name] = new ort.Tensor(f.type as ort.Tensor.Type, f.data as ort.Tensor.DataType, f.dims);
@@ -24,6 +35,14 @@ async function run(session: ort.InferenceSession, feeds: readonly ThreadTensor[]
   const results = await session.run(inputs);
   return session.outputNames.map((name) => {
     const t = results[name]!;
+    if (reduce === "ctc-best-path" && t.type === "float32" && t.dims.length === 3) {
+      return {
+        name,
+        type: t.type,
+        dims: [t.dims[0]!, t.dims[1]!, 2],
+        data: ctcBestPath(t.data as Float32Array, t.dims),
+      };
+    }
     return { name, type: t.type, dims: [...t.dims], data: t.data as ThreadTensor["data"] };
   });
 }
@@ -42,7 +61,7 @@ function serve(session: ort.InferenceSession): void {
       return;
     }
     try {
-      const outputs = await run(session, msg.feeds);
+      const outputs = await run(session, msg.feeds, msg.reduce);
       const transfer = outputs
         .map((o) => (ArrayBuffer.isView(o.data) ? o.data.buffer : undefined))
         .filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);

@@ -1,11 +1,14 @@
-/** A decoded image: 8-bit pixels, row-major, interleaved RGB or RGBA. */
+/** A decoded image: 8-bit pixels, row-major, interleaved gray, gray+alpha, RGB or RGBA. */
 export interface PixelImage {
   width: number;
   height: number;
   /** width * height * channels bytes; e.g. canvas ImageData.data or a decoded PNG. */
   data: Uint8Array | Uint8ClampedArray;
-  /** 3 (RGB) or 4 (RGBA); inferred from data.length when omitted. Alpha is ignored, as cv2.imread does. */
-  channels?: 3 | 4;
+  /**
+   * 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA); inferred from data.length when omitted. Alpha is
+   * ignored and gray becomes equal R, G and B, as cv2.imread does.
+   */
+  channels?: 1 | 2 | 3 | 4;
 }
 
 /** Options of {@link recognitionInput} and {@link recognitionBatch}. */
@@ -66,8 +69,8 @@ function writeLine(image: PixelImage, out: Float32Array, offset: number, width: 
     throw new Error(`image size must be positive integers, got ${srcW}x${srcH}`);
   }
   const channels = image.channels ?? data.length / (srcW * srcH);
-  if (channels !== 3 && channels !== 4) {
-    throw new Error(`image data has ${data.length} bytes for ${srcW}x${srcH}: expected RGB or RGBA`);
+  if (channels !== 1 && channels !== 2 && channels !== 3 && channels !== 4) {
+    throw new Error(`image data has ${data.length} bytes for ${srcW}x${srcH}: expected gray, RGB or RGBA`);
   }
   if (data.length !== srcW * srcH * channels) {
     throw new Error(
@@ -78,27 +81,50 @@ function writeLine(image: PixelImage, out: Float32Array, offset: number, width: 
   const resizedW = Math.min(width, Math.ceil((height * srcW) / srcH));
   const xs = samplePositions(resizedW, srcW);
   const ys = samplePositions(height, srcH);
+  const left = Int32Array.from(xs.lower, (x) => x * channels);
+  const right = Int32Array.from(xs.upper, (x) => x * channels);
+  const fx = xs.fraction;
   const plane = height * width;
+  // Output planes of source channels 0, 1, 2 (gray feeds all three from channel 0).
+  const plane0 = offset + (bgr ? 2 : 0) * plane;
+  const plane1 = offset + plane;
+  const plane2 = offset + (bgr ? 0 : 2) * plane;
+  const c1 = channels < 3 ? 0 : 1;
+  const c2 = channels < 3 ? 0 : 2;
   for (let y = 0; y < height; y++) {
-    const row0 = ys.lower[y]! * srcW;
-    const row1 = ys.upper[y]! * srcW;
+    const row0 = ys.lower[y]! * srcW * channels;
+    const row1 = ys.upper[y]! * srcW * channels;
     const fy = ys.fraction[y]!;
+    const at = y * width;
     for (let x = 0; x < resizedW; x++) {
-      const fx = xs.fraction[x]!;
-      const p00 = (row0 + xs.lower[x]!) * channels;
-      const p01 = (row0 + xs.upper[x]!) * channels;
-      const p10 = (row1 + xs.lower[x]!) * channels;
-      const p11 = (row1 + xs.upper[x]!) * channels;
-      for (let c = 0; c < 3; c++) {
-        const top = data[p00 + c]! + (data[p01 + c]! - data[p00 + c]!) * fx;
-        const bottom = data[p10 + c]! + (data[p11 + c]! - data[p10 + c]!) * fx;
-        // Round like cv2.resize does on uint8 images, so values match PaddleOCR's.
-        const value = Math.round(top + (bottom - top) * fy);
-        const outChannel = bgr ? 2 - c : c;
-        out[offset + outChannel * plane + y * width + x] = value / 127.5 - 1;
-      }
+      const f = fx[x]!;
+      const a = row0 + left[x]!;
+      const b = row0 + right[x]!;
+      const c = row1 + left[x]!;
+      const d = row1 + right[x]!;
+      out[plane0 + at + x] = sample(data, a, b, c, d, f, fy);
+      out[plane1 + at + x] = sample(data, a + c1, b + c1, c + c1, d + c1, f, fy);
+      out[plane2 + at + x] = sample(data, a + c2, b + c2, c + c2, d + c2, f, fy);
     }
   }
+}
+
+/**
+ * Bilinear sample of one channel, rounded like cv2.resize does on uint8 images (so values match
+ * PaddleOCR's), then normalized as PaddleOCR does: (v / 255 - 0.5) / 0.5.
+ */
+function sample(
+  data: PixelImage["data"],
+  p00: number,
+  p01: number,
+  p10: number,
+  p11: number,
+  fx: number,
+  fy: number,
+): number {
+  const top = data[p00]! + (data[p01]! - data[p00]!) * fx;
+  const bottom = data[p10]! + (data[p11]! - data[p10]!) * fx;
+  return Math.round(top + (bottom - top) * fy) / 127.5 - 1;
 }
 
 /** Per output index: the two source indices and the weight of the upper one (cv2 INTER_LINEAR). */

@@ -1,0 +1,218 @@
+/**
+ * Section 2b, end to end on dedicated cores, the way a cluster runs it: the OCR worker alone on
+ * one core (taskset) with onnxruntime on one intra-op thread, everything else on the other core
+ * (gateway, collector, the load generator, this process, and for the run the backing services:
+ * RabbitMQ, Redis and PostgreSQL are re-pinned with `taskset -p` and put back afterwards, because
+ * other people's work shares them). The physical limit is the model in this process pinned to the
+ * worker's core with the same single thread, at every batch size, before and after the loads.
+ *
+ * On a machine shared with other work, "dedicated" only means the benchmark's own processes do not
+ * share a core: other people's processes still run on both.
+ */
+import { cpus, loadavg } from "node:os";
+import { canPin, pinProcesses } from "../lib/cpu-pinning.js";
+import { onInterrupt, say, sleep } from "../lib/env.js";
+import { runLoad } from "../lib/autocannon.js";
+import { CpuMeter, cpuMs, cpuWindow, pidsOf } from "../lib/processes.js";
+import { round } from "../lib/stats.js";
+import { API_KEY, Installation, ocrModel, TENANT, type RunResult } from "./end-to-end.js";
+import { openModelCpu, rawModel, RAW_BATCH_SIZES, type RawModelResult } from "./raw-model.js";
+
+/** The worker's core and everyone else's. */
+export const WORKER_CPUS = "1";
+export const OTHER_CPUS = "0";
+
+export interface DedicatedOptions {
+  png: Buffer;
+  rawSeconds: number;
+  ocrConcurrency: number[];
+  ocrSeconds: number;
+}
+
+export interface DedicatedResult {
+  /** Why the mode did not run (fewer than 2 cores, no taskset), when it did not. */
+  skipped?: string;
+  workerCpus: string;
+  otherCpus: string;
+  threads: number;
+  /** The model alone on the worker's core, every batch size, before the loads. */
+  raw?: RawModelResult;
+  /** Best-batch throughput before and after the loads; the ratio uses the higher. */
+  rawBestLinesPerSecond: number[];
+  rawLimitLinesPerSecond: number;
+  bestBatch: number;
+  /** The model's own CPU time per line at the best batch, pinned and threaded like the worker. */
+  modelCpuMsPerLine: number;
+  ocr: (RunResult & {
+    concurrency: number;
+    ratio: number;
+    /** Worker CPU per line over the middle 60% of the run, by the worker's own count of lines. */
+    workerCpuMsPerLine: number;
+    workerToModelCpu: number;
+  })[];
+  /** What was re-pinned for the runs (names of the shared services). */
+  repinned: string[];
+  loadAverage: number[];
+}
+
+const SERVICES = { rabbitmq: "beam.smp", redis: "redis-server", postgres: "postgres" };
+
+/** Lines (requests, one line each) the worker has run, from its batch-size histogram. */
+async function linesRun(workerUrl: string): Promise<number> {
+  const text = await (await fetch(`${workerUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const match = /^turnpike_batch_size_sum(?:\{[^}]*\})?\s+(\S+)$/m.exec(text);
+  return Number(match?.[1] ?? 0);
+}
+
+/** Runs `fn` with this process's threads pinned to `cpus`, restoring them after. */
+async function pinnedSelf<T>(cpus: string, fn: () => Promise<T>): Promise<T> {
+  const restore = pinProcesses([process.pid], cpus);
+  try {
+    return await fn();
+  } finally {
+    restore();
+  }
+}
+
+export async function dedicatedCores(options: DedicatedOptions): Promise<DedicatedResult> {
+  const empty = {
+    workerCpus: WORKER_CPUS,
+    otherCpus: OTHER_CPUS,
+    threads: 1,
+    rawBestLinesPerSecond: [],
+    rawLimitLinesPerSecond: 0,
+    bestBatch: 0,
+    modelCpuMsPerLine: 0,
+    ocr: [],
+    repinned: [],
+    loadAverage: loadavg().map((l) => round(l, 2)),
+  };
+  if (cpus().length < 2) return { ...empty, skipped: "needs 2 cores" };
+  if (!canPin()) return { ...empty, skipped: "taskset is not available" };
+
+  say(`dedicated cores: the model alone on cpu ${WORKER_CPUS}, 1 thread`);
+  const raw = await pinnedSelf(WORKER_CPUS, () =>
+    rawModel(options.png, options.rawSeconds, RAW_BATCH_SIZES, 1),
+  );
+  const bestBatch = raw.best.batch;
+  const modelCpuMsPerLine = await pinnedSelf(WORKER_CPUS, async () => {
+    const model = await openModelCpu(options.png, bestBatch, 1);
+    try {
+      const block = await model.measure(options.rawSeconds);
+      return round(block.cpuMs / block.lines, 2);
+    } finally {
+      await model.release();
+    }
+  });
+
+  const install = new Installation({ models: [ocrModel(bestBatch, 1)], tenants: [{ name: TENANT }] });
+  const unregister = onInterrupt(() => install.teardown(["ocr"]));
+  const ocr: DedicatedResult["ocr"] = [];
+  let restoreServices = () => undefined as void;
+  let restoreSelf = () => undefined as void;
+  try {
+    await install.seedTenant();
+    const other = { cpus: OTHER_CPUS };
+    const collector = await install.start("collector", {}, other);
+    const worker = await install.start(
+      "worker",
+      { TURNPIKE_MODEL: "ocr", TURNPIKE_WORKER_ID: "bench-dedicated" },
+      { cpus: WORKER_CPUS },
+    );
+    const gateway = await install.start(
+      "gateway",
+      { TURNPIKE_RATE_LIMIT_PER_IP: "1000000000", TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000" },
+      other,
+    );
+    const servicePids = Object.values(SERVICES).flatMap((comm) => pidsOf(comm));
+    restoreServices = pinProcesses(servicePids, OTHER_CPUS);
+    restoreSelf = pinProcesses([process.pid], OTHER_CPUS);
+    const meter = new CpuMeter()
+      .track("gateway", () => [gateway.handle.pid])
+      .track("worker", () => [worker.handle.pid])
+      .track("collector", () => [collector.handle.pid])
+      .trackServices();
+    const body = {
+      inputs: [
+        {
+          name: "image",
+          datatype: "BYTES",
+          shape: [1],
+          parameters: { content_type: "base64" },
+          data: [options.png.toString("base64")],
+        },
+      ],
+    };
+    const load = {
+      url: `${gateway.url}/v2/models/ocr/infer`,
+      body,
+      headers: { authorization: `Bearer ${API_KEY}` },
+    };
+    await runLoad({ ...load, connections: 8, durationSeconds: 2, cpus: OTHER_CPUS }); // warm-up
+    for (const concurrency of options.ocrConcurrency) {
+      const window = cpuWindow(meter);
+      const from = Date.now();
+      const running = runLoad({
+        ...load,
+        connections: concurrency,
+        durationSeconds: options.ocrSeconds,
+        cpus: OTHER_CPUS,
+      });
+      // The worker's CPU per line from the middle of the run (its own count of lines run), so
+      // requests in flight at the start and the end do not count against it.
+      await sleep(options.ocrSeconds * 200);
+      const first = { cpu: cpuMs(worker.handle.pid), lines: await linesRun(worker.url) };
+      await sleep(options.ocrSeconds * 600);
+      const lines = (await linesRun(worker.url)) - first.lines;
+      const workerCpuMsPerLine = round((cpuMs(worker.handle.pid) - first.cpu) / Math.max(1, lines), 2);
+      const result = await running;
+      const to = Date.now();
+      const cpu = window.end();
+      const stages = await install.stages("ocr", from, to);
+      const perRequest = Object.fromEntries(
+        Object.entries(cpu.cpuMs).map(([k, v]) => [k, round(v / Math.max(1, result.ok), 3)]),
+      );
+      const workerToModelCpu = round(workerCpuMsPerLine / modelCpuMsPerLine, 3);
+      say(
+        `dedicated ocr c=${concurrency}: ${result.okPerSecond} ok/s, p50 ${result.latency.p50Ms} ms, ` +
+          `worker ${workerCpuMsPerLine} CPU ms/line (${workerToModelCpu}x the model's), foreign ${cpu.foreignPercent}%`,
+      );
+      ocr.push({
+        label: `ocr dedicated c=${concurrency}`,
+        load: result,
+        cpuMsPerRequest: perRequest,
+        machineBusyPercent: cpu.busyPercent,
+        foreignCpuPercent: cpu.foreignPercent,
+        stages,
+        concurrency,
+        ratio: 0, // set below, against the best raw measurement
+        workerCpuMsPerLine,
+        workerToModelCpu,
+      });
+    }
+  } finally {
+    restoreSelf();
+    restoreServices();
+    unregister();
+    await install.teardown(["ocr"]);
+  }
+  const after = await pinnedSelf(WORKER_CPUS, () =>
+    rawModel(options.png, options.rawSeconds, [bestBatch], 1),
+  );
+  const rawBestLinesPerSecond = [raw.best.linesPerSecond, after.best.linesPerSecond];
+  const limit = Math.max(...rawBestLinesPerSecond);
+  for (const o of ocr) o.ratio = round(o.load.okPerSecond / limit, 3);
+  return {
+    workerCpus: WORKER_CPUS,
+    otherCpus: OTHER_CPUS,
+    threads: 1,
+    raw,
+    rawBestLinesPerSecond,
+    rawLimitLinesPerSecond: limit,
+    bestBatch,
+    modelCpuMsPerLine,
+    ocr,
+    repinned: Object.keys(SERVICES),
+    loadAverage: loadavg().map((l) => round(l, 2)),
+  };
+}
