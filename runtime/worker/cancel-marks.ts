@@ -1,7 +1,7 @@
 /**
  * Whether the tenant cancelled a request (DELETE /v1/requests/{id} sets a tenant-scoped marker in
  * Redis). The consumer asks once per task, where it accepts the task for running, whatever queue
- * the task came from. Concurrent questions share one round trip (ioredis auto-pipelining).
+ * the task came from.
  *
  * Fails open: when Redis does not answer within a short timeout the task runs, since a worker that
  * stalled on Redis would stall every tenant; the cancellation then simply came too late.
@@ -30,9 +30,10 @@ export class CancelMarks implements CancelCheck {
   ) {
     this.redis = new Redis(url, {
       connectionName: "turnpike-worker-cancel",
-      enableAutoPipelining: true,
+      // No auto-pipelining and no commandTimeout: with offline queueing off, both led ioredis into
+      // "Command queue state error" (an uncaught throw in its reply handler) when Redis dropped
+      // the connection under load. The timeout is ours instead (the late reply is simply ignored).
       maxRetriesPerRequest: 1,
-      commandTimeout: CHECK_TIMEOUT_MS,
       // Tasks must not wait for a connection that is not there: fail the check at once instead.
       enableOfflineQueue: false,
     });
@@ -42,7 +43,18 @@ export class CancelMarks implements CancelCheck {
   async isCancelled(task: Pick<InferenceTask, "requestId" | "tenant">): Promise<boolean> {
     try {
       const key = tenantKeys(this.prefix, task.tenant).cancel(task.requestId.toLowerCase());
-      return (await this.redis.exists(key)) === 1;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no answer from Redis in ${CHECK_TIMEOUT_MS} ms`)),
+          CHECK_TIMEOUT_MS,
+        );
+      });
+      try {
+        return (await Promise.race([this.redis.exists(key), timeout])) === 1;
+      } finally {
+        clearTimeout(timer);
+      }
     } catch (err) {
       if (Date.now() - this.warnedAt > 10_000) {
         this.warnedAt = Date.now();

@@ -109,8 +109,15 @@ describe("TenantQuota", () => {
     const config = JSON.parse(configMap.data[RUNTIME_CONFIG_KEY]);
     expect(config.prefix).toBe(t.namespace);
     expect(config.tenants).toEqual([
-      { name: "acme", models: [], priority: 9, suspended: false },
-      { name: "hobbyist", models: ["ocr", "ocr-rec"], priority: 1, suspended: false },
+      { name: "acme", models: [], priority: 9, suspended: false, weight: 2 },
+      {
+        name: "hobbyist",
+        models: ["ocr", "ocr-rec"],
+        priority: 1,
+        suspended: false,
+        weight: 1,
+        maxQueuedPerModel: 20,
+      },
     ]);
   });
 
