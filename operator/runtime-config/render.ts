@@ -12,6 +12,7 @@ import type { ReconcileContext } from "../shared/context.js";
 import { httpStatusOf, PermanentError } from "../shared/errors.js";
 import { LABELS } from "../shared/labels.js";
 import { RUNTIME_CONFIG_MAP } from "../shared/names.js";
+import { RuntimeConfigTooLargeError } from "./config-map-data.js";
 import { desiredRuntimeConfig, runtimeConfigMap } from "./desired.js";
 
 export async function renderRuntimeConfig(ctx: ReconcileContext, namespace: string): Promise<void> {
@@ -42,7 +43,16 @@ export async function renderRuntimeConfig(ctx: ReconcileContext, namespace: stri
     // A bug in desiredRuntimeConfig or a contract mismatch: retrying cannot help.
     throw new PermanentError("InvalidRuntimeConfig", "the rendered runtime config is invalid", { cause });
   }
-  const outcome = await applyChildren(namespace, [runtimeConfigMap(namespace, config)], {}, [], ctx.children);
+  let configMap;
+  try {
+    configMap = runtimeConfigMap(namespace, config);
+  } catch (cause) {
+    if (!(cause instanceof RuntimeConfigTooLargeError)) throw cause;
+    // The last ConfigMap that fitted stays: models added since get no route until some go.
+    log.error({ bytes: cause.bytes, models: cause.models }, cause.message);
+    throw new PermanentError("RuntimeConfigTooLarge", cause.message, { cause });
+  }
+  const outcome = await applyChildren(namespace, [configMap], {}, [], ctx.children);
   if (outcome.applied.length > 0) {
     log.info(
       { models: config.models.length, pipelines: config.pipelines.length, tenants: config.tenants.length },
