@@ -6,9 +6,10 @@
  * model entries, about 28 bytes per model: some 35,000 models fit). Beyond the ceiling the config
  * is refused, never truncated.
  */
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import {
   RUNTIME_CONFIG_GZIP_KEY,
+  parseRuntimeConfig,
   RUNTIME_CONFIG_KEY,
   type RuntimeConfig,
 } from "../../runtime/shared/contracts/index.js";
@@ -49,4 +50,20 @@ export function runtimeConfigData(config: RuntimeConfig): RuntimeConfigData {
   if (gzipped.length > GZIP_CONFIG_MAX_BYTES)
     throw new RuntimeConfigTooLargeError(gzipped.length, config.models.length);
   return { binaryData: { [RUNTIME_CONFIG_GZIP_KEY]: gzipped.toString("base64") }, bytes: gzipped.length };
+}
+
+/** The config a live ConfigMap carries (either key), or undefined when absent or unreadable (pure). */
+export function configOfConfigMap(
+  configMap: { data?: Record<string, string>; binaryData?: Record<string, string> } | undefined,
+): RuntimeConfig | undefined {
+  try {
+    const plain = configMap?.data?.[RUNTIME_CONFIG_KEY];
+    const gzipped = configMap?.binaryData?.[RUNTIME_CONFIG_GZIP_KEY];
+    if (plain !== undefined) return parseRuntimeConfig(JSON.parse(plain));
+    if (gzipped !== undefined)
+      return parseRuntimeConfig(JSON.parse(gunzipSync(Buffer.from(gzipped, "base64")).toString("utf8")));
+  } catch {
+    // Unreadable (another writer's): every model counts as not carried.
+  }
+  return undefined;
 }

@@ -16,6 +16,7 @@ import { syncVolumes } from "../../hack/node-agent/pod-spec.js";
 import type { InferenceModel } from "../../operator/api/index.js";
 import { desiredRuntimeConfig } from "../../operator/runtime-config/desired.js";
 import { renderRuntimeConfig } from "../../operator/runtime-config/render.js";
+import { UnroutedModels } from "../../operator/runtime-config/unrouted-models.js";
 import { apiChildReader, type ChildReader } from "../../operator/shared/child-reader.js";
 import type { ReconcileContext } from "../../operator/shared/context.js";
 import { PermanentError } from "../../operator/shared/errors.js";
@@ -41,7 +42,14 @@ const resources: ChildReader = {
   applied: () => undefined,
   deleted: () => undefined,
 };
-const ctx = { log: logger("operator"), children: apiChildReader, resources } as unknown as ReconcileContext;
+const changed: string[] = [];
+const unrouted = new UnroutedModels((_namespace, name) => changed.push(name));
+const ctx = {
+  log: logger("operator"),
+  children: apiChildReader,
+  resources,
+  unrouted,
+} as unknown as ReconcileContext;
 
 /** A Pod mounting the runtime config as the worker, gateway and collector Deployments do. */
 const pod = {
@@ -99,23 +107,41 @@ describe("a runtime config larger than 1 MiB", () => {
     expect(writesSince(mark).filter((w) => w.namespace === namespace && w.verb !== "get")).toEqual([]);
   });
 
-  it("refuses a config that does not fit even gzipped and keeps the last one that did", async () => {
+  it("refuses a config that does not fit even gzipped, keeps the last one and names the models it lacks", async () => {
     const before = await liveConfigMap();
-    // Incompressible model URIs: 4,000 of them pass one ConfigMap's ceiling even gzipped.
-    models = syntheticModels(4000, namespace).map((model, i) => {
-      const noise = [0, 1, 2, 3, 4]
-        .map((k) => createHash("sha512").update(`${i}/${k}`).digest("base64url"))
-        .join("");
-      model.spec!.model.uri = `https://models.example.com/${noise}.onnx`;
-      return model;
-    });
+    const routed = models;
+    // 2,500 more models with incompressible URIs pass one ConfigMap's ceiling even gzipped.
+    const added = syntheticModels(4500, namespace)
+      .slice(2000)
+      .map((model, i) => {
+        const noise = [0, 1, 2, 3, 4, 5, 6, 7]
+          .map((k) => createHash("sha512").update(`${i}/${k}`).digest("base64url"))
+          .join("");
+        model.spec!.model.uri = `https://models.example.com/${noise}.onnx`;
+        return model;
+      });
+    models = [...routed, ...added];
     const error = await renderRuntimeConfig(ctx, namespace).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(PermanentError);
     expect((error as PermanentError).reason).toBe("RuntimeConfigTooLarge");
-    expect((error as Error).message).toMatch(/4000 models is \d+ bytes gzipped/);
+    expect((error as Error).message).toMatch(/4500 models is \d+ bytes gzipped/);
     const after = await liveConfigMap();
     expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
     expect((await readThroughVolume()).config.models).toHaveLength(2000);
+    // Exactly the models the runtime does not have are Degraded, and each is reconciled to say so.
+    const name = (m: InferenceModel) => m.metadata!.name!;
+    expect(changed.sort()).toEqual(added.map(name).sort());
+    expect(unrouted.problemFor(namespace, name(routed[0]!))).toBeUndefined();
+    const problem = unrouted.problemFor(namespace, name(added[0]!));
+    expect(problem?.reason).toBe("RuntimeConfigTooLarge");
+    expect(problem?.message).toMatch(/not in the runtime config.*split the models over namespaces/);
+
+    // Back under the ceiling: the config is written and the problem goes.
+    changed.length = 0;
+    models = routed;
+    await renderRuntimeConfig(ctx, namespace);
+    expect(changed).toHaveLength(added.length);
+    expect(unrouted.problemFor(namespace, name(added[0]!))).toBeUndefined();
   });
 
   it("deletes the ConfigMap when no model is left", async () => {
