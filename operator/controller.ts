@@ -11,6 +11,7 @@ import { logger, type Logger } from "../runtime/shared/logger.js";
 import type { OperatorEnv, OperatorSettings } from "./config.js";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { QueueInventory } from "./inference-model/queue-inventory.js";
+import { UnroutedModels } from "./runtime-config/unrouted-models.js";
 import { apiChildReader, type ChildReader } from "./shared/child-reader.js";
 import type { ReconcileContext, Reconciler } from "./shared/context.js";
 import { describeError } from "./shared/errors.js";
@@ -104,6 +105,9 @@ export class Controller {
       children: options.children ?? apiChildReader,
       resources: options.resources ?? apiChildReader,
       log: this.#log,
+      unrouted: new UnroutedModels((namespace, name) => {
+        if (this.#queues.has(INFERENCE_MODEL_KIND)) this.enqueue(INFERENCE_MODEL_KIND, namespace, name);
+      }),
       // Debounced: each render covers every object of the namespace, and creating 1,000 models at
       // once otherwise renders it hundreds of times (bench/README.md, section 4).
       touchRuntimeConfig: (namespace) => {

@@ -3,7 +3,16 @@
  * point, its env with `valueFrom` resolved, its volumes as local directories (ConfigMaps and Secrets
  * written as files, kept current), mount paths and container ports rewritten to local ones.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import type { V1Container, V1EnvVar, V1Pod, V1Volume } from "@kubernetes/client-node";
 import { PVC_MOUNT_ROOT } from "../../runtime/shared/models/model-source.js";
@@ -47,7 +56,17 @@ async function getData(api: KubeApi, namespace: string, kind: "secrets" | "confi
   try {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const object: any = await api.call("GET", `/api/v1/namespaces/${namespace}/${kind}/${name}`);
-    if (kind === "configmaps") return (object.data ?? {}) as Record<string, string>;
+    // binaryData (e.g. the gzipped runtime config) becomes files of raw bytes, as the kubelet writes them.
+    if (kind === "configmaps")
+      return {
+        ...((object.data ?? {}) as Record<string, string>),
+        ...Object.fromEntries(
+          Object.entries((object.binaryData ?? {}) as Record<string, string>).map(([k, v]) => [
+            k,
+            Buffer.from(v, "base64"),
+          ]),
+        ),
+      } as Record<string, string | Buffer>;
     return Object.fromEntries(
       Object.entries((object.data ?? {}) as Record<string, string>).map(([k, v]) => [
         k,
@@ -74,7 +93,7 @@ export async function resolveEnv(
     const data = await getData(api, namespace, source.secretRef ? "secrets" : "configmaps", ref.name!);
     if (!data && !ref.optional)
       throw new ContainerConfigError("CreateContainerConfigError", `${ref.name} not found`);
-    for (const [k, v] of Object.entries(data ?? {})) env[`${source.prefix ?? ""}${k}`] = v;
+    for (const [k, v] of Object.entries(data ?? {})) env[`${source.prefix ?? ""}${k}`] = v.toString();
   }
   for (const variable of container.env ?? []) {
     const value = await resolveVar(api, pod, variable);
@@ -90,7 +109,7 @@ async function resolveVar(api: KubeApi, pod: V1Pod, variable: V1EnvVar): Promise
   if (ref) {
     const kind = secretKeyRef ? "secrets" : "configmaps";
     const data = await getData(api, pod.metadata!.namespace!, kind, ref.name!);
-    const value = data?.[ref.key];
+    const value = data?.[ref.key]?.toString();
     if (value === undefined && !ref.optional) {
       throw new ContainerConfigError(
         "CreateContainerConfigError",
@@ -115,20 +134,24 @@ async function resolveVar(api: KubeApi, pod: V1Pod, variable: V1EnvVar): Promise
 }
 
 /** Writes `files` into `dir` (write-then-rename per file, so a reader never sees half a file). */
-function writeFiles(dir: string, files: Record<string, string>): void {
+function writeFiles(dir: string, files: Record<string, string | Buffer>): void {
   mkdirSync(dir, { recursive: true });
   for (const [name, text] of Object.entries(files)) {
     const path = join(dir, name);
-    let current: string | undefined;
+    let current: Buffer | undefined;
     try {
-      current = readFileSync(path, "utf8");
+      current = readFileSync(path);
     } catch {
       current = undefined;
     }
-    if (current === text) continue;
+    if (current?.equals(typeof text === "string" ? Buffer.from(text) : text)) continue;
     writeFileSync(`${path}.tmp`, text);
     renameSync(`${path}.tmp`, path);
   }
+  // A key gone from the ConfigMap or Secret is gone from the volume, as under a kubelet (the runtime
+  // config moves from runtime.json to runtime.json.gz as it grows).
+  const kept = new Set(Object.keys(files).map((name) => name.split("/")[0]));
+  for (const name of readdirSync(dir)) if (!kept.has(name)) rmSync(join(dir, name), { force: true });
 }
 
 /** Materialises the Pod's volumes under `podDir`; returns the local directory of each volume. */

@@ -223,6 +223,8 @@ export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) 
     if (!observed.problem) throw error;
   }
   if (desired) Object.assign(observed, await queueAndChildren(ctx, im, desired, log));
+  // Its children are fine, but the namespace's runtime config could not carry it (too large).
+  observed.problem ??= ctx.unrouted?.problemFor(namespace, name);
   observed.deployment = (await ctx.children.get(CHILD_KINDS.Deployment, namespace, name)) as
     | V1Deployment
     | undefined;

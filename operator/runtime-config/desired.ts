@@ -1,7 +1,8 @@
 /**
  * The runtime config of one namespace, derived from its InferenceModels, Pipelines and
  * TenantQuotas (pure). The runtime reads it from the ConfigMap `turnpike-runtime` (key
- * `runtime.json`); its contract is runtime/shared/contracts/runtime-config.ts.
+ * `runtime.json`, or `runtime.json.gz` when large: config-map-data.ts); its contract is
+ * runtime/shared/contracts/runtime-config.ts.
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { InferenceModel, Pipeline, TenantQuota } from "../api/index.js";
@@ -9,7 +10,6 @@ import {
   DATATYPES,
   pipelineGaps,
   pipelineConfigSchema,
-  RUNTIME_CONFIG_KEY,
   TENANT_PRIORITY,
   type RuntimeConfig,
   type RuntimeConfigInput,
@@ -19,6 +19,7 @@ import { orderedSteps, type StepInput } from "../shared/pipeline-steps.js";
 import { LABELS } from "../shared/labels.js";
 import { DEFAULT_QUEUE_POLICY } from "../../runtime/shared/amqp.js";
 import { cacheSettings } from "./cache-settings.js";
+import { runtimeConfigData } from "./config-map-data.js";
 
 type ModelInput = NonNullable<RuntimeConfigInput["models"]>[number];
 type PipelineInput = NonNullable<RuntimeConfigInput["pipelines"]>[number];
@@ -142,8 +143,12 @@ export function desiredRuntimeConfig(
   return { config, skipped, empty };
 }
 
-/** The ConfigMap carrying a validated config (pure); stable JSON, so equal configs render equal. */
-export function runtimeConfigMap(namespace: string, config: RuntimeConfig) {
+/**
+ * The ConfigMap carrying a validated config (pure); stable JSON, so equal configs render equal.
+ * Throws RuntimeConfigTooLargeError when even gzipped it does not fit.
+ */
+export function runtimeConfigMap(namespace: string, config: RuntimeConfig): RuntimeConfigMap {
+  const { data, binaryData } = runtimeConfigData(config);
   return {
     apiVersion: "v1",
     kind: "ConfigMap",
@@ -156,8 +161,17 @@ export function runtimeConfigMap(namespace: string, config: RuntimeConfig) {
         [LABELS.component]: "runtime-config",
       },
     },
-    data: { [RUNTIME_CONFIG_KEY]: `${JSON.stringify(config, null, 2)}\n` },
+    // Exactly one of the two, so a switch between them replaces the other key (server-side apply).
+    ...(data ? { data } : { binaryData }),
   };
+}
+
+export interface RuntimeConfigMap {
+  apiVersion: "v1";
+  kind: "ConfigMap";
+  metadata: { name: string; namespace: string; labels: Record<string, string> };
+  data?: Record<string, string>;
+  binaryData?: Record<string, string>;
 }
 
 function oldestFirst(a: KubernetesObject, b: KubernetesObject): number {

@@ -7,6 +7,7 @@ import type { Redis } from "ioredis";
 import type { Logger } from "../../runtime/shared/logger.js";
 import type { OperatorSettings } from "../config.js";
 import type { QueueInventory } from "../inference-model/queue-inventory.js";
+import type { UnroutedModels } from "../runtime-config/unrouted-models.js";
 import type { ChildReader } from "./child-reader.js";
 
 export interface ReconcileContext {
@@ -25,6 +26,8 @@ export interface ReconcileContext {
   log: Logger;
   /** Re-render the runtime ConfigMap of a namespace (models, pipelines, tenants changed). */
   touchRuntimeConfig(namespace: string): void;
+  /** Models the runtime config could not carry (too large); absent where nothing reports them. */
+  unrouted?: UnroutedModels;
 }
 
 /** What a reconcile asks of the queue afterwards. */

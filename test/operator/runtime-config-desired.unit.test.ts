@@ -31,7 +31,7 @@ describe("desiredRuntimeConfig", () => {
         "app.kubernetes.io/component": "runtime-config",
       },
     });
-    expectGoldenText("runtime-config/samples.runtime-json.golden", configMap.data[RUNTIME_CONFIG_KEY]);
+    expectGoldenText("runtime-config/samples.runtime-json.golden", configMap.data![RUNTIME_CONFIG_KEY]!);
   });
 
   it("maps spec fields onto the runtime contract", () => {
@@ -216,8 +216,8 @@ describe("desiredRuntimeConfig", () => {
 
   it("renders byte-identical text for the same objects in any order", () => {
     const { models, pipelines, tenants } = samplesByKind();
-    const a = render(models, pipelines, tenants).configMap.data[RUNTIME_CONFIG_KEY];
-    const b = render([...models].reverse(), pipelines, [...tenants].reverse()).configMap.data[
+    const a = render(models, pipelines, tenants).configMap.data![RUNTIME_CONFIG_KEY];
+    const b = render([...models].reverse(), pipelines, [...tenants].reverse()).configMap.data![
       RUNTIME_CONFIG_KEY
     ];
     expect(b).toBe(a);

@@ -1,6 +1,7 @@
 /**
- * The runtime config contract: the operator renders it into a ConfigMap (key `runtime.json`), every
- * runtime process reads it as a file (runtime/shared/runtime-config-file.ts) and reloads it on change.
+ * The runtime config contract: the operator renders it into a ConfigMap (key `runtime.json`, or
+ * gzipped under `runtime.json.gz` when large), every runtime process reads it as a file
+ * (runtime/shared/runtime-config-file.ts) and reloads it on change.
  * It never needs the Kubernetes API.
  */
 import { z } from "zod";
@@ -15,6 +16,8 @@ import {
 import { modelCacheSchema } from "./result-cache.js";
 
 export const RUNTIME_CONFIG_KEY = "runtime.json";
+/** The key (and file name) of the gzipped compact JSON a large namespace's config is carried as. */
+export const RUNTIME_CONFIG_GZIP_KEY = `${RUNTIME_CONFIG_KEY}.gz`;
 
 const name = z
   .string()
