@@ -100,6 +100,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // both sides under load; no extra wait: the batch is sent at the end of the tick).
       enableAutoPipelining: true,
     });
+    // Once connected, a command issued while Redis is away fails at once (a prompt 503) instead of
+    // waiting in ioredis's offline queue until Redis is back (seconds, with the client on hold).
+    redis.once("ready", () => {
+      redis.options.enableOfflineQueue = false;
+    });
     closers.push(() => redis.quit());
     const pool = new pg.Pool({
       connectionString: env.TURNPIKE_DATABASE_URL,
