@@ -6,6 +6,9 @@
  *
  *   npx tsx bench/echo-compare.ts --roots=/path/to/before,. [--seconds=8] [--rounds=2] [--only=ceiling] [--rate=100]
  *
+ * --only picks from c1, ceiling, half (autocannon's --overallRate: per-second bursts) and paced
+ * (the same rate evenly spaced, bench/lib/paced-load.ts).
+ *
  * Each root must be a checkout with node_modules. Measurements only; nothing asserts.
  */
 import { mkdtempSync } from "node:fs";
@@ -14,6 +17,7 @@ import { join, resolve } from "node:path";
 import { freePort } from "../hack/control-plane.js";
 import { writeTinyModels } from "../test/fixtures/tiny-models.js";
 import { runLoad, type LoadResult } from "./lib/autocannon.js";
+import { runPacedLoad } from "./lib/paced-load.js";
 import { installInterruptHandler, onInterrupt, say, sleep } from "./lib/env.js";
 import { CpuMeter, cpuWindow, startProcess, waitHealthy, type ChildHandle } from "./lib/processes.js";
 import { round } from "./lib/stats.js";
@@ -120,7 +124,7 @@ async function main(): Promise<void> {
     .map((r) => resolve(r));
   const seconds = Number(arg("seconds", "8"));
   const rounds = Number(arg("rounds", "1"));
-  const only = arg("only", "c1,ceiling,half").split(",");
+  const only = arg("only", "c1,ceiling,half,paced").split(",");
   const tiny = writeTinyModels(mkdtempSync(join(tmpdir(), "turnpike-bench-tiny-")));
   const sides: Side[] = [];
   try {
@@ -141,7 +145,8 @@ async function main(): Promise<void> {
           runLoad({ url, body, headers, connections: 1, durationSeconds: Math.min(5, seconds) }),
         );
       }
-      for (const side of only.includes("ceiling") || only.includes("half") ? sides : []) {
+      const needCeiling = ["ceiling", "half", "paced"].some((o) => only.includes(o));
+      for (const side of needCeiling ? sides : []) {
         const c = await measure(side, "ceiling c=64", (url) =>
           runLoad({ url, body, headers, connections: 64, durationSeconds: seconds }),
         );
@@ -151,6 +156,13 @@ async function main(): Promise<void> {
         const rate = Math.max(1, Math.floor(ceilings.get(side)! / 2));
         await measure(side, `half ${rate} req/s`, (url) =>
           runLoad({ url, body, headers, connections: 64, rate, durationSeconds: seconds }),
+        );
+      }
+      // The same rate, evenly spaced (autocannon's rate sends each second's share in one burst).
+      for (const side of only.includes("paced") ? sides : []) {
+        const rate = Math.max(1, Math.floor(ceilings.get(side)! / 2));
+        await measure(side, `half ${rate} req/s paced`, (url) =>
+          runPacedLoad({ url, body, headers, connections: 64, rate, durationSeconds: seconds }),
         );
       }
       // The same fixed rate for every side: CPU per request at equal load, the fairest comparison
