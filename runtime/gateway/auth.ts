@@ -6,6 +6,7 @@
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from "jose";
 import type { QuotaStore } from "../shared/quota/index.js";
 import type { RuntimeConfig, TenantConfig } from "../shared/contracts/index.js";
+import { ApiKeyCache } from "./api-key-cache.js";
 import type { GatewayEnv } from "./config.js";
 import { ApiError } from "./errors.js";
 
@@ -16,11 +17,13 @@ const CHALLENGE = { "www-authenticate": 'Bearer realm="turnpike"' };
 export class Authenticator {
   private readonly jwtKey?: Uint8Array | JWTVerifyGetKey;
   private readonly jwtAlgorithms?: string[];
+  private readonly keys: ApiKeyCache;
 
   constructor(
     private readonly quota: QuotaStore,
     private readonly env: GatewayEnv,
   ) {
+    this.keys = new ApiKeyCache(env.TURNPIKE_API_KEY_CACHE_MS);
     if (env.TURNPIKE_JWT_SECRET) {
       this.jwtKey = new TextEncoder().encode(env.TURNPIKE_JWT_SECRET);
       this.jwtAlgorithms = ["HS256"];
@@ -40,8 +43,9 @@ export class Authenticator {
       );
     }
     if (this.jwtKey && JWT_SHAPE.test(credential)) return this.tenantOfJwt(credential);
+    let tenant = this.keys.get(credential);
+    if (tenant !== undefined) return tenant;
     // Only the key's SHA-256 is looked up, so no secret is ever compared byte by byte.
-    let tenant: string | undefined;
     try {
       tenant = await this.quota.tenantForApiKey(credential);
     } catch (cause) {
@@ -53,7 +57,15 @@ export class Authenticator {
       );
     }
     if (!tenant) throw new ApiError("invalid_api_key", "the API key is not valid", CHALLENGE);
+    this.keys.set(credential, tenant);
     return tenant;
+  }
+
+  /** The tenant of an API key this gateway resolved within TURNPIKE_API_KEY_CACHE_MS, without I/O. */
+  knownTenantOf(headers: Record<string, string | string[] | undefined>): string | undefined {
+    const credential = credentialOf(headers);
+    if (!credential || (this.jwtKey && JWT_SHAPE.test(credential))) return undefined;
+    return this.keys.get(credential);
   }
 
   private async tenantOfJwt(token: string): Promise<string> {

@@ -62,6 +62,11 @@ export const gatewayEnvSchema = commonEnvSchema
     /** Requests per tenant per rate window; 0 disables. Token quotas are separate (TenantQuota). */
     TURNPIKE_RATE_LIMIT_PER_TENANT: z.coerce.number().int().min(0).default(60_000),
     TURNPIKE_RATE_LIMIT_WINDOW_MS: positiveMs(60_000),
+    /**
+     * How long a resolved API key is trusted without asking Redis again (a removed key keeps
+     * working on this gateway for at most this long); 0 asks Redis on every request.
+     */
+    TURNPIKE_API_KEY_CACHE_MS: z.coerce.number().int().min(0).default(1_000),
     /** Trust X-Forwarded-For (behind an ingress) when deciding the client IP. */
     TURNPIKE_TRUST_PROXY: z.stringbool().default(false),
     /** How long an Idempotency-Key keeps pointing at its first request. */

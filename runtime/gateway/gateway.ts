@@ -262,6 +262,19 @@ async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
     const perIp = limit(env.TURNPIKE_RATE_LIMIT_PER_IP, (r) => `ip:${r.ip}`);
     const perTenant = limit(env.TURNPIKE_RATE_LIMIT_PER_TENANT, (r) => `tenant:${r.tenant}`);
     api.addHook("onRequest", async (request) => {
+      const known = ctx.authenticator.knownTenantOf(request.headers);
+      if (known !== undefined) {
+        // A key resolved moments ago: both limits in one round trip, the IP's refusal first (a
+        // request the IP limit refuses then also counts against its tenant's limit).
+        request.tenant = known;
+        const [ip, tenant] = await Promise.allSettled([
+          perIp && enforce(perIp, request, "client IP"),
+          perTenant && enforce(perTenant, request, "tenant"),
+        ]);
+        if (ip.status === "rejected") throw ip.reason;
+        if (tenant.status === "rejected") throw tenant.reason;
+        return;
+      }
       if (perIp) await enforce(perIp, request, "client IP");
       request.tenant = await ctx.authenticator.tenantOf(request.headers);
       if (perTenant) await enforce(perTenant, request, "tenant");

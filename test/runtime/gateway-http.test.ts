@@ -224,6 +224,21 @@ describe("CORS", () => {
     expect(evil.headers.get("access-control-allow-origin")).toBeNull();
   });
 
+  it("trusts a resolved API key for TURNPIKE_API_KEY_CACHE_MS; an unknown one is asked for every time", async () => {
+    // "keyed" has no TenantQuota in the config: a key that resolves gets 403, one that does not 401.
+    const key = "cached-key-0123456789";
+    const cached = await fx.another({ TURNPIKE_API_KEY_CACHE_MS: "600000" });
+    const uncached = await fx.another({ TURNPIKE_API_KEY_CACHE_MS: "0" });
+    const codeOn = async (url: string) => (await errorOf(await call(url, "/v2/models/echo", { key }))).code;
+    expect(await codeOn(cached.url)).toBe("invalid_api_key");
+    await fx.quota.writeTenant("keyed", {}, [hashApiKey(key)]);
+    expect(await codeOn(cached.url)).toBe("tenant_unknown");
+    expect(await codeOn(uncached.url)).toBe("tenant_unknown");
+    await fx.quota.removeTenant("keyed");
+    expect(await codeOn(cached.url)).toBe("tenant_unknown");
+    expect(await codeOn(uncached.url)).toBe("invalid_api_key");
+  });
+
   it("sends no CORS headers at all when no origin is configured", async () => {
     const plain = await fx.another({});
     const res = await call(plain.url, "/v2/health/live", { headers: { origin: "https://app.example.com" } });
