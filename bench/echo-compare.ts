@@ -6,8 +6,9 @@
  *
  *   npx tsx bench/echo-compare.ts --roots=/path/to/before,. [--seconds=8] [--rounds=2] [--only=ceiling] [--rate=100]
  *
- * --only picks from c1, ceiling, half (autocannon's --overallRate: per-second bursts) and paced
- * (the same rate evenly spaced, bench/lib/paced-load.ts).
+ * --only picks from idle (CPU ms per second of each role with no load), c1, ceiling, half (autocannon's --overallRate: per-second bursts) and paced
+ * (the same rate evenly spaced, bench/lib/paced-load.ts); with --rate, paced or fixed-paced also
+ * runs that rate evenly spaced.
  *
  * Each root must be a checkout with node_modules. Measurements only; nothing asserts.
  */
@@ -139,6 +140,18 @@ async function main(): Promise<void> {
       });
     }
     for (let r = 0; r < rounds; r++) {
+      // What each role costs with no request at all (timers, pollers), in CPU ms per second: at a
+      // low rate it is spread over few requests and dominates their CPU per request.
+      for (const side of only.includes("idle") ? sides : []) {
+        const window = cpuWindow(side.meter);
+        await sleep(seconds * 1000);
+        const cpu = window.end();
+        const perSecond = (k: string) => round(((cpu.cpuMs[k] ?? 0) * 1000) / cpu.elapsedMs, 2);
+        say(
+          `[${side.root}] idle: CPU ms/s gateway ${perSecond("gateway")} worker ${perSecond("worker")} ` +
+            `collector ${perSecond("collector")} | foreign ${cpu.foreignPercent}%`,
+        );
+      }
       const ceilings = new Map<Side, number>();
       for (const side of only.includes("c1") ? sides : []) {
         await measure(side, "c=1", (url) =>
@@ -172,6 +185,11 @@ async function main(): Promise<void> {
         await measure(side, `fixed ${fixed} req/s`, (url) =>
           runLoad({ url, body, headers, connections: 32, rate: fixed, durationSeconds: seconds }),
         );
+        if (only.includes("paced") || only.includes("fixed-paced")) {
+          await measure(side, `fixed ${fixed} req/s paced`, (url) =>
+            runPacedLoad({ url, body, headers, connections: 32, rate: fixed, durationSeconds: seconds }),
+          );
+        }
       }
     }
   } finally {
