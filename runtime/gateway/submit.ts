@@ -46,6 +46,11 @@ export interface Submission {
   cachedAnswer?: { entry: CacheEntry; charge: "none" | "tokens" };
   /** This gateway's own queue, when it waits for the result there (see StreamHub). */
   replyTo?: string;
+  /**
+   * Skip the "queued" marker: a synchronous caller learns the id only with its answer, and the
+   * route writes the marker itself if that answer is a timeout. Ignored with an Idempotency-Key.
+   */
+  deferMark?: boolean;
 }
 
 /** The request that now stands for the submission: new, or the first one with the same key. */
@@ -150,7 +155,9 @@ export class Submitter {
     try {
       // Both go out back to back on one connection (one round trip); SET is applied first.
       const [marked, reservation, backlog] = await Promise.allSettled([
-        states.markQueued(s.requestId, s.tenant, s.target, s.submittedAt),
+        s.deferMark && !idemKey
+          ? undefined
+          : states.markQueued(s.requestId, s.tenant, s.target, s.submittedAt),
         quota.reserve(s.tenant, s.requestId, s.reservedTokens, s.submittedAt),
         this.backlog.admit(this.deps.config(), s),
       ]);

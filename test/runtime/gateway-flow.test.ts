@@ -148,6 +148,9 @@ describe("synchronous round trips", () => {
     expect(res.headers.get("location")).toBe(`/v1/requests/${id}`);
     expect(res.headers.get("x-request-id")).toBe(id);
     expect(error.body.location).toBe(`/v1/requests/${id}`);
+    // The id is handed out only with the 504: the request reads as queued from then on.
+    const queued = await json(await call(fx.url, `/v1/requests/${id}`, { key: KEYS.acme }));
+    expect(queued).toMatchObject({ id, status: "queued", target: { kind: "model", name: "echo" } });
     const task = await fx.answerOne("echo");
     expect(task.requestId).toBe(id);
     expect(task.parameters).toBeUndefined(); // the gateway's own `timeout` is not forwarded

@@ -145,6 +145,7 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
       const replyTo = sync ? ctx.replies.replyTo : undefined;
       let direct = replyTo ? ctx.replies.awaitResult(requestId) : undefined;
       let waiter = sync ? ctx.completions.wait(requestId) : undefined;
+      const submittedAt = Date.now();
       let outcome;
       try {
         outcome = await ctx.submitter.submit({
@@ -157,10 +158,11 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
           parameters: parsed.parameters,
           inputTokens: hit ? 0 : tokens.inputTokens,
           reservedTokens: hit ? hitTokens(hit) : tokens.reservedTokens,
-          submittedAt: Date.now(),
+          submittedAt,
           idempotencyKey,
           ...submissionCache(cache),
           ...(replyTo ? { replyTo } : {}),
+          ...(sync ? { deferMark: true } : {}),
         });
       } catch (error) {
         waiter?.cancel();
@@ -201,6 +203,13 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
           outcome.reused,
         );
         if (state && isFinal(state)) return answerFinal(reply, state, parsed);
+        // The caller learns the id only now: mark the request queued for GET /v1/requests/{id}.
+        if (!state) {
+          const target = { kind: resolved.kind, name };
+          await ctx.states
+            .markQueued(outcome.requestId, tenant, target, submittedAt, true)
+            .catch(() => undefined);
+        }
         throw syncTimeout(outcome.requestId, timeoutMs, ctx.stopping.aborted);
       } finally {
         ctx.metrics.inFlight.dec({ target: name });
