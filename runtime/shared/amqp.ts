@@ -3,6 +3,7 @@
  * topology (declared idempotently) and confirmed publishing.
  */
 import amqp, { type ChannelModel, type ConfirmChannel, type Options } from "amqplib";
+import { coalesceWrites } from "./amqp-coalesce.js";
 import { names } from "./contracts/index.js";
 
 /** Queue policy of one InferenceModel, as its spec.queue says. */
@@ -45,7 +46,12 @@ export async function connectAmqp(url: string, connectionName: string): Promise<
   try {
     // noDelay: with Nagle on, a publish larger than one segment (an OCR task is ~6 KB) waits ~40 ms
     // for the broker's delayed ACK (bench/README.md, "Bottlenecks").
-    return await amqp.connect(url, { clientProperties: { connection_name: connectionName }, noDelay: true });
+    const model = await amqp.connect(url, {
+      clientProperties: { connection_name: connectionName },
+      noDelay: true,
+    });
+    coalesceWrites(model);
+    return model;
   } catch (cause) {
     throw new Error(`connecting to RabbitMQ as ${connectionName}`, { cause });
   }
