@@ -12,7 +12,7 @@
  *
  * Each root must be a checkout with node_modules. Measurements only; nothing asserts.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { freePort } from "../hack/control-plane.js";
@@ -28,6 +28,8 @@ interface Side {
   root: string;
   install: Installation;
   gateway: { handle: ChildHandle; url: string };
+  worker: ChildHandle;
+  collector: ChildHandle;
   meter: CpuMeter;
 }
 
@@ -90,19 +92,46 @@ async function startSide(root: string, echoUri: string): Promise<Side> {
     .track("worker", () => [worker.handle.pid])
     .track("collector", () => [collector.handle.pid])
     .trackServices();
-  return { root, install, gateway, meter };
+  return { root, install, gateway, worker: worker.handle, collector: collector.handle, meter };
 }
 
 const body = { inputs: [{ name: "x", datatype: "FP32", shape: [1, 4], data: [1, 2, 3, 4] }] };
 const headers = { authorization: `Bearer ${API_KEY}` };
 
+/** Read and write system calls a process made so far (/proc/<pid>/io; all its threads). */
+function syscalls(pid: number): { r: number; w: number } {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, "utf8");
+    const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, "m").exec(io)?.[1] ?? 0);
+    return { r: field("syscr"), w: field("syscw") };
+  } catch {
+    return { r: 0, w: 0 };
+  }
+}
+
+/** Syscalls per role, sampled: unlike CPU time, their count does not grow with others' load. */
+function syscallWindow(side: Side) {
+  const roles = { gateway: side.gateway.handle.pid, worker: side.worker.pid, collector: side.collector.pid };
+  const before = Object.entries(roles).map(([role, pid]) => [role, pid, syscalls(pid)] as const);
+  return (ok: number) =>
+    before
+      .map(([role, pid, was]) => {
+        const now = syscalls(pid);
+        const per = (n: number) => round(n / Math.max(1, ok), 2);
+        return `${role} ${per(now.r - was.r)}/${per(now.w - was.w)}`;
+      })
+      .join(" ");
+}
+
 async function measure(side: Side, label: string, load: (url: string) => Promise<LoadResult>) {
   const load1 = loadavg()[0]!.toFixed(2);
+  const sys = syscallWindow(side);
   const window = cpuWindow(side.meter);
   const from = Date.now();
   const result = await load(`${side.gateway.url}/v2/models/echo/infer`);
   const to = Date.now();
   const cpu = window.end();
+  const syscallsPer = sys(result.ok);
   await sleep(500);
   const stages = await side.install.stages("echo", from, to);
   const per = (k: string) => round((cpu.cpuMs[k] ?? 0) / Math.max(1, result.ok), 3);
@@ -112,7 +141,8 @@ async function measure(side: Side, label: string, load: (url: string) => Promise
     `[${side.root}] ${label}: ${result.okPerSecond} ok/s p50 ${result.latency.p50Ms} p99 ${result.latency.p99Ms} ms ` +
       `other ${result.other} | CPU ms/req gateway ${per("gateway")} worker ${per("worker")} ` +
       `collector ${per("collector")} (roles ${round(own, 3)}) rabbitmq ${per("rabbitmq")} redis ${per("redis")} ` +
-      `postgres ${per("postgres")} (services ${round(services, 3)}) | records ${stages.records} ` +
+      `postgres ${per("postgres")} (services ${round(services, 3)}) | syscalls/req read/write ${syscallsPer} ` +
+      `| records ${stages.records} ` +
       `| load ${load1} foreign ${cpu.foreignPercent}%`,
   );
   return result;
