@@ -16,6 +16,7 @@ import { names, type RuntimeConfigInput } from "../../runtime/shared/contracts/i
 import { writeTinyModels } from "../../test/fixtures/tiny-models.js";
 import { QuotaStore, hashApiKey } from "../../runtime/shared/quota/index.js";
 import { runLoad, type LoadResult } from "../lib/autocannon.js";
+import { runPacedLoad } from "../lib/paced-load.js";
 import { onInterrupt, say, services, sleep, uniqueName } from "../lib/env.js";
 import { CpuMeter, cpuWindow, startTs, waitHealthy, type ChildHandle } from "../lib/processes.js";
 import { round } from "../lib/stats.js";
@@ -330,8 +331,10 @@ export async function endToEnd(options: EndToEndOptions): Promise<EndToEndResult
       }),
     );
     const rate = Math.max(1, Math.floor(echoCeiling.load.okPerSecond / 2));
+    // Evenly spaced: autocannon's rate mode sends each second's share in one burst (the ceiling's
+    // latency for half of every second), see bench/lib/paced-load.ts.
     const halfLoad = () =>
-      runLoad({
+      runPacedLoad({
         url: echoUrl,
         body: echoBody,
         headers,
