@@ -131,7 +131,8 @@ export const tenantQuotaGuide = `
 (\`secretRef.key\` defaults to \`apiKey\`). The operator reads the Secret and publishes only the
 key's SHA-256 hash to the gateway; the key itself never leaves the Secret. Clients send it as
 \`Authorization: Bearer <key>\`. To rotate, add a second entry, move clients over, then remove the
-first. A Secret or key that does not exist makes \`Ready\` False with a message naming it.
+first; a gateway that accepted a removed key within the last second may accept it for up to that
+second more (it trusts a resolved key for \`TURNPIKE_API_KEY_CACHE_MS\`, 1 s). A Secret or key that does not exist makes \`Ready\` False with a message naming it.
 
 **Limits.** \`spec.limits\` holds up to four limits; at least one must be set and every value is a
 positive integer. The gateway checks all of them atomically in one Redis script before a request is
