@@ -1,10 +1,10 @@
 /**
  * The worker's queue side: consumes its model's queue and every tenant lane of the model
- * (runtime/shared/lanes.ts), each with a bounded prefetch; picks which received request starts next
- * with the FairScheduler (priority with a floor, then weighted fair shares between tenants); batches
- * requests, runs them, publishes each outcome with publisher confirms and only then acks. Requests
- * are handed to the batcher (or a generation) only while it has room for them, so the choice is
- * made as late as possible; everything received stays unacked until it ran.
+ * (runtime/shared/lanes.ts), each with a bounded prefetch; lets TaskAdmission pick which received
+ * request starts next and when (fair shares between tenants, cancellation check); batches requests,
+ * runs them, publishes each outcome with publisher confirms and only then acks. Requests are handed
+ * to the batcher (or a generation) only while it has room for them; everything received stays
+ * unacked until it ran.
  *
  * Per message:
  * - not a task at all (not JSON, no request id) -> nack with requeue; the quorum queue's delivery
@@ -14,8 +14,9 @@
  * - success -> the next segment's task to the next model's queue, or the InferenceResult;
  * - a publish that is not confirmed -> nack with requeue (redelivery is idempotent: message id =
  *   request id, and the collector upserts);
- * - a task its tenant cancelled (DELETE /v1/requests/{id}; checked here, where every task is
- *   accepted, whatever queue it came from) -> a cancelled InferenceResult, then ack, without running.
+ * - a task its tenant cancelled (DELETE /v1/requests/{id}; checked by TaskAdmission, where every
+ *   task is accepted, whatever queue it came from) -> a cancelled InferenceResult, then ack, without
+ *   running.
  */
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import { performance } from "node:perf_hooks";
@@ -33,7 +34,7 @@ import type { Metrics } from "../shared/metrics.js";
 import type { DecodedTensor } from "../shared/tensors.js";
 import { concatRows, splitRows } from "./batch-tensors.js";
 import { Batcher } from "./batcher.js";
-import { FairScheduler, type FairClass } from "./fair-scheduler.js";
+import type { FairClass } from "./fair-scheduler.js";
 import {
   finishRequest,
   padAxisOf,
@@ -45,6 +46,7 @@ import type { CancelCheck } from "./cancel-marks.js";
 import { Cancellations } from "./engines/llama/cancel-listener.js";
 import { runGeneration } from "./engines/llama/run-generation.js";
 import { StepError, toStepError } from "./step-error.js";
+import { TaskAdmission } from "./task-admission.js";
 import {
   cancelledResult,
   ENQUEUED_AT_HEADER,
@@ -80,25 +82,15 @@ interface Item {
   request: PreparedRequest;
 }
 
-/** A received task waiting for its turn. */
-interface Received {
-  message: ConsumeMessage;
-  task: InferenceTask;
-}
-
 /** Consumes one model queue; see the module comment for the life of a message. */
 export class ModelConsumer {
   private readonly consumerTags = new Map<string, string>();
   private stopped = false;
-  /** While consumers are being registered at start, received tasks wait (see start). */
-  private holding = false;
   private onCancelled: () => void = () => undefined;
-  private readonly fair = new FairScheduler<Received>();
+  private readonly admission: TaskAdmission;
   /** Generations running now (generative models). */
   private generating = 0;
   private readonly settling = new Set<Promise<void>>();
-  /** Tasks waiting for the cancellation check; drained before the batcher on stop. */
-  private readonly checking = new Set<Promise<void>>();
   private readonly batcher: Batcher<Item>;
   private unacked = 0;
   /** Generations clients gave up on (generative models only). */
@@ -110,12 +102,24 @@ export class ModelConsumer {
   constructor(private readonly options: ConsumerOptions) {
     const { runner } = options.model;
     this.batchLimit = this.limits(runner.config.batching).maxBatchSize;
+    this.admission = new TaskAdmission({
+      classOf: options.classOf,
+      hasRoom: (checking) => this.hasRoom(checking),
+      cancelCheck: options.cancelCheck,
+      onAccepted: (task, queuedMs) => {
+        options.metrics.queueWait.observe({ model: runner.config.name }, queuedMs / 1000);
+        options.onAccepted?.(task);
+      },
+      run: ({ message, task }, queuedMs) => this.run(message, task, queuedMs),
+      skip: ({ message, task }) => this.skipCancelled(message, task),
+      requeue: (message, error) => this.requeue(message, error),
+    });
     this.batcher = new Batcher<Item>({
       ...this.limits(runner.config.batching),
       rowsOf: (item) => item.request.rows,
       keyOf: (item) => item.request.key,
       run: (items) => this.runBatch(items),
-      onTaken: () => this.admit(),
+      onTaken: () => this.admission.admit(),
       onError: (error, items) => {
         options.log.error(
           { err: error, count: items.length },
@@ -135,7 +139,7 @@ export class ModelConsumer {
   configure(batching: { maxBatchSize: number; maxDelayMs: number }): void {
     this.batchLimit = this.limits(batching).maxBatchSize;
     this.batcher.configure(this.limits(batching));
-    this.admit();
+    this.admission.admit();
   }
 
   /** Starts consuming every queue of the options (manual acks, bounded prefetch per queue). */
@@ -149,14 +153,10 @@ export class ModelConsumer {
     }
     // Nothing starts before every queue is consumed and has had a turn to deliver: otherwise the
     // first lane to deliver would take the first batches alone.
-    this.holding = true;
-    try {
+    await this.admission.hold(async () => {
       for (const queue of this.options.queues) await this.consume(queue);
       await new Promise((resolve) => setImmediate(resolve));
-    } finally {
-      this.holding = false;
-    }
-    this.admit();
+    });
   }
 
   /** Consumes one more queue (a tenant lane added by a config reload); a no-op if already consumed. */
@@ -201,9 +201,7 @@ export class ModelConsumer {
       await channel.cancel(tag).catch((err: unknown) => log.warn({ err }, "cancelling the consumer"));
     }
     const drained = (async () => {
-      // Everything received runs, as before lanes: fairness no longer matters while draining.
-      for (const received of this.fair.drain()) this.accept(received);
-      await Promise.allSettled([...this.checking]);
+      await this.admission.drain();
       await this.batcher.flush();
       while (this.settling.size > 0) await Promise.allSettled([...this.settling]);
     })();
@@ -233,52 +231,20 @@ export class ModelConsumer {
       if (error instanceof MalformedTaskError) return this.fail(message, error.task, error);
       return this.requeue(message, error);
     }
-    if (this.stopped) return this.accept({ message, task });
-    this.fair.push(this.options.classOf(task.tenant), { message, task }, rowsOf(task));
-    this.admit();
-  }
-
-  /** Room for more started requests: one batch waiting beside the running one, or free sequences. */
-  private hasRoom(): boolean {
-    const { runner } = this.options.model;
-    // Tasks whose cancellation check is still out will join the batcher or start a generation.
-    const taken = this.checking.size;
-    if (runner.generator) return this.generating + taken < runner.config.batching.maxBatchSize;
-    return this.batcher.pending + taken < this.batchLimit;
-  }
-
-  /** Starts the requests the scheduler picks while there is room for them. */
-  private admit(): void {
-    if (this.holding) return;
-    while (this.fair.size > 0 && this.hasRoom()) this.accept(this.fair.next()!);
+    // While stopping, everything received runs at once (see stop).
+    if (this.stopped) return this.admission.accept({ message, task });
+    this.admission.push({ message, task });
   }
 
   /**
-   * The one place where a received task is accepted for running: from here on it is the model's
-   * (queue wait measured; unless its tenant cancelled it, prepared and handed to the batcher or a
-   * generation).
+   * Room for more started requests: one batch waiting beside the running one, or free sequences.
+   * Tasks whose cancellation check is still out (`checking`) will join the batcher or start a
+   * generation.
    */
-  private accept({ message, task }: Received): void {
-    const { model, metrics } = this.options;
-    const name = model.runner.config.name;
-    const header = Number(message.properties.headers?.[ENQUEUED_AT_HEADER]);
-    const enqueuedAt = Number.isFinite(header) && header > 0 ? header : task.submittedAt;
-    const queuedMs = Math.max(0, Date.now() - enqueuedAt);
-    metrics.queueWait.observe({ model: name }, queuedMs / 1000);
-    this.options.onAccepted?.(task);
-    const check = this.options.cancelCheck;
-    if (!check) return this.run(message, task, queuedMs);
-    const checked = check
-      .isCancelled(task)
-      .then((cancelled) =>
-        cancelled ? this.skipCancelled(message, task) : this.run(message, task, queuedMs),
-      )
-      .catch((error: unknown) => this.requeue(message, error))
-      .finally(() => {
-        this.checking.delete(checked);
-        this.admit();
-      });
-    this.checking.add(checked);
+  private hasRoom(checking: number): boolean {
+    const { runner } = this.options.model;
+    if (runner.generator) return this.generating + checking < runner.config.batching.maxBatchSize;
+    return this.batcher.pending + checking < this.batchLimit;
   }
 
   /** A task the tenant cancelled: its cancelled result, then ack; the model never sees it. */
@@ -391,7 +357,7 @@ export class ModelConsumer {
       .finally(() => {
         this.settling.delete(running);
         this.generating--;
-        this.admit();
+        this.admission.admit();
       });
     this.generating++;
     this.settling.add(running);
@@ -501,12 +467,6 @@ export class ModelConsumer {
     this.unacked--;
     this.options.metrics.inFlight.dec({ target: this.options.model.runner.config.name });
   }
-}
-
-/** What starting a task costs the model, for fair shares: its rows (dimension 0 of its first input). */
-function rowsOf(task: InferenceTask): number {
-  const rows = task.inputs[0]?.shape[0];
-  return rows !== undefined && rows > 0 ? rows : 1;
 }
 
 /** Which delivery attempt this is (1 = first); quorum queues count earlier ones in x-delivery-count. */
