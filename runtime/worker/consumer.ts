@@ -1,10 +1,10 @@
 /**
  * The worker's queue side: consumes its model's queue and every tenant lane of the model
  * (runtime/shared/lanes.ts), each with a bounded prefetch; lets TaskAdmission pick which received
- * request starts next and when (fair shares between tenants, cancellation check); batches requests,
- * runs them, publishes each outcome with publisher confirms and only then acks. Requests are handed
- * to the batcher (or a generation) only while it has room for them; everything received stays
- * unacked until it ran.
+ * request starts next and when (fair shares between tenants, cancellation check); batches requests
+ * and runs them; lets MessageSettler publish each outcome with publisher confirms and only then ack.
+ * Requests are handed to the batcher (or a generation) only while it has room for them; everything
+ * received stays unacked until it ran.
  *
  * Per message:
  * - not a task at all (not JSON, no request id) -> nack with requeue; the quorum queue's delivery
@@ -22,13 +22,11 @@ import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import { performance } from "node:perf_hooks";
 import {
   names,
-  RESULT_MESSAGE_TYPE,
   type InferenceResult,
   type InferenceTask,
   entryModel,
   providerArguments,
 } from "../shared/contracts/index.js";
-import { publishJson } from "../shared/amqp.js";
 import type { Logger } from "../shared/logger.js";
 import type { Metrics } from "../shared/metrics.js";
 import type { DecodedTensor } from "../shared/tensors.js";
@@ -44,18 +42,11 @@ import {
 } from "./segment-runner.js";
 import type { CancelCheck } from "./cancel-marks.js";
 import { Cancellations } from "./engines/llama/cancel-listener.js";
+import { MessageSettler } from "./message-settler.js";
 import { runGeneration } from "./engines/llama/run-generation.js";
-import { StepError, toStepError } from "./step-error.js";
+import { toStepError } from "./step-error.js";
 import { TaskAdmission } from "./task-admission.js";
-import {
-  cancelledResult,
-  ENQUEUED_AT_HEADER,
-  failedResult,
-  MalformedTaskError,
-  nextTask,
-  parseTask,
-  succeededResult,
-} from "./task-codec.js";
+import { cancelledResult, MalformedTaskError, nextTask, parseTask, succeededResult } from "./task-codec.js";
 
 /** Options of a {@link ModelConsumer}. */
 export interface ConsumerOptions {
@@ -90,9 +81,8 @@ export class ModelConsumer {
   private readonly admission: TaskAdmission;
   /** Generations running now (generative models). */
   private generating = 0;
-  private readonly settling = new Set<Promise<void>>();
+  private readonly settler: MessageSettler;
   private readonly batcher: Batcher<Item>;
-  private unacked = 0;
   /** Generations clients gave up on (generative models only). */
   private readonly cancellations = new Cancellations();
 
@@ -102,6 +92,7 @@ export class ModelConsumer {
   constructor(private readonly options: ConsumerOptions) {
     const { runner } = options.model;
     this.batchLimit = this.limits(runner.config.batching).maxBatchSize;
+    this.settler = new MessageSettler(options);
     this.admission = new TaskAdmission({
       classOf: options.classOf,
       hasRoom: (checking) => this.hasRoom(checking),
@@ -112,7 +103,7 @@ export class ModelConsumer {
       },
       run: ({ message, task }, queuedMs) => this.run(message, task, queuedMs),
       skip: ({ message, task }) => this.skipCancelled(message, task),
-      requeue: (message, error) => this.requeue(message, error),
+      requeue: (message, error) => this.settler.requeue(message, error),
     });
     this.batcher = new Batcher<Item>({
       ...this.limits(runner.config.batching),
@@ -125,14 +116,14 @@ export class ModelConsumer {
           { err: error, count: items.length },
           "batch runner failed; requeueing its messages",
         );
-        for (const item of items) this.requeue(item.message, error);
+        for (const item of items) this.settler.requeue(item.message, error);
       },
     });
   }
 
   /** Messages received and not yet acked or nacked. */
   get inFlight(): number {
-    return this.unacked;
+    return this.settler.unacked;
   }
 
   /** Applies new batching limits from a reloaded config. */
@@ -203,7 +194,7 @@ export class ModelConsumer {
     const drained = (async () => {
       await this.admission.drain();
       await this.batcher.flush();
-      while (this.settling.size > 0) await Promise.allSettled([...this.settling]);
+      await this.settler.idle();
     })();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
@@ -211,7 +202,8 @@ export class ModelConsumer {
     });
     const ok = await Promise.race([drained.then(() => true), timedOut]);
     clearTimeout(timer);
-    if (!ok) log.warn({ unacked: this.unacked }, "drain timed out; unacked messages return to the queue");
+    if (!ok)
+      log.warn({ unacked: this.settler.unacked }, "drain timed out; unacked messages return to the queue");
     return ok;
   }
 
@@ -221,15 +213,13 @@ export class ModelConsumer {
   }
 
   private onMessage(message: ConsumeMessage): void {
-    const { model, metrics } = this.options;
-    this.unacked++;
-    metrics.inFlight.inc({ target: model.runner.config.name });
+    this.settler.received();
     let task: InferenceTask;
     try {
       task = parseTask(message.content);
     } catch (error) {
-      if (error instanceof MalformedTaskError) return this.fail(message, error.task, error);
-      return this.requeue(message, error);
+      if (error instanceof MalformedTaskError) return this.settler.fail(message, error.task, error);
+      return this.settler.requeue(message, error);
     }
     // While stopping, everything received runs at once (see stop).
     if (this.stopped) return this.admission.accept({ message, task });
@@ -251,7 +241,7 @@ export class ModelConsumer {
   private skipCancelled(message: ConsumeMessage, task: InferenceTask): void {
     this.options.log.info({ requestId: task.requestId }, "skipping a request its tenant cancelled");
     const queue = names(this.options.prefix).resultsQueue;
-    this.publishThenAck(message, queue, cancelledResult(task), task.requestId);
+    this.settler.publishThenAck(message, queue, cancelledResult(task), task.requestId);
   }
 
   /** Runs an accepted task: generates, or prepares it and hands it to the batcher. */
@@ -262,7 +252,7 @@ export class ModelConsumer {
     try {
       request = prepareRequest(model, task, queuedMs);
     } catch (error) {
-      return this.fail(message, task, toStepError(error, "invalid_input", "preparing the request"));
+      return this.settler.fail(message, task, toStepError(error, "invalid_input", "preparing the request"));
     }
     log.debug({ requestId: task.requestId, rows: request.rows }, "request waiting for a batch");
     this.batcher.add({ message, request });
@@ -293,7 +283,7 @@ export class ModelConsumer {
       const broken = runner.failure();
       if (broken) {
         // Not the requests' fault: give them back for another worker and stop this one.
-        for (const item of items) this.requeue(item.message, broken);
+        for (const item of items) this.settler.requeue(item.message, broken);
         return this.options.onBroken(broken);
       }
       if (items.length > 1) {
@@ -302,7 +292,7 @@ export class ModelConsumer {
         return;
       }
       const item = items[0]!;
-      return this.fail(
+      return this.settler.fail(
         item.message,
         item.request.task,
         toStepError(error, "model_error", "running the model"),
@@ -322,8 +312,7 @@ export class ModelConsumer {
         }
       }),
     );
-    this.settling.add(post);
-    void post.finally(() => this.settling.delete(post));
+    this.settler.track(post);
   }
 
   /**
@@ -343,24 +332,23 @@ export class ModelConsumer {
         metrics.inferenceDuration.observe({ model: name }, result.steps.at(-1)!.inferMs / 1000);
         metrics.tokensProcessed.inc({ model: name, tenant: task.tenant }, result.outputTokens);
         const queue = names(this.options.prefix).resultsQueue;
-        this.publishThenAck(message, queue, result, task.requestId, announce, task.replyTo);
+        this.settler.publishThenAck(message, queue, result, task.requestId, announce, task.replyTo);
       })
       .catch((error: unknown) => {
         const broken = model.runner.failure();
         if (broken) {
-          this.requeue(message, broken);
+          this.settler.requeue(message, broken);
           return this.options.onBroken(broken);
         }
         log.debug({ err: error, requestId: task.requestId }, "generation failed");
-        this.fail(message, task, toStepError(error, "model_error", "generating"));
+        this.settler.fail(message, task, toStepError(error, "model_error", "generating"));
       })
       .finally(() => {
-        this.settling.delete(running);
         this.generating--;
         this.admission.admit();
       });
     this.generating++;
-    this.settling.add(running);
+    this.settler.track(running);
   }
 
   private succeed(item: Item, outputs: DecodedTensor[], run: { inferMs: number; batchSize: number }): void {
@@ -385,97 +373,12 @@ export class ModelConsumer {
         replyTo = task.replyTo;
       }
     } catch (error) {
-      return this.fail(item.message, task, toStepError(error, "processor_error", "finishing the request"));
-    }
-    this.publishThenAck(item.message, queue, body, task.requestId, undefined, replyTo);
-  }
-
-  /** Ends a request with a failed result (deterministic failure): publish, then ack. */
-  private fail(message: ConsumeMessage, task: InferenceTask, error: StepError): void {
-    this.options.log.warn(
-      { requestId: task.requestId, code: error.code, err: error.cause ?? error },
-      `request failed: ${error.message}`,
-    );
-    const queue = names(this.options.prefix).resultsQueue;
-    this.publishThenAck(message, queue, failedResult(task, error), task.requestId, undefined, task.replyTo);
-  }
-
-  private publishThenAck(
-    message: ConsumeMessage,
-    queue: string,
-    body: unknown,
-    requestId: string,
-    /** Runs once the publish is confirmed (a generation tells the streaming gateway it is done). */
-    onConfirmed?: () => void,
-    /**
-     * For a result: the answering gateway's own queue. The same publish is routed there too (BCC,
-     * removed before delivery), so the gateway answers at once while the collector records from the
-     * durable copy. The task is acked only once that copy is confirmed, so an answer given before
-     * the record always has a durable result or a task to redo behind it.
-     */
-    replyTo?: string,
-  ): void {
-    const { channel } = this.options;
-    const headers: Record<string, unknown> = { [ENQUEUED_AT_HEADER]: Date.now() };
-    if (replyTo) headers.BCC = [replyTo];
-    const settled: Promise<void> = publishJson(channel, queue, body, {
-      messageId: requestId,
-      headers,
-      ...(replyTo ? { type: RESULT_MESSAGE_TYPE } : {}),
-    })
-      .then(() => {
-        onConfirmed?.();
-        this.settle(message, () => channel.ack(message));
-      })
-      .catch(async (error: unknown) => {
-        // The broker refused (e.g. the next queue is full or missing): back off a little before
-        // the retry, so a short hiccup does not burn through the delivery limit at once.
-        await new Promise((resolve) => setTimeout(resolve, retryDelayMs(message)));
-        this.requeue(message, error);
-      })
-      .finally(() => this.settling.delete(settled));
-    this.settling.add(settled);
-  }
-
-  /**
-   * Returns a message to the queue for another attempt. Quorum queues count returns in
-   * x-delivery-count and dead-letter the message once it exceeds the delivery limit.
-   */
-  private requeue(message: ConsumeMessage, error: unknown): void {
-    const { model, metrics, log } = this.options;
-    const { deliveryLimit, name } = model.runner.config;
-    const attempts = attemptOf(message);
-    const last = attempts > deliveryLimit;
-    if (last) metrics.deadLettered.inc({ model: name });
-    log[last ? "error" : "warn"](
-      { err: error, messageId: message.properties.messageId, attempt: attempts, deliveryLimit },
-      last ? "giving up on the message: it goes to the dead-letter queue" : "requeueing the message",
-    );
-    this.settle(message, () => this.options.channel.nack(message, false, true));
-  }
-
-  private settle(message: ConsumeMessage, action: () => void): void {
-    try {
-      action();
-    } catch (err) {
-      // The channel is gone; the broker requeues every unacked message by itself.
-      this.options.log.warn(
-        { err, messageId: message.properties.messageId },
-        "channel closed before settling",
+      return this.settler.fail(
+        item.message,
+        task,
+        toStepError(error, "processor_error", "finishing the request"),
       );
     }
-    this.unacked--;
-    this.options.metrics.inFlight.dec({ target: this.options.model.runner.config.name });
+    this.settler.publishThenAck(item.message, queue, body, task.requestId, undefined, replyTo);
   }
-}
-
-/** Which delivery attempt this is (1 = first); quorum queues count earlier ones in x-delivery-count. */
-function attemptOf(message: ConsumeMessage): number {
-  const previous = Number(message.properties.headers?.["x-delivery-count"] ?? 0);
-  return (Number.isFinite(previous) ? previous : 0) + 1;
-}
-
-/** Pause before requeueing after a refused publish: 200 ms per attempt, at most 2 s. */
-function retryDelayMs(message: ConsumeMessage): number {
-  return Math.min(2_000, 200 * attemptOf(message));
 }

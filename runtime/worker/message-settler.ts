@@ -1,0 +1,143 @@
+/**
+ * How a worker ends each message it received: publishes its outcome (the next segment's task, or
+ * the InferenceResult) with publisher confirms and only then acks it, or returns it to its queue.
+ * Keeps the count of messages not yet settled and tracks everything still under way, so a stopping
+ * consumer can wait for it.
+ */
+import type { ConfirmChannel, ConsumeMessage } from "amqplib";
+import { names, RESULT_MESSAGE_TYPE, type InferenceTask } from "../shared/contracts/index.js";
+import { publishJson } from "../shared/amqp.js";
+import type { Logger } from "../shared/logger.js";
+import type { Metrics } from "../shared/metrics.js";
+import type { ServedModel } from "./segment-runner.js";
+import type { StepError } from "./step-error.js";
+import { ENQUEUED_AT_HEADER, failedResult } from "./task-codec.js";
+
+/** Options of a {@link MessageSettler}. */
+export interface MessageSettlerOptions {
+  channel: ConfirmChannel;
+  prefix: string;
+  model: ServedModel;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/** Publishes outcomes, then acks; or requeues. See the module comment. */
+export class MessageSettler {
+  private readonly settling = new Set<Promise<void>>();
+  private unackedCount = 0;
+
+  constructor(private readonly options: MessageSettlerOptions) {}
+
+  /** Messages received and not yet acked or nacked. */
+  get unacked(): number {
+    return this.unackedCount;
+  }
+
+  /** Counts a message just received; each one is settled exactly once, by ack or nack. */
+  received(): void {
+    this.unackedCount++;
+    this.options.metrics.inFlight.inc({ target: this.options.model.runner.config.name });
+  }
+
+  /** Tracks work that will settle messages (a batch's post-processing, a generation) for {@link idle}. */
+  track(work: Promise<void>): void {
+    this.settling.add(work);
+    void work.finally(() => this.settling.delete(work));
+  }
+
+  /** Resolves once nothing tracked is under way any more (including what started meanwhile). */
+  async idle(): Promise<void> {
+    while (this.settling.size > 0) await Promise.allSettled([...this.settling]);
+  }
+
+  /** Ends a request with a failed result (deterministic failure): publish, then ack. */
+  fail(message: ConsumeMessage, task: InferenceTask, error: StepError): void {
+    this.options.log.warn(
+      { requestId: task.requestId, code: error.code, err: error.cause ?? error },
+      `request failed: ${error.message}`,
+    );
+    const queue = names(this.options.prefix).resultsQueue;
+    this.publishThenAck(message, queue, failedResult(task, error), task.requestId, undefined, task.replyTo);
+  }
+
+  /** Publishes a message's outcome to `queue`; acks the message once the broker confirmed it, else requeues it. */
+  publishThenAck(
+    message: ConsumeMessage,
+    queue: string,
+    body: unknown,
+    requestId: string,
+    /** Runs once the publish is confirmed (a generation tells the streaming gateway it is done). */
+    onConfirmed?: () => void,
+    /**
+     * For a result: the answering gateway's own queue. The same publish is routed there too (BCC,
+     * removed before delivery), so the gateway answers at once while the collector records from the
+     * durable copy. The task is acked only once that copy is confirmed, so an answer given before
+     * the record always has a durable result or a task to redo behind it.
+     */
+    replyTo?: string,
+  ): void {
+    const { channel } = this.options;
+    const headers: Record<string, unknown> = { [ENQUEUED_AT_HEADER]: Date.now() };
+    if (replyTo) headers.BCC = [replyTo];
+    const settled: Promise<void> = publishJson(channel, queue, body, {
+      messageId: requestId,
+      headers,
+      ...(replyTo ? { type: RESULT_MESSAGE_TYPE } : {}),
+    })
+      .then(() => {
+        onConfirmed?.();
+        this.settle(message, () => channel.ack(message));
+      })
+      .catch(async (error: unknown) => {
+        // The broker refused (e.g. the next queue is full or missing): back off a little before
+        // the retry, so a short hiccup does not burn through the delivery limit at once.
+        await new Promise((resolve) => setTimeout(resolve, retryDelayMs(message)));
+        this.requeue(message, error);
+      })
+      .finally(() => this.settling.delete(settled));
+    this.settling.add(settled);
+  }
+
+  /**
+   * Returns a message to the queue for another attempt. Quorum queues count returns in
+   * x-delivery-count and dead-letter the message once it exceeds the delivery limit.
+   */
+  requeue(message: ConsumeMessage, error: unknown): void {
+    const { model, metrics, log } = this.options;
+    const { deliveryLimit, name } = model.runner.config;
+    const attempts = attemptOf(message);
+    const last = attempts > deliveryLimit;
+    if (last) metrics.deadLettered.inc({ model: name });
+    log[last ? "error" : "warn"](
+      { err: error, messageId: message.properties.messageId, attempt: attempts, deliveryLimit },
+      last ? "giving up on the message: it goes to the dead-letter queue" : "requeueing the message",
+    );
+    this.settle(message, () => this.options.channel.nack(message, false, true));
+  }
+
+  private settle(message: ConsumeMessage, action: () => void): void {
+    try {
+      action();
+    } catch (err) {
+      // The channel is gone; the broker requeues every unacked message by itself.
+      this.options.log.warn(
+        { err, messageId: message.properties.messageId },
+        "channel closed before settling",
+      );
+    }
+    this.unackedCount--;
+    this.options.metrics.inFlight.dec({ target: this.options.model.runner.config.name });
+  }
+}
+
+/** Which delivery attempt this is (1 = first); quorum queues count earlier ones in x-delivery-count. */
+function attemptOf(message: ConsumeMessage): number {
+  const previous = Number(message.properties.headers?.["x-delivery-count"] ?? 0);
+  return (Number.isFinite(previous) ? previous : 0) + 1;
+}
+
+/** Pause before requeueing after a refused publish: 200 ms per attempt, at most 2 s. */
+function retryDelayMs(message: ConsumeMessage): number {
+  return Math.min(2_000, 200 * attemptOf(message));
+}
