@@ -8,23 +8,28 @@
  * writes of one no-op resync (audit log), and the operator's memory. The models' RabbitMQ queues
  * are deleted afterwards.
  */
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { loadavg } from "node:os";
-import { join } from "node:path";
-import { load } from "js-yaml";
 import { installCrds, kedaCrdDir, startControlPlane, type ControlPlane } from "../../hack/control-plane.js";
-import { names } from "../../runtime/shared/contracts/index.js";
-import { onInterrupt, repoRoot, say, services, sleep, uniqueName } from "../lib/env.js";
+import {
+  auditSince,
+  countChildren,
+  perModel,
+  requestsByVerb,
+  type AuditEvent,
+} from "../lib/apiserver-audit.js";
+import { onInterrupt, say, sleep, uniqueName } from "../lib/env.js";
 import { BENCH_USER_AGENT, forEachLimited, KubeClient } from "../lib/kube-client.js";
 import {
-  CpuMeter,
-  cpuWindow,
-  memoryMb,
-  openSockets,
-  pidsWithArgument,
-  startProcess,
-  startTs,
-} from "../lib/processes.js";
+  deleteQueues,
+  deploymentController,
+  GROUP_PATH,
+  modelTracker,
+  sampleModel,
+  startOperator,
+  type QueueStats,
+} from "../lib/operator-driver.js";
+import { CpuMeter, cpuWindow, memoryMb, openSockets, pidsWithArgument } from "../lib/processes.js";
 
 export interface OperatorResult {
   models: number;
@@ -76,194 +81,6 @@ export interface OperatorResult {
   cpuSeconds: Record<string, number>;
   /** Share of the machine's cores used by other processes meanwhile. */
   foreignCpuPercent: number;
-}
-
-const GROUP_PATH = "/apis/turnpike.dev/v1alpha1";
-
-interface QueueStats {
-  listings: number;
-  declarations: number;
-  sharedDeclarations: number;
-  queueGets: number;
-}
-
-/** apiserver_request_total summed by verb, from the apiserver's metrics. */
-async function requestsByVerb(client: KubeClient): Promise<Record<string, number>> {
-  const text = await client.text("/metrics");
-  const byVerb: Record<string, number> = {};
-  for (const line of text.split("\n")) {
-    if (!line.startsWith("apiserver_request_total{")) continue;
-    const verb = /verb="([^"]+)"/.exec(line)?.[1] ?? "?";
-    byVerb[verb] = (byVerb[verb] ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return byVerb;
-}
-
-function perModel(counts: Record<string, number>, models: number): Record<string, number> {
-  return Object.fromEntries(
-    Object.entries(counts)
-      .filter(([, n]) => n > 0)
-      .sort(([, a], [, b]) => b - a)
-      .map(([k, n]) => [k, Math.round((n / models) * 100) / 100]),
-  );
-}
-
-interface Item {
-  metadata: { name: string; generation?: number; labels?: Record<string, string> };
-  status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] };
-  spec?: { replicas?: number };
-}
-
-interface AuditEvent {
-  stage: string;
-  verb: string;
-  userAgent?: string;
-  objectRef?: { resource?: string; namespace?: string; name?: string; subresource?: string };
-}
-
-function auditSince(plane: ControlPlane, mark: number, namespace: string): AuditEvent[] {
-  return readFileSync(plane.auditLog)
-    .subarray(mark)
-    .toString("utf8")
-    .split("\n")
-    .filter((line) => line.trim())
-    .map((line) => JSON.parse(line) as AuditEvent)
-    .filter((e) => e.stage === "ResponseComplete" && e.objectRef?.namespace === namespace);
-}
-
-let sample: { metadata: Record<string, unknown> } | undefined;
-
-/** samples/inference-model-ocr-cpu.yaml renamed: a typical model, with every child kind. */
-function sampleModel(name: string, namespace: string) {
-  sample ??= load(readFileSync(join(repoRoot, "samples/inference-model-ocr-cpu.yaml"), "utf8")) as {
-    metadata: Record<string, unknown>;
-  };
-  return { ...sample, metadata: { ...sample.metadata, name, namespace } };
-}
-
-/**
- * Plays the Deployment controller (watch-driven, as the real one): each new Deployment
- * generation is reported as rolled out with all its replicas available.
- */
-async function deploymentController(client: KubeClient, namespace: string) {
-  const pending = new Map<string, Item & { metadata: { generation: number } }>();
-  let busy: Promise<void> | undefined;
-  const drain = async () => {
-    while (pending.size > 0) {
-      const batch = [...pending.values()];
-      pending.clear();
-      await forEachLimited(batch, 4, async (d) => {
-        const replicas = d.spec?.replicas ?? 1;
-        await client.call(
-          "PATCH",
-          `/apis/apps/v1/namespaces/${namespace}/deployments/${d.metadata.name}/status`,
-          {
-            status: {
-              observedGeneration: d.metadata.generation,
-              replicas,
-              updatedReplicas: replicas,
-              readyReplicas: replicas,
-              availableReplicas: replicas,
-            },
-          },
-          "application/merge-patch+json",
-        );
-      });
-    }
-  };
-  const stop = await client.watch<Item & { metadata: { generation: number } }>(
-    `/apis/apps/v1/namespaces/${namespace}/deployments?labelSelector=turnpike.dev%2Fowner-kind%3Dinferencemodel`,
-    (type, d) => {
-      if (type === "DELETED" || d.status?.observedGeneration === d.metadata.generation) return;
-      pending.set(d.metadata.name, d);
-      busy ??= drain().finally(() => (busy = undefined));
-    },
-  );
-  return {
-    stop: async () => {
-      stop();
-      await busy;
-    },
-  };
-}
-
-/** Follows every InferenceModel of the namespace: how many have status written, how many are Ready. */
-async function modelTracker(client: KubeClient, namespace: string) {
-  const state = new Map<string, { written: boolean; ready: boolean }>();
-  const stop = await client.watch<Item>(
-    `${GROUP_PATH}/namespaces/${namespace}/inferencemodels`,
-    (type, im) => {
-      if (type === "DELETED") return void state.delete(im.metadata.name);
-      state.set(im.metadata.name, {
-        written: im.status?.observedGeneration === im.metadata.generation,
-        ready: !!im.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
-      });
-    },
-  );
-  const count = (key: "written" | "ready") => [...state.values()].filter((s) => s[key]).length;
-  return { written: () => count("written"), ready: () => count("ready"), stop };
-}
-
-/** startTs, with the V8 sampling profiler writing into `dir` when the process exits. */
-function startProfiled(dir: string): typeof startTs {
-  return (name, entry, env, options = {}) =>
-    startProcess(
-      name,
-      process.execPath,
-      ["--cpu-prof", `--cpu-prof-dir=${dir}`, "--import", "tsx", join(repoRoot, entry)],
-      env,
-      options,
-    );
-}
-
-/** An operator process with a request/answer IPC channel. */
-function startOperator(kubeconfig: string, namespace: string) {
-  const urls = services();
-  // TURNPIKE_BENCH_OPERATOR_PROFILE=<dir> writes the operator's CPU profile there (node --cpu-prof).
-  const profileDir = process.env.TURNPIKE_BENCH_OPERATOR_PROFILE;
-  const handle = (profileDir ? startProfiled(profileDir) : startTs)(
-    "operator",
-    "bench/roles/operator.ts",
-    {
-      KUBECONFIG: kubeconfig,
-      TURNPIKE_WATCH_NAMESPACES: namespace,
-      TURNPIKE_AMQP_URL: urls.amqpUrl,
-      TURNPIKE_REDIS_URL: urls.redisUrl,
-      TURNPIKE_RABBIT_MANAGEMENT_URL: urls.rabbitManagementUrl,
-      TURNPIKE_ROLE: "operator",
-    },
-    { ipc: true },
-  );
-  const waiters: ((message: Record<string, unknown>) => void)[] = [];
-  handle.child.on("message", (m) => waiters.shift()?.(m as Record<string, unknown>));
-  const next = () =>
-    new Promise<Record<string, unknown>>((resolve, reject) => {
-      waiters.push(resolve);
-      void handle.exited.then(() => reject(new Error("the operator process exited")));
-    });
-  const ready = next();
-  return {
-    handle,
-    ready,
-    ask: (cmd: "idle" | "resync", timeoutMs: number) => {
-      const answer = next();
-      handle.child.send({ cmd, timeoutMs });
-      return answer as Promise<{
-        idle: boolean;
-        ms: number;
-        reconciles: number;
-        renders: number;
-        total: { reconciles: number; renders: number; failures: number };
-        rabbitmq: QueueStats;
-      }>;
-    },
-    stop: async () => {
-      if (handle.child.connected) handle.child.send({ cmd: "stop" });
-      const timer = setTimeout(() => handle.child.kill("SIGKILL"), 15_000);
-      await handle.exited;
-      clearTimeout(timer);
-    },
-  };
 }
 
 async function measure(
@@ -336,21 +153,7 @@ async function measure(
       Object.entries(requestsAfter).map(([verb, n]) => [verb, n - (requestsBefore[verb] ?? 0)]),
     );
 
-    const children: Record<string, number> = {};
-    for (const [kind, path] of [
-      ["Deployment", `/apis/apps/v1/namespaces/${namespace}/deployments`],
-      ["Service", `/api/v1/namespaces/${namespace}/services`],
-      ["PodDisruptionBudget", `/apis/policy/v1/namespaces/${namespace}/poddisruptionbudgets`],
-      ["ScaledObject", `/apis/keda.sh/v1alpha1/namespaces/${namespace}/scaledobjects`],
-      ["TriggerAuthentication", `/apis/keda.sh/v1alpha1/namespaces/${namespace}/triggerauthentications`],
-      ["ConfigMap", `/api/v1/namespaces/${namespace}/configmaps`],
-    ] as const) {
-      const list = await client.ok<{ items: unknown[] }>(
-        "GET",
-        `${path}?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dturnpike`,
-      );
-      children[kind] = list.items.length;
-    }
+    const children = await countChildren(client, namespace);
     const initialWrites = auditSince(plane, mark, namespace).filter((e) => e.userAgent !== BENCH_USER_AGENT);
 
     // One no-op resync: every object re-listed and reconciled, the runtime config re-rendered.
@@ -426,27 +229,6 @@ async function measure(
     await deleteQueues(namespace, modelNames);
     unregister();
   }
-}
-
-/**
- * Deletes the namespace's queues through the management API, four at a time, each request bounded:
- * quick even for 1,000 quorum queues, and it cannot hang on a blocked AMQP connection.
- */
-async function deleteQueues(namespace: string, models: string[]): Promise<void> {
-  const url = new URL(services().rabbitManagementUrl);
-  const authorization = `Basic ${Buffer.from(
-    `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`,
-  ).toString("base64")}`;
-  const n = names(namespace);
-  const remove = (what: "queues" | "exchanges", name: string) =>
-    fetch(`${url.origin}/api/${what}/%2F/${encodeURIComponent(name)}`, {
-      method: "DELETE",
-      headers: { authorization },
-      signal: AbortSignal.timeout(30_000),
-    }).catch(() => undefined);
-  const queues = [...models.map((m) => n.modelQueue(m)), ...n.sharedQueues];
-  await forEachLimited(queues, 4, async (queue) => void (await remove("queues", queue)));
-  await remove("exchanges", n.deadLetterExchange);
 }
 
 export async function operatorBench(counts: number[], limitSeconds?: number): Promise<OperatorResult[]> {
