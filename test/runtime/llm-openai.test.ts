@@ -6,58 +6,37 @@ import OpenAI from "openai";
 import { publishJson } from "../../runtime/shared/amqp.js";
 import { names } from "../../runtime/shared/contracts/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startWorker, type Worker } from "../../runtime/worker/worker.js";
-import { eventually, workerEnv } from "./helpers/worker-fixtures.js";
-import { gatewayFixture, type GatewayFixture } from "./helpers/gateway-fixture.js";
-import { smolLm2Path, smolLm2Tokenizer } from "./helpers/llm-fixture.js";
+import { eventually } from "./helpers/worker-fixtures.js";
+import type { GatewayFixture } from "./helpers/gateway-fixture.js";
+import { smolLm2Tokenizer, type SmolLm2Tokenizer } from "./helpers/llm-fixture.js";
+import { openAiClient, requestIdOf, smolLm2Stack, type SmolLm2Stack } from "./helpers/smollm2-stack.js";
 
 const KEY = "sk-llm-acme-0123456789";
 const TIGHT_KEY = "sk-llm-tight-0123456789";
 const QUESTION = [{ role: "user" as const, content: "What is the capital of France?" }];
 
+let stack: SmolLm2Stack;
 let fx: GatewayFixture;
-let worker: Worker;
 let client: OpenAI;
-let tokenizer: Awaited<ReturnType<typeof smolLm2Tokenizer>>;
+let tokenizer: SmolLm2Tokenizer;
 
 beforeAll(async () => {
-  const path = smolLm2Path();
-  tokenizer = await smolLm2Tokenizer(path);
-  fx = await gatewayFixture({
-    config: {
-      models: [
-        {
-          name: "smollm2",
-          uri: `file://${path}`,
-          format: "gguf",
-          task: "text-generation",
-          batching: { maxBatchSize: 4, maxDelayMs: 0 },
-          tokens: { maxOutputTokens: 200 },
-          threads: 2,
-        },
-      ],
-      tenants: [{ name: "acme" }, { name: "tight" }],
-    },
+  stack = await smolLm2Stack({
+    model: { batching: { maxBatchSize: 4, maxDelayMs: 0 }, tokens: { maxOutputTokens: 200 } },
     tenants: [
       { name: "acme", apiKey: KEY },
       { name: "tight", apiKey: TIGHT_KEY, limits: { tokensPerDay: 600 } },
     ],
-    queues: { smollm2: {} },
-    collector: true,
   });
-  worker = await startWorker({ env: workerEnv(), config: fx.config, model: "smollm2" });
-  await worker.ready;
-  client = new OpenAI({ baseURL: `${fx.url}/v1`, apiKey: KEY, maxRetries: 0 });
+  fx = stack.fx;
+  tokenizer = await smolLm2Tokenizer(stack.path);
+  client = openAiClient(fx, KEY);
 }, 180_000);
 
 afterAll(async () => {
-  await worker?.close();
-  await fx?.close();
+  await stack?.close();
   await tokenizer?.close();
 }, 180_000);
-
-/** The request id behind an OpenAI id (`chatcmpl-<uuid>`). */
-const requestIdOf = (id: string) => id.replace(/^(chatcmpl|cmpl)-/, "");
 
 async function record(id: string) {
   const response = await fetch(`${fx.url}/v1/requests/${id}`, {
@@ -236,12 +215,12 @@ describe("OpenAI-compatible API on SmolLM2", () => {
       .create({ model: "smollm2", messages: QUESTION, max_tokens: 5000 })
       .catch((e: unknown) => e);
     expect(tooMany).toBeInstanceOf(OpenAI.BadRequestError);
-    const badKey = new OpenAI({ baseURL: `${fx.url}/v1`, apiKey: "sk-wrong", maxRetries: 0 });
+    const badKey = openAiClient(fx, "sk-wrong");
     expect(await badKey.models.list().catch((e: unknown) => e)).toBeInstanceOf(OpenAI.AuthenticationError);
   });
 
   it("keeps the quota exact under 32 concurrent streams with a budget that runs out", async () => {
-    const tight = new OpenAI({ baseURL: `${fx.url}/v1`, apiKey: TIGHT_KEY, maxRetries: 0 });
+    const tight = openAiClient(fx, TIGHT_KEY);
     const outcomes = await Promise.all(
       Array.from({ length: 32 }, async (_, i) => {
         try {

@@ -1,56 +1,43 @@
 // The result cache on a generative model, with the real SmolLM2-135M-Instruct and the unmodified
 // `openai` client: temperature 0 with a seed is cached (chat, stream, completions, respond-async),
 // any other generation never is; a new generation misses; hits and misses are counted.
-import OpenAI from "openai";
+import type OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cacheKeys } from "../../runtime/shared/contracts/index.js";
-import { startWorker, type Worker } from "../../runtime/worker/worker.js";
 import { modelCounter, requestRow } from "./helpers/cache-fixtures.js";
-import { call, gatewayFixture, type GatewayFixture } from "./helpers/gateway-fixture.js";
-import { smolLm2Path } from "./helpers/llm-fixture.js";
-import { workerEnv } from "./helpers/worker-fixtures.js";
+import { call, type GatewayFixture } from "./helpers/gateway-fixture.js";
+import {
+  openAiClient,
+  requestIdOf,
+  SMOLLM2,
+  smolLm2Stack,
+  type SmolLm2Stack,
+} from "./helpers/smollm2-stack.js";
 
 const KEY = "sk-cache-acme-0123456789";
-const MODEL = "smollm2";
+const MODEL = SMOLLM2;
 const QUESTION = [{ role: "user" as const, content: "Name a color." }];
 
+let stack: SmolLm2Stack;
 let fx: GatewayFixture;
-let worker: Worker;
 let client: OpenAI;
 
 beforeAll(async () => {
-  const path = smolLm2Path();
-  fx = await gatewayFixture({
-    config: {
-      models: [
-        {
-          name: MODEL,
-          uri: `file://${path}`,
-          format: "gguf",
-          task: "text-generation",
-          batching: { maxBatchSize: 2, maxDelayMs: 0 },
-          tokens: { maxOutputTokens: 64 },
-          threads: 2,
-          cache: { generation: "g1", ttlSeconds: 600 },
-        },
-      ],
-      tenants: [{ name: "acme" }],
+  stack = await smolLm2Stack({
+    model: {
+      batching: { maxBatchSize: 2, maxDelayMs: 0 },
+      tokens: { maxOutputTokens: 64 },
+      cache: { generation: "g1", ttlSeconds: 600 },
     },
     tenants: [{ name: "acme", apiKey: KEY }],
-    queues: { [MODEL]: {} },
-    collector: true,
   });
-  worker = await startWorker({ env: workerEnv(), config: fx.config, model: MODEL });
-  await worker.ready;
-  client = new OpenAI({ baseURL: `${fx.url}/v1`, apiKey: KEY, maxRetries: 0 });
+  fx = stack.fx;
+  client = openAiClient(fx, KEY);
 }, 180_000);
 
 afterAll(async () => {
-  await worker?.close();
-  await fx?.close();
+  await stack?.close();
 }, 120_000);
-
-const requestIdOf = (id: string) => id.replace(/^(chatcmpl|cmpl)-/, "");
 const entries = () => fx.redis.zcard(cacheKeys(fx.prefix, MODEL).index);
 const counter = (name: string) => modelCounter(fx, name, MODEL);
 /** Generations on 2 shared cores take seconds each; no test here asserts a duration. */

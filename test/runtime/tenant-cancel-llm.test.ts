@@ -4,52 +4,37 @@
 // and is charged exactly its prompt and the tokens it generated; Redis and PostgreSQL agree.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { utcDay } from "../../runtime/shared/db/request-sql.js";
-import { startWorker, type Worker } from "../../runtime/worker/worker.js";
-import { call, errorOf, gatewayFixture, type GatewayFixture } from "./helpers/gateway-fixture.js";
-import { smolLm2Path, smolLm2Tokenizer } from "./helpers/llm-fixture.js";
-import { eventually, workerEnv } from "./helpers/worker-fixtures.js";
+import { call, errorOf, type GatewayFixture } from "./helpers/gateway-fixture.js";
+import { smolLm2Tokenizer, type SmolLm2Tokenizer } from "./helpers/llm-fixture.js";
+import { smolLm2Stack, type SmolLm2Stack } from "./helpers/smollm2-stack.js";
+import { eventually } from "./helpers/worker-fixtures.js";
 
 const KEY = "sk-cancel-acme-0123456789";
 const OTHER_KEY = "sk-cancel-other-0123456789";
 const PROMPT = "Here is a very long list of numbers, one per line, from 1 to 1000:\n1\n2\n3\n";
 
+let stack: SmolLm2Stack;
 let fx: GatewayFixture;
-let worker: Worker;
-let tokenizer: Awaited<ReturnType<typeof smolLm2Tokenizer>>;
+let tokenizer: SmolLm2Tokenizer;
 
 beforeAll(async () => {
-  const path = smolLm2Path();
-  tokenizer = await smolLm2Tokenizer(path);
-  fx = await gatewayFixture({
-    config: {
-      models: [
-        {
-          name: "smollm2",
-          uri: `file://${path}`,
-          format: "gguf",
-          task: "text-generation",
-          // One sequence at a time: a second request waits in the queue while the first generates.
-          batching: { maxBatchSize: 1, maxDelayMs: 0 },
-          tokens: { maxOutputTokens: 400 },
-          threads: 2,
-        },
-      ],
-      tenants: [{ name: "acme" }, { name: "other" }],
+  stack = await smolLm2Stack({
+    model: {
+      // One sequence at a time: a second request waits in the queue while the first generates.
+      batching: { maxBatchSize: 1, maxDelayMs: 0 },
+      tokens: { maxOutputTokens: 400 },
     },
     tenants: [
       { name: "acme", apiKey: KEY, limits: { tokensPerMonth: 1_000_000, tokensPerDay: 100_000 } },
       { name: "other", apiKey: OTHER_KEY },
     ],
-    queues: { smollm2: {} },
-    collector: true,
   });
-  worker = await startWorker({ env: workerEnv(), config: fx.config, model: "smollm2" });
-  await worker.ready;
+  fx = stack.fx;
+  tokenizer = await smolLm2Tokenizer(stack.path);
 }, 180_000);
 
 afterAll(async () => {
-  await worker?.close();
-  await fx?.close();
+  await stack?.close();
   await tokenizer?.close();
 }, 180_000);
 

@@ -31,3 +31,6 @@ export async function smolLm2Tokenizer(path: string) {
     },
   };
 }
+
+/** What {@link smolLm2Tokenizer} gives. */
+export type SmolLm2Tokenizer = Awaited<ReturnType<typeof smolLm2Tokenizer>>;
