@@ -135,9 +135,10 @@ function encodeInput(input: RawInput, declaredBinary: boolean): ParsedInput {
     if (typeof input.data === "string") {
       throw new TensorError(`input ${input.name}: BYTES data must be an array of strings`);
     }
+    // Raw bytes: the task carries them as they are (runtime/shared/task-body.ts), not as base64.
     const wire = encodeTensor(
       { name: input.name, datatype: input.datatype, shape: input.shape, data: input.data as never },
-      { bytes: binary ? "base64" : "utf8" },
+      { bytes: binary ? "base64" : "utf8", raw: true },
     );
     const characters =
       input.datatype === "BYTES" && !binary
@@ -165,7 +166,8 @@ function rawNumericTensor(input: RawInput & { data: string }): WireTensor {
       `input ${input.name}: ${input.datatype} [${input.shape.join(", ")}] needs ${expected} bytes, got ${size}`,
     );
   }
-  return { name: input.name, datatype: input.datatype, shape: input.shape, data: input.data };
+  const data = Buffer.from(input.data, "base64");
+  return { name: input.name, datatype: input.datatype, shape: input.shape, data };
 }
 
 function prefixed(name: string, message: string): string {

@@ -106,8 +106,12 @@ describe("tensors", () => {
     expect(enc({ datatype: "NOPE" as Datatype })).toThrow("unknown datatype NOPE");
     const wire = encodeTensor({ name: "x", datatype: "FP32", shape: [2], data: [1, 2] });
     expect(() => decodeTensor({ ...wire, shape: [3] })).toThrow("tensor x: FP32 [3] needs 12 bytes, got 8");
-    expect(() => decodeTensor({ ...wire, data: "@@@@" })).toThrow("FP32 data must be one base64 string");
-    expect(() => decodeTensor({ ...wire, data: ["AAAA"] })).toThrow("FP32 data must be one base64 string");
+    expect(() => decodeTensor({ ...wire, data: "@@@@" })).toThrow(
+      "FP32 data must be raw bytes or one base64 string",
+    );
+    expect(() => decodeTensor({ ...wire, data: ["AAAA"] })).toThrow(
+      "FP32 data must be raw bytes or one base64 string",
+    );
     expect(() => decodeTensor({ name: "s", datatype: "BYTES", shape: [2], data: ["AA=="] })).toThrow(
       "shape [2] needs 2 elements, got 1",
     );
