@@ -170,7 +170,7 @@ export function encodeTensor(
   if (!isDatatype(datatype)) throw new TensorError(`tensor ${name}: unknown datatype ${String(datatype)}`);
   const count = elementCount(shape);
   if (datatype === "BYTES") {
-    const elements = flatten(input.data, name);
+    const elements = flatten(input.data, name, true);
     if (elements.length !== count) throw countMismatch(name, shape, count, elements.length);
     const data = elements.map((element, i) => encodeBytesElement(element, options.bytes ?? "utf8", name, i));
     return { name, datatype, shape, data };
@@ -344,11 +344,17 @@ function countMismatch(name: string, shape: number[], expected: number, got: num
   );
 }
 
-function flatten(data: TensorInput["data"], name: string): unknown[] {
+/**
+ * Flat elements of OIP data. Without `scan`, data whose first element is not an array is taken as
+ * flat without looking at all of it (an OCR line is 46,080 numbers); fillTyped flattens it after
+ * all if an array turns up further on.
+ */
+function flatten(data: TensorInput["data"], name: string, scan = false): unknown[] {
   if (ArrayBuffer.isView(data))
     throw new TensorError(`tensor ${name}: BYTES data must be an array of elements`);
   if (!Array.isArray(data)) throw new TensorError(`tensor ${name}: data must be an array`);
-  return data.some(Array.isArray) ? (data as unknown[]).flat(Infinity) : (data as unknown[]);
+  const nested = scan ? data.some(Array.isArray) : Array.isArray(data[0]);
+  return nested ? (data as unknown[]).flat(Infinity) : (data as unknown[]);
 }
 
 function encodeBytesElement(element: unknown, mode: "utf8" | "base64", name: string, i: number): string {
@@ -387,6 +393,7 @@ function fillTyped(datatype: NumericDatatype, values: readonly unknown[], name: 
   const range = INTEGER_RANGE[datatype];
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
+    if (Array.isArray(value)) return fillTyped(datatype, values.flat(Infinity), name);
     const bad = (what: string) =>
       new TensorError(`tensor ${name}: element ${i} (${String(value)}) ${what} for ${datatype}`);
     if (datatype === "BOOL") {

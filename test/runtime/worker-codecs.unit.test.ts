@@ -67,6 +67,11 @@ describe("tensors", () => {
       data: Int32Array.of(1, 2, 3, 4),
     });
     expect(nested).toEqual(typed);
+    // Nesting that starts further in is flattened too, for floats as for integers.
+    for (const datatype of ["INT32", "FP32"] as const) {
+      const ragged = encodeTensor({ name: "x", datatype, shape: [4], data: [1, [2, [3]], 4] });
+      expect(toJsonData(decodeTensor(ragged))).toEqual([1, 2, 3, 4]);
+    }
     expect(Buffer.from(typed.data as string, "base64").subarray(0, 4)).toEqual(Buffer.from([1, 0, 0, 0]));
     const converted = encodeTensor({
       name: "x",
