@@ -54,6 +54,7 @@ export class TaskPublisher {
    */
   async publish(queue: string, task: InferenceTask | InferenceResult): Promise<void> {
     const { channel } = await this.amqp.session();
+    // Tasks go through the task body codec (raw tensor bytes); results are JSON.
     const body = "route" in task ? encodeTaskBody(task) : task;
     await publishJson(channel, queue, body, {
       messageId: task.requestId,

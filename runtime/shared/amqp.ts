@@ -115,9 +115,9 @@ function returnsOf(channel: ConfirmChannel): Set<string> {
 }
 
 /**
- * Publishes a persistent JSON message (or a body encoded already, such as a framed task) and
- * resolves once the broker confirms it; a nack (queue
- * full) rejects with PublishRejectedError. `mandatory` turns a missing queue into a rejection too.
+ * Publishes a persistent JSON message (or an EncodedBody, such as a framed task, as it is) and
+ * resolves once the broker confirms it; a nack (queue full) rejects with PublishRejectedError.
+ * `mandatory` turns a missing queue into a rejection too.
  * A channel that closes before the confirm rejects with PublishOutcomeUnknownError.
  */
 export function publishJson(
