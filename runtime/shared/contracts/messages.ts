@@ -32,7 +32,10 @@ const wireTensorSchema = z.object({
  * and writes it): the 4 magic bytes, the JSON header's byte length (uint32 little-endian), the JSON
  * header (the task, where each raw tensor has `binaryDataSize` instead of `data`), then each raw
  * tensor's bytes in the order of `inputs`. A body that starts with `{` is a task of the older
- * all-JSON form, still read so that tasks queued during an upgrade are not lost.
+ * all-JSON form, still read so that tasks queued during an upgrade are not lost. The other way
+ * round is not covered: a worker or collector older than this framing cannot read a framed task
+ * (the worker requeues it until the delivery limit dead-letters it), so upgrade them before the
+ * gateways.
  */
 export const TASK_FRAME = {
   magic: "TPK1",
