@@ -5,7 +5,7 @@
  */
 import { fmt, type Cell } from "./lib/table.js";
 import type { DedicatedResult } from "./sections/dedicated-cores.js";
-import type { KserveResult } from "./sections/kserve.js";
+import { TURNPIKE_PROCESSES, type KserveResult } from "./sections/kserve.js";
 import type { WorkerCpuResult } from "./sections/worker-cpu.js";
 
 export interface CoresReport {
@@ -150,4 +150,26 @@ export function peerRows(peer: KserveResult | undefined, tag: string): Cell[][] 
     ]);
   }
   return rows;
+}
+
+/**
+ * Rows of the CPU split of section 6's Turnpike runs: CPU ms per answered request of each process
+ * (mean over the rounds), with KServe's total beside it.
+ */
+export function peerCpuRows(peer: KserveResult | undefined, tag: string): Cell[][] {
+  const mean = (values: number[]) => values.reduce((a, v) => a + v, 0) / Math.max(1, values.length);
+  return (peer?.levels ?? []).map((l) => {
+    const turnpike = l.runs.filter((run) => run.system === "turnpike");
+    const split = TURNPIKE_PROCESSES.map((k) => mean(turnpike.map((run) => run.cpuMsByProcess?.[k] ?? 0)));
+    const kserve = mean(l.runs.filter((run) => run.system === "kserve").map((run) => run.cpuMsPerRequest));
+    return [
+      `c=${l.concurrency}${tag}`,
+      ...split.map((v) => fmt(v, 2)),
+      fmt(
+        split.reduce((a, v) => a + v, 0),
+        2,
+      ),
+      fmt(kserve, 2),
+    ];
+  });
 }

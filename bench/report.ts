@@ -4,7 +4,8 @@
  */
 import type { MachineInfo } from "./lib/env.js";
 import { fmt, renderTable, type Cell } from "./lib/table.js";
-import { coreRows, coreTargets, peerRows, type CoresReport } from "./report-cores.js";
+import { coreRows, coreTargets, peerCpuRows, peerRows, type CoresReport } from "./report-cores.js";
+import { TURNPIKE_PROCESSES } from "./sections/kserve.js";
 import type { AutoscalingResult } from "./sections/autoscaling.js";
 import type { EndToEndResult } from "./sections/end-to-end.js";
 import type { FairShareResult } from "./sections/fair-share.js";
@@ -404,6 +405,11 @@ export function renderReport(r: BenchReport): string {
       ),
       "",
     );
+  }
+  const peerCpu = [...peerCpuRows(r.kserve, ""), ...peerCpuRows(r.kserveDedicated, ", dedicated")];
+  if (peerCpu.length) {
+    const header = ["CPU ms per answered request (6, Turnpike)", ...TURNPIKE_PROCESSES, "total", "KServe"];
+    lines.push(renderTable(header, peerCpu, 1), "");
   }
   lines.push(
     renderTable(

@@ -205,7 +205,8 @@ export function ocrModel(bestBatch: number, threads = 2) {
     uri: OCR_URI,
     task: "ocr-recognition" as const,
     threads,
-    batching: { maxBatchSize: bestBatch, maxDelayMs: 5 },
+    // Triton's default too: a lone request does not wait, batches form while the model is busy.
+    batching: { maxBatchSize: bestBatch, maxDelayMs: 0 },
     tokens: { mode: "characters" as const, maxOutputTokens: 64 },
   };
 }

@@ -32,12 +32,17 @@ import { API_KEY, Installation, ocrModel } from "./end-to-end.js";
 
 type System = "turnpike" | "kserve";
 
+/** Turnpike's processes in the CPU split, in the order the report prints them. */
+export const TURNPIKE_PROCESSES = ["gateway", "worker", "collector", "rabbitmq", "redis", "postgres"];
+
 export interface PeerRun {
   system: System;
   round: number;
   load: LoadResult;
   /** CPU ms per answered request of the system's own processes (Turnpike: its roles and services). */
   cpuMsPerRequest: number;
+  /** Turnpike runs: the same CPU split by process (gateway, worker, collector and each service). */
+  cpuMsByProcess?: Record<string, number>;
   foreignCpuPercent: number;
 }
 
@@ -192,7 +197,9 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
     await waitHealthy(kserve, `${kserveUrl}/v2/models/ocr/ready`);
     const handle = kserve;
     const meter = new CpuMeter()
-      .track("turnpike", () => [gateway.handle.pid, worker.handle.pid, collector.handle.pid])
+      .track("gateway", () => [gateway.handle.pid])
+      .track("worker", () => [worker.handle.pid])
+      .track("collector", () => [collector.handle.pid])
       .track("kserve", () => [handle.pid])
       .trackServices();
 
@@ -237,15 +244,21 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
             durationSeconds: Math.max(options.seconds, Math.ceil(concurrency / 4)),
           });
           const cpu = window.end();
+          const perRequest = (k: string) => round((cpu.cpuMs[k] ?? 0) / Math.max(1, load.ok), 2);
+          const split = Object.fromEntries(TURNPIKE_PROCESSES.map((k) => [k, perRequest(k)]));
           const own =
             system === "kserve"
-              ? (cpu.cpuMs.kserve ?? 0)
-              : ["turnpike", "rabbitmq", "redis", "postgres"].reduce((a, k) => a + (cpu.cpuMs[k] ?? 0), 0);
+              ? perRequest("kserve")
+              : round(
+                  Object.values(split).reduce((a, v) => a + v, 0),
+                  2,
+                );
           runs.push({
             system,
             round: r,
             load,
-            cpuMsPerRequest: round(own / Math.max(1, load.ok), 2),
+            cpuMsPerRequest: own,
+            ...(system === "turnpike" ? { cpuMsByProcess: split } : {}),
             foreignCpuPercent: cpu.foreignPercent,
           });
           say(

@@ -38,8 +38,10 @@ const batching: Schema = obj(
       default: 8,
     }),
     maxDelayMs: int32(
-      "Longest time, in milliseconds, the first request of a batch waits for others to join.",
-      { minimum: 0, maximum: 10_000, default: 5 },
+      "Longest time, in milliseconds, the first request of a batch waits for others to join. 0 (the " +
+        "default): a request that finds the model idle runs at once, and a batch is what queued while " +
+        "the model was busy, so under load batches still fill.",
+      { minimum: 0, maximum: 10_000, default: 0 },
     ),
   },
 );

@@ -212,7 +212,7 @@ function modelConfig(model: InferenceModel): ModelInput {
     },
     batching: {
       maxBatchSize: spec.batching?.maxBatchSize ?? 8,
-      maxDelayMs: spec.batching?.maxDelayMs ?? 5,
+      maxDelayMs: spec.batching?.maxDelayMs ?? 0,
     },
     executionProvider: (spec.runtime?.executionProvider ?? "cpu") as "cpu" | "cuda",
     threads: spec.runtime?.threads ?? threadsFor(spec.resources),

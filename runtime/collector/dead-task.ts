@@ -7,6 +7,7 @@
  * which keeps its copy for people to inspect). Pure.
  */
 import type { InferenceResult } from "../shared/contracts/index.js";
+import { readTaskHeader } from "../shared/task-body.js";
 import { checkResult } from "./result-message.js";
 
 /** A dead letter the collector records, or one it leaves to the DLQ (why, for the log). */
@@ -36,9 +37,10 @@ export function deadTaskResult(
   }
   let task: Record<string, unknown>;
   try {
-    task = JSON.parse(content.toString("utf8")) as Record<string, unknown>;
+    // Either form of task body; the record needs only the JSON fields, not the tensor bytes.
+    task = readTaskHeader(content) as Record<string, unknown>;
   } catch (error) {
-    return { ok: false, reason: `not JSON: ${(error as Error).message}` };
+    return { ok: false, reason: (error as Error).message };
   }
   if (typeof task !== "object" || task === null) return { ok: false, reason: "not a task object" };
   const death = (Array.isArray(headers?.["x-death"]) ? headers["x-death"][0] : undefined) as

@@ -13,6 +13,7 @@ import {
 } from "../shared/contracts/index.js";
 import { LaneDeclarer } from "../shared/lanes.js";
 import type { Logger } from "../shared/logger.js";
+import { encodeTaskBody } from "../shared/task-body.js";
 
 /** What a queue look-up found. */
 export interface QueueInfo {
@@ -53,7 +54,9 @@ export class TaskPublisher {
    */
   async publish(queue: string, task: InferenceTask | InferenceResult): Promise<void> {
     const { channel } = await this.amqp.session();
-    await publishJson(channel, queue, task, {
+    // Tasks go through the task body codec (raw tensor bytes); results are JSON.
+    const body = "route" in task ? encodeTaskBody(task) : task;
+    await publishJson(channel, queue, body, {
       messageId: task.requestId,
       timestamp: Math.floor(task.submittedAt / 1000),
     });
@@ -63,7 +66,7 @@ export class TaskPublisher {
   async publishToLane(model: ModelConfig, tenant: string, task: InferenceTask): Promise<void> {
     const session = await this.amqp.session();
     const lane = await this.lanes.ensure(session, model, tenant);
-    await publishJson(session.channel, lane, task, {
+    await publishJson(session.channel, lane, encodeTaskBody(task), {
       messageId: task.requestId,
       timestamp: Math.floor(task.submittedAt / 1000),
     });

@@ -18,6 +18,7 @@ import {
   type WireTensor,
 } from "../shared/contracts/index.js";
 import type { RequestRecord } from "../shared/db/index.js";
+import { toBase64Tensor, type Base64Tensor } from "../shared/tensors.js";
 import type { GatewayContext } from "./context.js";
 import type { Submission } from "./submit.js";
 import type { FinalState } from "./views.js";
@@ -54,7 +55,10 @@ export function cacheKey(model: ModelConfig, tenant: string, input: unknown): st
 
 /** The canonical input of an OIP request: tensors by name, and the parameters the worker sees. */
 export function oipCacheInput(inputs: readonly WireTensor[], parameters: Record<string, unknown>) {
-  const tensors = [...inputs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // Base64 as before raw task tensors existed, so entries stored then still hit.
+  const tensors = [...inputs]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map(toBase64Tensor);
   return { inputs: tensors, parameters };
 }
 
@@ -111,7 +115,7 @@ export function cachedResult(s: Submission, finishedAt = Date.now()): InferenceR
     tenant: s.tenant,
     target: s.target,
     status: "succeeded",
-    outputs: answer.entry.outputs as WireTensor[],
+    outputs: answer.entry.outputs as Base64Tensor[],
     reservedTokens: s.reservedTokens,
     inputTokens: answer.entry.inputTokens,
     outputTokens: answer.entry.outputTokens,

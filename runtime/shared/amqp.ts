@@ -5,6 +5,7 @@
 import amqp, { type ChannelModel, type ConfirmChannel, type Options } from "amqplib";
 import { coalesceWrites } from "./amqp-coalesce.js";
 import { names } from "./contracts/index.js";
+import { EncodedBody } from "./task-body.js";
 
 /** Queue policy of one InferenceModel, as its spec.queue says. */
 export interface ModelQueuePolicy {
@@ -120,8 +121,9 @@ function returnsOf(channel: ConfirmChannel): Set<string> {
 }
 
 /**
- * Publishes a persistent JSON message and resolves once the broker confirms it; a nack (queue
- * full) rejects with PublishRejectedError. `mandatory` turns a missing queue into a rejection too.
+ * Publishes a persistent JSON message (or an EncodedBody, such as a framed task, as it is) and
+ * resolves once the broker confirms it; a nack (queue full) rejects with PublishRejectedError.
+ * `mandatory` turns a missing queue into a rejection too.
  * A channel that closes before the confirm rejects with PublishOutcomeUnknownError.
  */
 export function publishJson(
@@ -132,11 +134,13 @@ export function publishJson(
 ): Promise<void> {
   const returned = returnsOf(channel);
   return new Promise((resolve, reject) => {
-    const payload = Buffer.from(JSON.stringify(body));
+    const encoded = body instanceof EncodedBody;
+    const payload = encoded ? body.content : Buffer.from(JSON.stringify(body));
+    const contentType = encoded ? body.contentType : "application/json";
     channel.sendToQueue(
       queue,
       payload,
-      { persistent: true, contentType: "application/json", mandatory: true, ...options },
+      { persistent: true, contentType, mandatory: true, ...options },
       (error) => {
         if (returned.delete(options.messageId)) reject(new PublishRejectedError(queue, "no such queue"));
         // amqplib reports a nack as "message nacked"; anything else means the channel closed.

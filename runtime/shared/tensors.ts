@@ -2,7 +2,8 @@
  * Tensor codecs shared by the gateway and the worker: Open Inference Protocol JSON data and typed
  * arrays <-> {@link WireTensor} (what travels on a queue) <-> onnxruntime tensors.
  *
- * - Numeric wire data is the little-endian bytes of the typed array, base64-encoded.
+ * - Numeric wire data is the little-endian bytes of the typed array: raw in a task
+ *   ({@link encodeTensor} with `raw`, framed by task-body.ts), base64-encoded in a result.
  * - BYTES wire data is one base64 string per element (the element's raw bytes).
  * - Decoded BYTES elements are raw `Uint8Array`s; {@link bytesToText} / {@link toJsonData} read them as
  *   UTF-8 text, which is what OIP JSON carries.
@@ -49,6 +50,9 @@ export interface TensorInput {
   shape: readonly number[];
   data: NumericArray | Nested<number | bigint | boolean | string>[] | readonly Uint8Array[];
 }
+
+/** A wire tensor whose numeric data is base64 text (what results and JSON messages carry). */
+export type Base64Tensor = WireTensor & { data: string | string[] };
 
 /** A tensor that cannot be used as given; the message is meant for the caller. */
 export class TensorError extends Error {
@@ -137,9 +141,10 @@ export function checkShape(actual: readonly number[], expected: readonly number[
   }
 }
 
-/** Byte size of a wire tensor's payload as it sits on the queue (base64 text). */
+/** Byte size of a wire tensor's payload as it sits on the queue (raw bytes or base64 text). */
 export function wireDataLength(wire: WireTensor): number {
-  return typeof wire.data === "string" ? wire.data.length : wire.data.reduce((n, s) => n + s.length, 0);
+  if (typeof wire.data === "string" || wire.data instanceof Uint8Array) return wire.data.length;
+  return wire.data.reduce((n, s) => n + s.length, 0);
 }
 
 /**
@@ -148,21 +153,40 @@ export function wireDataLength(wire: WireTensor): number {
  *
  * @param options.bytes how BYTES strings are read: `utf8` (default, OIP text) or `base64` (the
  *   string already is the base64 of the element's bytes, e.g. a PNG sent in JSON).
+ * @param options.raw numeric data stays raw bytes (a view of the typed array, not a copy) instead
+ *   of base64: for a task, whose body carries the bytes as they are (task-body.ts).
  */
-export function encodeTensor(input: TensorInput, options: { bytes?: "utf8" | "base64" } = {}): WireTensor {
+export function encodeTensor(input: TensorInput, options?: { bytes?: "utf8" | "base64" }): Base64Tensor;
+export function encodeTensor(
+  input: TensorInput,
+  options: { bytes?: "utf8" | "base64"; raw: boolean },
+): WireTensor;
+export function encodeTensor(
+  input: TensorInput,
+  options: { bytes?: "utf8" | "base64"; raw?: boolean } = {},
+): WireTensor {
   const { name, datatype } = input;
   const shape = [...input.shape];
   if (!isDatatype(datatype)) throw new TensorError(`tensor ${name}: unknown datatype ${String(datatype)}`);
   const count = elementCount(shape);
   if (datatype === "BYTES") {
-    const elements = flatten(input.data, name);
+    const elements = flatten(input.data, name, true);
     if (elements.length !== count) throw countMismatch(name, shape, count, elements.length);
     const data = elements.map((element, i) => encodeBytesElement(element, options.bytes ?? "utf8", name, i));
     return { name, datatype, shape, data };
   }
   const array = toTypedArray(datatype, input.data, name);
   if (array.length !== count) throw countMismatch(name, shape, count, array.length);
-  return { name, datatype, shape, data: typedToBase64(array) };
+  if (!options.raw) return { name, datatype, shape, data: typedToBase64(array) };
+  if (!LITTLE_ENDIAN) throw new Error("tensor encoding needs a little-endian host");
+  return { name, datatype, shape, data: new Uint8Array(array.buffer, array.byteOffset, array.byteLength) };
+}
+
+/** The same tensor with raw numeric bytes as base64 (what JSON carries: results, cache keys). */
+export function toBase64Tensor(wire: WireTensor): Base64Tensor {
+  if (!(wire.data instanceof Uint8Array)) return wire as Base64Tensor;
+  const { data } = wire;
+  return { ...wire, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64") };
 }
 
 /** Decodes a wire tensor into a typed array (or raw BYTES elements), checking datatype, shape and size. */
@@ -183,10 +207,14 @@ export function decodeTensor(wire: WireTensor): DecodedTensor {
     });
     return { name, datatype, shape, data };
   }
-  if (typeof wire.data !== "string" || !isBase64(wire.data)) {
-    throw new TensorError(`tensor ${name}: ${datatype} data must be one base64 string`);
+  let bytes: Buffer;
+  if (wire.data instanceof Uint8Array) {
+    bytes = Buffer.from(wire.data.buffer, wire.data.byteOffset, wire.data.byteLength);
+  } else if (typeof wire.data === "string" && isBase64(wire.data)) {
+    bytes = Buffer.from(wire.data, "base64");
+  } else {
+    throw new TensorError(`tensor ${name}: ${datatype} data must be raw bytes or one base64 string`);
   }
-  const bytes = Buffer.from(wire.data, "base64");
   const expected = count * BYTES_PER_ELEMENT[datatype];
   if (bytes.length !== expected) {
     throw new TensorError(
@@ -298,9 +326,10 @@ export function halfToFloat(bits: number): number {
 }
 
 function isDecoded(tensor: WireTensor | DecodedTensor): tensor is DecodedTensor {
-  return (
-    typeof tensor.data !== "string" && !(Array.isArray(tensor.data) && typeof tensor.data[0] === "string")
-  );
+  const { data, datatype } = tensor;
+  if (typeof data === "string" || (Array.isArray(data) && typeof data[0] === "string")) return false;
+  // Raw wire bytes are a Uint8Array; for UINT8 and BOOL the decoded data is the same bytes.
+  return !(data instanceof Uint8Array && data.constructor !== Array && bytesPerElement(datatype)! > 1);
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -315,11 +344,17 @@ function countMismatch(name: string, shape: number[], expected: number, got: num
   );
 }
 
-function flatten(data: TensorInput["data"], name: string): unknown[] {
+/**
+ * Flat elements of OIP data. Without `scan`, data whose first element is not an array is taken as
+ * flat without looking at all of it (an OCR line is 46,080 numbers); fillTyped flattens it after
+ * all if an array turns up further on.
+ */
+function flatten(data: TensorInput["data"], name: string, scan = false): unknown[] {
   if (ArrayBuffer.isView(data))
     throw new TensorError(`tensor ${name}: BYTES data must be an array of elements`);
   if (!Array.isArray(data)) throw new TensorError(`tensor ${name}: data must be an array`);
-  return data.some(Array.isArray) ? (data as unknown[]).flat(Infinity) : (data as unknown[]);
+  const nested = scan ? data.some(Array.isArray) : Array.isArray(data[0]);
+  return nested ? (data as unknown[]).flat(Infinity) : (data as unknown[]);
 }
 
 function encodeBytesElement(element: unknown, mode: "utf8" | "base64", name: string, i: number): string {
@@ -358,6 +393,7 @@ function fillTyped(datatype: NumericDatatype, values: readonly unknown[], name: 
   const range = INTEGER_RANGE[datatype];
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
+    if (Array.isArray(value)) return fillTyped(datatype, values.flat(Infinity), name);
     const bad = (what: string) =>
       new TensorError(`tensor ${name}: element ${i} (${String(value)}) ${what} for ${datatype}`);
     if (datatype === "BOOL") {

@@ -27,6 +27,7 @@ import {
   entryModel,
   providerArguments,
 } from "../shared/contracts/index.js";
+import { EncodedBody, encodeTaskBody } from "../shared/task-body.js";
 import type { Logger } from "../shared/logger.js";
 import type { Metrics } from "../shared/metrics.js";
 import type { DecodedTensor } from "../shared/tensors.js";
@@ -355,7 +356,7 @@ export class ModelConsumer {
     const { model, prefix, metrics } = this.options;
     const { task, segment } = item.request;
     let queue: string;
-    let body: InferenceTask | InferenceResult;
+    let body: EncodedBody | InferenceResult;
     let replyTo: string | undefined;
     try {
       const outcome = finishRequest(model, item.request, outputs, run);
@@ -366,7 +367,9 @@ export class ModelConsumer {
       const next = entryModel(segment.rest);
       if (next) {
         queue = names(prefix).modelQueue(next);
-        body = nextTask(task, segment.rest, outcome.outputs, outcome.outputTokens, outcome.timings);
+        body = encodeTaskBody(
+          nextTask(task, segment.rest, outcome.outputs, outcome.outputTokens, outcome.timings),
+        );
       } else {
         queue = names(prefix).resultsQueue;
         body = succeededResult(task, outcome.outputs, outcome.outputTokens, outcome.timings);

@@ -9,6 +9,7 @@ import {
   type InferenceTask,
   type StepTiming,
 } from "../shared/contracts/index.js";
+import { decodeTaskBody, TaskBodyError } from "../shared/task-body.js";
 import { encodeTensor, type DecodedTensor } from "../shared/tensors.js";
 import { StepError } from "./step-error.js";
 
@@ -27,16 +28,25 @@ export class UnreadableMessageError extends Error {
 }
 
 /**
- * Parses a message body. Throws UnreadableMessageError when there is no request to answer (the
- * message is requeued and eventually dead-lettered), or a StepError `invalid_task` carrying a
- * best-effort task when the request can be identified but is malformed (it gets a failed result).
+ * Parses a message body of either form (runtime/shared/task-body.ts). Throws
+ * UnreadableMessageError when there is no request to answer (the message is requeued and
+ * eventually dead-lettered), or a StepError `invalid_task` carrying a best-effort task when the
+ * request can be identified but is malformed (it gets a failed result).
  */
 export function parseTask(body: Buffer): InferenceTask {
   let raw: unknown;
   try {
-    raw = JSON.parse(body.toString("utf8"));
+    raw = decodeTaskBody(body);
   } catch (cause) {
-    throw new UnreadableMessageError("message body is not JSON", { cause });
+    const header = cause instanceof TaskBodyError ? identitySchema.safeParse(cause.header) : undefined;
+    if (cause instanceof TaskBodyError && header?.success) {
+      throw new MalformedTaskError(
+        salvage(cause.header as Record<string, unknown>, header.data),
+        cause.message,
+      );
+    }
+    if (cause instanceof TaskBodyError) throw new UnreadableMessageError(cause.message);
+    throw new UnreadableMessageError("message body is unreadable", { cause });
   }
   const parsed = taskSchema.safeParse(raw);
   if (parsed.success) return parsed.data;
@@ -72,7 +82,10 @@ function salvage(raw: Record<string, unknown>, identity: z.infer<typeof identity
   };
 }
 
-/** The task for the next segment of the route: outputs become inputs, tokens and timings add up. */
+/**
+ * The task for the next segment of the route: outputs become inputs (raw bytes, published with
+ * encodeTaskBody), tokens and timings add up.
+ */
 export function nextTask(
   task: InferenceTask,
   rest: InferenceTask["route"],
@@ -83,7 +96,7 @@ export function nextTask(
   return {
     ...task,
     route: rest,
-    inputs: outputs.map((o) => encodeTensor(o)),
+    inputs: outputs.map((o) => encodeTensor(o, { raw: true })),
     outputTokens: task.outputTokens + outputTokens,
     steps: [...task.steps, ...timings],
   };

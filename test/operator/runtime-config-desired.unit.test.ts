@@ -61,7 +61,7 @@ describe("desiredRuntimeConfig", () => {
       perRequest: 8,
       maxOutputTokens: 256,
     });
-    expect(det.batching).toEqual({ maxBatchSize: 1, maxDelayMs: 5 });
+    expect(det.batching).toEqual({ maxBatchSize: 1, maxDelayMs: 0 });
     const gpu = config.models.find((m) => m.name === "ocr-rec-gpu")!;
     expect(gpu).toMatchObject({ executionProvider: "cuda", threads: 4 });
     expect(gpu.inputs).toBeUndefined();

@@ -10,6 +10,7 @@ import {
   splitBytesElements,
   tensorBytes,
 } from "../../runtime/gateway/oip/binary-tensors.js";
+import { parseInferRequest } from "../../runtime/gateway/infer-request.js";
 import { encodeTensor } from "../../runtime/shared/tensors.js";
 
 /** A BYTES tensor's binary data: 4-byte little-endian length, then the bytes, per element. */
@@ -32,7 +33,7 @@ describe("request bodies", () => {
     expect(() => splitBinaryBody(Buffer.from("{}"), "-1", JSON.parse)).toThrow(/whole number/);
   });
 
-  it("inline numbers as base64, UTF-8 BYTES as text and other BYTES as base64", () => {
+  it("inline numbers as their bytes, UTF-8 BYTES as text and other BYTES as base64", () => {
     const floats = Buffer.from(new Float32Array([1, 2.5, -3]).buffer);
     const png = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
     const text = bytesData(Buffer.from("héllo"), Buffer.from(""));
@@ -52,7 +53,7 @@ describe("request bodies", () => {
           name: "x",
           datatype: "FP32",
           shape: [1, 3],
-          data: floats.toString("base64"),
+          data: floats,
           parameters: { content_type: "base64" },
         },
         {
@@ -92,6 +93,18 @@ describe("request bodies", () => {
       /claims 5 bytes, only 1 left/,
     );
     expect(() => splitBytesElements(Buffer.from([5, 0]), "t")).toThrow(/inside an element's 4-byte length/);
+  });
+
+  it("go to the task as the same bytes, refused when their size does not fit the shape", () => {
+    const floats = Buffer.from(Float32Array.of(1, 2.5, -3).buffer);
+    const header = (shape: number[], size: number) => ({
+      inputs: [{ name: "x", datatype: "FP32", shape, parameters: { binary_data_size: size } }],
+    });
+    const parsed = parseInferRequest(inlineBinaryInputs(new BinaryInferBody(header([1, 3], 12), floats)));
+    expect(parsed.inputs[0]!.binary).toBe(true);
+    expect(Buffer.from(parsed.inputs[0]!.wire.data as Uint8Array)).toEqual(floats);
+    const short = inlineBinaryInputs(new BinaryInferBody(header([1, 4], 12), floats));
+    expect(() => parseInferRequest(short)).toThrow("input x: FP32 [1, 4] needs 16 bytes, got 12");
   });
 });
 

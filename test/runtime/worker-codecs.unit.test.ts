@@ -67,6 +67,11 @@ describe("tensors", () => {
       data: Int32Array.of(1, 2, 3, 4),
     });
     expect(nested).toEqual(typed);
+    // Nesting that starts further in is flattened too, for floats as for integers.
+    for (const datatype of ["INT32", "FP32"] as const) {
+      const ragged = encodeTensor({ name: "x", datatype, shape: [4], data: [1, [2, [3]], 4] });
+      expect(toJsonData(decodeTensor(ragged))).toEqual([1, 2, 3, 4]);
+    }
     expect(Buffer.from(typed.data as string, "base64").subarray(0, 4)).toEqual(Buffer.from([1, 0, 0, 0]));
     const converted = encodeTensor({
       name: "x",
@@ -106,8 +111,12 @@ describe("tensors", () => {
     expect(enc({ datatype: "NOPE" as Datatype })).toThrow("unknown datatype NOPE");
     const wire = encodeTensor({ name: "x", datatype: "FP32", shape: [2], data: [1, 2] });
     expect(() => decodeTensor({ ...wire, shape: [3] })).toThrow("tensor x: FP32 [3] needs 12 bytes, got 8");
-    expect(() => decodeTensor({ ...wire, data: "@@@@" })).toThrow("FP32 data must be one base64 string");
-    expect(() => decodeTensor({ ...wire, data: ["AAAA"] })).toThrow("FP32 data must be one base64 string");
+    expect(() => decodeTensor({ ...wire, data: "@@@@" })).toThrow(
+      "FP32 data must be raw bytes or one base64 string",
+    );
+    expect(() => decodeTensor({ ...wire, data: ["AAAA"] })).toThrow(
+      "FP32 data must be raw bytes or one base64 string",
+    );
     expect(() => decodeTensor({ name: "s", datatype: "BYTES", shape: [2], data: ["AA=="] })).toThrow(
       "shape [2] needs 2 elements, got 1",
     );

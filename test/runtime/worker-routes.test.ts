@@ -8,6 +8,7 @@ import {
   type InferenceResult,
   type RouteStep,
   routeFor,
+  type WireTensor,
 } from "../../runtime/shared/contracts/index.js";
 import { decodeTensor, encodeTensor, toJsonData } from "../../runtime/shared/tensors.js";
 import { startWorker, type Worker } from "../../runtime/worker/worker.js";
@@ -80,7 +81,7 @@ function route(target: string): RouteStep[] {
   return routeFor(config, target)!.route;
 }
 
-function pipelineTask(name: string, inputs = [xInput([[0, 0, 0, 0]])]) {
+function pipelineTask(name: string, inputs: WireTensor[] = [xInput([[0, 0, 0, 0]])]) {
   return fx.makeTask({ kind: "pipeline", name }, route(name), inputs);
 }
 

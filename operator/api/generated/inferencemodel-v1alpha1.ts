@@ -107,7 +107,9 @@ export interface Batching {
    */
   maxBatchSize?: number;
   /**
-   * Longest time, in milliseconds, the first request of a batch waits for others to join.
+   * Longest time, in milliseconds, the first request of a batch waits for others to join. 0
+   * (the default): a request that finds the model idle runs at once, and a batch is what
+   * queued while the model was busy, so under load batches still fill.
    */
   maxDelayMs?: number;
 }

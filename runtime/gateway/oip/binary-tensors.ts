@@ -5,8 +5,9 @@
  * of each input whose `parameters.binary_data_size` is set, in the order of `inputs`. Numeric
  * tensors are their little-endian element bytes; BYTES tensors are, per element, a 4-byte
  * little-endian length and the element's bytes. {@link inlineBinaryInputs} turns such inputs back
- * into the JSON forms infer-request.ts already validates (base64 for numbers and binary elements,
- * text for UTF-8 elements), so both forms share one validation path.
+ * into the forms infer-request.ts already validates (the raw bytes for numbers, as the task carries
+ * them; base64 for binary elements, text for UTF-8 elements), so both forms share one validation
+ * path.
  *
  * Response: outputs asked for as binary (`parameters.binary_data_output` for all, or an output's
  * own `parameters.binary_data`, which wins) carry `parameters.binary_data_size` instead of `data`,
@@ -52,7 +53,7 @@ const isObject = (value: unknown): value is JsonObject =>
 
 /**
  * Replaces the binary data of inputs that declare `binary_data_size` with JSON data: numeric
- * tensors become one base64 string (content_type "base64"); BYTES tensors become an array of
+ * tensors keep their bytes (a Buffer, content_type "base64" marking them binary); BYTES tensors become an array of
  * strings, UTF-8 text when every element is valid UTF-8 (so text models count its characters),
  * base64 otherwise. Throws 400 when the sizes and the bytes after the header disagree.
  */
@@ -84,11 +85,7 @@ export function inlineBinaryInputs(body: BinaryInferBody): unknown {
     const bytes = binary.subarray(offset, offset + size);
     offset += size;
     if (input.datatype !== "BYTES") {
-      return {
-        ...input,
-        data: bytes.toString("base64"),
-        parameters: { ...parameters, content_type: "base64" },
-      };
+      return { ...input, data: bytes, parameters: { ...parameters, content_type: "base64" } };
     }
     const elements = splitBytesElements(bytes, name);
     const texts = elements.map(utf8OrUndefined);

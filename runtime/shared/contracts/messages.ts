@@ -14,16 +14,35 @@ const count = z.number().int().min(0);
 const targetKind = z.enum(["model", "pipeline"]);
 
 /**
- * A tensor as it travels on a queue. Numeric data is the little-endian bytes of the typed array,
- * base64-encoded (a 48x320 RGB tensor is 184 KB raw; as JSON numbers it would be ~4x that).
- * BYTES tensors carry one base64 string per element.
+ * A tensor as it travels on a queue. Numeric data is the little-endian bytes of the typed array:
+ * in a task, raw (a `Uint8Array`, carried after the task's JSON header, see {@link TASK_FRAME}); in
+ * a result, and in a task of the older all-JSON form, base64-encoded. (A 48x320 RGB tensor is
+ * 184 KB raw, 245 KB as base64, ~4x that as JSON numbers.) BYTES tensors carry one base64 string
+ * per element.
  */
 const wireTensorSchema = z.object({
   name: z.string().min(1),
   datatype: z.enum(DATATYPES),
   shape: z.array(z.number().int().min(0)),
-  data: z.union([z.string(), z.array(z.string())]),
+  data: z.union([z.string(), z.array(z.string()), z.instanceof(Uint8Array)]),
 });
+
+/**
+ * How a task with raw tensor bytes is framed in one AMQP body (runtime/shared/task-body.ts reads
+ * and writes it): the 4 magic bytes, the JSON header's byte length (uint32 little-endian), the JSON
+ * header (the task, where each raw tensor has `binaryDataSize` instead of `data`), then each raw
+ * tensor's bytes in the order of `inputs`. A body that starts with `{` is a task of the older
+ * all-JSON form, still read so that tasks queued during an upgrade are not lost. The other way
+ * round is not covered: a worker or collector older than this framing cannot read a framed task
+ * (the worker requeues it until the delivery limit dead-letters it), so upgrade them before the
+ * gateways.
+ */
+export const TASK_FRAME = {
+  magic: "TPK1",
+  contentType: "application/vnd.turnpike.task",
+  /** The key that replaces `data` in the JSON header of a raw tensor. */
+  sizeKey: "binaryDataSize",
+} as const;
 
 /** One hop of a request's route: an InferenceModel or a built-in processor. */
 const routeStepSchema = z.object({
@@ -84,6 +103,7 @@ export const resultSchema = z.object({
   target: z.object({ kind: targetKind, name: text.min(1).max(253) }),
   /** `cancelled`: the tenant cancelled it (DELETE /v1/requests/{id}); it charges what ran. */
   status: z.enum(FINAL_REQUEST_STATUSES),
+  // Results stay JSON (the collector stores them): base64 data, never raw bytes.
   outputs: z
     .array(wireTensorSchema.extend({ name: text.min(1), data: z.union([text, z.array(text)]) }))
     .optional(),
@@ -109,6 +129,8 @@ export const resultSchema = z.object({
 });
 
 export type WireTensor = z.infer<typeof wireTensorSchema>;
+/** A tensor of a result: base64 data only. */
+export type ResultTensor = NonNullable<InferenceResult["outputs"]>[number];
 export type RouteStep = z.infer<typeof routeStepSchema>;
 export type Target = InferenceTask["target"];
 export type StepTiming = z.infer<typeof stepTimingSchema>;

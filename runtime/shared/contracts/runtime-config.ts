@@ -72,7 +72,7 @@ export const modelConfigSchema = z.object({
   batching: z
     .object({
       maxBatchSize: z.number().int().min(1).max(256).default(8),
-      maxDelayMs: z.number().int().min(0).max(10_000).default(5),
+      maxDelayMs: z.number().int().min(0).max(10_000).default(0),
     })
     .prefault({}),
   executionProvider: z.enum(EXECUTION_PROVIDERS).default("cpu"),

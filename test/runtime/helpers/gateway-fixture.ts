@@ -19,7 +19,6 @@ import {
   names,
   type InferenceResult,
   type InferenceTask,
-  type WireTensor,
   parseRuntimeConfig,
   type RuntimeConfig,
   type RuntimeConfigInput,
@@ -30,6 +29,8 @@ import { startCollector, type Collector } from "../../../runtime/collector/colle
 import { gatewayEnv, type GatewayEnv } from "../../../runtime/gateway/config.js";
 import { startGateway, type Gateway } from "../../../runtime/gateway/gateway.js";
 import type { GatewayHooks } from "../../../runtime/gateway/context.js";
+import { decodeTaskBody } from "../../../runtime/shared/task-body.js";
+import { toBase64Tensor } from "../../../runtime/shared/tensors.js";
 import { runtimeEnv, serviceUrls, uniqueName } from "../../harness/services.js";
 
 const urls = serviceUrls();
@@ -90,7 +91,7 @@ export function echoResult(
   task: InferenceTask,
   rename: Record<string, string> = {},
 ): Partial<InferenceResult> {
-  const outputs: WireTensor[] = task.inputs.map((t) => ({ ...t, name: rename[t.name] ?? t.name }));
+  const outputs = task.inputs.map((t) => toBase64Tensor({ ...t, name: rename[t.name] ?? t.name }));
   return { status: "succeeded", outputs, outputTokens: 1 };
 }
 
@@ -157,7 +158,7 @@ export async function gatewayFixture(options: FixtureOptions): Promise<GatewayFi
     closers.push(() => gateway.close());
 
     const answer = async (msg: Message, fn: (task: InferenceTask) => Partial<InferenceResult>) => {
-      const task = JSON.parse(msg.content.toString("utf8")) as InferenceTask;
+      const task = decodeTaskBody(msg.content) as InferenceTask;
       const result: InferenceResult = {
         requestId: task.requestId,
         tenant: task.tenant,

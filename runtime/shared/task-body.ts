@@ -1,0 +1,112 @@
+/**
+ * The one codec of InferenceTask message bodies (the framing is {@link TASK_FRAME}): the gateway
+ * and a worker publishing a pipeline's next step write them, the worker and the collector (dead
+ * tasks) read them. A task whose tensors carry raw bytes is framed as a small JSON header plus the
+ * bytes, so nobody encodes, stores, fsyncs or decodes base64 for them; any other task, and any
+ * body in the older all-JSON form, is plain JSON. Pure.
+ */
+import { TASK_FRAME, type InferenceTask } from "./contracts/index.js";
+
+/** A message body encoded ahead of publishing (publishJson sends it as it is). */
+export class EncodedBody {
+  constructor(
+    readonly content: Buffer,
+    readonly contentType: string,
+  ) {}
+}
+
+/** A task body that cannot be read; `header` is the JSON header when that much was readable. */
+export class TaskBodyError extends Error {
+  constructor(
+    message: string,
+    readonly header?: unknown,
+  ) {
+    super(message);
+    this.name = "TaskBodyError";
+  }
+}
+
+const MAGIC = Buffer.from(TASK_FRAME.magic, "latin1");
+const PREFIX = MAGIC.length + 4;
+
+/** The body of `task`: framed when an input carries raw bytes, else the JSON of the task. */
+export function encodeTaskBody(task: InferenceTask): EncodedBody {
+  const raw = task.inputs.filter((t) => t.data instanceof Uint8Array);
+  if (raw.length === 0) return new EncodedBody(Buffer.from(JSON.stringify(task)), "application/json");
+  const inputs = task.inputs.map((t) => {
+    if (!(t.data instanceof Uint8Array)) return t;
+    const { data, ...header } = t;
+    return { ...header, [TASK_FRAME.sizeKey]: data.byteLength };
+  });
+  const header = Buffer.from(JSON.stringify({ ...task, inputs }));
+  const prefix = Buffer.allocUnsafe(PREFIX);
+  MAGIC.copy(prefix);
+  prefix.writeUInt32LE(header.length, MAGIC.length);
+  const parts = raw.map((t) => t.data as Uint8Array);
+  return new EncodedBody(Buffer.concat([prefix, header, ...parts]), TASK_FRAME.contentType);
+}
+
+/**
+ * Reads a task body of either form into the object the task schema checks (raw tensors get their
+ * bytes back as `data`, views of `body`). Throws TaskBodyError when the framing is broken.
+ */
+export function decodeTaskBody(body: Buffer): unknown {
+  if (!isFramed(body)) return parseJson(body, "message body");
+  const header = readHeader(body);
+  const inputs = (header as { inputs?: unknown }).inputs;
+  if (!Array.isArray(inputs)) return header;
+  let offset = PREFIX + body.readUInt32LE(MAGIC.length);
+  const attached = inputs.map((input: unknown, i) => {
+    if (typeof input !== "object" || input === null || !(TASK_FRAME.sizeKey in input)) return input;
+    const { [TASK_FRAME.sizeKey]: size, ...rest } = input as Record<string, unknown>;
+    if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
+      throw new TaskBodyError(`task header: inputs.${i}.${TASK_FRAME.sizeKey} is not a byte count`, header);
+    }
+    if (offset + size > body.length) {
+      throw new TaskBodyError(
+        `task header: inputs.${i} needs ${size} bytes at offset ${offset}, the body has ${body.length}`,
+        header,
+      );
+    }
+    const data = body.subarray(offset, offset + size);
+    offset += size;
+    return { ...rest, data };
+  });
+  if (offset !== body.length) {
+    throw new TaskBodyError(
+      `task header: the tensors take ${offset} bytes, the body has ${body.length}`,
+      header,
+    );
+  }
+  return { ...header, inputs: attached };
+}
+
+/** The task's JSON fields without its raw tensor bytes (the collector's dead-task record needs no more). */
+export function readTaskHeader(body: Buffer): unknown {
+  return isFramed(body) ? readHeader(body) : parseJson(body, "message body");
+}
+
+function isFramed(body: Buffer): boolean {
+  return body.length >= MAGIC.length && body.subarray(0, MAGIC.length).equals(MAGIC);
+}
+
+function readHeader(body: Buffer): object {
+  if (body.length < PREFIX) throw new TaskBodyError(`task body of ${body.length} bytes is cut short`);
+  const length = body.readUInt32LE(MAGIC.length);
+  if (length > body.length - PREFIX) {
+    throw new TaskBodyError(`task header of ${length} bytes runs past the body's ${body.length}`);
+  }
+  const header = parseJson(body.subarray(PREFIX, PREFIX + length), "task header");
+  if (typeof header !== "object" || header === null || Array.isArray(header)) {
+    throw new TaskBodyError("task header is not a JSON object");
+  }
+  return header;
+}
+
+function parseJson(bytes: Buffer, what: string): unknown {
+  try {
+    return JSON.parse(bytes.toString("utf8"));
+  } catch (error) {
+    throw new TaskBodyError(`${what} is not JSON: ${(error as Error).message}`);
+  }
+}
