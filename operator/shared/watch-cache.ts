@@ -263,11 +263,17 @@ export class WatchCache implements ChildReader {
 
   applied(kind: ChildKind, object: KubernetesObject): void {
     const { namespace = "", name = "" } = object.metadata ?? {};
-    this.#setOverlay(kind, namespace, name, {
-      object,
-      resourceVersion: resourceVersionOf(object),
-      until: Date.now() + OVERLAY_MS,
-    });
+    const resourceVersion = resourceVersionOf(object);
+    // The watch often delivers a write (and the next one, e.g. a Deployment's status) before its
+    // answer arrives: an overlay of the older answer would then hide the newer object until
+    // OVERLAY_MS, as no later event comes to drop it.
+    const watched = this.#synced(kind, namespace)?.informer.get(name, namespace);
+    const watchedVersion = resourceVersionOf(watched);
+    if (resourceVersion !== undefined && watchedVersion !== undefined && watchedVersion >= resourceVersion) {
+      this.#dropOverlay(this.#key(kind, namespace, name));
+      return;
+    }
+    this.#setOverlay(kind, namespace, name, { object, resourceVersion, until: Date.now() + OVERLAY_MS });
   }
 
   deleted(kind: ChildKind, namespace: string, name: string): void {

@@ -9,7 +9,7 @@ import { loadOperatorEnv } from "../../operator/config.js";
 import { Controller } from "../../operator/controller.js";
 import { inferenceModelRegistration } from "../../operator/inference-model/reconciler.js";
 import { renderRuntimeConfig } from "../../operator/runtime-config/render.js";
-import { cachedChildKinds, OWN_KINDS } from "../../operator/shared/children.js";
+import { cachedChildKinds, CHILD_KINDS, OWN_KINDS } from "../../operator/shared/children.js";
 import { INFERENCE_MODEL_KIND, RUNTIME_CONFIG_MAP } from "../../operator/shared/names.js";
 import { MANAGED_BY_TURNPIKE, WatchCache } from "../../operator/shared/watch-cache.js";
 import { logger } from "../../runtime/shared/logger.js";
@@ -103,6 +103,22 @@ describe("the operator reading from watch caches", () => {
     await env.eventually(async () =>
       (await kubectl(["get", "service", MODEL, "-n", t.namespace])).code === 0 ? true : undefined,
     );
+  });
+
+  it("does not let an own write's answer hide a newer version the watch delivered first", async () => {
+    const kind = CHILD_KINDS.Service;
+    const answer = (await children.get(kind, t.namespace, MODEL))!;
+    // Someone else's write after the operator's (as a Deployment's status after its apply).
+    await kubectlOk(["annotate", "service", MODEL, "-n", t.namespace, "example.com/later=yes"]);
+    await env.eventually(async () =>
+      (await children.get(kind, t.namespace, MODEL))?.metadata?.annotations?.["example.com/later"]
+        ? true
+        : undefined,
+    );
+    // The answer to the operator's own write arrives after the watch event of the newer version.
+    children.applied(kind, answer);
+    const read = await children.get(kind, t.namespace, MODEL);
+    expect(read?.metadata?.annotations?.["example.com/later"]).toBe("yes");
   });
 
   it("reads a kind the apiserver does not serve from the apiserver (as empty), not from a cache", async () => {
