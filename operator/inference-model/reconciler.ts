@@ -30,6 +30,7 @@ import { defaultedSpec } from "./defaults.js";
 import { childKinds, desiredChildren, queuePolicy } from "./desired.js";
 import { isDownloaded, terminationGraceSeconds } from "./desired-worker.js";
 import { modelStatus, rolloutOf, type Observed } from "./model-status.js";
+import { ensureNamespaceChildren } from "./namespace-children.js";
 import { INFERENCE_MODEL_KIND } from "../shared/names.js";
 import { modelQueueName, modelQueuePattern } from "./naming.js";
 import { deleteModelQueue, ensureModelQueue, inspectModelLanes, inspectQueue } from "./queue.js";
@@ -170,13 +171,21 @@ async function queueAndChildren(
   })();
   const applying = (async (): Promise<PermanentError | undefined> => {
     try {
-      const outcome = await applyChildren(
-        namespace,
-        desired,
-        ownerSelector({ kind: INFERENCE_MODEL_KIND, name }),
-        childKinds(ctx.settings),
-        ctx.children,
-      );
+      // The namespace's TriggerAuthentication side by side with the model's children, as each
+      // model's own was: without KEDA the workers are still applied when it is refused.
+      const [shared, own] = await Promise.allSettled([
+        ensureNamespaceChildren(ctx, namespace),
+        applyChildren(
+          namespace,
+          desired,
+          ownerSelector({ kind: INFERENCE_MODEL_KIND, name }),
+          childKinds(ctx.settings),
+          ctx.children,
+        ),
+      ]);
+      if (own.status === "rejected") throw own.reason;
+      if (shared.status === "rejected") throw shared.reason;
+      const outcome = own.value;
       if (outcome.applied.length + outcome.pruned.length > 0) log.info(outcome, "children applied");
       return undefined;
     } catch (error) {

@@ -72,12 +72,11 @@ describe("the operator reading from watch caches", () => {
     await applySample(t.namespace, "inference-model-ocr-cpu.yaml");
     controller.enqueue(INFERENCE_MODEL_KIND, t.namespace, MODEL);
     // Not controller.idle(): a model that is rolling out is requeued every few seconds.
-    await env.eventually(async () => ((await t.children(MODEL)).length === 4 ? true : undefined));
+    await env.eventually(async () => ((await t.children(MODEL)).length === 3 ? true : undefined));
     expect(await t.children(MODEL)).toEqual([
       "Deployment/ocr-rec",
       "ScaledObject/ocr-rec",
       "Service/ocr-rec",
-      "TriggerAuthentication/ocr-rec-rabbitmq",
     ]);
     expect(await ready()).toBe("False");
     // No enqueue by the test: the cache's Deployment event brings the owner back.
