@@ -276,6 +276,10 @@ export class WatchCache implements ChildReader {
     this.#setOverlay(kind, namespace, name, { object, resourceVersion, until: Date.now() + OVERLAY_MS });
   }
 
+  watches(kind: ChildKind, namespace: string): boolean {
+    return this.#synced(kind, namespace) !== undefined;
+  }
+
   deleted(kind: ChildKind, namespace: string, name: string): void {
     this.#setOverlay(kind, namespace, name, { until: Date.now() + OVERLAY_MS });
   }
