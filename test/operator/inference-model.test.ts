@@ -70,7 +70,17 @@ describe("InferenceModel reconciler (CPU sample)", () => {
       spec: { secretTargetRef: [{ parameter: "host", name: "turnpike-runtime", key: "x" }] },
     };
     await kubectlOk(["apply", "-f", "-"], JSON.stringify(formerAuth));
+    // A worker Service from before they were headless: its virtual IP cannot be removed in place.
+    const formerService = {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: MODEL, namespace: t.namespace, labels: formerAuth.metadata.labels },
+      spec: { type: "ClusterIP", selector: { app: MODEL }, ports: [{ name: "http", port: 8080 }] },
+    };
+    await kubectlOk(["apply", "-f", "-"], JSON.stringify(formerService));
+    expect((await getJson(t.namespace, "service", MODEL)).spec.clusterIP).not.toBe("None");
     const result = await reconcile();
+    expect((await getJson(t.namespace, "service", MODEL)).spec.clusterIP).toBe("None");
 
     expect(await children()).toEqual(["Deployment/ocr-rec", "ScaledObject/ocr-rec", "Service/ocr-rec"]);
     // The namespace's one TriggerAuthentication, which every model's ScaledObject refers to.
