@@ -14,6 +14,7 @@ import { QueueInventory } from "./inference-model/queue-inventory.js";
 import { UnroutedModels } from "./runtime-config/unrouted-models.js";
 import { apiChildReader, type ChildReader } from "./shared/child-reader.js";
 import type { ReconcileContext, Reconciler } from "./shared/context.js";
+import { stableStringify } from "./shared/children.js";
 import { describeError } from "./shared/errors.js";
 import { LABELS } from "./shared/labels.js";
 import { INFERENCE_MODEL_KIND, RUNTIME_CONFIG_MAP } from "./shared/names.js";
@@ -84,6 +85,8 @@ export class Controller {
   /** When each namespace's oldest unrendered touch happened. */
   readonly #touchedAt = new Map<string, number>();
   #resyncTimer?: NodeJS.Timeout;
+  /** The last status seen of each worker Deployment (namespace/name), to skip events that keep it. */
+  readonly #deploymentStatus = new Map<string, string>();
   readonly ctx: ReconcileContext;
 
   constructor(options: ControllerOptions) {
@@ -192,22 +195,25 @@ export class Controller {
     return channel;
   }
 
-  /** Queues one object of a kind for reconcile. */
-  enqueue(kind: string, namespace: string, name: string): void {
+  /** Queues one object of a kind for reconcile (`urgent`: ahead of those waiting, see WorkQueue.add). */
+  enqueue(kind: string, namespace: string, name: string, urgent = false): void {
     const queue = this.#queues.get(kind);
     if (!queue) throw new Error(`no reconciler registered for kind ${kind}`);
-    queue.add(`${namespace}/${name}`);
+    queue.add(`${namespace}/${name}`, urgent);
   }
 
   /**
    * A child changed (a watch event): reconcile its owner when that can change the owner's status
-   * or needs a repair. Deployments carry the readiness the owner reports; any other child only
-   * matters when it is gone. The runtime ConfigMap has no owner: it is rendered again.
+   * or needs a repair. Deployments carry the readiness the owner reports: their owner comes back
+   * when their status changed (not for the operator's own applies, whose answer the running
+   * reconcile already read), ahead of the queue; any other child only matters when it is gone.
+   * The runtime ConfigMap has no owner: it is rendered again.
    */
   childChanged(kind: string, event: "add" | "update" | "delete", child: KubernetesObject): void {
     const namespace = child.metadata?.namespace;
     const labels = child.metadata?.labels ?? {};
     if (!namespace || !this.watches(namespace)) return;
+    if (kind === "Deployment" && !this.#deploymentStatusChanged(event, namespace, child)) return;
     if (kind !== "Deployment" && event !== "delete") return;
     const ownerKind = labels[LABELS.ownerKind];
     const owner = labels[LABELS.owner];
@@ -217,7 +223,20 @@ export class Controller {
       return;
     }
     const registration = this.#options.kinds.find((k) => k.kind.toLowerCase() === ownerKind);
-    if (registration) this.enqueue(registration.kind, namespace, owner);
+    if (registration) this.enqueue(registration.kind, namespace, owner, event !== "delete");
+  }
+
+  /** Whether a Deployment event changed its status (a new one without status has none to report). */
+  #deploymentStatusChanged(event: string, namespace: string, deployment: KubernetesObject): boolean {
+    const key = `${namespace}/${deployment.metadata?.name}`;
+    if (event === "delete") {
+      this.#deploymentStatus.delete(key);
+      return true;
+    }
+    const status = stableStringify((deployment as { status?: object }).status ?? {});
+    if ((this.#deploymentStatus.get(key) ?? "{}") === status) return false;
+    this.#deploymentStatus.set(key, status);
+    return true;
   }
 
   /**
