@@ -87,6 +87,8 @@ export class Controller {
   #resyncTimer?: NodeJS.Timeout;
   /** The last status seen of each worker Deployment (namespace/name), to skip events that keep it. */
   readonly #deploymentStatus = new Map<string, string>();
+  /** Keys (namespace/name) whose next reconcile only needs to update the status. */
+  readonly #statusOnly = new Set<string>();
   readonly ctx: ReconcileContext;
 
   constructor(options: ControllerOptions) {
@@ -131,7 +133,8 @@ export class Controller {
       const queue = new WorkQueue(
         async (key) => {
           const [namespace, name] = splitKey(key);
-          const result = await registration.reconcile(this.ctx, namespace, name);
+          const statusOnly = this.#statusOnly.delete(key);
+          const result = await registration.reconcile(this.ctx, namespace, name, { statusOnly });
           if (result?.requeueAfterMs) queue.addAfter(key, result.requeueAfterMs);
         },
         async (key, error) => {
@@ -195,18 +198,26 @@ export class Controller {
     return channel;
   }
 
-  /** Queues one object of a kind for reconcile (`urgent`: ahead of those waiting, see WorkQueue.add). */
-  enqueue(kind: string, namespace: string, name: string, urgent = false): void {
+  /**
+   * Queues one object of a kind for reconcile. `statusOnly`: only a child's status changed, so the
+   * reconcile may just update the status (ahead of those waiting, see WorkQueue.add), unless the
+   * object is queued, running or retrying for anything else, which then runs in full.
+   */
+  enqueue(kind: string, namespace: string, name: string, statusOnly = false): void {
     const queue = this.#queues.get(kind);
     if (!queue) throw new Error(`no reconciler registered for kind ${kind}`);
-    queue.add(`${namespace}/${name}`, urgent);
+    const key = `${namespace}/${name}`;
+    if (statusOnly && !queue.has(key)) this.#statusOnly.add(key);
+    else this.#statusOnly.delete(key);
+    queue.add(key, statusOnly);
   }
 
   /**
    * A child changed (a watch event): reconcile its owner when that can change the owner's status
    * or needs a repair. Deployments carry the readiness the owner reports: their owner comes back
    * when their status changed (not for the operator's own applies, whose answer the running
-   * reconcile already read), ahead of the queue; any other child only matters when it is gone.
+   * reconcile already read), ahead of the queue and for its status only; any other child only
+   * matters when it is gone.
    * The runtime ConfigMap has no owner: it is rendered again.
    */
   childChanged(kind: string, event: "add" | "update" | "delete", child: KubernetesObject): void {
@@ -223,7 +234,8 @@ export class Controller {
       return;
     }
     const registration = this.#options.kinds.find((k) => k.kind.toLowerCase() === ownerKind);
-    if (registration) this.enqueue(registration.kind, namespace, owner, event !== "delete");
+    if (registration)
+      this.enqueue(registration.kind, namespace, owner, kind === "Deployment" && event !== "delete");
   }
 
   /** Whether a Deployment event changed its status (a new one without status has none to report). */

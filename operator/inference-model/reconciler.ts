@@ -13,7 +13,7 @@ import { InferenceModel } from "../api/index.js";
 import type { KindRegistration } from "../controller.js";
 import { applyChildren, CHILD_KINDS, kindServed, OWN_KINDS, type ChildKind } from "../shared/children.js";
 import { conditionsOf, findCondition, type Condition } from "../shared/conditions.js";
-import type { ReconcileContext, ReconcileResult, Reconciler } from "../shared/context.js";
+import type { ReconcileContext, ReconcileHint, ReconcileResult, Reconciler } from "../shared/context.js";
 import {
   describeError,
   httpStatusOf,
@@ -211,13 +211,30 @@ async function lanesLeft(ctx: ReconcileContext, namespace: string, name: string)
   return { name: modelQueueName(namespace, name), messages, consumers: 0, arguments: {} };
 }
 
+/**
+ * Whether a reconcile asked for after a Deployment's status change may only update the status: the
+ * last one saw this generation through without a problem (a Degraded model is reconciled in full,
+ * since the problem's source, e.g. the workers' consumer arguments, is read on the way).
+ */
+function statusOnly(im: InferenceModel, hint: ReconcileHint | undefined): boolean {
+  return (
+    !!hint?.statusOnly &&
+    !!im.metadata?.finalizers?.includes(FINALIZER) &&
+    im.status?.observedGeneration === im.metadata?.generation &&
+    findCondition(conditionsOf(im), "Degraded")?.status === "False"
+  );
+}
+
 /** Reconciles the InferenceModel `namespace/name`. */
-export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) => {
+export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name, hint) => {
   const log = ctx.log.child({ kind: INFERENCE_MODEL_KIND, namespace, name });
   let im = await getModel(ctx, namespace, name);
   if (!im) return;
   if (isBeingDeleted(im)) return finalize(ctx, im, log);
-  const withFinalizer = await ensureFinalizer(InferenceModel, im);
+  // Only the Deployment's status changed: no queue check or children to apply (a busy broker's
+  // queue listing would otherwise hold back the Ready condition); depths stay as last reported.
+  const fast = statusOnly(im, hint);
+  const withFinalizer = fast ? undefined : await ensureFinalizer(InferenceModel, im);
   if (withFinalizer) {
     // The cache shows what was written until its watch catches up: no second patch meanwhile.
     ctx.resources.applied(OWN_KINDS.InferenceModel, withFinalizer);
@@ -229,7 +246,7 @@ export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) 
   const observed: Observed = {};
   let desired: KubernetesObject[] | undefined;
   try {
-    desired = desiredChildren(im, ctx.settings);
+    desired = fast ? undefined : desiredChildren(im, ctx.settings);
   } catch (error) {
     observed.problem = permanentCause(error);
     if (!observed.problem) throw error;

@@ -75,6 +75,11 @@ export class WorkQueue {
     this.#timers.set(key, timer);
   }
 
+  /** Whether the key is queued, running or waiting for a retry. */
+  has(key: string): boolean {
+    return this.#queued.has(key) || this.#running.has(key) || this.#timers.has(key);
+  }
+
   /** Whether keys are queued or running now (timers for later do not count). */
   get busy(): boolean {
     return this.#pending.length > 0 || this.#running.size > 0;

@@ -80,9 +80,21 @@ describe("the operator reading from watch caches", () => {
       "Service/ocr-rec",
     ]);
     expect(await ready()).toBe("False");
-    // No enqueue by the test: the cache's Deployment event brings the owner back.
-    await env.markDeploymentAvailable(t.namespace, MODEL, 1);
-    await env.eventually(async () => ((await ready()) === "True" ? true : undefined));
+    // No enqueue by the test: the cache's Deployment event brings the owner back, for its status
+    // only (no queue listing or declaration on the way).
+    // The broker's queue listing is held back meanwhile (as on a busy broker): Ready does not wait.
+    const inventory = controller.ctx.queues;
+    const snapshot = inventory.snapshot.bind(inventory);
+    const held: (() => void)[] = [];
+    inventory.snapshot = (namespace) =>
+      new Promise((resolve) => held.push(() => resolve(snapshot(namespace))));
+    try {
+      await env.markDeploymentAvailable(t.namespace, MODEL, 1);
+      await env.eventually(async () => ((await ready()) === "True" ? true : undefined), 10_000);
+    } finally {
+      inventory.snapshot = snapshot;
+      for (const release of held) release();
+    }
     // The runtime config, rendered from the cache of InferenceModels, routes the model.
     controller.ctx.touchRuntimeConfig(t.namespace);
     await controller.idle();
