@@ -14,7 +14,7 @@ import { QueueInventory } from "./inference-model/queue-inventory.js";
 import { UnroutedModels } from "./runtime-config/unrouted-models.js";
 import { apiChildReader, type ChildReader } from "./shared/child-reader.js";
 import type { ReconcileContext, Reconciler } from "./shared/context.js";
-import { stableStringify } from "./shared/children.js";
+import { OWN_KINDS, stableStringify } from "./shared/children.js";
 import { describeError } from "./shared/errors.js";
 import { LABELS } from "./shared/labels.js";
 import { INFERENCE_MODEL_KIND, RUNTIME_CONFIG_MAP } from "./shared/names.js";
@@ -87,8 +87,10 @@ export class Controller {
   #resyncTimer?: NodeJS.Timeout;
   /** The last status seen of each worker Deployment (namespace/name), to skip events that keep it. */
   readonly #deploymentStatus = new Map<string, string>();
-  /** Keys (namespace/name) whose next reconcile only needs to update the status. */
+  /** Keys (kind/namespace/name) whose next reconcile only needs to update the status ... */
   readonly #statusOnly = new Set<string>();
+  /** ... unless a full one was asked for since the last one started. */
+  readonly #full = new Set<string>();
   readonly ctx: ReconcileContext;
 
   constructor(options: ControllerOptions) {
@@ -133,9 +135,17 @@ export class Controller {
       const queue = new WorkQueue(
         async (key) => {
           const [namespace, name] = splitKey(key);
-          const statusOnly = this.#statusOnly.delete(key);
-          const result = await registration.reconcile(this.ctx, namespace, name, { statusOnly });
-          if (result?.requeueAfterMs) queue.addAfter(key, result.requeueAfterMs);
+          const hintKey = `${registration.kind}/${key}`;
+          const full = this.#full.delete(hintKey);
+          const statusOnly = this.#statusOnly.delete(hintKey) && !full;
+          try {
+            const result = await registration.reconcile(this.ctx, namespace, name, { statusOnly });
+            if (result?.requeueAfterMs) queue.addAfter(key, result.requeueAfterMs);
+          } catch (error) {
+            // What runs next (a retry, or a run asked for meanwhile) redoes everything.
+            this.#statusOnly.delete(hintKey);
+            throw error;
+          }
         },
         async (key, error) => {
           const [namespace, name] = splitKey(key);
@@ -200,15 +210,20 @@ export class Controller {
 
   /**
    * Queues one object of a kind for reconcile. `statusOnly`: only a child's status changed, so the
-   * reconcile may just update the status (ahead of those waiting, see WorkQueue.add), unless the
-   * object is queued, running or retrying for anything else, which then runs in full.
+   * next run may just update the status (and goes ahead of those waiting, see WorkQueue.add),
+   * unless a full run was asked for since the last one started, or a retry is pending.
    */
   enqueue(kind: string, namespace: string, name: string, statusOnly = false): void {
     const queue = this.#queues.get(kind);
     if (!queue) throw new Error(`no reconciler registered for kind ${kind}`);
     const key = `${namespace}/${name}`;
-    if (statusOnly && !queue.has(key)) this.#statusOnly.add(key);
-    else this.#statusOnly.delete(key);
+    const hintKey = `${kind}/${key}`;
+    if (!statusOnly) {
+      this.#full.add(hintKey);
+      this.#statusOnly.delete(hintKey);
+    } else if (!this.#full.has(hintKey) && !queue.waiting(key)) {
+      this.#statusOnly.add(hintKey);
+    }
     queue.add(key, statusOnly);
   }
 
@@ -259,7 +274,24 @@ export class Controller {
   resourceChanged(kind: string, object: KubernetesObject): void {
     const { namespace, name } = object.metadata ?? {};
     if (kind !== INFERENCE_MODEL_KIND || !namespace || !name || !this.watches(namespace)) return;
-    this.enqueue(kind, namespace, name);
+    this.objectChanged(kind, object);
+  }
+
+  /**
+   * An object of a reconciled kind changed (a watch event): reconcile it. An InferenceModel whose
+   * spec its status already reports (observedGeneration), or that only echoes the operator's own
+   * write (its finalizer, its status), needs its status looked at at most: the reconciler decides
+   * from what it reads whether that is really all (ReconcileHint).
+   */
+  objectChanged(kind: string, object: KubernetesObject): void {
+    const { namespace, name, generation, deletionTimestamp } = object.metadata ?? {};
+    if (!namespace || !name) return;
+    const observed = (object as { status?: { observedGeneration?: number } }).status?.observedGeneration;
+    const statusOnly =
+      kind === INFERENCE_MODEL_KIND &&
+      !deletionTimestamp &&
+      (observed === generation || !!this.#options.resources?.isOwnWrite?.(OWN_KINDS.InferenceModel, object));
+    this.enqueue(kind, namespace, name, statusOnly);
   }
 
   /**

@@ -75,9 +75,9 @@ export class WorkQueue {
     this.#timers.set(key, timer);
   }
 
-  /** Whether the key is queued, running or waiting for a retry. */
-  has(key: string): boolean {
-    return this.#queued.has(key) || this.#running.has(key) || this.#timers.has(key);
+  /** Whether the key waits for a retry or a requeue (a timer). */
+  waiting(key: string): boolean {
+    return this.#timers.has(key);
   }
 
   /** Whether keys are queued or running now (timers for later do not count). */

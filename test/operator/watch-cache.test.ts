@@ -131,6 +131,9 @@ describe("the operator reading from watch caches", () => {
     children.applied(kind, answer);
     const read = await children.get(kind, t.namespace, MODEL);
     expect(read?.metadata?.annotations?.["example.com/later"]).toBe("yes");
+    // The answer is recognised as the operator's own write (its echo needs no full reconcile).
+    expect(children.isOwnWrite(kind, answer)).toBe(true);
+    expect(children.isOwnWrite(kind, read!)).toBe(false);
   });
 
   it("reads a kind the apiserver does not serve from the apiserver (as empty), not from a cache", async () => {
