@@ -87,6 +87,8 @@ export class Controller {
   #resyncTimer?: NodeJS.Timeout;
   /** The last status seen of each worker Deployment (namespace/name), to skip events that keep it. */
   readonly #deploymentStatus = new Map<string, string>();
+  /** The generation of each InferenceModel (namespace/name) its last event carried. */
+  readonly #modelGenerations = new Map<string, number>();
   /** Keys (kind/namespace/name) whose next reconcile only needs to update the status ... */
   readonly #statusOnly = new Set<string>();
   /** ... unless a full one was asked for since the last one started. */
@@ -210,7 +212,7 @@ export class Controller {
 
   /**
    * Queues one object of a kind for reconcile. `statusOnly`: only a child's status changed, so the
-   * next run may just update the status (and goes ahead of those waiting, see WorkQueue.add),
+   * next run may just update the status, and then goes ahead of those waiting (WorkQueue.add),
    * unless a full run was asked for since the last one started, or a retry is pending.
    */
   enqueue(kind: string, namespace: string, name: string, statusOnly = false): void {
@@ -218,13 +220,15 @@ export class Controller {
     if (!queue) throw new Error(`no reconciler registered for kind ${kind}`);
     const key = `${namespace}/${name}`;
     const hintKey = `${kind}/${key}`;
+    let urgent = false;
     if (!statusOnly) {
       this.#full.add(hintKey);
       this.#statusOnly.delete(hintKey);
     } else if (!this.#full.has(hintKey) && !queue.waiting(key)) {
       this.#statusOnly.add(hintKey);
+      urgent = true;
     }
-    queue.add(key, statusOnly);
+    queue.add(key, urgent);
   }
 
   /**
@@ -279,18 +283,27 @@ export class Controller {
 
   /**
    * An object of a reconciled kind changed (a watch event): reconcile it. An InferenceModel whose
-   * spec its status already reports (observedGeneration), or that only echoes the operator's own
-   * write (its finalizer, its status), needs its status looked at at most: the reconciler decides
-   * from what it reads whether that is really all (ReconcileHint).
+   * spec is the one an earlier event already brought (same generation), or its status already
+   * reports (observedGeneration), or that only echoes the operator's own write (its finalizer, its
+   * status), needs its status looked at at most: the reconciler decides from what it reads whether
+   * that is really all (ReconcileHint).
    */
   objectChanged(kind: string, object: KubernetesObject): void {
     const { namespace, name, generation, deletionTimestamp } = object.metadata ?? {};
     if (!namespace || !name) return;
-    const observed = (object as { status?: { observedGeneration?: number } }).status?.observedGeneration;
-    const statusOnly =
-      kind === INFERENCE_MODEL_KIND &&
-      !deletionTimestamp &&
-      (observed === generation || !!this.#options.resources?.isOwnWrite?.(OWN_KINDS.InferenceModel, object));
+    let statusOnly = false;
+    if (kind === INFERENCE_MODEL_KIND) {
+      const key = `${namespace}/${name}`;
+      const seen = this.#modelGenerations.get(key);
+      if (deletionTimestamp) this.#modelGenerations.delete(key);
+      else if (generation !== undefined) this.#modelGenerations.set(key, generation);
+      const observed = (object as { status?: { observedGeneration?: number } }).status?.observedGeneration;
+      statusOnly =
+        !deletionTimestamp &&
+        (seen === generation ||
+          observed === generation ||
+          !!this.#options.resources?.isOwnWrite?.(OWN_KINDS.InferenceModel, object));
+    }
     this.enqueue(kind, namespace, name, statusOnly);
   }
 
