@@ -39,7 +39,7 @@ export function turnpikeCapability(
     const namespace = object.metadata?.namespace;
     const name = object.metadata?.name;
     if (!namespace || !name || !controller.watches(namespace)) return;
-    if (controller.handles(kind)) controller.enqueue(kind, namespace, name);
+    if (controller.handles(kind)) controller.objectChanged(kind, object);
 
     const key = `${kind}/${namespace}/${name}`;
     const before = seen.get(key);

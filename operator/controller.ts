@@ -14,6 +14,7 @@ import { QueueInventory } from "./inference-model/queue-inventory.js";
 import { UnroutedModels } from "./runtime-config/unrouted-models.js";
 import { apiChildReader, type ChildReader } from "./shared/child-reader.js";
 import type { ReconcileContext, Reconciler } from "./shared/context.js";
+import { OWN_KINDS, stableStringify } from "./shared/children.js";
 import { describeError } from "./shared/errors.js";
 import { LABELS } from "./shared/labels.js";
 import { INFERENCE_MODEL_KIND, RUNTIME_CONFIG_MAP } from "./shared/names.js";
@@ -84,6 +85,14 @@ export class Controller {
   /** When each namespace's oldest unrendered touch happened. */
   readonly #touchedAt = new Map<string, number>();
   #resyncTimer?: NodeJS.Timeout;
+  /** The last status seen of each worker Deployment (namespace/name), to skip events that keep it. */
+  readonly #deploymentStatus = new Map<string, string>();
+  /** The generation of each InferenceModel (namespace/name) its last event carried. */
+  readonly #modelGenerations = new Map<string, number>();
+  /** Keys (kind/namespace/name) whose next reconcile only needs to update the status ... */
+  readonly #statusOnly = new Set<string>();
+  /** ... unless a full one was asked for since the last one started. */
+  readonly #full = new Set<string>();
   readonly ctx: ReconcileContext;
 
   constructor(options: ControllerOptions) {
@@ -128,8 +137,17 @@ export class Controller {
       const queue = new WorkQueue(
         async (key) => {
           const [namespace, name] = splitKey(key);
-          const result = await registration.reconcile(this.ctx, namespace, name);
-          if (result?.requeueAfterMs) queue.addAfter(key, result.requeueAfterMs);
+          const hintKey = `${registration.kind}/${key}`;
+          const full = this.#full.delete(hintKey);
+          const statusOnly = this.#statusOnly.delete(hintKey) && !full;
+          try {
+            const result = await registration.reconcile(this.ctx, namespace, name, { statusOnly });
+            if (result?.requeueAfterMs) queue.addAfter(key, result.requeueAfterMs);
+          } catch (error) {
+            // What runs next (a retry, or a run asked for meanwhile) redoes everything.
+            this.#statusOnly.delete(hintKey);
+            throw error;
+          }
         },
         async (key, error) => {
           const [namespace, name] = splitKey(key);
@@ -192,22 +210,40 @@ export class Controller {
     return channel;
   }
 
-  /** Queues one object of a kind for reconcile. */
-  enqueue(kind: string, namespace: string, name: string): void {
+  /**
+   * Queues one object of a kind for reconcile. `statusOnly`: only a child's status changed, so the
+   * next run may just update the status, and then goes ahead of those waiting (WorkQueue.add),
+   * unless a full run was asked for since the last one started, or a retry is pending.
+   */
+  enqueue(kind: string, namespace: string, name: string, statusOnly = false): void {
     const queue = this.#queues.get(kind);
     if (!queue) throw new Error(`no reconciler registered for kind ${kind}`);
-    queue.add(`${namespace}/${name}`);
+    const key = `${namespace}/${name}`;
+    const hintKey = `${kind}/${key}`;
+    let urgent = false;
+    if (!statusOnly) {
+      this.#full.add(hintKey);
+      this.#statusOnly.delete(hintKey);
+    } else if (!this.#full.has(hintKey) && !queue.waiting(key)) {
+      this.#statusOnly.add(hintKey);
+      urgent = true;
+    }
+    queue.add(key, urgent);
   }
 
   /**
    * A child changed (a watch event): reconcile its owner when that can change the owner's status
-   * or needs a repair. Deployments carry the readiness the owner reports; any other child only
-   * matters when it is gone. The runtime ConfigMap has no owner: it is rendered again.
+   * or needs a repair. Deployments carry the readiness the owner reports: their owner comes back
+   * when their status changed (not for the operator's own applies, whose answer the running
+   * reconcile already read), ahead of the queue and for its status only; any other child only
+   * matters when it is gone.
+   * The runtime ConfigMap has no owner: it is rendered again.
    */
   childChanged(kind: string, event: "add" | "update" | "delete", child: KubernetesObject): void {
     const namespace = child.metadata?.namespace;
     const labels = child.metadata?.labels ?? {};
     if (!namespace || !this.watches(namespace)) return;
+    if (kind === "Deployment" && !this.#deploymentStatusChanged(event, namespace, child)) return;
     if (kind !== "Deployment" && event !== "delete") return;
     const ownerKind = labels[LABELS.ownerKind];
     const owner = labels[LABELS.owner];
@@ -217,7 +253,21 @@ export class Controller {
       return;
     }
     const registration = this.#options.kinds.find((k) => k.kind.toLowerCase() === ownerKind);
-    if (registration) this.enqueue(registration.kind, namespace, owner);
+    if (registration)
+      this.enqueue(registration.kind, namespace, owner, kind === "Deployment" && event !== "delete");
+  }
+
+  /** Whether a Deployment event changed its status (a new one without status has none to report). */
+  #deploymentStatusChanged(event: string, namespace: string, deployment: KubernetesObject): boolean {
+    const key = `${namespace}/${deployment.metadata?.name}`;
+    if (event === "delete") {
+      this.#deploymentStatus.delete(key);
+      return true;
+    }
+    const status = stableStringify((deployment as { status?: object }).status ?? {});
+    if ((this.#deploymentStatus.get(key) ?? "{}") === status) return false;
+    this.#deploymentStatus.set(key, status);
+    return true;
   }
 
   /**
@@ -228,7 +278,33 @@ export class Controller {
   resourceChanged(kind: string, object: KubernetesObject): void {
     const { namespace, name } = object.metadata ?? {};
     if (kind !== INFERENCE_MODEL_KIND || !namespace || !name || !this.watches(namespace)) return;
-    this.enqueue(kind, namespace, name);
+    this.objectChanged(kind, object);
+  }
+
+  /**
+   * An object of a reconciled kind changed (a watch event): reconcile it. An InferenceModel whose
+   * spec is the one an earlier event already brought (same generation), or its status already
+   * reports (observedGeneration), or that only echoes the operator's own write (its finalizer, its
+   * status), needs its status looked at at most: the reconciler decides from what it reads whether
+   * that is really all (ReconcileHint).
+   */
+  objectChanged(kind: string, object: KubernetesObject): void {
+    const { namespace, name, generation, deletionTimestamp } = object.metadata ?? {};
+    if (!namespace || !name) return;
+    let statusOnly = false;
+    if (kind === INFERENCE_MODEL_KIND) {
+      const key = `${namespace}/${name}`;
+      const seen = this.#modelGenerations.get(key);
+      if (deletionTimestamp) this.#modelGenerations.delete(key);
+      else if (generation !== undefined) this.#modelGenerations.set(key, generation);
+      const observed = (object as { status?: { observedGeneration?: number } }).status?.observedGeneration;
+      statusOnly =
+        !deletionTimestamp &&
+        (seen === generation ||
+          observed === generation ||
+          !!this.#options.resources?.isOwnWrite?.(OWN_KINDS.InferenceModel, object));
+    }
+    this.enqueue(kind, namespace, name, statusOnly);
   }
 
   /**

@@ -67,7 +67,7 @@ const models = K8s(InferenceModel)
   .InNamespace(namespace)
   .Watch((im: KubernetesObject, phase: string) => {
     const name = im.metadata!.name!;
-    controller.enqueue(InferenceModelKind, namespace, name);
+    controller.objectChanged(InferenceModelKind, im);
     const generation = im.metadata?.generation;
     const changed =
       phase === "DELETED" ||

@@ -1,16 +1,19 @@
 /**
  * KEDA autoscaling of an InferenceModel: a ScaledObject whose target is the InferenceModel itself
  * (through its scale subresource; the reconciler copies spec.replicas to the Deployment), and the
- * TriggerAuthentication that hands KEDA the RabbitMQ management URL from the runtime Secret.
+ * namespace's TriggerAuthentication that hands KEDA the RabbitMQ management URL from the runtime
+ * Secret: one per namespace (KEDA's pattern for credentials a namespace shares), not one per model,
+ * which was one more write and one more stored object per model.
  *
  * Field semantics checked against KEDA v2.21's own source (pkg/scalers/rabbitmq_scaler.go,
  * prometheus_scaler.go) and CRDs (config/crd/bases), which the tests install.
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
-import { childLabels, ownerReference } from "../shared/labels.js";
+import type { OperatorSettings } from "../config.js";
+import { childLabels, LABELS, ownerReference } from "../shared/labels.js";
 import type { ModelFacts } from "./desired-worker.js";
 import { INFERENCE_MODEL_KIND, SECRET_KEYS } from "../shared/names.js";
-import { MAX_QUEUES_PER_MODEL, modelQueuePattern, triggerAuthenticationName } from "./naming.js";
+import { MAX_QUEUES_PER_MODEL, modelQueuePattern, TRIGGER_AUTHENTICATION } from "./naming.js";
 import { API_VERSION } from "../api/index.js";
 
 /** The HPA refuses a scale-down stabilization window above one hour (KEDA issue #4976). */
@@ -25,15 +28,30 @@ function metadata(facts: ModelFacts, name: string) {
   };
 }
 
-/** Gives KEDA's RabbitMQ scaler its `host` (the management API URL, credentials included) from the runtime Secret. */
-export function triggerAuthentication(facts: ModelFacts): KubernetesObject {
+/**
+ * Gives KEDA's RabbitMQ scaler its `host` (the management API URL, credentials included) from the
+ * runtime Secret, for every model of the namespace. It has no owner (it outlives any one model, as
+ * the runtime ConfigMap does) and no owner labels, so no model's pruning removes it.
+ */
+export function namespaceTriggerAuthentication(
+  namespace: string,
+  settings: Pick<OperatorSettings, "runtimeSecret">,
+): KubernetesObject {
   return {
     apiVersion: "keda.sh/v1alpha1",
     kind: "TriggerAuthentication",
-    metadata: metadata(facts, triggerAuthenticationName(facts.owner.name)),
+    metadata: {
+      name: TRIGGER_AUTHENTICATION,
+      namespace,
+      labels: {
+        [LABELS.managedBy]: "turnpike",
+        [LABELS.partOf]: "turnpike",
+        [LABELS.component]: "autoscaler",
+      },
+    },
     spec: {
       secretTargetRef: [
-        { parameter: "host", name: facts.settings.runtimeSecret, key: SECRET_KEYS.rabbitmqManagementUrl },
+        { parameter: "host", name: settings.runtimeSecret, key: SECRET_KEYS.rabbitmqManagementUrl },
       ],
     },
   } as KubernetesObject;
@@ -72,7 +90,7 @@ export function scaledObject(facts: ModelFacts): KubernetesObject {
         pageSize: String(MAX_QUEUES_PER_MODEL),
         excludeUnacknowledged: "false",
       },
-      authenticationRef: { name: triggerAuthenticationName(owner.name), kind: "TriggerAuthentication" },
+      authenticationRef: { name: TRIGGER_AUTHENTICATION, kind: "TriggerAuthentication" },
     },
   ];
   if (scaling.targetTokensPerSecond !== undefined && settings.prometheusUrl) {

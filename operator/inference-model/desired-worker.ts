@@ -261,7 +261,11 @@ function childLabelsWithoutGeneration(owner: OwnerRef): Record<string, string> {
   return labels;
 }
 
-/** The Service in front of the workers, for metrics scraping (requests arrive over the queue). */
+/**
+ * The Service of the workers, for metrics scraping (requests arrive over the queue). Headless:
+ * scraping reads its endpoints, and a virtual IP per model would be one more object to allocate
+ * and store per model, a proxy rule on every node, and a service range to run out of.
+ */
 export function workerService(facts: ModelFacts): KubernetesObject {
   return {
     apiVersion: "v1",
@@ -269,6 +273,7 @@ export function workerService(facts: ModelFacts): KubernetesObject {
     metadata: metadata(facts, "worker"),
     spec: {
       type: "ClusterIP",
+      clusterIP: "None",
       selector: workerSelector(facts.owner.name),
       ports: [{ name: "http", port: HTTP_PORT, targetPort: "http", protocol: "TCP" }],
     },

@@ -9,7 +9,7 @@ import type { OperatorSettings } from "../config.js";
 import { CHILD_KINDS, type ChildKind } from "../shared/children.js";
 import type { ModelQueuePolicy } from "../../runtime/shared/amqp.js";
 import { defaultedSpec } from "./defaults.js";
-import { scaledObject, triggerAuthentication } from "./desired-autoscaling.js";
+import { scaledObject } from "./desired-autoscaling.js";
 import {
   wantsDisruptionBudget,
   workerDeployment,
@@ -22,7 +22,9 @@ import { ownerOf } from "./naming.js";
 
 /**
  * The children, in apply order: the workers first, then what scales them, so a cluster without
- * KEDA still gets running workers before the ScaledObject is refused. Throws a PermanentError
+ * KEDA still gets running workers before the ScaledObject is refused. The ScaledObject's
+ * TriggerAuthentication is the namespace's (namespaceTriggerAuthentication), applied once per
+ * namespace by the reconciler, not a child of each model. Throws a PermanentError
  * when the spec asks for something the runtime cannot do (e.g. an s3:// model).
  */
 export function desiredChildren(im: InferenceModel, settings: OperatorSettings): KubernetesObject[] {
@@ -36,7 +38,6 @@ export function desiredChildren(im: InferenceModel, settings: OperatorSettings):
     workerDeployment(facts),
     workerService(facts),
     ...(wantsDisruptionBudget(facts.spec) ? [workerDisruptionBudget(facts)] : []),
-    triggerAuthentication(facts),
     scaledObject(facts),
     ...(settings.serviceMonitors ? [workerServiceMonitor(facts)] : []),
   ];
@@ -48,6 +49,7 @@ export function childKinds(settings: OperatorSettings): ChildKind[] {
     CHILD_KINDS.Deployment,
     CHILD_KINDS.Service,
     CHILD_KINDS.PodDisruptionBudget,
+    // None is desired any more (the namespace has one): a model's own from before is pruned.
     CHILD_KINDS.TriggerAuthentication,
     CHILD_KINDS.ScaledObject,
     // Without the Prometheus Operator the kind is not served (and RBAC may not cover it).

@@ -53,7 +53,8 @@ export function modelQueuePattern(namespace: string, name: string): string {
 /** The most queues (the model's own plus tenant lanes) one management API page returns: 500. */
 export const MAX_QUEUES_PER_MODEL = 500;
 
-/** The TriggerAuthentication that gives KEDA the management API URL. */
-export function triggerAuthenticationName(name: string): string {
-  return `${name}-rabbitmq`;
-}
+/**
+ * The namespace's one TriggerAuthentication that gives KEDA the management API URL (every model's
+ * ScaledObject refers to it). No model's former own one (`<model>-rabbitmq`) can have this name.
+ */
+export const TRIGGER_AUTHENTICATION = "turnpike-rabbitmq-management";

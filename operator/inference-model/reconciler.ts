@@ -13,7 +13,7 @@ import { InferenceModel } from "../api/index.js";
 import type { KindRegistration } from "../controller.js";
 import { applyChildren, CHILD_KINDS, kindServed, OWN_KINDS, type ChildKind } from "../shared/children.js";
 import { conditionsOf, findCondition, type Condition } from "../shared/conditions.js";
-import type { ReconcileContext, ReconcileResult, Reconciler } from "../shared/context.js";
+import type { ReconcileContext, ReconcileHint, ReconcileResult, Reconciler } from "../shared/context.js";
 import {
   describeError,
   httpStatusOf,
@@ -30,13 +30,17 @@ import { defaultedSpec } from "./defaults.js";
 import { childKinds, desiredChildren, queuePolicy } from "./desired.js";
 import { isDownloaded, terminationGraceSeconds } from "./desired-worker.js";
 import { modelStatus, rolloutOf, type Observed } from "./model-status.js";
+import { ensureNamespaceChildren } from "./namespace-children.js";
 import { INFERENCE_MODEL_KIND } from "../shared/names.js";
 import { modelQueueName, modelQueuePattern } from "./naming.js";
 import { deleteModelQueue, ensureModelQueue, inspectModelLanes, inspectQueue } from "./queue.js";
 import { names } from "../../runtime/shared/contracts/index.js";
 import { readStartFailure } from "./worker-pods.js";
 
-/** How soon a model whose rollout is under way is looked at again (Deployments are not watched). */
+/**
+ * How soon a model whose rollout is under way is looked at again when its Deployment is not
+ * watched (no synced watch cache), or when its workers' Pods (not watched) may say why they fail.
+ */
 export const PROGRESS_REQUEUE_MS = 5_000;
 /** How often deletion checks whether the workers have let go of the queue. */
 const DRAIN_REQUEUE_MS = 2_000;
@@ -170,13 +174,21 @@ async function queueAndChildren(
   })();
   const applying = (async (): Promise<PermanentError | undefined> => {
     try {
-      const outcome = await applyChildren(
-        namespace,
-        desired,
-        ownerSelector({ kind: INFERENCE_MODEL_KIND, name }),
-        childKinds(ctx.settings),
-        ctx.children,
-      );
+      // The namespace's TriggerAuthentication side by side with the model's children, as each
+      // model's own was: without KEDA the workers are still applied when it is refused.
+      const [shared, own] = await Promise.allSettled([
+        ensureNamespaceChildren(ctx, namespace),
+        applyChildren(
+          namespace,
+          desired,
+          ownerSelector({ kind: INFERENCE_MODEL_KIND, name }),
+          childKinds(ctx.settings),
+          ctx.children,
+        ),
+      ]);
+      if (own.status === "rejected") throw own.reason;
+      if (shared.status === "rejected") throw shared.reason;
+      const outcome = own.value;
       if (outcome.applied.length + outcome.pruned.length > 0) log.info(outcome, "children applied");
       return undefined;
     } catch (error) {
@@ -199,13 +211,30 @@ async function lanesLeft(ctx: ReconcileContext, namespace: string, name: string)
   return { name: modelQueueName(namespace, name), messages, consumers: 0, arguments: {} };
 }
 
+/**
+ * Whether a reconcile asked for after a Deployment's status change may only update the status: the
+ * last one saw this generation through without a problem (a Degraded model is reconciled in full,
+ * since the problem's source, e.g. the workers' consumer arguments, is read on the way).
+ */
+function statusOnly(im: InferenceModel, hint: ReconcileHint | undefined): boolean {
+  return (
+    !!hint?.statusOnly &&
+    !!im.metadata?.finalizers?.includes(FINALIZER) &&
+    im.status?.observedGeneration === im.metadata?.generation &&
+    findCondition(conditionsOf(im), "Degraded")?.status === "False"
+  );
+}
+
 /** Reconciles the InferenceModel `namespace/name`. */
-export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) => {
+export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name, hint) => {
   const log = ctx.log.child({ kind: INFERENCE_MODEL_KIND, namespace, name });
   let im = await getModel(ctx, namespace, name);
   if (!im) return;
   if (isBeingDeleted(im)) return finalize(ctx, im, log);
-  const withFinalizer = await ensureFinalizer(InferenceModel, im);
+  // Only the Deployment's status changed: no queue check or children to apply (a busy broker's
+  // queue listing would otherwise hold back the Ready condition); depths stay as last reported.
+  const fast = statusOnly(im, hint);
+  const withFinalizer = fast ? undefined : await ensureFinalizer(InferenceModel, im);
   if (withFinalizer) {
     // The cache shows what was written until its watch catches up: no second patch meanwhile.
     ctx.resources.applied(OWN_KINDS.InferenceModel, withFinalizer);
@@ -217,7 +246,7 @@ export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) 
   const observed: Observed = {};
   let desired: KubernetesObject[] | undefined;
   try {
-    desired = desiredChildren(im, ctx.settings);
+    desired = fast ? undefined : desiredChildren(im, ctx.settings);
   } catch (error) {
     observed.problem = permanentCause(error);
     if (!observed.problem) throw error;
@@ -244,7 +273,10 @@ export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name) 
   const written = await writeStatusIfChanged(InferenceModel, im, status);
   if (written) ctx.resources.applied(OWN_KINDS.InferenceModel, written);
   await warnOnNewProblem(im, conditionsOf(im), status.conditions as Condition[]);
-  return progressing ? { requeueAfterMs: PROGRESS_REQUEUE_MS } : undefined;
+  // A watched Deployment's next status change brings the model back (Controller.childChanged):
+  // polling 1,000 rolling-out models every 5 s would be 200 reconciles a second for nothing.
+  const poll = !ctx.children.watches?.(CHILD_KINDS.Deployment, namespace) || isDownloaded(im.spec!.model.uri);
+  return progressing && poll ? { requeueAfterMs: PROGRESS_REQUEUE_MS } : undefined;
 };
 
 /** The InferenceModel's entry for the Controller. */

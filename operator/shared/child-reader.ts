@@ -18,6 +18,10 @@ export interface ChildReader {
   applied(kind: ChildKind, object: KubernetesObject): void;
   /** Told after a successful delete. */
   deleted(kind: ChildKind, namespace: string, name: string): void;
+  /** Whether changes of `kind` in `namespace` arrive as events now (a synced watch): no need to poll. */
+  watches?(kind: ChildKind, namespace: string): boolean;
+  /** Whether `object` is the version the operator itself last wrote (an echo of its own write). */
+  isOwnWrite?(kind: ChildKind, object: KubernetesObject): boolean;
 }
 
 export function childClient(kind: ChildKind) {

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { GenericKind, GroupVersionKind } from "kubernetes-fluent-client";
 import { apiChildReader, childClient, type ChildReader } from "./child-reader.js";
+import { describeError, httpStatusOf } from "./errors.js";
 import { DESIRED_HASH, LABELS } from "./labels.js";
 
 /** A child kind the operator manages, with the plural the API path needs. */
@@ -128,7 +129,7 @@ export async function applyChildren(
       }
       let answer: KubernetesObject;
       try {
-        answer = await childClient(kind).Apply(child as GenericKind, { force: true });
+        answer = await applyOrRecreate(kind, namespace, child);
       } catch (cause) {
         throw new Error(`applying ${id}`, { cause });
       }
@@ -151,6 +152,27 @@ export async function applyChildren(
     }
   }
   return outcome;
+}
+
+/**
+ * Server-side apply; a Service refused because its clusterIP cannot change (one made with a
+ * virtual IP before worker Services became headless) is deleted and created again, once.
+ */
+async function applyOrRecreate(
+  kind: ChildKind,
+  namespace: string,
+  child: KubernetesObject,
+): Promise<KubernetesObject> {
+  const apply = () => childClient(kind).Apply(child as GenericKind, { force: true });
+  try {
+    return await apply();
+  } catch (error) {
+    const immutableClusterIp =
+      kind.kind === "Service" && httpStatusOf(error) === 422 && /clusterIPs?\b/.test(describeError(error));
+    if (!immutableClusterIp) throw error;
+    await childClient(kind).InNamespace(namespace).Delete(child.metadata!.name!);
+    return await apply();
+  }
 }
 
 /** Whether the cluster serves a kind (e.g. ServiceMonitor only with the Prometheus Operator). */

@@ -36,8 +36,18 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
+/** Why a reconcile runs, when the Controller knows more than "something changed". */
+export interface ReconcileHint {
+  /**
+   * Only a child's status changed (a worker Deployment's) since the last reconcile, which ran to
+   * the end: the reconciler may just bring the status up to date.
+   */
+  statusOnly?: boolean;
+}
+
 export type Reconciler = (
   ctx: ReconcileContext,
   namespace: string,
   name: string,
+  hint?: ReconcileHint,
 ) => Promise<ReconcileResult | void>;

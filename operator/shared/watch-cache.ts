@@ -76,6 +76,8 @@ export class WatchCache implements ChildReader {
   /** Owner label value by object key, to move an object in #byOwner when it changes. */
   readonly #ownerOf = new Map<string, string>();
   readonly #listeners: ((kind: ChildKind, event: ChildEvent, object: KubernetesObject) => void)[] = [];
+  /** The resourceVersion of the operator's last own write of each object (key as #key). */
+  readonly #ownVersions = new Map<string, string>();
   #closed = false;
 
   /**
@@ -174,6 +176,7 @@ export class WatchCache implements ChildReader {
     const name = object.metadata?.name ?? "";
     const key = this.#key(kind, namespace, name);
     this.#index(key, this.#key(kind, namespace, ""), name, event === "delete" ? undefined : object);
+    if (event === "delete") this.#ownVersions.delete(key);
     const own = this.#overlay.get(key);
     if (own) {
       const version = resourceVersionOf(object);
@@ -261,13 +264,35 @@ export class WatchCache implements ChildReader {
     return [...byName.values()].filter((o): o is KubernetesObject => !!o && matches(o, selector));
   }
 
+  /**
+   * Whether `object` is the version the operator itself last wrote (a watch event that only echoes
+   * its own write), as far as the answer to that write has arrived.
+   */
+  isOwnWrite(kind: ChildKind, object: KubernetesObject): boolean {
+    const { namespace = "", name = "", resourceVersion } = object.metadata ?? {};
+    return !!resourceVersion && this.#ownVersions.get(this.#key(kind, namespace, name)) === resourceVersion;
+  }
+
   applied(kind: ChildKind, object: KubernetesObject): void {
     const { namespace = "", name = "" } = object.metadata ?? {};
-    this.#setOverlay(kind, namespace, name, {
-      object,
-      resourceVersion: resourceVersionOf(object),
-      until: Date.now() + OVERLAY_MS,
-    });
+    if (object.metadata?.resourceVersion) {
+      this.#ownVersions.set(this.#key(kind, namespace, name), object.metadata.resourceVersion);
+    }
+    const resourceVersion = resourceVersionOf(object);
+    // The watch often delivers a write (and the next one, e.g. a Deployment's status) before its
+    // answer arrives: an overlay of the older answer would then hide the newer object until
+    // OVERLAY_MS, as no later event comes to drop it.
+    const watched = this.#synced(kind, namespace)?.informer.get(name, namespace);
+    const watchedVersion = resourceVersionOf(watched);
+    if (resourceVersion !== undefined && watchedVersion !== undefined && watchedVersion >= resourceVersion) {
+      this.#dropOverlay(this.#key(kind, namespace, name));
+      return;
+    }
+    this.#setOverlay(kind, namespace, name, { object, resourceVersion, until: Date.now() + OVERLAY_MS });
+  }
+
+  watches(kind: ChildKind, namespace: string): boolean {
+    return this.#synced(kind, namespace) !== undefined;
   }
 
   deleted(kind: ChildKind, namespace: string, name: string): void {

@@ -38,8 +38,12 @@ export class WorkQueue {
     this.#options = { concurrency: 4, baseDelayMs: 250, maxDelayMs: 30_000, maxAttempts: 8, ...options };
   }
 
-  /** Queues a key now (a pending retry of it is superseded). */
-  add(key: string): void {
+  /**
+   * Queues a key now (a pending retry of it is superseded). `urgent` puts it ahead of the keys
+   * already waiting (moving it up if it waits too): for a change that only needs a quick look,
+   * such as a child's status, which should not wait behind a burst of new objects.
+   */
+  add(key: string, urgent = false): void {
     if (this.#stopped) return;
     const timer = this.#timers.get(key);
     if (timer) {
@@ -50,9 +54,13 @@ export class WorkQueue {
       this.#dirty.add(key);
       return;
     }
-    if (this.#queued.has(key)) return;
+    if (this.#queued.has(key)) {
+      if (!urgent) return;
+      this.#pending.splice(this.#pending.indexOf(key), 1);
+    }
     this.#queued.add(key);
-    this.#pending.push(key);
+    if (urgent) this.#pending.unshift(key);
+    else this.#pending.push(key);
     this.#pump();
   }
 
@@ -65,6 +73,11 @@ export class WorkQueue {
     }, delayMs);
     timer.unref();
     this.#timers.set(key, timer);
+  }
+
+  /** Whether the key waits for a retry or a requeue (a timer). */
+  waiting(key: string): boolean {
+    return this.#timers.has(key);
   }
 
   /** Whether keys are queued or running now (timers for later do not count). */

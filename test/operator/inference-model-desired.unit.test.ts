@@ -7,6 +7,8 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { InferenceModel } from "../../operator/api/index.js";
 import { desiredChildren } from "../../operator/inference-model/desired.js";
+import { namespaceTriggerAuthentication } from "../../operator/inference-model/desired-autoscaling.js";
+import { TRIGGER_AUTHENTICATION } from "../../operator/inference-model/naming.js";
 import { PermanentError } from "../../operator/shared/errors.js";
 import {
   expectGolden,
@@ -16,7 +18,7 @@ import {
   stored,
 } from "./helpers/im-fixtures.js";
 
-type Obj = KubernetesObject & { spec?: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = KubernetesObject & { spec?: any; metadata?: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const cpu = () => stored(sampleModel("inference-model-ocr-cpu.yaml"));
 const gpu = () => stored(sampleModel("inference-model-ocr-gpu.yaml"));
@@ -34,12 +36,7 @@ const find = (children: KubernetesObject[], kind: string) => children.find((c) =
 describe("desiredChildren golden files", () => {
   it("CPU sample, plain settings", () => {
     const children = desiredChildren(cpu(), plainSettings);
-    expect(kinds(children)).toEqual([
-      "Deployment/ocr-rec",
-      "Service/ocr-rec",
-      "TriggerAuthentication/ocr-rec-rabbitmq",
-      "ScaledObject/ocr-rec",
-    ]);
+    expect(kinds(children)).toEqual(["Deployment/ocr-rec", "Service/ocr-rec", "ScaledObject/ocr-rec"]);
     expectGolden("inference-model/ocr-cpu", children);
   });
 
@@ -48,7 +45,6 @@ describe("desiredChildren golden files", () => {
     expect(kinds(children)).toEqual([
       "Deployment/ocr-rec-gpu",
       "Service/ocr-rec-gpu",
-      "TriggerAuthentication/ocr-rec-gpu-rabbitmq",
       "ScaledObject/ocr-rec-gpu",
       "ServiceMonitor/ocr-rec-gpu",
     ]);
@@ -120,7 +116,15 @@ describe("desiredChildren rules", () => {
     expect(pattern.test("turnpike.models.model.ocr-rec.tenant.acme")).toBe(true);
     expect(pattern.test("turnpike.models.model.ocr-rec-2")).toBe(false);
     expect(pattern.test("turnpike.models.model.ocr-rec-2.tenant.acme")).toBe(false);
-    const auth = find(desiredChildren(cpu(), plainSettings), "TriggerAuthentication");
+    // The namespace's one TriggerAuthentication, not one per model.
+    expect(so.spec.triggers[0].authenticationRef).toEqual({
+      name: TRIGGER_AUTHENTICATION,
+      kind: "TriggerAuthentication",
+    });
+    expect(find(desiredChildren(cpu(), plainSettings), "TriggerAuthentication")).toBeUndefined();
+    const auth = namespaceTriggerAuthentication("models", plainSettings) as Obj;
+    expect(auth.metadata.labels).not.toHaveProperty("turnpike.dev/owner");
+    expect(auth.metadata.ownerReferences).toBeUndefined();
     expect(auth.spec.secretTargetRef).toEqual([
       { parameter: "host", name: "turnpike-runtime", key: "rabbitmq-management-url" },
     ]);

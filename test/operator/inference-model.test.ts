@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Controller } from "../../operator/controller.js";
 import { loadOperatorEnv } from "../../operator/config.js";
 import { desiredChildren } from "../../operator/inference-model/desired.js";
+import { namespaceTriggerAuthentication } from "../../operator/inference-model/desired-autoscaling.js";
+import { TRIGGER_AUTHENTICATION } from "../../operator/inference-model/naming.js";
 import { declareModelTopology, ensureModelQueue } from "../../operator/inference-model/queue.js";
 import { inferenceModelRegistration } from "../../operator/inference-model/reconciler.js";
 import { isRetryable, PermanentError, TransientError } from "../../operator/shared/errors.js";
@@ -52,14 +54,38 @@ afterAll(async () => {
 
 describe("InferenceModel reconciler (CPU sample)", () => {
   it("creates exactly the desired children, the quorum queue and a Progressing status", async () => {
+    // A model's own TriggerAuthentication from before they were shared per namespace: pruned.
+    const formerAuth = {
+      apiVersion: "keda.sh/v1alpha1",
+      kind: "TriggerAuthentication",
+      metadata: {
+        name: `${MODEL}-rabbitmq`,
+        namespace: t.namespace,
+        labels: {
+          "app.kubernetes.io/managed-by": "turnpike",
+          "turnpike.dev/owner-kind": "inferencemodel",
+          "turnpike.dev/owner": MODEL,
+        },
+      },
+      spec: { secretTargetRef: [{ parameter: "host", name: "turnpike-runtime", key: "x" }] },
+    };
+    await kubectlOk(["apply", "-f", "-"], JSON.stringify(formerAuth));
+    // A worker Service from before they were headless: its virtual IP cannot be removed in place.
+    const formerService = {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: MODEL, namespace: t.namespace, labels: formerAuth.metadata.labels },
+      spec: { type: "ClusterIP", selector: { app: MODEL }, ports: [{ name: "http", port: 8080 }] },
+    };
+    await kubectlOk(["apply", "-f", "-"], JSON.stringify(formerService));
+    expect((await getJson(t.namespace, "service", MODEL)).spec.clusterIP).not.toBe("None");
     const result = await reconcile();
+    expect((await getJson(t.namespace, "service", MODEL)).spec.clusterIP).toBe("None");
 
-    expect(await children()).toEqual([
-      "Deployment/ocr-rec",
-      "ScaledObject/ocr-rec",
-      "Service/ocr-rec",
-      "TriggerAuthentication/ocr-rec-rabbitmq",
-    ]);
+    expect(await children()).toEqual(["Deployment/ocr-rec", "ScaledObject/ocr-rec", "Service/ocr-rec"]);
+    // The namespace's one TriggerAuthentication, which every model's ScaledObject refers to.
+    const auth = await getJson(t.namespace, "triggerauthentication.keda.sh", TRIGGER_AUTHENTICATION);
+    expect(auth).toMatchObject(namespaceTriggerAuthentication(t.namespace, plainSettings));
     // The live children carry every desired field (KEDA's real CRD schema accepted the ScaledObject,
     // strict field validation refused nothing) and are owned by the model.
     const im = await model();
@@ -348,7 +374,7 @@ describe("InferenceModel reconciler (CPU sample)", () => {
     expect(await rabbitQueue(queue)).toBeUndefined();
     expect(await t.gone("inferencemodel", MODEL)).toBe(true);
     // The finalizer stopped the workers itself (there is no garbage collector here).
-    expect(await children()).toEqual(["Service/ocr-rec", "TriggerAuthentication/ocr-rec-rabbitmq"]);
+    expect(await children()).toEqual(["Service/ocr-rec"]);
     expect((await warnings()).map((e) => e.reason)).toContain("QueueDeletedWithMessages");
     // The shared dead-letter and results queues stay for the namespace's other models.
     expect(await rabbitQueue(names(t.namespace).deadLetterQueue)).toBeDefined();
