@@ -95,7 +95,7 @@ describe("server-side defaults", () => {
         task: "generic",
       },
       tokens: { mode: "characters", charactersPerToken: 4, perRequest: 0, maxOutputTokens: 256 },
-      batching: { maxBatchSize: 8, maxDelayMs: 5 },
+      batching: { maxBatchSize: 8, maxDelayMs: 0 },
       runtime: { executionProvider: "cpu" },
       replicas: 0,
       scaling: {
