@@ -30,7 +30,7 @@ export function coreRows(r: CoresReport): Cell[][] {
     for (const b of d.raw.batches) {
       rows.push([
         "2b dedicated",
-        `raw OCR rec, batch ${b.batch}${b.batch === d.bestBatch ? " (best)" : ""}, cpu ${d.workerCpus}`,
+        `raw OCR rec, batch ${b.batch}${b.batch === d.raw!.best.batch ? " (best)" : ""}${b.batch === d.bestBatch ? " (worker's)" : ""}, cpu ${d.workerCpus}`,
         `${fmt(b.linesPerSecond)} lines/s`,
         fmt(b.latency.p50Ms, 2),
         fmt(b.latency.p99Ms, 2),
