@@ -30,7 +30,7 @@ export function coreRows(r: CoresReport): Cell[][] {
     for (const b of d.raw.batches) {
       rows.push([
         "2b dedicated",
-        `raw OCR rec, batch ${b.batch}${b.batch === d.bestBatch ? " (best)" : ""}, cpu ${d.workerCpus}`,
+        `raw OCR rec, batch ${b.batch}${b.batch === d.raw!.best.batch ? " (best)" : ""}${b.batch === d.bestBatch ? " (worker's)" : ""}, cpu ${d.workerCpus}`,
         `${fmt(b.linesPerSecond)} lines/s`,
         fmt(b.latency.p50Ms, 2),
         fmt(b.latency.p99Ms, 2),
@@ -54,7 +54,9 @@ export function coreRows(r: CoresReport): Cell[][] {
       fmt(o.load.latency.p50Ms, 0),
       fmt(o.load.latency.p99Ms, 0),
       `ratio ${o.ratio}; worker ${fmt(o.workerCpuMsPerLine, 2)} CPU ms/line = ${o.workerToModelCpu}x the ` +
-        `model's; mean batch ${o.stages?.meanBatchSize ?? "-"}; foreign ${o.foreignCpuPercent}%; non-200 ${o.load.other}`,
+        `model's (main ${o.mid.workerThreadsMsPerLine.main}, model ${o.mid.workerThreadsMsPerLine.model}, other ${o.mid.workerThreadsMsPerLine.other}); ` +
+        `mid-run cpu ${d!.workerCpus} ${o.mid.workerCoreBusyPercent}% busy, cpu ${d!.otherCpus} ${o.mid.otherCoreBusyPercent}%, ` +
+        `batch ${o.mid.meanBatch}; mean batch ${o.stages?.meanBatchSize ?? "-"}; foreign ${o.foreignCpuPercent}%; non-200 ${o.load.other}`,
     ]);
   }
   if (d && !d.skipped) {

@@ -3,6 +3,7 @@
  * are stacked along dimension 0, and how the outputs are cut back into per-request pieces.
  */
 import { allocateTyped, type DecodedTensor, type NumericArray } from "../shared/tensors.js";
+import { rowWriter } from "./tasks/ocr/deferred-lines.js";
 
 /**
  * A key that is equal for requests whose inputs can be stacked: same names, datatypes and every
@@ -53,6 +54,17 @@ export function concatRows(parts: readonly DecodedTensor[], padAxis?: number): D
   }
   const total = shape.reduce((n, d) => n * d, 1);
   const out = allocateTyped(first.datatype, total);
+  const writers = parts.map(rowWriter);
+  if (padAxis === shape.length - 1 && writers.every((w) => w !== undefined)) {
+    // Deferred OCR lines: each writes its rows straight into the batch, padded to its width.
+    const rowSize = total / shape[0]!;
+    let row = 0;
+    parts.forEach((part, i) => {
+      writers[i]!(out as Float32Array, row * rowSize, shape[padAxis]!);
+      row += part.shape[0]!;
+    });
+    return { name: first.name, datatype: first.datatype, shape, data: out };
+  }
   let offset = 0;
   for (const part of parts) {
     copyBlocks(part, shape, padAxis, (from, to, fill) => {

@@ -14,14 +14,23 @@ import {
   type RouteSegment,
 } from "../shared/contracts/index.js";
 import { countOutputTokens, matchInputs } from "../shared/models/task-signature.js";
-import { checkShape, decodeTensor, TensorError, type DecodedTensor } from "../shared/tensors.js";
+import {
+  checkShape,
+  decodeTensor,
+  elementCount,
+  TensorError,
+  type DecodedTensor,
+} from "../shared/tensors.js";
 import { batchKey, rowCount } from "./batch-tensors.js";
 import type { ModelRunner } from "./engines/index.js";
 import { ctcDecode, ctcOutputs } from "./processors/ctc-decode.js";
-import { imageToTensor } from "./processors/image-to-tensor.js";
+import { decodePng } from "./processors/image-to-tensor.js";
 import { PROCESSORS, type ProcessorContext } from "./processors/index.js";
+import { pickInput, ProcessorInputError } from "./processors/processor.js";
 import { StepError, toStepError } from "./step-error.js";
 import { ctcDecodeBestPath } from "./tasks/ocr/ctc-decode.js";
+import { deferredLines } from "./tasks/ocr/deferred-lines.js";
+import type { PixelImage } from "./tasks/ocr/ocr-preprocess.js";
 
 /** The model a worker serves, with what its processors need. */
 export interface ServedModel {
@@ -199,9 +208,8 @@ function bindFeeds(runner: ModelRunner, tensors: DecodedTensor[]): DecodedTensor
   );
   let feeds = tensors.map((t) => ({ ...t, name: names.get(t.name) ?? t.name }));
   if (runner.config.task === "ocr-recognition" && variant?.id === "image") {
-    const context = { dictionary: () => [], settings: {}, parameters: {} };
-    feeds = safely(() => imageToTensor.run(feeds, context), "reading the image");
-    feeds = [{ ...feeds[0]!, name: runner.tensors.inputs[0]!.name }];
+    const name = runner.tensors.inputs[0]!.name;
+    feeds = [safely(() => deferredLines(name, decodeLines(feeds)), "reading the image")];
   }
   try {
     for (const input of runner.tensors.inputs) {
@@ -220,6 +228,14 @@ function bindFeeds(runner: ModelRunner, tensors: DecodedTensor[]): DecodedTensor
     throw toStepError(error, "invalid_input", "binding inputs");
   }
   return feeds;
+}
+
+/** The PNG lines of an OCR task's `image` input, decoded (resized later, see deferred-lines.ts). */
+function decodeLines(feeds: readonly DecodedTensor[]): PixelImage[] {
+  const input = pickInput(feeds, "image-to-tensor", "image", "BYTES");
+  if (elementCount(input.shape) === 0)
+    throw new ProcessorInputError("image-to-tensor needs at least one image");
+  return (input.data as Uint8Array[]).map(decodePng);
 }
 
 /** The best-path data of an OCR model's one output (see ModelRunner.bestPath). */

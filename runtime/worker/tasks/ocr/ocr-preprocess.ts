@@ -62,8 +62,14 @@ export function recognitionBatch(
   return { data, dims: [images.length, 3, RECOGNITION_HEIGHT, width] };
 }
 
-/** Resizes and normalizes one image into `out` at `offset` (a [3, 48, width] block). */
-function writeLine(image: PixelImage, out: Float32Array, offset: number, width: number, bgr: boolean): void {
+/** Resizes and normalizes one image into `out` at `offset` (a [3, 48, width] block, zero-filled). */
+export function writeLine(
+  image: PixelImage,
+  out: Float32Array,
+  offset: number,
+  width: number,
+  bgr: boolean,
+): void {
   const { width: srcW, height: srcH, data } = image;
   if (!Number.isInteger(srcW) || !Number.isInteger(srcH) || srcW < 1 || srcH < 1) {
     throw new Error(`image size must be positive integers, got ${srcW}x${srcH}`);
