@@ -121,9 +121,17 @@ async function waitUntil(what: string, check: () => boolean | Promise<boolean>, 
 }
 
 let stopping = false;
+let stoppingSince = 0;
 async function shutdown(code: number): Promise<never> {
-  if (stopping) process.exit(code);
+  if (stopping) {
+    // Ctrl-C reaches npm, tsx and this process alike, and tsx relays it once more: a repeat within
+    // 2 s is that echo, not a user asking to skip the clean-up (which would leave etcd, the
+    // apiserver and the Pods' processes running).
+    if (Date.now() - stoppingSince < 2000) return new Promise<never>(() => undefined);
+    process.exit(code);
+  }
   stopping = true;
+  stoppingSince = Date.now();
   say("stopping everything this run started");
   for (const { process: child } of children.reverse()) child.kill("SIGTERM");
   await Promise.all(
