@@ -69,23 +69,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     ...(options.rate ? ["--overallRate", String(options.rate)] : []),
     options.url,
   ];
-  const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>(
-    (resolve, reject) => {
-      const [command, argv] = options.cpus
-        ? ["taskset", ["-c", options.cpus, process.execPath, ...args]]
-        : [process.execPath, args];
-      const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
-      let out = "";
-      let err = "";
-      child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
-      child.stderr.on("data", (c: Buffer) => (err += c.toString("utf8")));
-      child.on("error", reject);
-      child.on("exit", (exitCode) => resolve({ stdout: out, stderr: err, code: exitCode }));
-    },
-  );
-  const line = stdout.trim().split("\n").pop();
-  if (code !== 0 || !line) throw new Error(`autocannon failed (${code}): ${stderr.slice(-2000)}`);
-  const result = JSON.parse(line) as AutocannonJson;
+  const result = JSON.parse(await lastLineOfChild("autocannon", args, options.cpus)) as AutocannonJson;
   const statusCodes = Object.fromEntries(
     Object.entries(result.statusCodeStats ?? {}).map(([status, { count }]) => [status, count]),
   );
@@ -108,4 +92,28 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     connections: options.connections,
     rate: options.rate,
   };
+}
+
+/**
+ * Runs `node <args>` (pinned to `cpus` with taskset when given) as a load generator of its own, so it
+ * never shares the bench's event loop, and returns the last line it printed (its JSON result).
+ */
+export async function lastLineOfChild(what: string, args: string[], cpus?: string): Promise<string> {
+  const [command, argv] = cpus
+    ? ["taskset", ["-c", cpus, process.execPath, ...args]]
+    : [process.execPath, args];
+  const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>(
+    (resolve, reject) => {
+      const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
+      child.stderr.on("data", (c: Buffer) => (err += c.toString("utf8")));
+      child.on("error", reject);
+      child.on("exit", (exitCode) => resolve({ stdout: out, stderr: err, code: exitCode }));
+    },
+  );
+  const line = stdout.trim().split("\n").pop();
+  if (code !== 0 || !line) throw new Error(`${what} failed (${code}): ${stderr.slice(-2000)}`);
+  return line;
 }

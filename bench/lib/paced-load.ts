@@ -8,10 +8,9 @@
  *
  *   runPacedLoad(options) -> LoadResult (same shape as runLoad's)
  */
-import { spawn } from "node:child_process";
 import { Agent, request } from "node:http";
 import { fileURLToPath } from "node:url";
-import type { LoadOptions, LoadResult } from "./autocannon.js";
+import { lastLineOfChild, type LoadOptions, type LoadResult } from "./autocannon.js";
 
 const CHILD_FLAG = "--paced-load-child";
 
@@ -19,23 +18,7 @@ const CHILD_FLAG = "--paced-load-child";
 export async function runPacedLoad(options: LoadOptions & { rate: number }): Promise<LoadResult> {
   const self = fileURLToPath(import.meta.url);
   const argv = ["--import", "tsx", self, CHILD_FLAG, JSON.stringify(options)];
-  const [command, args] = options.cpus
-    ? ["taskset", ["-c", options.cpus, process.execPath, ...argv]]
-    : [process.execPath, argv];
-  const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>(
-    (resolve, reject) => {
-      const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
-      let out = "";
-      let err = "";
-      child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
-      child.stderr.on("data", (c: Buffer) => (err += c.toString("utf8")));
-      child.on("error", reject);
-      child.on("exit", (exitCode) => resolve({ stdout: out, stderr: err, code: exitCode }));
-    },
-  );
-  const line = stdout.trim().split("\n").pop();
-  if (code !== 0 || !line) throw new Error(`paced load failed (${code}): ${stderr.slice(-2000)}`);
-  return JSON.parse(line) as LoadResult;
+  return JSON.parse(await lastLineOfChild("paced load", argv, options.cpus)) as LoadResult;
 }
 
 function percentile(sorted: number[], p: number): number {

@@ -16,7 +16,7 @@ import { onInterrupt, say, sleep } from "../lib/env.js";
 import { runLoad } from "../lib/autocannon.js";
 import { CpuMeter, cpuMs, cpuWindow, pidsOf, threadCpuMs } from "../lib/processes.js";
 import { round } from "../lib/stats.js";
-import { API_KEY, Installation, ocrModel, TENANT, type RunResult } from "./end-to-end.js";
+import { API_KEY, Installation, ocrModel, ocrPngBody, TENANT, type RunResult } from "./end-to-end.js";
 import { openModelCpu, rawModel, RAW_BATCH_SIZES, type RawModelResult } from "./raw-model.js";
 
 /** The worker's core and everyone else's. */
@@ -196,17 +196,7 @@ export async function dedicatedCores(options: DedicatedOptions): Promise<Dedicat
       .track("worker", () => [worker.handle.pid])
       .track("collector", () => [collector.handle.pid])
       .trackServices();
-    const body = {
-      inputs: [
-        {
-          name: "image",
-          datatype: "BYTES",
-          shape: [1],
-          parameters: { content_type: "base64" },
-          data: [options.png.toString("base64")],
-        },
-      ],
-    };
+    const body = ocrPngBody(options.png);
     const load = {
       url: `${gateway.url}/v2/models/ocr/infer`,
       body,

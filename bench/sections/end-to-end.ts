@@ -198,7 +198,22 @@ export class Installation {
   }
 }
 
-/** The OCR model as the benchmark serves it: 2 threads, batches of `bestBatch` within 5 ms. */
+/** The OIP v2 body of one OCR request: the PNG line as a base64 BYTES input. */
+export function ocrPngBody(png: Buffer) {
+  return {
+    inputs: [
+      {
+        name: "image",
+        datatype: "BYTES",
+        shape: [1],
+        parameters: { content_type: "base64" },
+        data: [png.toString("base64")],
+      },
+    ],
+  };
+}
+
+/** The OCR model as the benchmark serves it: 2 threads, batches of up to `bestBatch`, no wait. */
 export function ocrModel(bestBatch: number, threads = 2) {
   return {
     name: "ocr",
@@ -271,17 +286,7 @@ export async function endToEnd(options: EndToEndOptions): Promise<EndToEndResult
       };
     };
 
-    const ocrBody = {
-      inputs: [
-        {
-          name: "image",
-          datatype: "BYTES",
-          shape: [1],
-          parameters: { content_type: "base64" },
-          data: [options.png.toString("base64")],
-        },
-      ],
-    };
+    const ocrBody = ocrPngBody(options.png);
     const ocrUrl = `${gateway.url}/v2/models/ocr/infer`;
     // Warm-up: connections, JIT, the worker's batch shapes.
     await runLoad({ url: ocrUrl, body: ocrBody, headers, connections: 8, durationSeconds: 2 });
