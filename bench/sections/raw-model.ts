@@ -119,8 +119,8 @@ export interface ModelCpuBlock {
 }
 
 /**
- * The model in this process with exactly the worker's session options (intra-op threads without
- * spin-waiting), fed `batch` copies of the line: `measure` runs it for a while and returns the
+ * The model in this process with exactly the worker's session options (intra-op threads that
+ * stop spinning when a run returns), fed `batch` copies of the line: `measure` runs it for a while and returns the
  * process's CPU time (every thread) and the lines, the floor for the worker's CPU per line.
  */
 export async function openModelCpu(png: Buffer, batch: number, threads: number) {
