@@ -1,0 +1,87 @@
+/**
+ * onnxruntime's intra-op spin-waiting, side by side on the OCR recognition model in this process:
+ * no spinning, onnxruntime's default spinning, and spinning that stops when each run returns (the
+ * worker's choice, `sessionOptions` in runtime/worker/engines/onnx/model-runner.ts). Rounds
+ * alternate between the three sessions; each run is followed by an idle gap like the one a worker
+ * sees between requests at one connection, and the CPU of that gap (where threads would keep
+ * spinning) is counted.
+ *
+ *   npx tsx bench/spin-compare.ts [--batch=1] [--threads=2] [--gap-ms=8] [--rounds=6]
+ *
+ * Measurements only; nothing asserts.
+ */
+import { performance } from "node:perf_hooks";
+import ort from "onnxruntime-node";
+import { sessionOptions } from "../runtime/worker/engines/onnx/model-runner.js";
+import { ocrModelPaths } from "../runtime/worker/tasks/ocr/ocr-models.js";
+import { sleep } from "./lib/env.js";
+import { round, summarize } from "./lib/stats.js";
+import { renderTable } from "./lib/table.js";
+
+const arg = (name: string, fallback: number): number =>
+  Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback);
+const batch = arg("batch", 1);
+const threads = arg("threads", 2);
+const gapMs = arg("gap-ms", 8);
+const rounds = arg("rounds", 6);
+const runsPerRound = 40;
+
+const intraOp = (spinning: "0" | "1", stopWhenRunReturns: boolean) => ({
+  ...sessionOptions(threads),
+  extra: {
+    session: {
+      intra_op: { allow_spinning: spinning },
+      ...(stopWhenRunReturns ? { force_spinning_stop: "1" } : {}),
+    },
+  },
+});
+const variants = {
+  "no spinning": intraOp("0", false),
+  "spinning (onnxruntime default)": intraOp("1", false),
+  "spinning, stopped when a run returns": intraOp("1", true),
+};
+
+const dims = [batch, 3, 48, 320];
+const data = Float32Array.from({ length: dims.reduce((a, b) => a * b) }, () => Math.random() - 0.5);
+const sessions = await Promise.all(
+  Object.entries(variants).map(async ([name, options]) => {
+    const session = await ort.InferenceSession.create(ocrModelPaths().recognition, {
+      executionProviders: ["cpu"],
+      ...options,
+    });
+    const feeds = { [session.inputNames[0]!]: new ort.Tensor("float32", data, dims) };
+    for (let i = 0; i < 5; i++) await session.run(feeds);
+    return { name, session, feeds, latencies: [] as number[], cpuMs: 0, runs: 0 };
+  }),
+);
+
+for (let r = 0; r < rounds; r++) {
+  for (const side of sessions) {
+    await sleep(50);
+    const cpuBefore = process.cpuUsage();
+    for (let i = 0; i < runsPerRound; i++) {
+      const started = performance.now();
+      await side.session.run(side.feeds);
+      side.latencies.push(performance.now() - started);
+      if (gapMs > 0) await sleep(gapMs);
+    }
+    const cpu = process.cpuUsage(cpuBefore);
+    side.cpuMs += (cpu.user + cpu.system) / 1000;
+    side.runs += runsPerRound;
+  }
+}
+
+console.log(
+  renderTable(
+    ["session options", "p50 ms per run", "p99 ms", "CPU ms per run (with the gap)"],
+    sessions.map((s) => {
+      const latency = summarize(s.latencies);
+      return [s.name, latency.p50Ms, latency.p99Ms, round(s.cpuMs / s.runs, 2)];
+    }),
+    1,
+  ),
+);
+console.log(
+  `batch ${batch}, ${threads} intra-op threads, ${gapMs} ms idle after each run, ${rounds} alternating rounds of ${runsPerRound} runs`,
+);
+for (const s of sessions) await s.session.release();
