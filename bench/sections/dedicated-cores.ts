@@ -97,7 +97,7 @@ function coreBusyPercent(
 }
 
 /** Lines and batches the worker has run, from its batch-size histogram. */
-async function batchCounts(workerUrl: string): Promise<{ lines: number; batches: number }> {
+export async function batchCounts(workerUrl: string): Promise<{ lines: number; batches: number }> {
   const text = await (await fetch(`${workerUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
   const read = (name: string) =>
     Number(new RegExp(`^turnpike_batch_size_${name}(?:\\{[^}]*\\})?\\s+(\\S+)$`, "m").exec(text)?.[1] ?? 0);
@@ -105,7 +105,7 @@ async function batchCounts(workerUrl: string): Promise<{ lines: number; batches:
 }
 
 /** Main thread, busiest other thread (the model's) and the rest, per line, between two samples. */
-function threadSplit(pid: number, before: Map<number, number>, after: Map<number, number>, lines: number) {
+export function threadSplit(pid: number, before: Map<number, number>, after: Map<number, number>, lines: number) {
   const spent = [...after].map(([tid, ms]) => [tid, ms - (before.get(tid) ?? 0)] as const);
   const others = spent.filter(([tid]) => tid !== pid).sort((a, b) => b[1] - a[1]);
   const per = (ms: number) => round(ms / Math.max(1, lines), 2);
@@ -126,6 +126,10 @@ const SERVICES = { rabbitmq: "beam.smp", redis: "redis-server", postgres: "postg
 export function workerBatch(raw: RawModelResult): number {
   const near = raw.batches.filter((b) => b.linesPerSecond >= raw.best.linesPerSecond * 0.95);
   return Math.max(raw.best.batch, ...near.map((b) => b.batch));
+}
+
+function profileArgs(dir: string | undefined): string[] {
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : [];
 }
 
 /** Runs `fn` with this process's threads pinned to `cpus`, restoring them after. */
@@ -181,7 +185,8 @@ export async function dedicatedCores(options: DedicatedOptions): Promise<Dedicat
     const worker = await install.start(
       "worker",
       { TURNPIKE_MODEL: "ocr", TURNPIKE_WORKER_ID: "bench-dedicated" },
-      { cpus: WORKER_CPUS },
+      // TURNPIKE_BENCH_WORKER_PROFILE=<dir> writes the worker's CPU profile there (node --cpu-prof).
+      { cpus: WORKER_CPUS, nodeArgs: profileArgs(process.env.TURNPIKE_BENCH_WORKER_PROFILE) },
     );
     const gateway = await install.start(
       "gateway",
