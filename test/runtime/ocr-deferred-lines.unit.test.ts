@@ -31,6 +31,13 @@ describe("deferred OCR lines", () => {
     expect(stacked.data).toEqual(eager.data);
   });
 
+  it("reads a gray line like the same line as RGB (the gray path samples once, copies twice)", () => {
+    const data = new Uint8Array(short.data.length * 3);
+    short.data.forEach((v, i) => data.fill(v, i * 3, i * 3 + 3));
+    const rgb: PixelImage = { ...short, channels: 3, data };
+    expect(recognitionBatch([short, short]).data).toEqual(recognitionBatch([rgb, rgb]).data);
+  });
+
   it("stacks with an already materialized tensor by copying", () => {
     const eager = recognitionBatch([rgba]);
     const materialized = { name: "x", datatype: "FP32" as const, shape: eager.dims, data: eager.data };

@@ -102,6 +102,24 @@ export function writeLine(
     const row1 = ys.upper[y]! * srcW * channels;
     const fy = ys.fraction[y]!;
     const at = y * width;
+    if (channels < 3) {
+      // Gray: one channel to sample, and the other two planes are the same row.
+      for (let x = 0; x < resizedW; x++) {
+        const f = fx[x]!;
+        out[plane0 + at + x] = sample(
+          data,
+          row0 + left[x]!,
+          row0 + right[x]!,
+          row1 + left[x]!,
+          row1 + right[x]!,
+          f,
+          fy,
+        );
+      }
+      out.copyWithin(plane1 + at, plane0 + at, plane0 + at + resizedW);
+      out.copyWithin(plane2 + at, plane0 + at, plane0 + at + resizedW);
+      continue;
+    }
     for (let x = 0; x < resizedW; x++) {
       const f = fx[x]!;
       const a = row0 + left[x]!;
