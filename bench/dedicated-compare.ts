@@ -7,6 +7,7 @@
  * thread over the middle 60% of each load.
  *
  *   npx tsx bench/dedicated-compare.ts --roots=/path/to/before,. [--seconds=10] [--rounds=3] [--c=8] [--batch=4]
+ *     [--worker-args=-,--single-threaded-gc]   (node options of each side's worker; a root may repeat)
  *
  * Each root must be a checkout with node_modules. Measurements only; nothing asserts.
  */
@@ -35,13 +36,14 @@ async function startRole(
   role: "gateway" | "worker" | "collector",
   cpus: string,
   extra: Record<string, string> = {},
+  nodeArgs: string[] = [],
 ) {
   const port = await freePort();
   const env = install.env(port, { TURNPIKE_ROLE: role, ...extra });
   const handle = startProcess(
     `${role}-${install.prefix}`,
     "taskset",
-    ["-c", cpus, process.execPath, "--import", "tsx", join(root, `runtime/${role}/main.ts`)],
+    ["-c", cpus, process.execPath, ...nodeArgs, "--import", "tsx", join(root, `runtime/${role}/main.ts`)],
     env,
   );
   install.children.push(handle);
@@ -50,20 +52,27 @@ async function startRole(
   return { handle, url };
 }
 
-async function startSide(root: string, batch: number) {
+async function startSide(root: string, batch: number, workerArgs: string[]) {
   const install = new Installation({ models: [ocrModel(batch, 1)], tenants: [{ name: TENANT }] });
   onInterrupt(() => install.teardown(["ocr"]));
   await install.seedTenant();
   await startRole(install, root, "collector", OTHER_CPUS);
-  const worker = await startRole(install, root, "worker", WORKER_CPUS, {
-    TURNPIKE_MODEL: "ocr",
-    TURNPIKE_WORKER_ID: "bench-dedicated",
-  });
+  const worker = await startRole(
+    install,
+    root,
+    "worker",
+    WORKER_CPUS,
+    {
+      TURNPIKE_MODEL: "ocr",
+      TURNPIKE_WORKER_ID: "bench-dedicated",
+    },
+    workerArgs,
+  );
   const gateway = await startRole(install, root, "gateway", OTHER_CPUS, {
     TURNPIKE_RATE_LIMIT_PER_IP: "1000000000",
     TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000",
   });
-  return { root, install, worker, gateway };
+  return { root, args: workerArgs, install, worker, gateway };
 }
 
 /** Minor page faults of a process so far (/proc/<pid>/stat field 10, all threads). */
@@ -81,6 +90,8 @@ async function main(): Promise<void> {
   const rounds = Number(arg("rounds", "3"));
   const connections = Number(arg("c", "8"));
   const batch = Number(arg("batch", "4"));
+  // Node options of each side's worker, in the order of --roots ("-" for none), e.g. "-,--single-threaded-gc".
+  const workerArgs = arg("worker-args", "").split(",");
   const png = renderLinePng("Order 7731 shipped"); // run.ts BENCH_LINE (importing run.ts would run it)
   const body = ocrPngBody(png);
   const headers = { authorization: `Bearer ${API_KEY}` };
@@ -91,7 +102,10 @@ async function main(): Promise<void> {
   );
   const pinSelf = (cpus: string) => pinProcesses([process.pid], cpus);
   try {
-    for (const root of roots) sides.push(await startSide(root, batch));
+    for (const [i, root] of roots.entries()) {
+      const args = workerArgs[i] && workerArgs[i] !== "-" ? workerArgs[i]!.split(" ") : [];
+      sides.push(await startSide(root, batch, args));
+    }
     for (const side of sides) {
       const url = `${side.gateway.url}/v2/models/ocr/infer`;
       await runLoad({ url, body, headers, connections, durationSeconds: 3, cpus: OTHER_CPUS });
@@ -130,7 +144,7 @@ async function main(): Promise<void> {
           const meanBatch = round(lines / Math.max(1, counts.batches - first.counts.batches), 2);
           const result = await running;
           say(
-            `[${side.root}] round ${r} c=${connections}: ${result.okPerSecond} ok/s = ${round(result.okPerSecond / rawLps, 3)} of raw ${rawLps} ` +
+            `[${side.root}${side.args.length ? " " + side.args.join(" ") : ""}] round ${r} c=${connections}: ${result.okPerSecond} ok/s = ${round(result.okPerSecond / rawLps, 3)} of raw ${rawLps} ` +
               `| worker ${perLine} CPU ms/line (main ${split.main}, model ${split.model}, other ${split.other}), ` +
               `mean batch ${meanBatch}, ${faults} minor page faults/line | non-200 ${result.other} | load ${load1}`,
           );
