@@ -105,7 +105,12 @@ export async function batchCounts(workerUrl: string): Promise<{ lines: number; b
 }
 
 /** Main thread, busiest other thread (the model's) and the rest, per line, between two samples. */
-export function threadSplit(pid: number, before: Map<number, number>, after: Map<number, number>, lines: number) {
+export function threadSplit(
+  pid: number,
+  before: Map<number, number>,
+  after: Map<number, number>,
+  lines: number,
+) {
   const spent = [...after].map(([tid, ms]) => [tid, ms - (before.get(tid) ?? 0)] as const);
   const others = spent.filter(([tid]) => tid !== pid).sort((a, b) => b[1] - a[1]);
   const per = (ms: number) => round(ms / Math.max(1, lines), 2);
