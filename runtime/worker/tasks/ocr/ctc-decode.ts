@@ -92,9 +92,10 @@ export function ctcBestPath(data: Float32Array, dims: readonly number[], softmax
 const SOFTMAX_MARGIN = 1e-3;
 
 /**
- * Whether every time step of `data` ([..., classes]) holds probabilities that sum to 1 within
- * {@link SOFTMAX_MARGIN}: then {@link ctcBestPath} may stop scanning a step early. A model's output
- * layer does not change between runs, so the worker checks its first output (the warm-up's) once.
+ * Whether every time step of `data` ([..., classes]) holds probabilities in [0, 1] that sum to 1
+ * within a tenth of {@link SOFTMAX_MARGIN} (the early stop allows the whole margin): then
+ * {@link ctcBestPath} may stop scanning a step early. A model's output layer does not change
+ * between runs, so the worker checks its first output (the warm-up's) once.
  */
 export function isSoftmax(data: Float32Array, classCount: number): boolean {
   if (classCount < 1 || data.length % classCount !== 0) return false;
