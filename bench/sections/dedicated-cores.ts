@@ -48,6 +48,13 @@ export interface DedicatedResult {
   ocr: (RunResult & {
     concurrency: number;
     ratio: number;
+    /**
+     * The model alone on the worker's core at the worker's batch right before this load, and the
+     * ratio to it: the host's speed drifts by +-10% over minutes, so this pairs each load with the
+     * limit of the same moment (`ratio` stays against the fastest of the before/after passes).
+     */
+    adjacentRawLinesPerSecond: number;
+    adjacentRatio: number;
     /** Worker CPU per line over the middle 60% of the run, by the worker's own count of lines. */
     workerCpuMsPerLine: number;
     workerToModelCpu: number;
@@ -214,6 +221,10 @@ export async function dedicatedCores(options: DedicatedOptions): Promise<Dedicat
     };
     await runLoad({ ...load, connections: 8, durationSeconds: 2, cpus: OTHER_CPUS }); // warm-up
     for (const concurrency of options.ocrConcurrency) {
+      const adjacent = await pinnedSelf(WORKER_CPUS, () =>
+        rawModel(options.png, options.rawSeconds, [bestBatch], 1),
+      );
+      const adjacentRawLinesPerSecond = adjacent.best.linesPerSecond;
       const window = cpuWindow(meter);
       const from = Date.now();
       const running = runLoad({
@@ -252,7 +263,7 @@ export async function dedicatedCores(options: DedicatedOptions): Promise<Dedicat
       );
       const workerToModelCpu = round(workerCpuMsPerLine / modelCpuMsPerLine, 3);
       say(
-        `dedicated ocr c=${concurrency}: ${result.okPerSecond} ok/s, p50 ${result.latency.p50Ms} ms, ` +
+        `dedicated ocr c=${concurrency}: ${result.okPerSecond} ok/s (raw right before: ${adjacentRawLinesPerSecond} lines/s), p50 ${result.latency.p50Ms} ms, ` +
           `worker ${workerCpuMsPerLine} CPU ms/line (${workerToModelCpu}x the model's; ${JSON.stringify(mid.workerThreadsMsPerLine)}), ` +
           `mid-run: cpu ${WORKER_CPUS} ${mid.workerCoreBusyPercent}% busy, cpu ${OTHER_CPUS} ${mid.otherCoreBusyPercent}%, ` +
           `mean batch ${mid.meanBatch}; foreign ${cpu.foreignPercent}%`,
@@ -266,6 +277,8 @@ export async function dedicatedCores(options: DedicatedOptions): Promise<Dedicat
         stages,
         concurrency,
         ratio: 0, // set below, against the best raw measurement
+        adjacentRawLinesPerSecond,
+        adjacentRatio: round(result.okPerSecond / adjacentRawLinesPerSecond, 3),
         workerCpuMsPerLine,
         workerToModelCpu,
         mid,
