@@ -53,7 +53,7 @@ export function coreRows(r: CoresReport): Cell[][] {
       `${fmt(o.load.okPerSecond)} req/s`,
       fmt(o.load.latency.p50Ms, 0),
       fmt(o.load.latency.p99Ms, 0),
-      `ratio ${o.ratio}; worker ${fmt(o.workerCpuMsPerLine, 2)} CPU ms/line = ${o.workerToModelCpu}x the ` +
+      `ratio ${o.ratio} (${o.adjacentRatio ?? "-"} to the raw run right before it, ${o.adjacentRawLinesPerSecond ?? "-"} lines/s); worker ${fmt(o.workerCpuMsPerLine, 2)} CPU ms/line = ${o.workerToModelCpu}x the ` +
         `model's (main ${o.mid.workerThreadsMsPerLine.main}, model ${o.mid.workerThreadsMsPerLine.model}, other ${o.mid.workerThreadsMsPerLine.other}); ` +
         `mid-run cpu ${d!.workerCpus} ${o.mid.workerCoreBusyPercent}% busy, cpu ${d!.otherCpus} ${o.mid.otherCoreBusyPercent}%, ` +
         `batch ${o.mid.meanBatch}; mean batch ${o.stages?.meanBatchSize ?? "-"}; foreign ${o.foreignCpuPercent}%; non-200 ${o.load.other}`,

@@ -4,7 +4,13 @@ import { InferenceSession, Tensor } from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { renderLinePixels } from "./fixtures/text-line.js";
-import { ctcClasses, ctcGreedyDecode, loadDictionary } from "../runtime/worker/tasks/ocr/ctc-decode.js";
+import {
+  ctcBestPath,
+  ctcClasses,
+  ctcGreedyDecode,
+  isSoftmax,
+  loadDictionary,
+} from "../runtime/worker/tasks/ocr/ctc-decode.js";
 import { ocrModelPaths } from "../runtime/worker/tasks/ocr/ocr-models.js";
 import {
   recognitionBatch,
@@ -70,6 +76,29 @@ describe("ctcGreedyDecode", () => {
 
   it("rejects data that does not match the dims", () => {
     expect(() => ctcGreedyDecode(new Float32Array(9), [1, 2, 5], dictionary)).toThrow(/need 10/);
+  });
+});
+
+describe("isSoftmax", () => {
+  it("accepts probabilities summing to 1 per step and refuses logits or other sums", () => {
+    expect(isSoftmax(Float32Array.from([0.7, 0.2, 0.1, 0, 0, 1]), 3)).toBe(true);
+    expect(isSoftmax(Float32Array.from([2.5, -1, 0.1]), 3)).toBe(false);
+    expect(isSoftmax(Float32Array.from([0.4, 0.4, 0.1]), 3)).toBe(false);
+    expect(isSoftmax(Float32Array.from([0.5, 0.5]), 3)).toBe(false);
+  });
+
+  it("never changes the best path of a softmax when steps stop early", () => {
+    // Rows with a late winner, ties, a flat row and a confident first class.
+    const rows = [
+      [0.1, 0.2, 0.3, 0.4],
+      [0.25, 0.25, 0.25, 0.25],
+      [0.3, 0.3, 0.4, 0],
+      [0.97, 0.01, 0.01, 0.01],
+      [0, 0, 0, 1],
+    ];
+    const data = Float32Array.from(rows.flat());
+    expect(isSoftmax(data, 4)).toBe(true);
+    expect(ctcBestPath(data, [1, rows.length, 4], true)).toEqual(ctcBestPath(data, [1, rows.length, 4]));
   });
 });
 
@@ -152,6 +181,15 @@ describe("PP-OCRv4 recognition on rendered text", () => {
     expect(input.dims).toEqual([2, 3, 48, 320]);
     const { results } = await recognize(input);
     expect(results.map((r) => r.text)).toEqual(lines);
+  });
+
+  it("finds the same best path when a softmax output's steps stop early", async () => {
+    const input = recognitionBatch([...lines, "x", "繁體 7"].map((line) => renderLine(line)));
+    const feeds = { [session.inputNames[0]!]: new Tensor("float32", input.data, input.dims) };
+    const output = (await session.run(feeds))[session.outputNames[0]!]!;
+    const data = output.data as Float32Array;
+    expect(isSoftmax(data, output.dims[2]!)).toBe(true);
+    expect(ctcBestPath(data, output.dims, true)).toEqual(ctcBestPath(data, output.dims));
   });
 
   it("reports batch-1 latency (information only)", async () => {

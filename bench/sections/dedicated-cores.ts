@@ -48,6 +48,13 @@ export interface DedicatedResult {
   ocr: (RunResult & {
     concurrency: number;
     ratio: number;
+    /**
+     * The model alone on the worker's core at the worker's batch right before this load, and the
+     * ratio to it: the host's speed drifts by +-10% over minutes, so this pairs each load with the
+     * limit of the same moment (`ratio` stays against the fastest of the before/after passes).
+     */
+    adjacentRawLinesPerSecond: number;
+    adjacentRatio: number;
     /** Worker CPU per line over the middle 60% of the run, by the worker's own count of lines. */
     workerCpuMsPerLine: number;
     workerToModelCpu: number;
@@ -97,7 +104,7 @@ function coreBusyPercent(
 }
 
 /** Lines and batches the worker has run, from its batch-size histogram. */
-async function batchCounts(workerUrl: string): Promise<{ lines: number; batches: number }> {
+export async function batchCounts(workerUrl: string): Promise<{ lines: number; batches: number }> {
   const text = await (await fetch(`${workerUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
   const read = (name: string) =>
     Number(new RegExp(`^turnpike_batch_size_${name}(?:\\{[^}]*\\})?\\s+(\\S+)$`, "m").exec(text)?.[1] ?? 0);
@@ -105,7 +112,12 @@ async function batchCounts(workerUrl: string): Promise<{ lines: number; batches:
 }
 
 /** Main thread, busiest other thread (the model's) and the rest, per line, between two samples. */
-function threadSplit(pid: number, before: Map<number, number>, after: Map<number, number>, lines: number) {
+export function threadSplit(
+  pid: number,
+  before: Map<number, number>,
+  after: Map<number, number>,
+  lines: number,
+) {
   const spent = [...after].map(([tid, ms]) => [tid, ms - (before.get(tid) ?? 0)] as const);
   const others = spent.filter(([tid]) => tid !== pid).sort((a, b) => b[1] - a[1]);
   const per = (ms: number) => round(ms / Math.max(1, lines), 2);
@@ -126,6 +138,10 @@ const SERVICES = { rabbitmq: "beam.smp", redis: "redis-server", postgres: "postg
 export function workerBatch(raw: RawModelResult): number {
   const near = raw.batches.filter((b) => b.linesPerSecond >= raw.best.linesPerSecond * 0.95);
   return Math.max(raw.best.batch, ...near.map((b) => b.batch));
+}
+
+function profileArgs(dir: string | undefined): string[] {
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : [];
 }
 
 /** Runs `fn` with this process's threads pinned to `cpus`, restoring them after. */
@@ -181,7 +197,8 @@ export async function dedicatedCores(options: DedicatedOptions): Promise<Dedicat
     const worker = await install.start(
       "worker",
       { TURNPIKE_MODEL: "ocr", TURNPIKE_WORKER_ID: "bench-dedicated" },
-      { cpus: WORKER_CPUS },
+      // TURNPIKE_BENCH_WORKER_PROFILE=<dir> writes the worker's CPU profile there (node --cpu-prof).
+      { cpus: WORKER_CPUS, nodeArgs: profileArgs(process.env.TURNPIKE_BENCH_WORKER_PROFILE) },
     );
     const gateway = await install.start(
       "gateway",
@@ -204,6 +221,10 @@ export async function dedicatedCores(options: DedicatedOptions): Promise<Dedicat
     };
     await runLoad({ ...load, connections: 8, durationSeconds: 2, cpus: OTHER_CPUS }); // warm-up
     for (const concurrency of options.ocrConcurrency) {
+      const adjacent = await pinnedSelf(WORKER_CPUS, () =>
+        rawModel(options.png, options.rawSeconds, [bestBatch], 1),
+      );
+      const adjacentRawLinesPerSecond = adjacent.best.linesPerSecond;
       const window = cpuWindow(meter);
       const from = Date.now();
       const running = runLoad({
@@ -242,7 +263,7 @@ export async function dedicatedCores(options: DedicatedOptions): Promise<Dedicat
       );
       const workerToModelCpu = round(workerCpuMsPerLine / modelCpuMsPerLine, 3);
       say(
-        `dedicated ocr c=${concurrency}: ${result.okPerSecond} ok/s, p50 ${result.latency.p50Ms} ms, ` +
+        `dedicated ocr c=${concurrency}: ${result.okPerSecond} ok/s (raw right before: ${adjacentRawLinesPerSecond} lines/s), p50 ${result.latency.p50Ms} ms, ` +
           `worker ${workerCpuMsPerLine} CPU ms/line (${workerToModelCpu}x the model's; ${JSON.stringify(mid.workerThreadsMsPerLine)}), ` +
           `mid-run: cpu ${WORKER_CPUS} ${mid.workerCoreBusyPercent}% busy, cpu ${OTHER_CPUS} ${mid.otherCoreBusyPercent}%, ` +
           `mean batch ${mid.meanBatch}; foreign ${cpu.foreignPercent}%`,
@@ -256,6 +277,8 @@ export async function dedicatedCores(options: DedicatedOptions): Promise<Dedicat
         stages,
         concurrency,
         ratio: 0, // set below, against the best raw measurement
+        adjacentRawLinesPerSecond,
+        adjacentRatio: round(result.okPerSecond / adjacentRawLinesPerSecond, 3),
         workerCpuMsPerLine,
         workerToModelCpu,
         mid,

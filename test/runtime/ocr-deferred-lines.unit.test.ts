@@ -31,6 +31,24 @@ describe("deferred OCR lines", () => {
     expect(stacked.data).toEqual(eager.data);
   });
 
+  it("reads a gray line like the same line as RGB (the gray path samples once, copies twice)", () => {
+    const data = new Uint8Array(short.data.length * 3);
+    short.data.forEach((v, i) => data.fill(v, i * 3, i * 3 + 3));
+    const rgb: PixelImage = { ...short, channels: 3, data };
+    expect(recognitionBatch([short, short]).data).toEqual(recognitionBatch([rgb, rgb]).data);
+  });
+
+  it("samples each colour channel of an RGB(A) line like that channel alone as a gray line", () => {
+    // `rgba` has different channels (the full path); each channel alone is gray (the one-channel path).
+    const plane = 48 * 320;
+    const colour = recognitionBatch([rgba], { channelOrder: "rgb" }).data;
+    for (const c of [0, 1, 2]) {
+      const data = Uint8Array.from({ length: rgba.width * rgba.height }, (_, i) => rgba.data[i * 4 + c]!);
+      const alone = recognitionBatch([{ ...rgba, channels: 1, data }]).data;
+      expect(colour.subarray(c * plane, (c + 1) * plane)).toEqual(alone.subarray(0, plane));
+    }
+  });
+
   it("stacks with an already materialized tensor by copying", () => {
     const eager = recognitionBatch([rgba]);
     const materialized = { name: "x", datatype: "FP32" as const, shape: eager.dims, data: eager.data };

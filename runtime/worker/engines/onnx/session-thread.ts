@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import ort from "onnxruntime-node";
-import { ctcBestPath } from "../../tasks/ocr/ctc-decode.js";
+import { ctcBestPath, isSoftmax } from "../../tasks/ocr/ctc-decode.js";
 import type {
   OutputReduction,
   ThreadReply,
@@ -23,6 +23,9 @@ const reply = (value: ThreadReply, transfer?: ArrayBuffer[]) => port.postMessage
 const plain = (metadata: readonly ort.InferenceSession.ValueMetadata[]) =>
   metadata.map((m) => ({ ...m, ...(m.isTensor ? { shape: [...m.shape] } : {}) }));
 
+/** Whether the reduced output is a softmax, from the first one reduced (the warm-up's); see isSoftmax. */
+let softmax: boolean | undefined;
+
 async function run(
   session: ort.InferenceSession,
   feeds: readonly ThreadTensor[],
@@ -36,11 +39,12 @@ async function run(
   return session.outputNames.map((name) => {
     const t = results[name]!;
     if (reduce === "ctc-best-path" && t.type === "float32" && t.dims.length === 3) {
+      softmax ??= isSoftmax(t.data as Float32Array, t.dims[2]!);
       return {
         name,
         type: t.type,
         dims: [t.dims[0]!, t.dims[1]!, 2],
-        data: ctcBestPath(t.data as Float32Array, t.dims),
+        data: ctcBestPath(t.data as Float32Array, t.dims, softmax),
       };
     }
     return { name, type: t.type, dims: [...t.dims], data: t.data as ThreadTensor["data"] };

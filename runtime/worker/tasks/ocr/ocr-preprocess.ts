@@ -95,6 +95,8 @@ export function writeLine(
   const plane0 = offset + (bgr ? 2 : 0) * plane;
   const plane1 = offset + plane;
   const plane2 = offset + (bgr ? 0 : 2) * plane;
+  // Lines stored as RGB(A) are often gray (black text on white): then one channel gives all three.
+  const gray = channels < 3 || isGray(data, channels);
   const c1 = channels < 3 ? 0 : 1;
   const c2 = channels < 3 ? 0 : 2;
   for (let y = 0; y < height; y++) {
@@ -102,6 +104,24 @@ export function writeLine(
     const row1 = ys.upper[y]! * srcW * channels;
     const fy = ys.fraction[y]!;
     const at = y * width;
+    if (gray) {
+      // One channel to sample, and the other two planes are the same row.
+      for (let x = 0; x < resizedW; x++) {
+        const f = fx[x]!;
+        out[plane0 + at + x] = sample(
+          data,
+          row0 + left[x]!,
+          row0 + right[x]!,
+          row1 + left[x]!,
+          row1 + right[x]!,
+          f,
+          fy,
+        );
+      }
+      out.copyWithin(plane1 + at, plane0 + at, plane0 + at + resizedW);
+      out.copyWithin(plane2 + at, plane0 + at, plane0 + at + resizedW);
+      continue;
+    }
     for (let x = 0; x < resizedW; x++) {
       const f = fx[x]!;
       const a = row0 + left[x]!;
@@ -113,6 +133,14 @@ export function writeLine(
       out[plane2 + at + x] = sample(data, a + c2, b + c2, c + c2, d + c2, f, fy);
     }
   }
+}
+
+/** Whether every pixel of RGB(A) `data` has equal red, green and blue (stops at the first that does not). */
+function isGray(data: PixelImage["data"], channels: number): boolean {
+  for (let i = 0; i < data.length; i += channels) {
+    if (data[i] !== data[i + 1] || data[i] !== data[i + 2]) return false;
+  }
+  return true;
 }
 
 /**

@@ -60,40 +60,48 @@ export function decodeSimplePng(png: Buffer): PixelImage | undefined {
 }
 
 /**
- * Undoes the per-scanline filters (PNG spec 9.2) into a new pixel buffer. The first row reads a
- * row of zeros above it; the first pixel of a row reads zeros to its left.
+ * Undoes the per-scanline filters (PNG spec 9.2) in place, then packs the rows together (dropping
+ * each row's filter byte), so the pixels reuse the inflated buffer instead of a copy. The first row
+ * reads a row of zeros above it; the first pixel of a row reads zeros to its left.
  */
 function unfilter(inflated: Buffer, width: number, height: number, bpp: number): Uint8Array {
   const raw = new Uint8Array(inflated.buffer, inflated.byteOffset, inflated.length);
   const stride = width * bpp;
-  const out = new Uint8Array(stride * height);
-  const zeros = new Uint8Array(stride);
+  const line = stride + 1;
   for (let y = 0; y < height; y++) {
-    const filter = raw[y * (stride + 1)]!;
-    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
-    const row = out.subarray(y * stride, (y + 1) * stride);
-    const up = y > 0 ? out.subarray((y - 1) * stride, y * stride) : zeros;
-    if (filter === 0) row.set(line);
-    else if (filter === 1) {
-      for (let i = 0; i < bpp; i++) row[i] = line[i]!;
-      for (let i = bpp; i < stride; i++) row[i] = line[i]! + row[i - bpp]!;
+    const start = y * line + 1; // the row's first byte, after its filter type
+    const end = start + stride;
+    const filter = raw[start - 1]!;
+    if (filter === 0) continue;
+    if (filter === 1) {
+      for (let i = start + bpp; i < end; i++) raw[i] = raw[i]! + raw[i - bpp]!;
     } else if (filter === 2) {
-      for (let i = 0; i < stride; i++) row[i] = line[i]! + up[i]!;
+      if (y > 0) for (let i = start; i < end; i++) raw[i] = raw[i]! + raw[i - line]!;
     } else if (filter === 3) {
-      for (let i = 0; i < bpp; i++) row[i] = line[i]! + (up[i]! >> 1);
-      for (let i = bpp; i < stride; i++) row[i] = line[i]! + ((row[i - bpp]! + up[i]!) >> 1);
+      if (y === 0) {
+        for (let i = start + bpp; i < end; i++) raw[i] = raw[i]! + (raw[i - bpp]! >> 1);
+      } else {
+        for (let i = start; i < start + bpp; i++) raw[i] = raw[i]! + (raw[i - line]! >> 1);
+        for (let i = start + bpp; i < end; i++) raw[i] = raw[i]! + ((raw[i - bpp]! + raw[i - line]!) >> 1);
+      }
     } else if (filter === 4) {
-      for (let i = 0; i < bpp; i++) row[i] = line[i]! + up[i]!; // Paeth with a = c = 0 picks b
-      for (let i = bpp; i < stride; i++) row[i] = line[i]! + paeth(row[i - bpp]!, up[i]!, up[i - bpp]!);
+      if (y === 0) {
+        // Above is zeros: Paeth picks the left neighbour, as filter 1 does.
+        for (let i = start + bpp; i < end; i++) raw[i] = raw[i]! + raw[i - bpp]!;
+      } else {
+        for (let i = start; i < start + bpp; i++) raw[i] = raw[i]! + raw[i - line]!; // a = c = 0 picks b
+        for (let i = start + bpp; i < end; i++) {
+          const a = raw[i - bpp]!;
+          const b = raw[i - line]!;
+          const c = raw[i - line - bpp]!;
+          const pa = Math.abs(b - c);
+          const pb = Math.abs(a - c);
+          const pc = Math.abs(a + b - 2 * c);
+          raw[i] = raw[i]! + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+        }
+      }
     } else throw new PngFormatError(`row ${y} has unknown filter type ${filter}`);
   }
-  return out;
-}
-
-/** The Paeth predictor: whichever of left, above, upper-left is closest to left + above - upper-left. */
-function paeth(a: number, b: number, c: number): number {
-  const pa = Math.abs(b - c);
-  const pb = Math.abs(a - c);
-  const pc = Math.abs(a + b - 2 * c);
-  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+  for (let y = 0; y < height; y++) raw.copyWithin(y * stride, y * line + 1, y * line + 1 + stride);
+  return raw.subarray(0, stride * height);
 }

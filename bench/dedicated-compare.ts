@@ -1,0 +1,162 @@
+/**
+ * Section 2b's OCR run on dedicated cores, side by side: two or more checkouts of the runtime, each
+ * with its worker pinned to the worker's core (one onnxruntime thread) and its gateway and
+ * collector on the other, loaded in turn with the same PNG requests, and the model alone on the
+ * worker's core between them, so a change and what it replaced meet the same moment of a shared
+ * machine. Reports throughput against the raw run next to it, and the worker's CPU per line by
+ * thread over the middle 60% of each load.
+ *
+ *   npx tsx bench/dedicated-compare.ts --roots=/path/to/before,. [--seconds=10] [--rounds=3] [--c=8] [--batch=4]
+ *     [--worker-args=-,--single-threaded-gc]   (node options of each side's worker; a root may repeat)
+ *
+ * Each root must be a checkout with node_modules. Measurements only; nothing asserts.
+ */
+import { readFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { join, resolve } from "node:path";
+import { freePort } from "../hack/control-plane.js";
+import { renderLinePng } from "../test/fixtures/text-line.js";
+import { runLoad } from "./lib/autocannon.js";
+import { pinProcesses } from "./lib/cpu-pinning.js";
+import { installInterruptHandler, onInterrupt, say, sleep } from "./lib/env.js";
+import { cpuMs, pidsOf, startProcess, threadCpuMs, waitHealthy } from "./lib/processes.js";
+import { round } from "./lib/stats.js";
+import { batchCounts, OTHER_CPUS, threadSplit, WORKER_CPUS } from "./sections/dedicated-cores.js";
+import { API_KEY, Installation, ocrModel, ocrPngBody, TENANT } from "./sections/end-to-end.js";
+import { rawModel } from "./sections/raw-model.js";
+
+function arg(name: string, fallback: string): string {
+  const found = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return found ? found.slice(name.length + 3) : fallback;
+}
+
+async function startRole(
+  install: Installation,
+  root: string,
+  role: "gateway" | "worker" | "collector",
+  cpus: string,
+  extra: Record<string, string> = {},
+  nodeArgs: string[] = [],
+) {
+  const port = await freePort();
+  const env = install.env(port, { TURNPIKE_ROLE: role, ...extra });
+  const handle = startProcess(
+    `${role}-${install.prefix}`,
+    "taskset",
+    ["-c", cpus, process.execPath, ...nodeArgs, "--import", "tsx", join(root, `runtime/${role}/main.ts`)],
+    env,
+  );
+  install.children.push(handle);
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(handle, role === "gateway" ? `${url}/v2/health/ready` : `${url}/readyz`);
+  return { handle, url };
+}
+
+async function startSide(root: string, batch: number, workerArgs: string[]) {
+  const install = new Installation({ models: [ocrModel(batch, 1)], tenants: [{ name: TENANT }] });
+  onInterrupt(() => install.teardown(["ocr"]));
+  await install.seedTenant();
+  await startRole(install, root, "collector", OTHER_CPUS);
+  const worker = await startRole(
+    install,
+    root,
+    "worker",
+    WORKER_CPUS,
+    {
+      TURNPIKE_MODEL: "ocr",
+      TURNPIKE_WORKER_ID: "bench-dedicated",
+    },
+    workerArgs,
+  );
+  const gateway = await startRole(install, root, "gateway", OTHER_CPUS, {
+    TURNPIKE_RATE_LIMIT_PER_IP: "1000000000",
+    TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000",
+  });
+  return { root, args: workerArgs, install, worker, gateway };
+}
+
+/** Minor page faults of a process so far (/proc/<pid>/stat field 10, all threads). */
+function minorFaults(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
+}
+
+async function main(): Promise<void> {
+  installInterruptHandler();
+  const roots = arg("roots", ".")
+    .split(",")
+    .map((r) => resolve(r));
+  const seconds = Number(arg("seconds", "10"));
+  const rounds = Number(arg("rounds", "3"));
+  const connections = Number(arg("c", "8"));
+  const batch = Number(arg("batch", "4"));
+  // Node options of each side's worker, in the order of --roots ("-" for none), e.g. "-,--single-threaded-gc".
+  const workerArgs = arg("worker-args", "").split(",");
+  const png = renderLinePng("Order 7731 shipped"); // run.ts BENCH_LINE (importing run.ts would run it)
+  const body = ocrPngBody(png);
+  const headers = { authorization: `Bearer ${API_KEY}` };
+  const sides: Awaited<ReturnType<typeof startSide>>[] = [];
+  const restoreServices = pinProcesses(
+    ["beam.smp", "redis-server", "postgres"].flatMap((comm) => pidsOf(comm)),
+    OTHER_CPUS,
+  );
+  const pinSelf = (cpus: string) => pinProcesses([process.pid], cpus);
+  try {
+    for (const [i, root] of roots.entries()) {
+      const args = workerArgs[i] && workerArgs[i] !== "-" ? workerArgs[i]!.split(" ") : [];
+      sides.push(await startSide(root, batch, args));
+    }
+    for (const side of sides) {
+      const url = `${side.gateway.url}/v2/models/ocr/infer`;
+      await runLoad({ url, body, headers, connections, durationSeconds: 3, cpus: OTHER_CPUS });
+    }
+    for (let r = 0; r < rounds; r++) {
+      for (const side of sides) {
+        const restore = pinSelf(WORKER_CPUS);
+        const raw = await rawModel(png, Math.min(4, seconds / 2), [batch], 1).finally(restore);
+        const rawLps = raw.best.linesPerSecond;
+        const unpin = pinSelf(OTHER_CPUS);
+        try {
+          const pid = side.worker.handle.pid;
+          const url = `${side.gateway.url}/v2/models/ocr/infer`;
+          const load1 = loadavg()[0]!.toFixed(2);
+          const running = runLoad({
+            url,
+            body,
+            headers,
+            connections,
+            durationSeconds: seconds,
+            cpus: OTHER_CPUS,
+          });
+          await sleep(seconds * 200);
+          const first = {
+            faults: minorFaults(pid),
+            cpu: cpuMs(pid),
+            counts: await batchCounts(side.worker.url),
+            threads: threadCpuMs(pid),
+          };
+          await sleep(seconds * 600);
+          const counts = await batchCounts(side.worker.url);
+          const lines = counts.lines - first.counts.lines;
+          const perLine = round((cpuMs(pid) - first.cpu) / Math.max(1, lines), 2);
+          const split = threadSplit(pid, first.threads, threadCpuMs(pid), lines);
+          const faults = round((minorFaults(pid) - first.faults) / Math.max(1, lines));
+          const meanBatch = round(lines / Math.max(1, counts.batches - first.counts.batches), 2);
+          const result = await running;
+          say(
+            `[${side.root}${side.args.length ? " " + side.args.join(" ") : ""}] round ${r} c=${connections}: ${result.okPerSecond} ok/s = ${round(result.okPerSecond / rawLps, 3)} of raw ${rawLps} ` +
+              `| worker ${perLine} CPU ms/line (main ${split.main}, model ${split.model}, other ${split.other}), ` +
+              `mean batch ${meanBatch}, ${faults} minor page faults/line | non-200 ${result.other} | load ${load1}`,
+          );
+        } finally {
+          unpin();
+        }
+      }
+    }
+  } finally {
+    restoreServices();
+    for (const side of sides) await side.install.teardown(["ocr"]);
+  }
+}
+
+await main();
