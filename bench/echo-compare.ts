@@ -6,6 +6,9 @@
  *
  *   npx tsx bench/echo-compare.ts --roots=/path/to/before,. [--seconds=8] [--rounds=2] [--only=ceiling] [--rate=100]
  *
+ * A root may carry environment for its roles after `?`, so one checkout can be compared with
+ * itself under another setting: `--roots=.,.?TURNPIKE_COLLECTOR_FLUSH_MS=50&TURNPIKE_X=1`.
+ *
  * --only picks from idle (CPU ms per second of each role with no load), c1, ceiling, half (autocannon's --overallRate: per-second bursts) and paced
  * (the same rate evenly spaced, bench/lib/paced-load.ts); with --rate, paced or fixed-paced also
  * runs that rate evenly spaced.
@@ -26,6 +29,7 @@ import { round } from "./lib/stats.js";
 import { API_KEY, Installation } from "./sections/end-to-end.js";
 
 interface Side {
+  /** The root as given (with its environment, if any): the label of its lines. */
   root: string;
   install: Installation;
   gateway: { handle: ChildHandle; url: string };
@@ -43,7 +47,7 @@ async function startRole(
   install: Installation,
   root: string,
   role: "gateway" | "worker" | "collector",
-  extra: Record<string, string> = {},
+  extra: Record<string, string>,
 ) {
   const port = await freePort();
   const env = install.env(port, { TURNPIKE_ROLE: role, ...extra });
@@ -63,7 +67,14 @@ async function startRole(
   return { handle, url };
 }
 
-async function startSide(root: string, echoUri: string): Promise<Side> {
+/** `root?KEY=VALUE&KEY=VALUE` -> the checkout's path and the environment of its roles. */
+function parseRoot(spec: string): { root: string; env: Record<string, string> } {
+  const [path = ".", query = ""] = spec.split("?", 2);
+  return { root: resolve(path), env: Object.fromEntries(new URLSearchParams(query)) };
+}
+
+async function startSide(spec: string, echoUri: string): Promise<Side> {
+  const { root, env } = parseRoot(spec);
   const install = new Installation({
     models: [
       {
@@ -79,17 +90,19 @@ async function startSide(root: string, echoUri: string): Promise<Side> {
   });
   onInterrupt(() => install.teardown(["echo"]));
   await install.seedTenant();
-  const collector = await startRole(install, root, "collector");
+  const collector = await startRole(install, root, "collector", env);
   const worker = await startRole(install, root, "worker", {
+    ...env,
     TURNPIKE_MODEL: "echo",
     TURNPIKE_WORKER_ID: "bench-echo",
   });
   const gateway = await startRole(install, root, "gateway", {
+    ...env,
     TURNPIKE_RATE_LIMIT_PER_IP: "1000000000",
     TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000",
   });
   const meter = runtimeMeter(() => ({ gateway, worker, collector }));
-  return { root, install, gateway, worker: worker.handle, collector: collector.handle, meter };
+  return { root: spec, install, gateway, worker: worker.handle, collector: collector.handle, meter };
 }
 
 const body = { inputs: [{ name: "x", datatype: "FP32", shape: [1, 4], data: [1, 2, 3, 4] }] };
@@ -138,8 +151,10 @@ async function measure(side: Side, label: string, load: (url: string) => Promise
     `[${side.root}] ${label}: ${result.okPerSecond} ok/s p50 ${result.latency.p50Ms} p99 ${result.latency.p99Ms} ms ` +
       `other ${result.other} | CPU ms/req gateway ${per("gateway")} worker ${per("worker")} ` +
       `collector ${per("collector")} (roles ${round(own, 3)}) rabbitmq ${per("rabbitmq")} redis ${per("redis")} ` +
-      `postgres ${per("postgres")} (services ${round(services, 3)}) | syscalls/req read/write ${syscallsPer} ` +
-      `| records ${stages.records} ` +
+      `postgres ${per("postgres")} (services ${round(services, 3)})` +
+      (result.generatorCpuMsPerRequest === undefined ? "" : ` generator ${result.generatorCpuMsPerRequest}`) +
+      ` | syscalls/req read/write ${syscallsPer} ` +
+      `| records ${stages.records} (medians: queue ${stages.queueMs} ms, result->commit ${stages.resultToCommitMs} ms, batch ${stages.meanBatchSize}) ` +
       `| load ${load1} foreign ${cpu.foreignPercent}%`,
   );
   return result;
@@ -147,9 +162,7 @@ async function measure(side: Side, label: string, load: (url: string) => Promise
 
 async function main(): Promise<void> {
   installInterruptHandler();
-  const roots = arg("roots", ".")
-    .split(",")
-    .map((r) => resolve(r));
+  const roots = arg("roots", ".").split(",");
   const seconds = Number(arg("seconds", "8"));
   const rounds = Number(arg("rounds", "1"));
   const only = arg("only", "c1,ceiling,half,paced").split(",");

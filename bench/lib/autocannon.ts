@@ -34,6 +34,8 @@ export interface LoadResult {
   latency: { p50Ms: number; p90Ms: number; p99Ms: number; meanMs: number; maxMs: number };
   connections: number;
   rate?: number;
+  /** CPU ms the generator itself spent per answer (the paced generator only). */
+  generatorCpuMsPerRequest?: number;
 }
 
 interface AutocannonJson {

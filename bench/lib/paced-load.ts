@@ -10,6 +10,7 @@
  */
 import { Agent, request } from "node:http";
 import { fileURLToPath } from "node:url";
+import { RawHttpClient } from "./raw-http-client.js";
 import { lastLineOfChild, type LoadOptions, type LoadResult } from "./autocannon.js";
 
 const CHILD_FLAG = "--paced-load-child";
@@ -48,6 +49,11 @@ async function child(options: LoadOptions & { rate: number }): Promise<void> {
   const drained = new Promise<void>((resolve) => (finished = resolve));
   let scheduling = true;
 
+  const timeoutMs = (options.timeoutSeconds ?? 60) * 1000;
+  // BENCH_PACED_CLIENT=node: Node's http.request, as before the raw client (to compare their cost).
+  const raw =
+    process.env.BENCH_PACED_CLIENT === "node" ? undefined : new RawHttpClient({ ...options, timeoutMs });
+  const cpuBefore = process.cpuUsage();
   const fire = (due: number) => {
     inFlight++;
     const done = (status?: number) => {
@@ -58,6 +64,7 @@ async function child(options: LoadOptions & { rate: number }): Promise<void> {
       }
       if (--inFlight === 0 && !scheduling) finished();
     };
+    if (raw) return raw.send(done);
     const req = request(
       { host: url.hostname, port: url.port, path: url.pathname, method: "POST", agent, headers },
       (res) => {
@@ -66,7 +73,7 @@ async function child(options: LoadOptions & { rate: number }): Promise<void> {
         res.on("error", () => done());
       },
     );
-    req.setTimeout((options.timeoutSeconds ?? 60) * 1000, () => req.destroy());
+    req.setTimeout(timeoutMs, () => req.destroy());
     req.on("error", () => done());
     req.end(payload);
   };
@@ -89,6 +96,8 @@ async function child(options: LoadOptions & { rate: number }): Promise<void> {
   if (inFlight > 0) await drained;
   const seconds = (performance.now() - start) / 1000;
   agent.destroy();
+  raw?.close();
+  const cpu = process.cpuUsage(cpuBefore);
   latencies.sort((a, b) => a - b);
   const ok = statusCodes["200"] ?? 0;
   const answered = Object.values(statusCodes).reduce((a, b) => a + b, 0);
@@ -108,6 +117,8 @@ async function child(options: LoadOptions & { rate: number }): Promise<void> {
     },
     connections: options.connections,
     rate: options.rate,
+    generatorCpuMsPerRequest:
+      Math.round(((cpu.user + cpu.system) / 1000 / Math.max(1, answered)) * 1000) / 1000,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

@@ -12,6 +12,7 @@ import amqp from "amqplib";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { freePort } from "../../hack/control-plane.js";
+import { collectorEnvSchema } from "../../runtime/collector/config.js";
 import { names, type RuntimeConfigInput } from "../../runtime/shared/contracts/index.js";
 import { writeTinyModels } from "../../test/fixtures/tiny-models.js";
 import { QuotaStore, hashApiKey } from "../../runtime/shared/quota/index.js";
@@ -359,7 +360,10 @@ export async function endToEnd(options: EndToEndOptions): Promise<EndToEndResult
       echoCeiling,
       echoHalfLoad: { ...echoHalfLoad, rate },
       echoHalfLoadFlush0,
-      config: { ocrBatching: ocrModel(options.bestBatch).batching, collectorFlushMs: 10 },
+      config: {
+        ocrBatching: ocrModel(options.bestBatch).batching,
+        collectorFlushMs: collectorEnvSchema.shape.TURNPIKE_COLLECTOR_FLUSH_MS.parse(undefined),
+      },
     };
   } finally {
     unregister();

@@ -22,6 +22,7 @@ export interface CancelCheck {
 export class CancelMarks implements CancelCheck {
   private readonly redis: Redis;
   private warnedAt = 0;
+  private pending: { key: string; resolve: (cancelled: boolean) => void }[] = [];
 
   constructor(
     url: string,
@@ -40,27 +41,49 @@ export class CancelMarks implements CancelCheck {
     this.redis.on("error", () => undefined);
   }
 
-  async isCancelled(task: Pick<InferenceTask, "requestId" | "tenant">): Promise<boolean> {
+  /**
+   * Checks asked for in the same turn of the event loop (a batch of deliveries) go to Redis as one
+   * pipeline: one write and one reply instead of one round trip per task.
+   */
+  isCancelled(task: Pick<InferenceTask, "requestId" | "tenant">): Promise<boolean> {
+    const key = tenantKeys(this.prefix, task.tenant).cancel(task.requestId.toLowerCase());
+    return new Promise<boolean>((resolve) => {
+      this.pending.push({ key, resolve });
+      if (this.pending.length === 1) setImmediate(() => void this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const checks = this.pending;
+    this.pending = [];
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const key = tenantKeys(this.prefix, task.tenant).cancel(task.requestId.toLowerCase());
-      let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(
           () => reject(new Error(`no answer from Redis in ${CHECK_TIMEOUT_MS} ms`)),
           CHECK_TIMEOUT_MS,
         );
       });
-      try {
-        return (await Promise.race([this.redis.exists(key), timeout])) === 1;
-      } finally {
-        clearTimeout(timer);
-      }
+      const pipeline = this.redis.pipeline();
+      for (const check of checks) pipeline.exists(check.key);
+      const replies = await Promise.race([pipeline.exec(), timeout]);
+      checks.forEach((check, i) => {
+        const [error, found] = replies?.[i] ?? [new Error("no reply")];
+        if (error) this.warn(error);
+        check.resolve(!error && found === 1);
+      });
     } catch (err) {
-      if (Date.now() - this.warnedAt > 10_000) {
-        this.warnedAt = Date.now();
-        this.log.warn({ err }, "cannot check cancellations in Redis; running tasks anyway");
-      }
-      return false;
+      this.warn(err);
+      for (const check of checks) check.resolve(false);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private warn(err: unknown): void {
+    if (Date.now() - this.warnedAt > 10_000) {
+      this.warnedAt = Date.now();
+      this.log.warn({ err }, "cannot check cancellations in Redis; running tasks anyway");
     }
   }
 

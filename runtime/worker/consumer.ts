@@ -214,7 +214,7 @@ export class ModelConsumer {
   }
 
   private onMessage(message: ConsumeMessage): void {
-    this.settler.received();
+    this.settler.received(message);
     let task: InferenceTask;
     try {
       task = parseTask(message.content);

@@ -3,6 +3,12 @@
  * the InferenceResult) with publisher confirms and only then acks it, or returns it to its queue.
  * Keeps the count of messages not yet settled and tracks everything still under way, so a stopping
  * consumer can wait for it.
+ *
+ * Acks of one event-loop turn (a batch's confirms arrive together) leave as one multiple-ack when
+ * they, with what was settled before, cover every delivery of the channel up to the highest of them:
+ * on a quorum queue each ack frame is a Raft command of its own (bench/README.md "Synchronous
+ * path"). Anything else, e.g. a task finished while an earlier delivery still waits in admission
+ * or runs, is acked alone at once: holding it back would keep its prefetch slot taken.
  */
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import { names, RESULT_MESSAGE_TYPE, type InferenceTask } from "../shared/contracts/index.js";
@@ -26,6 +32,13 @@ export interface MessageSettlerOptions {
 export class MessageSettler {
   private readonly settling = new Set<Promise<void>>();
   private unackedCount = 0;
+  /** Delivery tags received and not yet settled, in delivery (= ascending) order. */
+  private readonly open: number[] = [];
+  private openHead = 0;
+  /** Settled tags not yet at the head of `open` (acked alone, or nacked). */
+  private readonly settledEarly = new Set<number>();
+  /** Messages to ack at the end of this turn. */
+  private acks: ConsumeMessage[] = [];
 
   constructor(private readonly options: MessageSettlerOptions) {}
 
@@ -35,7 +48,8 @@ export class MessageSettler {
   }
 
   /** Counts a message just received; each one is settled exactly once, by ack or nack. */
-  received(): void {
+  received(message: ConsumeMessage): void {
+    this.open.push(message.fields.deliveryTag);
     this.unackedCount++;
     this.options.metrics.inFlight.inc({ target: this.options.model.runner.config.name });
   }
@@ -49,6 +63,7 @@ export class MessageSettler {
   /** Resolves once nothing tracked is under way any more (including what started meanwhile). */
   async idle(): Promise<void> {
     while (this.settling.size > 0) await Promise.allSettled([...this.settling]);
+    this.flushAcks();
   }
 
   /** Ends a request with a failed result (deterministic failure): publish, then ack. */
@@ -87,7 +102,7 @@ export class MessageSettler {
     })
       .then(() => {
         onConfirmed?.();
-        this.settle(message, () => channel.ack(message));
+        this.settle(message, () => this.ackSoon(message));
       })
       .catch(async (error: unknown) => {
         // The broker refused (e.g. the next queue is full or missing): back off a little before
@@ -113,7 +128,57 @@ export class MessageSettler {
       { err: error, messageId: message.properties.messageId, attempt: attempts, deliveryLimit },
       last ? "giving up on the message: it goes to the dead-letter queue" : "requeueing the message",
     );
-    this.settle(message, () => this.options.channel.nack(message, false, true));
+    this.settle(message, () => {
+      this.options.channel.nack(message, false, true);
+      this.settledEarly.add(message.fields.deliveryTag);
+      // Step over settled deliveries at the head, so a run of nacks leaves nothing behind.
+      while (this.openHead < this.open.length && this.settledEarly.delete(this.open[this.openHead]!))
+        this.openHead++;
+      this.compact();
+    });
+  }
+
+  private compact(): void {
+    if (this.openHead < 1024) return;
+    this.open.splice(0, this.openHead);
+    this.openHead = 0;
+  }
+
+  private ackSoon(message: ConsumeMessage): void {
+    this.acks.push(message);
+    if (this.acks.length === 1) setImmediate(() => this.flushAcks());
+  }
+
+  /** Sends this turn's acks: one multiple-ack for the run they complete, the rest one by one. */
+  private flushAcks(): void {
+    const acks = this.acks;
+    if (acks.length === 0) return;
+    this.acks = [];
+    const { channel } = this.options;
+    const pending = new Map(acks.map((m) => [m.fields.deliveryTag, m]));
+    // Walk the oldest open deliveries while each is settled or acked now: the last of those acked
+    // now may carry all of them (the broker has already forgotten the ones settled before).
+    let cover: ConsumeMessage | undefined;
+    while (this.openHead < this.open.length) {
+      const tag = this.open[this.openHead]!;
+      const now = pending.get(tag);
+      if (now) {
+        cover = now;
+        pending.delete(tag);
+      } else if (!this.settledEarly.delete(tag)) break;
+      this.openHead++;
+    }
+    this.compact();
+    try {
+      if (cover) channel.ack(cover, true);
+      for (const [tag, message] of pending) {
+        channel.ack(message);
+        this.settledEarly.add(tag);
+      }
+    } catch (err) {
+      // The channel is gone; the broker requeues every unacked message by itself.
+      this.options.log.warn({ err }, "channel closed before acking");
+    }
   }
 
   private settle(message: ConsumeMessage, action: () => void): void {

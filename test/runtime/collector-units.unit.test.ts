@@ -13,9 +13,9 @@ import { createMetrics } from "../../runtime/shared/metrics.js";
 import { makeFailedResult, makeResult } from "./helpers/collector-fixtures.js";
 
 describe("collector settings", () => {
-  it("defaults to batches of 256 flushed after 10 ms, prefetching two batches", () => {
+  it("defaults to batches of 256 flushed after 50 ms, prefetching two batches", () => {
     const s = loadCollectorSettings({});
-    expect(s).toMatchObject({ batchSize: 256, flushMs: 10, prefetch: 512 });
+    expect(s).toMatchObject({ batchSize: 256, flushMs: 50, prefetch: 512 });
     expect(s.env.TURNPIKE_DB_SCHEMA).toBe("turnpike");
   });
 
