@@ -16,6 +16,13 @@ import { argumentDifferences, inspectQueue, managementApi, type QueueInfo } from
 const STALE_LIMIT_MS = 30_000;
 /** The management API's page size limit. */
 const PAGE_SIZE = 500;
+/**
+ * A listing costs the broker ~0.13 ms of CPU per queue (measured: 60-70 ms per 500-queue page
+ * with 1,000 quorum queues), so a namespace of many queues is listed less often: at most every
+ * LISTING_MS_PER_QUEUE per queue it held last time (1,000 queues: every 10 s, ~1% of a core)
+ * instead of every maxAgeMs. Depths in status are as old as the listing, as before.
+ */
+const LISTING_MS_PER_QUEUE = 10;
 
 interface Snapshot {
   /** When the listing started: anything declared later may be missing from it. */
@@ -65,13 +72,19 @@ export class QueueInventory {
   async snapshot(namespace: string): Promise<Snapshot> {
     const current = this.#snapshots.get(namespace);
     const age = current ? Date.now() - current.startedAt : Infinity;
-    if (age < this.#maxAgeMs) return current!;
+    if (age < this.#maxAge(current)) return current!;
     const listing = this.#refresh(namespace);
     if (current && age < STALE_LIMIT_MS) {
       listing.catch(() => undefined); // the next call retries; a very old listing is waited for
       return current;
     }
     return listing;
+  }
+
+  /** How old a listing may be before a new one is taken (longer for many queues, see LISTING_MS_PER_QUEUE). */
+  #maxAge(snapshot: Snapshot | undefined): number {
+    const perQueue = (snapshot?.queues.size ?? 0) * LISTING_MS_PER_QUEUE;
+    return Math.min(STALE_LIMIT_MS / 2, Math.max(this.#maxAgeMs, perQueue));
   }
 
   #refresh(namespace: string): Promise<Snapshot> {

@@ -36,6 +36,7 @@ import { modelQueueName, modelQueuePattern } from "./naming.js";
 import { deleteModelQueue, ensureModelQueue, inspectModelLanes, inspectQueue } from "./queue.js";
 import { names } from "../../runtime/shared/contracts/index.js";
 import { readStartFailure } from "./worker-pods.js";
+import { settleDecision, StatusSettle } from "./status-settle.js";
 
 /**
  * How soon a model whose rollout is under way is looked at again when its Deployment is not
@@ -140,8 +141,9 @@ async function queueAndChildren(
   im: InferenceModel,
   desired: KubernetesObject[],
   log: ReconcileContext["log"],
-): Promise<Observed> {
+): Promise<Observed & { appliedDeployment: boolean }> {
   const { namespace, name } = im.metadata as { namespace: string; name: string };
+  let appliedDeployment = false;
   const queueing = (async (): Promise<Observed> => {
     const observed: Observed = {};
     try {
@@ -189,6 +191,7 @@ async function queueAndChildren(
       if (own.status === "rejected") throw own.reason;
       if (shared.status === "rejected") throw shared.reason;
       const outcome = own.value;
+      appliedDeployment = outcome.applied.includes(`${CHILD_KINDS.Deployment.kind}/${name}`);
       if (outcome.applied.length + outcome.pruned.length > 0) log.info(outcome, "children applied");
       return undefined;
     } catch (error) {
@@ -200,7 +203,7 @@ async function queueAndChildren(
   const [queued, applied] = await Promise.allSettled([queueing, applying]);
   if (queued.status === "rejected") throw queued.reason;
   if (applied.status === "rejected") throw applied.reason;
-  return { ...queued.value, problem: queued.value.problem ?? applied.value };
+  return { ...queued.value, problem: queued.value.problem ?? applied.value, appliedDeployment };
 }
 
 /** Lanes left without their model queue (deleted by an earlier pass): deleted like the queue. */
@@ -211,12 +214,22 @@ async function lanesLeft(ctx: ReconcileContext, namespace: string, name: string)
   return { name: modelQueueName(namespace, name), messages, consumers: 0, arguments: {} };
 }
 
+/** Models whose first status after a new rollout waits a moment for the rollout (status-settle.ts). */
+const settle = new StatusSettle<Pick<Observed, "queue" | "deadLetter">>();
+
 /**
  * Whether a reconcile asked for after a Deployment's status change may only update the status: the
  * last one saw this generation through without a problem (a Degraded model is reconciled in full,
  * since the problem's source, e.g. the workers' consumer arguments, is read on the way).
  */
 function statusOnly(im: InferenceModel, hint: ReconcileHint | undefined): boolean {
+  const { namespace, name, generation } = im.metadata as {
+    namespace: string;
+    name: string;
+    generation: number;
+  };
+  // Its children were applied at this generation moments ago (the status settle window).
+  if (settle.settling(`${namespace}/${name}`, generation)) return true;
   return (
     !!hint?.statusOnly &&
     !!im.metadata?.finalizers?.includes(FINALIZER) &&
@@ -229,6 +242,7 @@ function statusOnly(im: InferenceModel, hint: ReconcileHint | undefined): boolea
 export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name, hint) => {
   const log = ctx.log.child({ kind: INFERENCE_MODEL_KIND, namespace, name });
   let im = await getModel(ctx, namespace, name);
+  if (!im || isBeingDeleted(im)) settle.close(`${namespace}/${name}`);
   if (!im) return;
   if (isBeingDeleted(im)) return finalize(ctx, im, log);
   // Only the Deployment's status changed: no queue check or children to apply (a busy broker's
@@ -244,6 +258,7 @@ export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name, 
   if (im.status?.observedGeneration !== im.metadata?.generation) ctx.touchRuntimeConfig(namespace);
 
   const observed: Observed = {};
+  let appliedDeployment = false;
   let desired: KubernetesObject[] | undefined;
   try {
     desired = fast ? undefined : desiredChildren(im, ctx.settings);
@@ -251,7 +266,11 @@ export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name, 
     observed.problem = permanentCause(error);
     if (!observed.problem) throw error;
   }
-  if (desired) Object.assign(observed, await queueAndChildren(ctx, im, desired, log));
+  if (desired) {
+    const { appliedDeployment: applied, ...seen } = await queueAndChildren(ctx, im, desired, log);
+    Object.assign(observed, seen);
+    appliedDeployment = applied;
+  }
   // Its children are fine, but the namespace's runtime config could not carry it (too large).
   observed.problem ??= ctx.unrouted?.problemFor(namespace, name);
   observed.deployment = (await ctx.children.get(CHILD_KINDS.Deployment, namespace, name)) as
@@ -269,7 +288,23 @@ export const reconcileInferenceModel: Reconciler = async (ctx, namespace, name, 
     observed.startFailure = await readStartFailure(namespace, name);
   }
 
+  // A status-only reconcile in a settle window reports the depths its full reconcile read.
+  const key = `${namespace}/${name}`;
+  const generation = im.metadata?.generation ?? 0;
+  if (fast) Object.assign(observed, { ...settle.seen(key, generation), ...observed });
   const { status, progressing } = modelStatus(im, observed);
+  // A rollout this reconcile started, whose Deployment events bring the model back: its first
+  // status waits a moment for the rollout, so that one write reports it (status-settle.ts).
+  const watched = !!ctx.children.watches?.(CHILD_KINDS.Deployment, namespace);
+  const problem = !!observed.problem || !!observed.startFailure;
+  if (appliedDeployment && watched && progressing && !problem) {
+    settle.open(key, generation, { queue: observed.queue, deadLetter: observed.deadLetter });
+  }
+  const windowLeftMs = settle.left(key, generation);
+  if (settleDecision({ windowLeftMs, progressing, problem }) === "hold") {
+    return { requeueAfterMs: windowLeftMs };
+  }
+  if (windowLeftMs === 0) settle.close(key);
   const written = await writeStatusIfChanged(InferenceModel, im, status);
   if (written) ctx.resources.applied(OWN_KINDS.InferenceModel, written);
   await warnOnNewProblem(im, conditionsOf(im), status.conditions as Condition[]);
