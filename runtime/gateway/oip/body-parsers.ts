@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { ApiError } from "../errors.js";
 import { BinaryInferBody, HEADER_LENGTH_HEADER, splitBinaryBody } from "./binary-tensors.js";
+import { liftNumberRuns, MIN_LIFT_BODY_BYTES, restoreNumberRuns } from "./number-runs.js";
 
 /** Replaces fastify's JSON parser and adds the no-Content-Type and octet-stream ones. */
 export function registerBodyParsers(app: FastifyInstance): void {
@@ -18,7 +19,12 @@ export function registerBodyParsers(app: FastifyInstance): void {
     );
   const read = async (request: FastifyRequest, raw: Buffer): Promise<unknown> => {
     const headerLength = [request.headers[HEADER_LENGTH_HEADER]].flat()[0];
-    if (headerLength === undefined) return jsonText(request, raw.toString("utf8"));
+    if (headerLength === undefined) {
+      // A large tensor body: its long number arrays are read without JSON.parse (number-runs.ts).
+      const lifted = raw.length >= MIN_LIFT_BODY_BYTES ? liftNumberRuns(raw) : undefined;
+      if (!lifted) return jsonText(request, raw.toString("utf8"));
+      return restoreNumberRuns(await jsonText(request, lifted.text), lifted.runs);
+    }
     const split = splitBinaryBody(raw, headerLength, (text) => text);
     return new BinaryInferBody(await jsonText(request, split.json as string), split.binary);
   };
