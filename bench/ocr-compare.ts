@@ -4,7 +4,13 @@
  * runtime, in alternating runs, so a change and what it replaced meet the same moment of a shared
  * machine. Reports latency and CPU ms per request of each process.
  *
- *   npx tsx bench/ocr-compare.ts --roots=/path/to/before,. [--seconds=8] [--rounds=3] [--connections=1]
+ *   npx tsx bench/ocr-compare.ts --roots=/path/to/before,. [--seconds=8] [--rounds=3] [--connections=1] [--timeline=40]
+ *
+ * --timeline=N sends N requests one at a time to each side first and splits each one's latency by
+ * its record's timestamps (same host clock, 1 ms resolution, medians): client send -> the gateway's
+ * submittedAt (HTTP, body, parse, validation), -> the worker's run start (quota, publish, broker,
+ * delivery, task decode), the worker's own time (decode, run, CTC), its finishedAt -> the client
+ * has the answer (result publish, gateway, response).
  *
  * BENCH_CPU_PROF=<dir> makes each role write a V8 CPU profile there when it exits;
  * BENCH_GATEWAY_NODE_ARGS (space-separated) go to each gateway's node, BENCH_WORKER_NODE_ARGS to
@@ -77,6 +83,58 @@ async function startSide(root: string): Promise<Side> {
   return { root, install, gateway, meter: runtimeMeter(() => ({ gateway, worker, collector })) };
 }
 
+/** Medians of each stage of `count` sequential requests, from the client's clock and the records. */
+async function timeline(side: Side, body: unknown, headers: Record<string, string>, count: number) {
+  const text = JSON.stringify(body);
+  const samples: { id: string; sent: number; done: number }[] = [];
+  for (let i = 0; i < count; i++) {
+    const sent = Date.now();
+    const response = await fetch(`${side.gateway.url}/v2/models/ocr/infer`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: text,
+    });
+    await response.arrayBuffer();
+    samples.push({ id: response.headers.get("x-request-id") ?? "", sent, done: Date.now() });
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  const { rows } = await side.install.pool.query(
+    `SELECT id::text, extract(epoch FROM submitted_at) * 1000 AS submitted,
+            extract(epoch FROM finished_at) * 1000 AS finished, queue_ms, infer_ms
+       FROM "${side.install.schema}".requests WHERE id::text = ANY($1)`,
+    [samples.map((s) => s.id)],
+  );
+  const byId = new Map(rows.map((r: Record<string, string>) => [r.id, r]));
+  const stages: Record<string, number[]> = {
+    total: [],
+    gatewayIn: [],
+    toWorker: [],
+    queue: [],
+    worker: [],
+    back: [],
+  };
+  for (const s of samples) {
+    const r = byId.get(s.id);
+    if (!r) continue;
+    const [submitted, finished, infer] = [Number(r.submitted), Number(r.finished), Number(r.infer_ms)];
+    stages.total!.push(s.done - s.sent);
+    stages.gatewayIn!.push(submitted - s.sent);
+    stages.toWorker!.push(finished - infer - submitted);
+    stages.queue!.push(Number(r.queue_ms));
+    stages.worker!.push(infer);
+    stages.back!.push(s.done - finished);
+  }
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? NaN;
+  say(
+    `[${side.root}] timeline of ${stages.total!.length} sequential requests, medians in ms: ` +
+      Object.entries(stages)
+        .map(([k, v]) => `${k} ${round(median(v), 1)}`)
+        .join(" | ") +
+      " (gatewayIn = send -> submittedAt, toWorker = submittedAt -> run start, queue = the record's queue_ms," +
+      " worker = infer_ms, back = finishedAt -> answer at the client)",
+  );
+}
+
 async function main(): Promise<void> {
   installInterruptHandler();
   const roots = arg("roots", ".")
@@ -95,12 +153,20 @@ async function main(): Promise<void> {
     for (const side of sides) {
       await runLoad({ url: url(side), body, headers, connections: 4, durationSeconds: 3 });
     }
+    const sequential = Number(arg("timeline", "0"));
+    for (const side of sequential > 0 ? sides : []) await timeline(side, body, headers, sequential);
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 ? [...sides].reverse() : sides;
       for (const side of order) {
         const load1 = loadavg()[0]!.toFixed(2);
         const window = cpuWindow(side.meter);
-        const result = await runLoad({ url: url(side), body, headers, connections, durationSeconds: seconds });
+        const result = await runLoad({
+          url: url(side),
+          body,
+          headers,
+          connections,
+          durationSeconds: seconds,
+        });
         const cpu = window.end();
         const per = (k: string) => round((cpu.cpuMs[k] ?? 0) / Math.max(1, result.ok), 2);
         const keys = ["gateway", "worker", "collector", "rabbitmq", "redis", "postgres"];
