@@ -44,7 +44,7 @@ const ways: Record<string, () => unknown> = {
   "JSON.parse + parseInferRequest": () => parseInferRequest(sjson.parse(raw.toString("utf8"), secure), check),
   "number runs + JSON.parse + parseInferRequest": () => {
     const lifted = liftNumberRuns(raw)!;
-    return parseInferRequest(restoreNumberRuns(sjson.parse(lifted.text, secure), lifted.runs), check);
+    return parseInferRequest(restoreNumberRuns(sjson.parse(lifted.text, secure), lifted), check);
   },
   "cache key input (base64 of x)": () => oipCacheInput(wires, {}),
   "one ApiError": () => new ApiError("unknown_input", "input x is not an input of ocr; expected image"),

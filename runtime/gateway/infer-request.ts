@@ -27,10 +27,15 @@ const inputSchema = z.object({
   shape: z.array(z.number().int().min(0)).max(MAX_RANK),
   // Checked for its kind only: z.array(z.unknown()) would copy every element (3 ms for an OCR
   // line's 46,080 numbers); encodeTensor checks each element once anyway.
-  // (Raw bytes come from the binary tensor extension, oip/binary-tensors.ts, never from JSON; a
-  // Float64Array is a long number array read by oip/number-runs.ts.)
-  data: z.custom<unknown[] | string | Uint8Array | Float64Array>(
-    (v) => Array.isArray(v) || typeof v === "string" || v instanceof Uint8Array || v instanceof Float64Array,
+  // (Raw bytes come from the binary tensor extension, oip/binary-tensors.ts, never from JSON; an
+  // FP32 or FP64 input's typed array is its long number array, read by oip/number-runs.ts.)
+  data: z.custom<unknown[] | string | Uint8Array | Float32Array | Float64Array>(
+    (v) =>
+      Array.isArray(v) ||
+      typeof v === "string" ||
+      v instanceof Uint8Array ||
+      v instanceof Float32Array ||
+      v instanceof Float64Array,
     { message: "must be an array, or a string of base64" },
   ),
   parameters: parametersSchema.optional(),
@@ -130,18 +135,7 @@ function encodeInput(input: RawInput, declaredBinary: boolean): ParsedInput {
   const binary =
     contentType === "base64" || (contentType === undefined && declaredBinary && input.datatype === "BYTES");
   const base = { name: input.name, datatype: input.datatype, shape: input.shape, binary };
-  // A lifted number array (oip/number-runs.ts) of another datatype: the plain array JSON.parse
-  // would have given, so its checks and messages stay the same.
-  if (input.data instanceof Float64Array && input.datatype !== "FP32" && input.datatype !== "FP64") {
-    input = { ...input, data: Array.from(input.data) };
-  }
   try {
-    if (input.data instanceof Float64Array) {
-      // FP32 converted natively: JSON has no NaN to refuse.
-      const data = input.datatype === "FP32" ? new Float32Array(input.data) : input.data;
-      const wire = encodeTensor({ ...base, data }, { raw: true });
-      return { ...base, characters: 0, wire };
-    }
     if (input.datatype !== "BYTES" && input.data instanceof Uint8Array) {
       return { ...base, characters: 0, wire: rawBytesTensor({ ...input, data: input.data }) };
     }

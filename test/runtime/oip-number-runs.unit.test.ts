@@ -13,7 +13,7 @@ import { ApiError } from "../../runtime/gateway/errors.js";
 /** The body parsed the fast way (lifted runs put back), or undefined when nothing was lifted. */
 function lifted(text: string): unknown {
   const result = liftNumberRuns(Buffer.from(text));
-  return result && restoreNumberRuns(JSON.parse(result.text), result.runs);
+  return result && restoreNumberRuns(JSON.parse(result.text), result);
 }
 
 const many = (n: number, f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i));
@@ -45,7 +45,7 @@ describe("number runs", () => {
       2 ** 60 + 2 ** 9,
       0.30000000000000004,
     ];
-    const text = JSON.stringify({ inputs: [{ name: "x", data: values }] }).replace(
+    const text = JSON.stringify({ inputs: [{ name: "x", datatype: "FP64", data: values }] }).replace(
       "]}]}",
       ", 1E5, -2.5e-3, 1e400, 0.0000000000000001234, 12345678901234567890, -0, -0.0 ]}]}",
     );
@@ -54,6 +54,11 @@ describe("number runs", () => {
     expect(got).toBeInstanceOf(Float64Array);
     expect(Array.from(got)).toEqual(expected);
     expect(Object.is(got.at(-1), -0) && Object.is(got.at(-2), -0)).toBe(true);
+    // FP32 data comes back as its Float32Array, other datatypes as the plain array.
+    const fp32 = lifted(text.replace('"FP64"', '"FP32"')) as { inputs: { data: Float32Array }[] };
+    expect(fp32.inputs[0]!.data).toEqual(new Float32Array(expected));
+    const int32 = lifted(text.replace('"FP64"', '"INT32"')) as { inputs: { data: unknown }[] };
+    expect(int32.inputs[0]!.data).toEqual(expected);
   });
 
   it("leave to JSON.parse what is not a flat array of JSON numbers under a data key", () => {
