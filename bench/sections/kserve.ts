@@ -110,7 +110,7 @@ async function setUpKserve(): Promise<string> {
 }
 
 /** The OIP v2 body both systems get: the rendered line as the model's own input tensor. */
-function tensorBody(png: Buffer) {
+export function tensorBody(png: Buffer) {
   const context = { dictionary: () => [], settings: {}, parameters: {} };
   const [x] = imageToTensor.run(
     [{ name: "image", datatype: "BYTES", shape: [1], data: [new Uint8Array(png)] }],

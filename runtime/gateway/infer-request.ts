@@ -27,9 +27,15 @@ const inputSchema = z.object({
   shape: z.array(z.number().int().min(0)).max(MAX_RANK),
   // Checked for its kind only: z.array(z.unknown()) would copy every element (3 ms for an OCR
   // line's 46,080 numbers); encodeTensor checks each element once anyway.
-  // (Raw bytes come from the binary tensor extension, oip/binary-tensors.ts, never from JSON.)
-  data: z.custom<unknown[] | string | Uint8Array>(
-    (v) => Array.isArray(v) || typeof v === "string" || v instanceof Uint8Array,
+  // (Raw bytes come from the binary tensor extension, oip/binary-tensors.ts, never from JSON; an
+  // FP32 or FP64 input's typed array is its long number array, read by oip/number-runs.ts.)
+  data: z.custom<unknown[] | string | Uint8Array | Float32Array | Float64Array>(
+    (v) =>
+      Array.isArray(v) ||
+      typeof v === "string" ||
+      v instanceof Uint8Array ||
+      v instanceof Float32Array ||
+      v instanceof Float64Array,
     { message: "must be an array, or a string of base64" },
   ),
   parameters: parametersSchema.optional(),
@@ -154,7 +160,7 @@ function encodeInput(input: RawInput, declaredBinary: boolean): ParsedInput {
     );
     const characters =
       input.datatype === "BYTES" && !binary
-        ? (input.data.flat(Infinity) as string[]).reduce((n, s) => n + countCharacters(s), 0)
+        ? ((input.data as unknown[]).flat(Infinity) as string[]).reduce((n, s) => n + countCharacters(s), 0)
         : 0;
     return { ...base, characters, wire };
   } catch (error) {

@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { ApiError } from "../errors.js";
 import { BinaryInferBody, HEADER_LENGTH_HEADER, splitBinaryBody } from "./binary-tensors.js";
+import { liftNumberRuns, MIN_LIFT_BODY_BYTES, restoreNumberRuns } from "./number-runs.js";
 
 /** Replaces fastify's JSON parser and adds the no-Content-Type and octet-stream ones. */
 export function registerBodyParsers(app: FastifyInstance): void {
@@ -16,9 +17,23 @@ export function registerBodyParsers(app: FastifyInstance): void {
     new Promise((resolve, reject) =>
       parseJson(request, text, (error, value) => (error ? reject(error) : resolve(value))),
     );
+  // The same parser, answering at once (it calls back synchronously): number-runs.ts needs the
+  // lifted values restored before any other body is read.
+  const jsonNow = (request: FastifyRequest, text: string): unknown => {
+    let result: { error: Error | null; value?: unknown } | undefined;
+    parseJson(request, text, (error, value) => (result = { error, value }));
+    if (!result) throw new Error("the JSON parser did not answer synchronously");
+    if (result.error) throw result.error;
+    return result.value;
+  };
   const read = async (request: FastifyRequest, raw: Buffer): Promise<unknown> => {
     const headerLength = [request.headers[HEADER_LENGTH_HEADER]].flat()[0];
-    if (headerLength === undefined) return jsonText(request, raw.toString("utf8"));
+    if (headerLength === undefined) {
+      // A large tensor body: its long number arrays are read without JSON.parse (number-runs.ts).
+      const lifted = raw.length >= MIN_LIFT_BODY_BYTES ? liftNumberRuns(raw) : undefined;
+      if (!lifted) return jsonText(request, raw.toString("utf8"));
+      return restoreNumberRuns(jsonNow(request, lifted.text), lifted);
+    }
     const split = splitBinaryBody(raw, headerLength, (text) => text);
     return new BinaryInferBody(await jsonText(request, split.json as string), split.binary);
   };

@@ -132,8 +132,9 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
       const tokens = estimateTokens(models, characters);
       const wireInputs = parsed.inputs.map((i) => i.wire);
       // Only single models cache (every ONNX model is deterministic); a hit skips the model's queue.
+      // The key's input (base64 of every tensor) is built only for a model with the cache on.
       const cache =
-        resolved.kind === "model"
+        resolved.kind === "model" && models[0]!.cache
           ? await lookUp(ctx, models[0]!, tenant, oipCacheInput(wireInputs, parsed.parameters))
           : undefined;
       const hit = cache?.hit ? { ...cache, hit: cache.hit } : undefined;

@@ -1,0 +1,194 @@
+/**
+ * Section 6's Turnpike side at one connection, side by side: the OCR model end to end sent the
+ * same OIP JSON tensor body (input `x`, FP32 [1,3,48,320]) against two or more checkouts of the
+ * runtime, in alternating runs, so a change and what it replaced meet the same moment of a shared
+ * machine. Reports latency and CPU ms per request of each process.
+ *
+ *   npx tsx bench/ocr-compare.ts --roots=/path/to/before,. [--seconds=8] [--rounds=3] [--connections=1] [--timeline=40]
+ *
+ * --timeline=N sends N requests one at a time to each side first and splits each one's latency by
+ * its record's timestamps (same host clock, 1 ms resolution, medians): client send -> the gateway's
+ * submittedAt (HTTP, body, parse, validation), -> the worker's run start (quota, publish, broker,
+ * delivery, task decode), the worker's own time (decode, run, CTC), its finishedAt -> the client
+ * has the answer (result publish, gateway, response).
+ *
+ * BENCH_CPU_PROF=<dir> makes each role write a V8 CPU profile there when it exits;
+ * BENCH_GATEWAY_NODE_ARGS (space-separated) go to each gateway's node, BENCH_WORKER_NODE_ARGS to
+ * each worker's. Each root must be a checkout with node_modules. Measurements only; nothing asserts.
+ */
+import { loadavg } from "node:os";
+import { join, resolve } from "node:path";
+import { freePort } from "../hack/control-plane.js";
+import { renderLinePng } from "../test/fixtures/text-line.js";
+import { runLoad } from "./lib/autocannon.js";
+import { installInterruptHandler, onInterrupt, say } from "./lib/env.js";
+import { cpuWindow, startProcess, waitHealthy, type ChildHandle, type CpuMeter } from "./lib/processes.js";
+import { runtimeMeter } from "./lib/runtime-meter.js";
+import { round } from "./lib/stats.js";
+import { API_KEY, Installation, ocrModel } from "./sections/end-to-end.js";
+import { tensorBody } from "./sections/kserve.js";
+
+/** The benchmark's line (bench/run.ts). */
+const LINE = "Order 7731 shipped";
+
+interface Side {
+  root: string;
+  install: Installation;
+  gateway: { handle: ChildHandle; url: string };
+  meter: CpuMeter;
+}
+
+function arg(name: string, fallback: string): string {
+  const found = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return found ? found.slice(name.length + 3) : fallback;
+}
+
+async function startRole(
+  install: Installation,
+  root: string,
+  role: "gateway" | "worker" | "collector",
+  extra: Record<string, string> = {},
+) {
+  const port = await freePort();
+  const env = install.env(port, { TURNPIKE_ROLE: role, ...extra });
+  const profile = process.env.BENCH_CPU_PROF
+    ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF]
+    : [];
+  const own = (process.env[`BENCH_${role.toUpperCase()}_NODE_ARGS`] ?? "").split(" ").filter(Boolean);
+  const handle = startProcess(
+    `${role}-${install.prefix}`,
+    process.execPath,
+    [...profile, ...own, "--import", "tsx", join(root, `runtime/${role}/main.ts`)],
+    env,
+  );
+  install.children.push(handle);
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(handle, role === "gateway" ? `${url}/v2/health/ready` : `${url}/readyz`);
+  return { handle, url };
+}
+
+async function startSide(root: string): Promise<Side> {
+  const install = new Installation({ models: [ocrModel(4)], tenants: [{ name: "bench" }] });
+  onInterrupt(() => install.teardown(["ocr"]));
+  await install.seedTenant();
+  const collector = await startRole(install, root, "collector");
+  const worker = await startRole(install, root, "worker", {
+    TURNPIKE_MODEL: "ocr",
+    TURNPIKE_WORKER_ID: "bench-ocr",
+  });
+  const gateway = await startRole(install, root, "gateway", {
+    TURNPIKE_RATE_LIMIT_PER_IP: "1000000000",
+    TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000",
+  });
+  return { root, install, gateway, meter: runtimeMeter(() => ({ gateway, worker, collector })) };
+}
+
+/** Medians of each stage of `count` sequential requests, from the client's clock and the records. */
+async function timeline(side: Side, body: unknown, headers: Record<string, string>, count: number) {
+  const text = JSON.stringify(body);
+  const samples: { id: string; sent: number; done: number }[] = [];
+  for (let i = 0; i < count; i++) {
+    const sent = Date.now();
+    const response = await fetch(`${side.gateway.url}/v2/models/ocr/infer`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: text,
+    });
+    await response.arrayBuffer();
+    samples.push({ id: response.headers.get("x-request-id") ?? "", sent, done: Date.now() });
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  const { rows } = await side.install.pool.query(
+    `SELECT id::text, extract(epoch FROM submitted_at) * 1000 AS submitted,
+            extract(epoch FROM finished_at) * 1000 AS finished, queue_ms, infer_ms
+       FROM "${side.install.schema}".requests WHERE id::text = ANY($1)`,
+    [samples.map((s) => s.id)],
+  );
+  const byId = new Map(rows.map((r: Record<string, string>) => [r.id, r]));
+  const stages: Record<string, number[]> = {
+    total: [],
+    gatewayIn: [],
+    toWorker: [],
+    queue: [],
+    worker: [],
+    back: [],
+  };
+  for (const s of samples) {
+    const r = byId.get(s.id);
+    if (!r) continue;
+    const [submitted, finished, infer] = [Number(r.submitted), Number(r.finished), Number(r.infer_ms)];
+    stages.total!.push(s.done - s.sent);
+    stages.gatewayIn!.push(submitted - s.sent);
+    stages.toWorker!.push(finished - infer - submitted);
+    stages.queue!.push(Number(r.queue_ms));
+    stages.worker!.push(infer);
+    stages.back!.push(s.done - finished);
+  }
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? NaN;
+  say(
+    `[${side.root}] timeline of ${stages.total!.length} sequential requests, medians in ms: ` +
+      Object.entries(stages)
+        .map(([k, v]) => `${k} ${round(median(v), 1)}`)
+        .join(" | ") +
+      " (gatewayIn = send -> submittedAt, toWorker = submittedAt -> run start, queue = the record's queue_ms," +
+      " worker = infer_ms, back = finishedAt -> answer at the client)",
+  );
+}
+
+async function main(): Promise<void> {
+  installInterruptHandler();
+  const roots = arg("roots", ".")
+    .split(",")
+    .map((r) => resolve(r));
+  const seconds = Number(arg("seconds", "8"));
+  const rounds = Number(arg("rounds", "3"));
+  const connections = Number(arg("connections", "1"));
+  const body = tensorBody(renderLinePng(LINE));
+  const headers = { authorization: `Bearer ${API_KEY}` };
+  const url = (side: Side) => `${side.gateway.url}/v2/models/ocr/infer`;
+  const sides: Side[] = [];
+  const p50s = new Map<string, number[]>();
+  try {
+    for (const root of roots) sides.push(await startSide(root));
+    for (const side of sides) {
+      await runLoad({ url: url(side), body, headers, connections: 4, durationSeconds: 3 });
+    }
+    const sequential = Number(arg("timeline", "0"));
+    for (const side of sequential > 0 ? sides : []) await timeline(side, body, headers, sequential);
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 ? [...sides].reverse() : sides;
+      for (const side of order) {
+        const load1 = loadavg()[0]!.toFixed(2);
+        const window = cpuWindow(side.meter);
+        const result = await runLoad({
+          url: url(side),
+          body,
+          headers,
+          connections,
+          durationSeconds: seconds,
+        });
+        const cpu = window.end();
+        const per = (k: string) => round((cpu.cpuMs[k] ?? 0) / Math.max(1, result.ok), 2);
+        const keys = ["gateway", "worker", "collector", "rabbitmq", "redis", "postgres"];
+        const total = round(
+          keys.reduce((n, k) => n + per(k), 0),
+          2,
+        );
+        p50s.set(side.root, [...(p50s.get(side.root) ?? []), result.latency.p50Ms]);
+        say(
+          `[${side.root}] c=${connections} round ${r + 1}: ${result.okPerSecond} ok/s p50 ${result.latency.p50Ms} ` +
+            `p99 ${result.latency.p99Ms} ms other ${result.other} | CPU ms/req ` +
+            `${keys.map((k) => `${k} ${per(k)}`).join(" ")} total ${total} | load ${load1} foreign ${cpu.foreignPercent}%`,
+        );
+      }
+    }
+    for (const [root, values] of p50s) {
+      const sorted = [...values].sort((a, b) => a - b);
+      say(`[${root}] median p50 ${sorted[Math.floor(sorted.length / 2)]} ms over ${values.length} runs`);
+    }
+  } finally {
+    for (const side of sides) await side.install.teardown(["ocr"]).catch(() => undefined);
+  }
+}
+
+await main();
