@@ -13,64 +13,31 @@
  */
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { join, resolve } from "node:path";
-import { freePort } from "../hack/control-plane.js";
+import { resolve } from "node:path";
 import { renderLinePng } from "../test/fixtures/text-line.js";
 import { runLoad } from "./lib/autocannon.js";
 import { pinProcesses } from "./lib/cpu-pinning.js";
 import { installInterruptHandler, onInterrupt, say, sleep } from "./lib/env.js";
-import { cpuMs, pidsOf, startProcess, threadCpuMs, waitHealthy } from "./lib/processes.js";
+import { cpuMs, pidsOf, threadCpuMs } from "./lib/processes.js";
 import { round } from "./lib/stats.js";
 import { batchCounts, OTHER_CPUS, threadSplit, WORKER_CPUS } from "./sections/dedicated-cores.js";
 import { API_KEY, Installation, ocrModel, ocrPngBody, TENANT } from "./sections/end-to-end.js";
 import { rawModel } from "./sections/raw-model.js";
-
-function arg(name: string, fallback: string): string {
-  const found = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return found ? found.slice(name.length + 3) : fallback;
-}
-
-async function startRole(
-  install: Installation,
-  root: string,
-  role: "gateway" | "worker" | "collector",
-  cpus: string,
-  extra: Record<string, string> = {},
-  nodeArgs: string[] = [],
-) {
-  const port = await freePort();
-  const env = install.env(port, { TURNPIKE_ROLE: role, ...extra });
-  const handle = startProcess(
-    `${role}-${install.prefix}`,
-    "taskset",
-    ["-c", cpus, process.execPath, ...nodeArgs, "--import", "tsx", join(root, `runtime/${role}/main.ts`)],
-    env,
-  );
-  install.children.push(handle);
-  const url = `http://127.0.0.1:${port}`;
-  await waitHealthy(handle, role === "gateway" ? `${url}/v2/health/ready` : `${url}/readyz`);
-  return { handle, url };
-}
+import { arg, startRoleOf } from "./lib/compare-sides.js";
 
 async function startSide(root: string, batch: number, workerArgs: string[]) {
   const install = new Installation({ models: [ocrModel(batch, 1)], tenants: [{ name: TENANT }] });
   onInterrupt(() => install.teardown(["ocr"]));
   await install.seedTenant();
-  await startRole(install, root, "collector", OTHER_CPUS);
-  const worker = await startRole(
-    install,
-    root,
-    "worker",
-    WORKER_CPUS,
-    {
-      TURNPIKE_MODEL: "ocr",
-      TURNPIKE_WORKER_ID: "bench-dedicated",
-    },
-    workerArgs,
-  );
-  const gateway = await startRole(install, root, "gateway", OTHER_CPUS, {
-    TURNPIKE_RATE_LIMIT_PER_IP: "1000000000",
-    TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000",
+  await startRoleOf(install, root, "collector", { cpus: OTHER_CPUS });
+  const worker = await startRoleOf(install, root, "worker", {
+    cpus: WORKER_CPUS,
+    env: { TURNPIKE_MODEL: "ocr", TURNPIKE_WORKER_ID: "bench-dedicated" },
+    nodeArgs: workerArgs,
+  });
+  const gateway = await startRoleOf(install, root, "gateway", {
+    cpus: OTHER_CPUS,
+    env: { TURNPIKE_RATE_LIMIT_PER_IP: "1000000000", TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000" },
   });
   return { root, args: workerArgs, install, worker, gateway };
 }

@@ -18,15 +18,15 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freePort } from "../hack/control-plane.js";
 import { writeTinyModels } from "../test/fixtures/tiny-models.js";
 import { runLoad, type LoadResult } from "./lib/autocannon.js";
 import { runPacedLoad } from "./lib/paced-load.js";
 import { installInterruptHandler, onInterrupt, say, sleep } from "./lib/env.js";
-import { cpuWindow, startProcess, waitHealthy, type ChildHandle, type CpuMeter } from "./lib/processes.js";
+import { cpuWindow, type ChildHandle, type CpuMeter } from "./lib/processes.js";
 import { runtimeMeter } from "./lib/runtime-meter.js";
 import { round } from "./lib/stats.js";
 import { API_KEY, Installation } from "./sections/end-to-end.js";
+import { arg, startRoleOf } from "./lib/compare-sides.js";
 
 interface Side {
   /** The root as given (with its environment, if any): the label of its lines. */
@@ -36,35 +36,6 @@ interface Side {
   worker: ChildHandle;
   collector: ChildHandle;
   meter: CpuMeter;
-}
-
-function arg(name: string, fallback: string): string {
-  const found = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return found ? found.slice(name.length + 3) : fallback;
-}
-
-async function startRole(
-  install: Installation,
-  root: string,
-  role: "gateway" | "worker" | "collector",
-  extra: Record<string, string>,
-) {
-  const port = await freePort();
-  const env = install.env(port, { TURNPIKE_ROLE: role, ...extra });
-  // BENCH_CPU_PROF=<dir>: each role writes a V8 CPU profile there when it exits.
-  const profile = process.env.BENCH_CPU_PROF
-    ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF]
-    : [];
-  const handle = startProcess(
-    `${role}-${install.prefix}`,
-    process.execPath,
-    [...profile, "--import", "tsx", join(root, `runtime/${role}/main.ts`)],
-    env,
-  );
-  install.children.push(handle);
-  const url = `http://127.0.0.1:${port}`;
-  await waitHealthy(handle, role === "gateway" ? `${url}/v2/health/ready` : `${url}/readyz`);
-  return { handle, url };
 }
 
 /** `root?KEY=VALUE&KEY=VALUE` -> the checkout's path and the environment of its roles. */
@@ -90,16 +61,12 @@ async function startSide(spec: string, echoUri: string): Promise<Side> {
   });
   onInterrupt(() => install.teardown(["echo"]));
   await install.seedTenant();
-  const collector = await startRole(install, root, "collector", env);
-  const worker = await startRole(install, root, "worker", {
-    ...env,
-    TURNPIKE_MODEL: "echo",
-    TURNPIKE_WORKER_ID: "bench-echo",
+  const collector = await startRoleOf(install, root, "collector", { env });
+  const worker = await startRoleOf(install, root, "worker", {
+    env: { ...env, TURNPIKE_MODEL: "echo", TURNPIKE_WORKER_ID: "bench-echo" },
   });
-  const gateway = await startRole(install, root, "gateway", {
-    ...env,
-    TURNPIKE_RATE_LIMIT_PER_IP: "1000000000",
-    TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000",
+  const gateway = await startRoleOf(install, root, "gateway", {
+    env: { ...env, TURNPIKE_RATE_LIMIT_PER_IP: "1000000000", TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000" },
   });
   const meter = runtimeMeter(() => ({ gateway, worker, collector }));
   return { root: spec, install, gateway, worker: worker.handle, collector: collector.handle, meter };

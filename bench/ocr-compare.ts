@@ -17,16 +17,16 @@
  * each worker's. Each root must be a checkout with node_modules. Measurements only; nothing asserts.
  */
 import { loadavg } from "node:os";
-import { join, resolve } from "node:path";
-import { freePort } from "../hack/control-plane.js";
+import { resolve } from "node:path";
 import { renderLinePng } from "../test/fixtures/text-line.js";
 import { runLoad } from "./lib/autocannon.js";
 import { installInterruptHandler, onInterrupt, say } from "./lib/env.js";
-import { cpuWindow, startProcess, waitHealthy, type ChildHandle, type CpuMeter } from "./lib/processes.js";
+import { cpuWindow, type ChildHandle, type CpuMeter } from "./lib/processes.js";
 import { runtimeMeter } from "./lib/runtime-meter.js";
 import { round } from "./lib/stats.js";
 import { API_KEY, Installation, ocrModel } from "./sections/end-to-end.js";
 import { tensorBody } from "./sections/kserve.js";
+import { arg, startRoleOf } from "./lib/compare-sides.js";
 
 /** The benchmark's line (bench/run.ts). */
 const LINE = "Order 7731 shipped";
@@ -38,47 +38,16 @@ interface Side {
   meter: CpuMeter;
 }
 
-function arg(name: string, fallback: string): string {
-  const found = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return found ? found.slice(name.length + 3) : fallback;
-}
-
-async function startRole(
-  install: Installation,
-  root: string,
-  role: "gateway" | "worker" | "collector",
-  extra: Record<string, string> = {},
-) {
-  const port = await freePort();
-  const env = install.env(port, { TURNPIKE_ROLE: role, ...extra });
-  const profile = process.env.BENCH_CPU_PROF
-    ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF]
-    : [];
-  const own = (process.env[`BENCH_${role.toUpperCase()}_NODE_ARGS`] ?? "").split(" ").filter(Boolean);
-  const handle = startProcess(
-    `${role}-${install.prefix}`,
-    process.execPath,
-    [...profile, ...own, "--import", "tsx", join(root, `runtime/${role}/main.ts`)],
-    env,
-  );
-  install.children.push(handle);
-  const url = `http://127.0.0.1:${port}`;
-  await waitHealthy(handle, role === "gateway" ? `${url}/v2/health/ready` : `${url}/readyz`);
-  return { handle, url };
-}
-
 async function startSide(root: string): Promise<Side> {
   const install = new Installation({ models: [ocrModel(4)], tenants: [{ name: "bench" }] });
   onInterrupt(() => install.teardown(["ocr"]));
   await install.seedTenant();
-  const collector = await startRole(install, root, "collector");
-  const worker = await startRole(install, root, "worker", {
-    TURNPIKE_MODEL: "ocr",
-    TURNPIKE_WORKER_ID: "bench-ocr",
+  const collector = await startRoleOf(install, root, "collector");
+  const worker = await startRoleOf(install, root, "worker", {
+    env: { TURNPIKE_MODEL: "ocr", TURNPIKE_WORKER_ID: "bench-ocr" },
   });
-  const gateway = await startRole(install, root, "gateway", {
-    TURNPIKE_RATE_LIMIT_PER_IP: "1000000000",
-    TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000",
+  const gateway = await startRoleOf(install, root, "gateway", {
+    env: { TURNPIKE_RATE_LIMIT_PER_IP: "1000000000", TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000" },
   });
   return { root, install, gateway, meter: runtimeMeter(() => ({ gateway, worker, collector })) };
 }

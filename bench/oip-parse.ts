@@ -25,11 +25,7 @@ import { say, sleep } from "./lib/env.js";
 import { round } from "./lib/stats.js";
 import { ocrModel } from "./sections/end-to-end.js";
 import { tensorBody } from "./sections/kserve.js";
-
-function arg(name: string, fallback: string): string {
-  const found = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return found ? found.slice(name.length + 3) : fallback;
-}
+import { arg } from "./lib/compare-sides.js";
 
 const rounds = Number(arg("rounds", "400"));
 const gapMs = Number(arg("gap-ms", "10"));

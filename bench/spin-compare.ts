@@ -14,16 +14,15 @@ import { performance } from "node:perf_hooks";
 import ort from "onnxruntime-node";
 import { sessionOptions } from "../runtime/worker/engines/onnx/model-runner.js";
 import { ocrModelPaths } from "../runtime/worker/tasks/ocr/ocr-models.js";
+import { arg } from "./lib/compare-sides.js";
 import { sleep } from "./lib/env.js";
 import { round, summarize } from "./lib/stats.js";
 import { renderTable } from "./lib/table.js";
 
-const arg = (name: string, fallback: number): number =>
-  Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback);
-const batch = arg("batch", 1);
-const threads = arg("threads", 2);
-const gapMs = arg("gap-ms", 8);
-const rounds = arg("rounds", 6);
+const batch = Number(arg("batch", "1"));
+const threads = Number(arg("threads", "2"));
+const gapMs = Number(arg("gap-ms", "8"));
+const rounds = Number(arg("rounds", "6"));
 const runsPerRound = 40;
 
 const intraOp = (spinning: "0" | "1", stopWhenRunReturns: boolean) => ({

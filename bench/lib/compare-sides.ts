@@ -1,0 +1,61 @@
+/**
+ * What the side-by-side scripts (echo-, ocr-, dedicated-compare) share: their `--name=value`
+ * options, and starting one runtime role of a given checkout for an installation.
+ */
+import { join } from "node:path";
+import { freePort } from "../../hack/control-plane.js";
+import type { Installation } from "../sections/end-to-end.js";
+import { startProcess, waitHealthy, type ChildHandle } from "./processes.js";
+
+/** The value of `--name=value` on the command line, or `fallback`. */
+export function arg(name: string, fallback: string): string {
+  const found = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return found ? found.slice(name.length + 3) : fallback;
+}
+
+export type RoleName = "gateway" | "worker" | "collector";
+
+export interface RoleOptions {
+  /** Extra environment of the role. */
+  env?: Record<string, string>;
+  /** Pins the role to these CPUs (taskset), e.g. "1". */
+  cpus?: string;
+  /** Node options before the entry point. */
+  nodeArgs?: string[];
+}
+
+/**
+ * Starts `role` from the checkout at `root` and waits until it is healthy. BENCH_CPU_PROF=<dir>
+ * makes every role write a V8 CPU profile there when it exits; BENCH_<ROLE>_NODE_ARGS adds node
+ * options to one role (e.g. BENCH_WORKER_NODE_ARGS="--max-semi-space-size=16").
+ */
+export async function startRoleOf(
+  install: Installation,
+  root: string,
+  role: RoleName,
+  options: RoleOptions = {},
+): Promise<{ handle: ChildHandle; url: string }> {
+  const port = await freePort();
+  const env = install.env(port, { TURNPIKE_ROLE: role, ...options.env });
+  const profile = process.env.BENCH_CPU_PROF
+    ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF]
+    : [];
+  const own = (process.env[`BENCH_${role.toUpperCase()}_NODE_ARGS`] ?? "").split(" ").filter(Boolean);
+  const node = [
+    process.execPath,
+    ...profile,
+    ...own,
+    ...(options.nodeArgs ?? []),
+    "--import",
+    "tsx",
+    join(root, `runtime/${role}/main.ts`),
+  ];
+  // taskset execs node in place, so the handle's pid is node's.
+  const handle = options.cpus
+    ? startProcess(`${role}-${install.prefix}`, "taskset", ["-c", options.cpus, ...node], env)
+    : startProcess(`${role}-${install.prefix}`, node[0]!, node.slice(1), env);
+  install.children.push(handle);
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(handle, role === "gateway" ? `${url}/v2/health/ready` : `${url}/readyz`);
+  return { handle, url };
+}
