@@ -35,6 +35,10 @@ Conventions shared by all kinds:
   \`Degraded\`), so \`kubectl wait\`, Argo CD and other kstatus-aware tools understand them.
   \`kubectl wait --for=condition=Ready\` succeeds only once the condition describes the current
   generation, so it never reports a stale Ready right after you change the spec.
+  After an InferenceModel's new worker rollout starts, the operator waits up to 2 s for it before
+  writing \`Progressing\`, so a rollout that finishes quickly costs one status write (\`Ready\`)
+  instead of two; until then \`observedGeneration\` still names the previous spec. Problems
+  (\`Degraded\`) are written at once.
 - Names that refer to other objects (a Pipeline step's \`model\`, a TenantQuota's \`models\`) are
   RFC 1123 labels in the same namespace. Whether the referenced object exists is reported in
   status conditions, not enforced at admission, so objects can be applied in any order.
