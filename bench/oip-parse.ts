@@ -7,7 +7,7 @@
  * gateway no longer does per request: the cache key's base64 input for a model without the cache,
  * and one ApiError (a stack trace) for the signature variant that does not fit.
  *
- *   npx tsx bench/oip-parse.ts [--rounds=400] [--gap-ms=10]
+ *   npx tsx bench/oip-parse.ts [--rounds=400] [--gap-ms=10] [--floats=true]
  *
  * --gap-ms idles between calls, as the gateway does at one connection. CPU is process.cpuUsage
  * (every thread of the process, GC included). Measurements only; nothing asserts.
@@ -29,7 +29,13 @@ import { arg } from "./lib/compare-sides.js";
 
 const rounds = Number(arg("rounds", "400"));
 const gapMs = Number(arg("gap-ms", "10"));
-const raw = Buffer.from(JSON.stringify(tensorBody(renderLinePng("Order 7731 shipped"))));
+const body = tensorBody(renderLinePng("Order 7731 shipped"));
+// --floats: the same tensor as a numpy client writes random FP32 values (17 significant digits).
+if (arg("floats", "") === "true") {
+  const input = body.inputs[0]!;
+  input.data = Array.from(new Float32Array(input.data.length).map(() => Math.random() * 2 - 1));
+}
+const raw = Buffer.from(JSON.stringify(body));
 const config = parseRuntimeConfig({ prefix: "bench", models: [ocrModel(4)], tenants: [] });
 const check = modelInputCheck(taskSignature(config.models[0]!));
 // fastify's JSON parser options in the gateway (oip/body-parsers.ts).
@@ -39,7 +45,9 @@ const wires = parseInferRequest(JSON.parse(raw.toString("utf8")), check).inputs.
 const ways: Record<string, () => unknown> = {
   "JSON.parse + parseInferRequest": () => parseInferRequest(sjson.parse(raw.toString("utf8"), secure), check),
   "number runs + JSON.parse + parseInferRequest": () => {
-    const lifted = liftNumberRuns(raw)!;
+    // As the gateway does (oip/body-parsers.ts): the whole body to JSON.parse when nothing is lifted.
+    const lifted = liftNumberRuns(raw);
+    if (!lifted) return parseInferRequest(sjson.parse(raw.toString("utf8"), secure), check);
     return parseInferRequest(restoreNumberRuns(sjson.parse(lifted.text, secure), lifted), check);
   },
   "cache key input (base64 of x)": () => oipCacheInput(wires, {}),
