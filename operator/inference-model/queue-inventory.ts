@@ -16,13 +16,6 @@ import { argumentDifferences, inspectQueue, managementApi, type QueueInfo } from
 const STALE_LIMIT_MS = 30_000;
 /** The management API's page size limit. */
 const PAGE_SIZE = 500;
-/**
- * A listing costs the broker ~0.13 ms of CPU per queue (measured: 60-70 ms per 500-queue page
- * with 1,000 quorum queues), so a namespace of many queues is listed less often: at most every
- * LISTING_MS_PER_QUEUE per queue it held last time (1,000 queues: every 10 s, ~1% of a core)
- * instead of every maxAgeMs. Depths in status are as old as the listing, as before.
- */
-const LISTING_MS_PER_QUEUE = 10;
 
 interface Snapshot {
   /** When the listing started: anything declared later may be missing from it. */
@@ -52,7 +45,7 @@ export class QueueInventory {
   readonly #snapshots = new Map<string, Snapshot>();
   readonly #listing = new Map<string, Promise<Snapshot>>();
   /** Queue -> when this operator last declared it, and with which arguments. */
-  readonly #declared = new Map<string, { at: number; arguments: string }>();
+  readonly #declared = new Map<string, { at: number; arguments: string; args: Record<string, unknown> }>();
   /** Namespaces whose shared topology (exchange, bindings, shared queues) this operator declared. */
   readonly #sharedDeclared = new Map<string, number>();
   readonly #sharedDeclaring = new Map<string, Promise<void>>();
@@ -72,19 +65,13 @@ export class QueueInventory {
   async snapshot(namespace: string): Promise<Snapshot> {
     const current = this.#snapshots.get(namespace);
     const age = current ? Date.now() - current.startedAt : Infinity;
-    if (age < this.#maxAge(current)) return current!;
+    if (age < this.#maxAgeMs) return current!;
     const listing = this.#refresh(namespace);
     if (current && age < STALE_LIMIT_MS) {
       listing.catch(() => undefined); // the next call retries; a very old listing is waited for
       return current;
     }
     return listing;
-  }
-
-  /** How old a listing may be before a new one is taken (longer for many queues, see LISTING_MS_PER_QUEUE). */
-  #maxAge(snapshot: Snapshot | undefined): number {
-    const perQueue = (snapshot?.queues.size ?? 0) * LISTING_MS_PER_QUEUE;
-    return Math.min(STALE_LIMIT_MS / 2, Math.max(this.#maxAgeMs, perQueue));
   }
 
   #refresh(namespace: string): Promise<Snapshot> {
@@ -158,12 +145,21 @@ export class QueueInventory {
     const snapshot = await this.snapshot(namespace);
     const listed = snapshot.queues.get(queue);
     if (!listed) {
-      // Missing from a listing that began before this operator declared it: it was just created.
+      // Missing from a listing that began before this operator declared it: it was just created,
+      // with the arguments this operator declared (the broker accepted them), not with none: a
+      // spec change before the next listing must be compared with those.
+      const declared = this.#declared.get(queue);
       const declaredAt = names(namespace).sharedQueues.includes(queue)
         ? this.#sharedDeclared.get(namespace)
-        : this.#declared.get(queue)?.at;
+        : declared?.at;
       if (declaredAt === undefined || declaredAt < snapshot.startedAt) return undefined;
-      return { name: queue, messages: 0, consumers: 0, arguments: {}, consumerArguments: [] };
+      return {
+        name: queue,
+        messages: 0,
+        consumers: 0,
+        arguments: declared?.args ?? {},
+        consumerArguments: [],
+      };
     }
     if (listed.consumers === 0) return { ...listed, consumerArguments: [] };
     this.stats.queueGets++;
@@ -190,7 +186,7 @@ export class QueueInventory {
 
   declared(queue: string, args: Record<string, unknown>): void {
     this.stats.declarations++;
-    this.#declared.set(queue, { at: Date.now(), arguments: argumentsKey(args) });
+    this.#declared.set(queue, { at: Date.now(), arguments: argumentsKey(args), args });
   }
 
   /**
