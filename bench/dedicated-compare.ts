@@ -13,7 +13,6 @@
  */
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { resolve } from "node:path";
 import { renderLinePng } from "../test/fixtures/text-line.js";
 import { runLoad } from "./lib/autocannon.js";
 import { pinProcesses } from "./lib/cpu-pinning.js";
@@ -21,9 +20,10 @@ import { installInterruptHandler, onInterrupt, say, sleep } from "./lib/env.js";
 import { cpuMs, pidsOf, threadCpuMs } from "./lib/processes.js";
 import { round } from "./lib/stats.js";
 import { batchCounts, OTHER_CPUS, threadSplit, WORKER_CPUS } from "./sections/dedicated-cores.js";
-import { API_KEY, Installation, ocrModel, ocrPngBody, TENANT } from "./sections/end-to-end.js";
+import { API_KEY, Installation, ocrModel, TENANT } from "./sections/end-to-end.js";
 import { rawModel } from "./sections/raw-model.js";
-import { arg, startRoleOf } from "./lib/compare-sides.js";
+import { arg, rootsArg, startRoleOf } from "./lib/compare-sides.js";
+import { ocrPngBody } from "../hack/run/sample-request.js";
 
 async function startSide(root: string, batch: number, workerArgs: string[]) {
   const install = new Installation({ models: [ocrModel(batch, 1)], tenants: [{ name: TENANT }] });
@@ -50,9 +50,7 @@ function minorFaults(pid: number): number {
 
 async function main(): Promise<void> {
   installInterruptHandler();
-  const roots = arg("roots", ".")
-    .split(",")
-    .map((r) => resolve(r));
+  const roots = rootsArg();
   const seconds = Number(arg("seconds", "10"));
   const rounds = Number(arg("rounds", "3"));
   const connections = Number(arg("c", "8"));

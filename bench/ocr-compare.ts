@@ -17,7 +17,6 @@
  * each worker's. Each root must be a checkout with node_modules. Measurements only; nothing asserts.
  */
 import { loadavg } from "node:os";
-import { resolve } from "node:path";
 import { renderLinePng } from "../test/fixtures/text-line.js";
 import { runLoad } from "./lib/autocannon.js";
 import { installInterruptHandler, onInterrupt, say } from "./lib/env.js";
@@ -26,7 +25,7 @@ import { runtimeMeter } from "./lib/runtime-meter.js";
 import { round } from "./lib/stats.js";
 import { API_KEY, Installation, ocrModel } from "./sections/end-to-end.js";
 import { tensorBody } from "./sections/kserve.js";
-import { arg, startRoleOf } from "./lib/compare-sides.js";
+import { arg, rootsArg, startRoleOf } from "./lib/compare-sides.js";
 
 /** The benchmark's line (bench/run.ts). */
 const LINE = "Order 7731 shipped";
@@ -106,9 +105,7 @@ async function timeline(side: Side, body: unknown, headers: Record<string, strin
 
 async function main(): Promise<void> {
   installInterruptHandler();
-  const roots = arg("roots", ".")
-    .split(",")
-    .map((r) => resolve(r));
+  const roots = rootsArg();
   const seconds = Number(arg("seconds", "8"));
   const rounds = Number(arg("rounds", "3"));
   const connections = Number(arg("connections", "1"));

@@ -2,7 +2,7 @@
  * What the side-by-side scripts (echo-, ocr-, dedicated-compare) share: their `--name=value`
  * options, and starting one runtime role of a given checkout for an installation.
  */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { freePort } from "../../hack/control-plane.js";
 import type { Installation } from "../sections/end-to-end.js";
 import { startProcess, waitHealthy, type ChildHandle } from "./processes.js";
@@ -11,6 +11,13 @@ import { startProcess, waitHealthy, type ChildHandle } from "./processes.js";
 export function arg(name: string, fallback: string): string {
   const found = process.argv.find((a) => a.startsWith(`--${name}=`));
   return found ? found.slice(name.length + 3) : fallback;
+}
+
+/** The checkouts to compare: `--roots=a,b` as absolute paths (default: this one). */
+export function rootsArg(): string[] {
+  return arg("roots", ".")
+    .split(",")
+    .map((r) => resolve(r));
 }
 
 export type RoleName = "gateway" | "worker" | "collector";

@@ -16,8 +16,9 @@ import { onInterrupt, say, sleep } from "../lib/env.js";
 import { runLoad } from "../lib/autocannon.js";
 import { CpuMeter, cpuMs, cpuWindow, pidsOf, threadCpuMs } from "../lib/processes.js";
 import { round } from "../lib/stats.js";
-import { API_KEY, Installation, ocrModel, ocrPngBody, TENANT, type RunResult } from "./end-to-end.js";
+import { API_KEY, Installation, ocrModel, TENANT, type RunResult } from "./end-to-end.js";
 import { openModelCpu, rawModel, RAW_BATCH_SIZES, type RawModelResult } from "./raw-model.js";
+import { ocrPngBody } from "../../hack/run/sample-request.js";
 
 /** The worker's core and everyone else's. */
 export const WORKER_CPUS = "1";

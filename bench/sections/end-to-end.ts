@@ -12,6 +12,7 @@ import amqp from "amqplib";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { freePort } from "../../hack/control-plane.js";
+import { ocrPngBody } from "../../hack/run/sample-request.js";
 import { collectorEnvSchema } from "../../runtime/collector/config.js";
 import { names, type RuntimeConfigInput } from "../../runtime/shared/contracts/index.js";
 import { writeTinyModels } from "../../test/fixtures/tiny-models.js";
@@ -197,21 +198,6 @@ export class Installation {
     }
     redis.disconnect();
   }
-}
-
-/** The OIP v2 body of one OCR request: the PNG line as a base64 BYTES input. */
-export function ocrPngBody(png: Buffer) {
-  return {
-    inputs: [
-      {
-        name: "image",
-        datatype: "BYTES",
-        shape: [1],
-        parameters: { content_type: "base64" },
-        data: [png.toString("base64")],
-      },
-    ],
-  };
 }
 
 /** The OCR model as the benchmark serves it: 2 threads, batches of up to `bestBatch`, no wait. */

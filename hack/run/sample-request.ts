@@ -1,9 +1,8 @@
 /** The request `make run` prints: an Open Inference Protocol v2 body with one rendered text line. */
 import { renderLinePng } from "../../test/fixtures/text-line.js";
 
-/** An OCR infer body whose `image` input is a PNG of `text`, base64 as the gateway expects. */
-export function ocrRequestBody(text: string) {
-  const png = renderLinePng(text);
+/** The OIP v2 body of one OCR request: the PNG line as a base64 BYTES input, as the gateway expects. */
+export function ocrPngBody(png: Buffer) {
   return {
     inputs: [
       {
@@ -15,4 +14,9 @@ export function ocrRequestBody(text: string) {
       },
     ],
   };
+}
+
+/** An OCR infer body whose `image` input is a PNG of `text`. */
+export function ocrRequestBody(text: string) {
+  return ocrPngBody(renderLinePng(text));
 }

@@ -12,8 +12,8 @@
  * (Clinger's exact fast path). A number outside that path (more than 15 significant digits, as
  * numpy's float32 `tolist()` writes them, or an exponent) leaves the whole body to JSON.parse:
  * reading such numbers here was slower than JSON.parse (a 911 KB body of random floats: 12.6
- * against 7.6 ms), so giving up at the first one costs at most the bytes scanned so far. The rest of the body
- * still goes through the secure JSON parser (prototype keys refused).
+ * against 7.6 ms), so giving up at the first one costs at most the bytes scanned so far. The rest
+ * of the body still goes through the secure JSON parser (prototype keys refused).
  */
 import { randomBytes } from "node:crypto";
 

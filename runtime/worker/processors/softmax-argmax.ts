@@ -7,6 +7,7 @@
  * a Softmax node (e.g. the PP-OCR direction classifier): softmax twice would flatten the
  * probabilities while keeping the same winner.
  */
+import { isDistribution } from "../probability-rows.js";
 import { pickInput, ProcessorInputError, type Processor } from "./processor.js";
 
 /** Index and probability of the best class of each row of a row-major [rows, classes] array. */
@@ -39,19 +40,6 @@ export function softmaxArgmax(
     probabilities[r] = probability;
   }
   return { labels, probabilities };
-}
-
-function isDistribution(data: Float32Array, classes: number): boolean {
-  for (let offset = 0; offset < data.length; offset += classes) {
-    let sum = 0;
-    for (let c = 0; c < classes; c++) {
-      const v = data[offset + c]!;
-      if (!(v >= 0 && v <= 1)) return false;
-      sum += v;
-    }
-    if (Math.abs(sum - 1) > 1e-3) return false;
-  }
-  return true;
 }
 
 /** The softmax-argmax processor. */

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isDistribution } from "../../probability-rows.js";
 
 /** Text recognized for one batch item. */
 export interface CtcResult {
@@ -98,17 +99,7 @@ const SOFTMAX_MARGIN = 1e-3;
  * between runs, so the worker checks its first output (the warm-up's) once.
  */
 export function isSoftmax(data: Float32Array, classCount: number): boolean {
-  if (classCount < 1 || data.length % classCount !== 0) return false;
-  for (let offset = 0; offset < data.length; offset += classCount) {
-    let sum = 0;
-    for (let c = 0; c < classCount; c++) {
-      const p = data[offset + c]!;
-      if (!(p >= 0 && p <= 1)) return false;
-      sum += p;
-    }
-    if (Math.abs(sum - 1) > SOFTMAX_MARGIN / 10) return false;
-  }
-  return true;
+  return isDistribution(data, classCount, SOFTMAX_MARGIN / 10);
 }
 
 /**
