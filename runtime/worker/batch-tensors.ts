@@ -2,7 +2,12 @@
  * Pure tensor plumbing of dynamic batching: which requests can share a model run, how their inputs
  * are stacked along dimension 0, and how the outputs are cut back into per-request pieces.
  */
-import { allocateTyped, type DecodedTensor, type NumericArray } from "../shared/tensors.js";
+import {
+  allocateTyped,
+  type DecodedTensor,
+  type NumericArray,
+  type NumericDatatype,
+} from "../shared/tensors.js";
 import { rowWriter } from "./tasks/ocr/deferred-lines.js";
 
 /**
@@ -28,9 +33,14 @@ export function rowCount(feeds: readonly DecodedTensor[]): number | undefined {
 /**
  * Stacks same-named tensors along dimension 0. With `padAxis`, smaller sizes on that axis are padded
  * at the end with zeros (empty strings for BYTES): for OCR, zero is the normalized mid-grey that
- * PaddleOCR pads lines with, and the extra time steps decode as blanks.
+ * PaddleOCR pads lines with, and the extra time steps decode as blanks. `allocate` gives the
+ * zero-filled stacked array (a model runner's, to reuse memory its earlier runs gave back).
  */
-export function concatRows(parts: readonly DecodedTensor[], padAxis?: number): DecodedTensor {
+export function concatRows(
+  parts: readonly DecodedTensor[],
+  padAxis?: number,
+  allocate: (datatype: NumericDatatype, length: number) => NumericArray = allocateTyped,
+): DecodedTensor {
   const first = parts[0];
   if (!first) throw new Error("concatRows needs at least one tensor");
   if (parts.length === 1) return first;
@@ -53,7 +63,7 @@ export function concatRows(parts: readonly DecodedTensor[], padAxis?: number): D
     return { name: first.name, datatype: first.datatype, shape, data };
   }
   const total = shape.reduce((n, d) => n * d, 1);
-  const out = allocateTyped(first.datatype, total);
+  const out = allocate(first.datatype, total);
   const writers = parts.map(rowWriter);
   if (padAxis === shape.length - 1 && writers.every((w) => w !== undefined)) {
     // Deferred OCR lines: each writes its rows straight into the batch, padded to its width.

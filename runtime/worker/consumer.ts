@@ -270,6 +270,7 @@ export class ModelConsumer {
         concatRows(
           items.map((item) => item.request.feeds.find((f) => f.name === input.name)!),
           padAxisOf(runner),
+          runner.allocate,
         ),
       );
       // The stacked feeds are this batch's own (a lone request's are not read again): move them.

@@ -7,7 +7,7 @@ import type { ModelConfig, ProviderChoice } from "../../shared/contracts/index.j
 import type { Logger } from "../../shared/logger.js";
 import type { ResolveOptions } from "../../shared/models/model-source.js";
 import type { ModelTensors, TaskSignature } from "../../shared/models/task-signature.js";
-import type { DecodedTensor } from "../../shared/tensors.js";
+import type { DecodedTensor, NumericArray, NumericDatatype } from "../../shared/tensors.js";
 import type { LlamaEngine } from "./llama/llama-engine.js";
 
 /** A loaded, warmed-up model. */
@@ -29,6 +29,11 @@ export interface ModelRunner {
    * `giveAway` the engine may take the feeds' memory (no copy); the caller must not use them again.
    */
   run(feeds: readonly DecodedTensor[], options?: { giveAway?: boolean }): Promise<DecodedTensor[]>;
+  /**
+   * A zero-filled typed array for a feed, on memory an earlier run gave back when the engine keeps
+   * it (onnx), else a new one. Batches are stacked into it.
+   */
+  allocate?: (datatype: NumericDatatype, length: number) => NumericArray;
   /**
    * Set when the engine returns OCR probabilities already reduced to their CTC best path: the FP32
    * [n, timesteps, classes] output comes back as [n, timesteps, 2] (class, probability), which is

@@ -51,7 +51,7 @@ export type ThreadRequest =
 export type ThreadReply =
   | ({ type: "loaded" } & ThreadSessionInfo)
   | { type: "failed"; error: string }
-  | { type: "result"; id: number; outputs?: ThreadTensor[]; error?: string }
+  | { type: "result"; id: number; outputs?: ThreadTensor[]; spare?: ArrayBuffer[]; error?: string }
   | { type: "released" };
 
 /**
@@ -76,6 +76,8 @@ export class InferenceThread {
     { resolve: (o: ThreadTensor[]) => void; reject: (e: Error) => void }
   >();
   private nextId = 0;
+  /** Feed buffers handed back by finished runs, newest last (see takeSpare). */
+  private readonly spare: ArrayBuffer[] = [];
   private broken: Error | undefined;
   private released: (() => void) | undefined;
 
@@ -86,6 +88,7 @@ export class InferenceThread {
     worker.on("message", (reply: ThreadReply) => {
       if (reply.type === "released") return this.released?.();
       if (reply.type !== "result") return;
+      for (const buffer of reply.spare ?? []) this.keepSpare(buffer);
       const waiter = this.pending.get(reply.id);
       this.pending.delete(reply.id);
       if (reply.error !== undefined) waiter?.reject(new Error(reply.error));
@@ -147,6 +150,21 @@ export class InferenceThread {
     });
   }
 
+  /**
+   * A buffer of exactly `byteLength` bytes that a finished run handed back (its feeds' memory), or
+   * undefined. Not zeroed. Reusing it spares a fresh 0.7 MB allocation (and its page faults and
+   * collection) for every OCR batch of 4.
+   */
+  takeSpare(byteLength: number): ArrayBuffer | undefined {
+    const i = this.spare.findIndex((b) => b.byteLength === byteLength);
+    return i < 0 ? undefined : this.spare.splice(i, 1)[0];
+  }
+
+  private keepSpare(buffer: ArrayBuffer): void {
+    this.spare.push(buffer);
+    if (this.spare.length > MAX_SPARE) this.spare.shift();
+  }
+
   /** Releases the session and stops the thread. */
   async release(): Promise<void> {
     if (!this.broken) {
@@ -158,8 +176,11 @@ export class InferenceThread {
   }
 }
 
+/** Spare feed buffers kept at most: a few batch shapes (sizes and widths) in turn. */
+const MAX_SPARE = 4;
+
 /** The ArrayBuffer of a typed array that spans all of it (not a view into a shared pool), else undefined. */
-function ownBuffer(data: ThreadTensor["data"]): ArrayBuffer | undefined {
+export function ownBuffer(data: ThreadTensor["data"]): ArrayBuffer | undefined {
   if (!ArrayBuffer.isView(data) || !(data.buffer instanceof ArrayBuffer)) return undefined;
   return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data.buffer : undefined;
 }

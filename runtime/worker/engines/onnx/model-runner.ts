@@ -118,6 +118,13 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
     loadSeconds,
     provider,
     run,
+    allocate: (datatype, length) => {
+      const empty = allocateTyped(datatype, 0);
+      const spare = session.takeSpare(length * empty.BYTES_PER_ELEMENT);
+      if (!spare) return allocateTyped(datatype, length);
+      new Uint8Array(spare).fill(0);
+      return new (empty.constructor as new (buffer: ArrayBuffer) => NumericArray)(spare);
+    },
     ...(bestPath ? { bestPath } : {}),
     failure: () => session.failure,
     release: () => session.release(),

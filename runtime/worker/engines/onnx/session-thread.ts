@@ -5,12 +5,13 @@
 import { parentPort, workerData } from "node:worker_threads";
 import ort from "onnxruntime-node";
 import { ctcBestPath, isSoftmax } from "../../tasks/ocr/ctc-decode.js";
-import type {
-  OutputReduction,
-  ThreadReply,
-  ThreadRequest,
-  ThreadTensor,
-  ThreadWorkerData,
+import {
+  ownBuffer,
+  type OutputReduction,
+  type ThreadReply,
+  type ThreadRequest,
+  type ThreadTensor,
+  type ThreadWorkerData,
 } from "./inference-thread.js";
 
 const port = parentPort!;
@@ -69,8 +70,10 @@ function serve(session: ort.InferenceSession): void {
       const transfer = outputs
         .map((o) => (ArrayBuffer.isView(o.data) ? o.data.buffer : undefined))
         .filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+      // The feeds' memory goes back for the next batch (onnxruntime is done with it).
+      const spare = msg.feeds.map((f) => ownBuffer(f.data)).filter((b) => b !== undefined);
       try {
-        reply({ type: "result", id: msg.id, outputs }, transfer);
+        reply({ type: "result", id: msg.id, outputs, spare }, [...transfer, ...spare]);
       } catch {
         reply({ type: "result", id: msg.id, outputs }); // not transferable: copy
       }
