@@ -93,9 +93,17 @@ export function coreTargets(r: CoresReport): CoresTarget[] {
   const d = r.dedicated;
   if (d?.ocr.length) {
     const best = d.ocr.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+    // Results written before the adjacent raw run existed have no adjacentRatio.
+    const adjacent = d.ocr.reduce((a, b) => ((b.adjacentRatio ?? 0) > (a.adjacentRatio ?? 0) ? b : a));
     out.push({
       target: "dedicated cores: end to end >= 95% of raw at the best batch",
-      measured: `${Math.round(best.ratio * 100)}% (c=${best.concurrency}, batch ${d.bestBatch})`,
+      // Both references: the fastest raw pass before/after all loads (what `met` is judged on),
+      // and the raw run at the worker's batch right before each load (the same host state).
+      measured:
+        `${Math.round(best.ratio * 100)}% of the raw best (c=${best.concurrency}, batch ${d.bestBatch}); ` +
+        (adjacent.adjacentRatio === undefined
+          ? "no raw run right before each load in this result"
+          : `${(adjacent.adjacentRatio * 100).toFixed(1)}% of the raw run right before the load (c=${adjacent.concurrency})`),
       met: best.ratio >= 0.95,
     });
   }
