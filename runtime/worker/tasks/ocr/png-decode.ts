@@ -47,7 +47,10 @@ export function decodeSimplePng(png: Buffer): PixelImage | undefined {
   const stride = width * channels;
   let raw: Buffer;
   try {
-    raw = inflateSync(idat.length === 1 ? idat[0]! : Buffer.concat(idat));
+    // An output chunk one byte larger than the pixels: zlib inflates into a single buffer, not 16 KB
+    // chunks joined by a copy at the end (a longer stream still inflates whole, in more chunks).
+    const chunkSize = Math.max(64, (stride + 1) * height + 1);
+    raw = inflateSync(idat.length === 1 ? idat[0]! : Buffer.concat(idat), { chunkSize });
   } catch (error) {
     throw new PngFormatError(`image data does not inflate: ${(error as Error).message}`);
   }
