@@ -251,6 +251,14 @@ describe("a request's segment around a model", () => {
     expect(() => finishRequest(model, prepared, outputs, { inferMs: 1, batchSize: 1 })).toThrow(
       new StepError("route_error", "step z: unknown processor zip"),
     );
+    // The run handed its input memory back: the next stacked feed of that size reuses it, zeroed,
+    // and a run on it (moved to the thread again) gives the same outputs.
+    const reused = runner.allocate!("FP32", 4) as Float32Array;
+    expect([...reused]).toEqual([0, 0, 0, 0]);
+    reused.set([0, 0, 0, 9]);
+    const again = await runner.run([{ ...request.feeds[0]!, data: reused }], { giveAway: true });
+    expect(again.map(toJsonData)).toEqual(outputs.map(toJsonData));
+    expect(reused.byteLength).toBe(0);
     await runner.release();
     // A released (or crashed) inference thread marks the model broken instead of failing requests.
     await expect(runner.run(request.feeds)).rejects.toThrow(/inference thread exited/);
