@@ -2,6 +2,7 @@
  * What the side-by-side scripts (echo-, ocr-, dedicated-compare) share: their `--name=value`
  * options, and starting one runtime role of a given checkout for an installation.
  */
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { freePort } from "../../hack/control-plane.js";
 import type { Installation } from "../sections/end-to-end.js";
@@ -34,7 +35,9 @@ export interface RoleOptions {
 /**
  * Starts `role` from the checkout at `root` and waits until it is healthy. BENCH_CPU_PROF=<dir>
  * makes every role write a V8 CPU profile there when it exits; BENCH_<ROLE>_NODE_ARGS adds node
- * options to one role (e.g. BENCH_WORKER_NODE_ARGS="--max-semi-space-size=16").
+ * options to one role (e.g. BENCH_WORKER_NODE_ARGS="--max-semi-space-size=16"). BENCH_COMPILED=1
+ * (in the environment, or in the role's `env`: `--roots=.,.?BENCH_COMPILED=1`) runs the checkout's tsc build (`npm run build` there: dist/), as the runtime image does, instead
+ * of the TypeScript sources under tsx (whose name-keeping helper runs for every closure created).
  */
 export async function startRoleOf(
   install: Installation,
@@ -48,14 +51,14 @@ export async function startRoleOf(
     ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF]
     : [];
   const own = (process.env[`BENCH_${role.toUpperCase()}_NODE_ARGS`] ?? "").split(" ").filter(Boolean);
+  const compiled = (options.env?.BENCH_COMPILED ?? process.env.BENCH_COMPILED) === "1";
+  const entry = compiled ? compiledEntry(root, role) : undefined;
   const node = [
     process.execPath,
     ...profile,
     ...own,
     ...(options.nodeArgs ?? []),
-    "--import",
-    "tsx",
-    join(root, `runtime/${role}/main.ts`),
+    ...(entry ? [entry] : ["--import", "tsx", join(root, `runtime/${role}/main.ts`)]),
   ];
   // taskset execs node in place, so the handle's pid is node's.
   const handle = options.cpus
@@ -65,4 +68,11 @@ export async function startRoleOf(
   const url = `http://127.0.0.1:${port}`;
   await waitHealthy(handle, role === "gateway" ? `${url}/v2/health/ready` : `${url}/readyz`);
   return { handle, url };
+}
+
+/** `root`'s compiled entry point of `role`; a missing build is an error, not a silent tsx run. */
+function compiledEntry(root: string, role: RoleName): string {
+  const entry = join(root, `dist/runtime/${role}/main.js`);
+  if (!existsSync(entry)) throw new Error(`BENCH_COMPILED=1: no ${entry}; run \`npm run build\` in ${root}`);
+  return entry;
 }

@@ -1,7 +1,9 @@
 /**
  * The onnxruntime engine: loads one model into onnxruntime (on its own thread, see inference-thread.ts), warms it up,
- * describes its tensors and runs feeds through it.
+ * describes its tensors and runs feeds through it. A tiny model's small batches run on the main
+ * thread instead (inline-session.ts).
  */
+import { statSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import type { InferenceSession } from "onnxruntime-node";
 import {
@@ -25,6 +27,7 @@ import {
 import type { Engine, LoadOptions, ModelRunner } from "../engine.js";
 import { openWithProvider } from "./execution-provider.js";
 import { InferenceThread, type ThreadTensor } from "./inference-thread.js";
+import { inlineBatch, inlineEligible, InlineSession } from "./inline-session.js";
 
 const DATATYPE_OF_ONNX = new Map<string, Datatype>(
   Object.entries(ONNX_TYPE).map(([datatype, onnx]) => [onnx, datatype as Datatype]),
@@ -91,11 +94,34 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
 
   const bestPath = ctcBestPathOf(config, tensors);
   const reduce = bestPath ? ("ctc-best-path" as const) : undefined;
+  // A tiny model's small batches run on the main thread as well (see inline-session.ts).
+  let inline: InlineSession | undefined;
+  if (inlineEligible({ fileBytes: statSync(path).size, cpu: provider.used === "cpu", reduced: !!reduce })) {
+    try {
+      // One intra-op thread: no pool of spinning threads for runs of microseconds.
+      inline = await InlineSession.start(path, { ...sessionOptions(1), executionProviders: ["cpu"] });
+    } catch (err) {
+      log.warn({ err }, "no main-thread session for this small model; every batch goes to its thread");
+    }
+  }
   const run = async (
     feeds: readonly DecodedTensor[],
     runOptions: { giveAway?: boolean } = {},
-  ): Promise<DecodedTensor[]> =>
-    (await session.run(feeds.map(toThread), { giveAway: runOptions.giveAway, reduce })).map(fromThread);
+  ): Promise<DecodedTensor[]> => {
+    const thread = feeds.map(toThread);
+    const outputs =
+      // A broken thread still answers (with its failure), so the consumer stops this worker as before.
+      inline && !session.failure && inlineBatch(thread)
+        ? await inline.run(thread)
+        : await session.run(thread, { giveAway: runOptions.giveAway, reduce });
+    return outputs.map(fromThread);
+  };
+  const release = async () => {
+    const main = inline;
+    inline = undefined;
+    await main?.release().catch(() => undefined);
+    await session.release();
+  };
 
   const sizes = options.warmupBatchSizes ?? [
     1,
@@ -104,11 +130,11 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
   try {
     for (const size of sizes) await warmUp(config, tensors, size, run, log);
   } catch (error) {
-    await session.release();
+    await release();
     throw error;
   }
   const loadSeconds = (performance.now() - started) / 1000;
-  log.info({ path, tensors, batchable, loadSeconds }, "model loaded and warmed up");
+  log.info({ path, tensors, batchable, loadSeconds, mainThread: !!inline }, "model loaded and warmed up");
   return {
     config,
     path,
@@ -127,7 +153,7 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
     },
     ...(bestPath ? { bestPath } : {}),
     failure: () => session.failure,
-    release: () => session.release(),
+    release,
   };
 }
 
