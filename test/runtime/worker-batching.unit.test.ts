@@ -15,6 +15,7 @@ import {
 import { batchKey, concatRows, rowCount, splitRows } from "../../runtime/worker/batch-tensors.js";
 import { Batcher } from "../../runtime/worker/batcher.js";
 import { loadModel } from "../../runtime/worker/engines/onnx/model-runner.js";
+import { INLINE_MAX_ELEMENTS } from "../../runtime/worker/engines/onnx/inline-session.js";
 import { imageToTensor } from "../../runtime/worker/processors/image-to-tensor.js";
 import { PROCESSORS } from "../../runtime/worker/processors/index.js";
 import { meanPoolProcessor } from "../../runtime/worker/processors/mean-pool.js";
@@ -251,14 +252,23 @@ describe("a request's segment around a model", () => {
     expect(() => finishRequest(model, prepared, outputs, { inferMs: 1, batchSize: 1 })).toThrow(
       new StepError("route_error", "step z: unknown processor zip"),
     );
-    // The run handed its input memory back: the next stacked feed of that size reuses it, zeroed,
-    // and a run on it (moved to the thread again) gives the same outputs.
-    const reused = runner.allocate!("FP32", 4) as Float32Array;
-    expect([...reused]).toEqual([0, 0, 0, 0]);
-    reused.set([0, 0, 0, 9]);
-    const again = await runner.run([{ ...request.feeds[0]!, data: reused }], { giveAway: true });
-    expect(again.map(toJsonData)).toEqual(outputs.map(toJsonData));
-    expect(reused.byteLength).toBe(0);
+    // A batch too large for the main thread (inline-session.ts) runs on the model's thread, which
+    // hands its input memory back: the next stacked feed of that size reuses it, zeroed, and a run
+    // on it (moved to the thread again) gives the same outputs.
+    const rows = INLINE_MAX_ELEMENTS / 4 + 1;
+    const stack = () => {
+      const data = runner.allocate!("FP32", rows * 4) as Float32Array;
+      expect(data.every((v) => v === 0)).toBe(true);
+      for (let row = 0; row < rows; row++) data[row * 4 + 3] = 9;
+      return { ...request.feeds[0]!, shape: [rows, 4], data };
+    };
+    const first = stack();
+    const bigOutputs = await runner.run([first], { giveAway: true });
+    expect(first.data.byteLength).toBe(0);
+    const second = stack();
+    const again = await runner.run([second], { giveAway: true });
+    expect(again.map(toJsonData)).toEqual(bigOutputs.map(toJsonData));
+    expect(second.data.byteLength).toBe(0);
     await runner.release();
     // A released (or crashed) inference thread marks the model broken instead of failing requests.
     await expect(runner.run(request.feeds)).rejects.toThrow(/inference thread exited/);
