@@ -6,7 +6,6 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { ApiError } from "../errors.js";
-import { enforceLimitCheck } from "../limit-check.js";
 import { BinaryInferBody, HEADER_LENGTH_HEADER, splitBinaryBody } from "./binary-tensors.js";
 import { liftNumberRuns, MIN_LIFT_BODY_BYTES, restoreNumberRuns } from "./number-runs.js";
 
@@ -28,8 +27,6 @@ export function registerBodyParsers(app: FastifyInstance): void {
     return result.value;
   };
   const read = async (request: FastifyRequest, raw: Buffer): Promise<unknown> => {
-    // The rate limit's answer, which came in while the body did, before any parsing.
-    await enforceLimitCheck(request);
     const headerLength = [request.headers[HEADER_LENGTH_HEADER]].flat()[0];
     if (headerLength === undefined) {
       // A large tensor body: its long number arrays are read without JSON.parse (number-runs.ts).
