@@ -4,13 +4,17 @@
  * runtime, in alternating runs, so a change and what it replaced meet the same moment of a shared
  * machine. Reports latency and CPU ms per request of each process.
  *
- *   npx tsx bench/ocr-compare.ts --roots=/path/to/before,. [--seconds=8] [--rounds=3] [--connections=1] [--timeline=40]
+ *   npx tsx bench/ocr-compare.ts --roots=/path/to/before,. [--seconds=8] [--rounds=3] [--connections=1] [--timeline=40] [--gateway-in=200]
  *
  * --timeline=N sends N requests one at a time to each side first and splits each one's latency by
  * its record's timestamps (same host clock, 1 ms resolution, medians): client send -> the gateway's
  * submittedAt (HTTP, body, parse, validation), -> the worker's run start (quota, publish, broker,
  * delivery, task decode), the worker's own time (decode, run, CTC), its finishedAt -> the client
  * has the answer (result publish, gateway, response).
+ *
+ * --gateway-in=N first sends N requests per side, alternating, that the gateway refuses (404, no
+ * such model) once the body is read and parsed: the client-side time of everything before the
+ * queue, at sub-millisecond resolution.
  *
  * BENCH_CPU_PROF=<dir> makes each role write a V8 CPU profile there when it exits;
  * BENCH_GATEWAY_NODE_ARGS (space-separated) go to each gateway's node, BENCH_WORKER_NODE_ARGS to
@@ -103,6 +107,37 @@ async function timeline(side: Side, body: unknown, headers: Record<string, strin
   );
 }
 
+/**
+ * The gateway's side alone: `count` requests with the same body sent one at a time to a model that
+ * does not exist, alternating between sides, timed at the client with sub-millisecond resolution.
+ * Each is refused with 404 once its body is in and parsed (HTTP, rate limit, key, body), so the
+ * queues and the model are out of it.
+ */
+async function gatewayIn(sides: Side[], body: unknown, headers: Record<string, string>, count: number) {
+  const text = JSON.stringify(body);
+  const times = new Map<Side, number[]>(sides.map((s) => [s, []]));
+  for (let i = 0; i < count; i++) {
+    for (const side of i % 2 ? [...sides].reverse() : sides) {
+      const start = performance.now();
+      const response = await fetch(`${side.gateway.url}/v2/models/no-such-model/infer`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: text,
+      });
+      await response.arrayBuffer();
+      if (response.status !== 404) throw new Error(`expected 404 from ${side.root}, got ${response.status}`);
+      times.get(side)!.push(performance.now() - start);
+    }
+  }
+  for (const [side, values] of times) {
+    const sorted = [...values].sort((a, b) => a - b);
+    const at = (q: number) => round(sorted[Math.floor(sorted.length * q)]!, 2);
+    say(
+      `[${side.root}] gateway in, ${values.length} requests refused after the body (404): p50 ${at(0.5)} p90 ${at(0.9)} ms`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   installInterruptHandler();
   const roots = rootsArg();
@@ -119,6 +154,8 @@ async function main(): Promise<void> {
     for (const side of sides) {
       await runLoad({ url: url(side), body, headers, connections: 4, durationSeconds: 3 });
     }
+    const refused = Number(arg("gateway-in", "0"));
+    if (refused > 0) await gatewayIn(sides, body, headers, refused);
     const sequential = Number(arg("timeline", "0"));
     for (const side of sequential > 0 ? sides : []) await timeline(side, body, headers, sequential);
     for (let r = 0; r < rounds; r++) {

@@ -2,10 +2,12 @@
  * The one codec of InferenceTask message bodies (the framing is {@link TASK_FRAME}): the gateway
  * and a worker publishing a pipeline's next step write them, the worker and the collector (dead
  * tasks) read them. A task whose tensors carry raw bytes is framed as a small JSON header plus the
- * bytes, so nobody encodes, stores, fsyncs or decodes base64 for them; any other task, and any
- * body in the older all-JSON form, is plain JSON. Pure.
+ * bytes, so nobody encodes, stores, fsyncs or decodes base64 for them (a tensor of few distinct
+ * 4-byte values, such as a normalised image, as a dictionary: a quarter of the bytes); any other
+ * task, and any body in the older all-JSON form, is plain JSON. Pure.
  */
-import { TASK_FRAME, type InferenceTask } from "./contracts/index.js";
+import { TASK_FRAME, type InferenceTask, type WireTensor } from "./contracts/index.js";
+import { DICTIONARY_MAX_VALUES, dictionaryDecode, dictionaryEncode } from "./tensor-dictionary.js";
 
 /** A message body encoded ahead of publishing (publishJson sends it as it is). */
 export class EncodedBody {
@@ -31,20 +33,34 @@ const PREFIX = MAGIC.length + 4;
 
 /** The body of `task`: framed when an input carries raw bytes, else the JSON of the task. */
 export function encodeTaskBody(task: InferenceTask): EncodedBody {
-  const raw = task.inputs.filter((t) => t.data instanceof Uint8Array);
-  if (raw.length === 0) return new EncodedBody(Buffer.from(JSON.stringify(task)), "application/json");
+  if (!task.inputs.some((t) => t.data instanceof Uint8Array)) {
+    return new EncodedBody(Buffer.from(JSON.stringify(task)), "application/json");
+  }
+  const parts: Uint8Array[] = [];
   const inputs = task.inputs.map((t) => {
     if (!(t.data instanceof Uint8Array)) return t;
     const { data, ...header } = t;
-    return { ...header, [TASK_FRAME.sizeKey]: data.byteLength };
+    const dictionary = WORD_TYPES.has(t.datatype) ? dictionaryEncode(data) : undefined;
+    if (!dictionary) {
+      parts.push(data);
+      return { ...header, [TASK_FRAME.sizeKey]: data.byteLength };
+    }
+    parts.push(dictionary.table, dictionary.indices);
+    return {
+      ...header,
+      [TASK_FRAME.sizeKey]: dictionary.table.byteLength + dictionary.indices.byteLength,
+      [TASK_FRAME.dictionaryKey]: dictionary.table.byteLength / 4,
+    };
   });
   const header = Buffer.from(JSON.stringify({ ...task, inputs }));
   const prefix = Buffer.allocUnsafe(PREFIX);
   MAGIC.copy(prefix);
   prefix.writeUInt32LE(header.length, MAGIC.length);
-  const parts = raw.map((t) => t.data as Uint8Array);
   return new EncodedBody(Buffer.concat([prefix, header, ...parts]), TASK_FRAME.contentType);
 }
+
+/** Datatypes of 4-byte elements: the ones a dictionary of uint8 indices may carry. */
+const WORD_TYPES = new Set<WireTensor["datatype"]>(["FP32", "INT32"]);
 
 /**
  * Reads a task body of either form into the object the task schema checks (raw tensors get their
@@ -68,9 +84,11 @@ export function decodeTaskBody(body: Buffer): unknown {
         header,
       );
     }
-    const data = body.subarray(offset, offset + size);
+    const bytes = body.subarray(offset, offset + size);
     offset += size;
-    return { ...rest, data };
+    if (!(TASK_FRAME.dictionaryKey in rest)) return { ...rest, data: bytes };
+    const { [TASK_FRAME.dictionaryKey]: values, ...plain } = rest;
+    return { ...plain, data: undictionary(bytes, values, `inputs.${i}`, header) };
   });
   if (offset !== body.length) {
     throw new TaskBodyError(
@@ -79,6 +97,28 @@ export function decodeTaskBody(body: Buffer): unknown {
     );
   }
   return { ...header, inputs: attached };
+}
+
+/** The plain bytes of a dictionary-encoded tensor (`values` 4-byte elements, then the indices). */
+function undictionary(bytes: Buffer, values: unknown, where: string, header: object): Uint8Array {
+  if (
+    typeof values !== "number" ||
+    !Number.isInteger(values) ||
+    values < 1 ||
+    values > DICTIONARY_MAX_VALUES ||
+    values * 4 > bytes.length
+  ) {
+    throw new TaskBodyError(
+      `task header: ${where}.${TASK_FRAME.dictionaryKey} is not a table of 1-${DICTIONARY_MAX_VALUES} ` +
+        `elements within its ${bytes.length} bytes`,
+      header,
+    );
+  }
+  try {
+    return dictionaryDecode(bytes.subarray(0, values * 4), bytes.subarray(values * 4));
+  } catch (error) {
+    throw new TaskBodyError(`task body: ${where}: ${(error as Error).message}`, header);
+  }
 }
 
 /** The task's JSON fields without its raw tensor bytes (the collector's dead-task record needs no more). */

@@ -263,4 +263,29 @@ describe("request-rate limits", () => {
     const spare = await call(limitedGateway.url, "/v2/models/echo", { key: "spare-key-0123456789" });
     expect(await errorOf(spare)).toMatchObject({ status: 403, code: "tenant_unknown" });
   });
+
+  it("refuses an over-limit request with 429 before anything about its body, which arrives meanwhile", async () => {
+    const limitedGateway = await fx.another({ TURNPIKE_RATE_LIMIT_PER_TENANT: "2" });
+    // A tenant of its own, so no other test's calls count against its limit.
+    const key = "burst-key-0123456789";
+    await fx.quota.writeTenant("burst", {}, [hashApiKey(key)]);
+    const infer = (body: unknown, headers: Record<string, string> = {}) =>
+      call(limitedGateway.url, "/v2/models/echo/infer", { key, body, headers });
+    const good = { inputs: [{ name: "x", datatype: "FP32", shape: [1, 3], data: [1, 2, 3] }] };
+    // The first call resolves the key (limits checked one after the other), the second is checked
+    // while its body arrives; both are inside the limit and answered as usual.
+    expect((await call(limitedGateway.url, "/v2/models/echo", { key })).status).not.toBe(429);
+    expect(await errorOf(await infer("{nope"))).toMatchObject({ status: 400 });
+    // Over the limit: 429 whatever the body (broken JSON, too large, a media type refused, valid).
+    const refusals = [
+      await infer("{nope"),
+      await infer("x".repeat(70 * 1024)),
+      await infer("a=1", { "content-type": "application/x-www-form-urlencoded" }),
+      await infer(good),
+    ];
+    for (const refused of refusals) {
+      expect(await errorOf(refused)).toMatchObject({ status: 429, code: "rate_limited" });
+      expect(refused.headers.get("x-ratelimit-limit")).toBe("2");
+    }
+  });
 });

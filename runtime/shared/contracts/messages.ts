@@ -31,17 +31,23 @@ const wireTensorSchema = z.object({
  * How a task with raw tensor bytes is framed in one AMQP body (runtime/shared/task-body.ts reads
  * and writes it): the 4 magic bytes, the JSON header's byte length (uint32 little-endian), the JSON
  * header (the task, where each raw tensor has `binaryDataSize` instead of `data`), then each raw
- * tensor's bytes in the order of `inputs`. A body that starts with `{` is a task of the older
- * all-JSON form, still read so that tasks queued during an upgrade are not lost. The other way
+ * tensor's bytes in the order of `inputs`. A tensor of 4-byte elements with at most 256 distinct
+ * ones (a normalised image) may instead carry `binaryDictionarySize` = K as well: its
+ * `binaryDataSize` bytes are then a table of K 4-byte elements followed by one uint8 index into it
+ * per element (runtime/shared/tensor-dictionary.ts). A body that starts with `{` is a task of the
+ * older all-JSON form, still read so that tasks queued during an upgrade are not lost. The other way
  * round is not covered: a worker or collector older than this framing cannot read a framed task
- * (the worker requeues it until the delivery limit dead-letters it), so upgrade them before the
- * gateways.
+ * (the worker requeues it until the delivery limit dead-letters it), and a worker older than the
+ * dictionary reads such a tensor as the wrong size and fails the request, so upgrade workers and
+ * collectors before the gateways.
  */
 export const TASK_FRAME = {
   magic: "TPK1",
   contentType: "application/vnd.turnpike.task",
   /** The key that replaces `data` in the JSON header of a raw tensor. */
   sizeKey: "binaryDataSize",
+  /** The key of a dictionary-encoded tensor's table length, in elements. */
+  dictionaryKey: "binaryDictionarySize",
 } as const;
 
 /** One hop of a request's route: an InferenceModel or a built-in processor. */
