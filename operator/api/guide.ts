@@ -126,7 +126,8 @@ out of the manifests you apply (GitOps included), or every apply would fight the
 \`scaling.activationQueueDepth\`, and requests wait in the queue meanwhile.
 
 **Names.** An InferenceModel name is at most 52 characters without dots, because it also names the
-Deployment, Service, ScaledObject and queue the operator creates. Its endpoint is
+Deployment, ScaledObject and queue the operator creates (and, where the Prometheus Operator is
+installed, the workers' headless Service and ServiceMonitor). Its endpoint is
 \`/v2/models/<name>/infer\` on the gateway (\`status.endpoint\`).
 `;
 

@@ -262,7 +262,8 @@ function childLabelsWithoutGeneration(owner: OwnerRef): Record<string, string> {
 }
 
 /**
- * The Service of the workers, for metrics scraping (requests arrive over the queue). Headless:
+ * The Service of the workers, for their ServiceMonitor's scrapes (requests arrive over the queue;
+ * applied only with the ServiceMonitor, see desiredChildren). Headless:
  * scraping reads its endpoints, and a virtual IP per model would be one more object to allocate
  * and store per model, a proxy rule on every node, and a service range to run out of.
  */

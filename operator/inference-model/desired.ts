@@ -22,7 +22,10 @@ import { ownerOf } from "./naming.js";
 
 /**
  * The children, in apply order: the workers first, then what scales them, so a cluster without
- * KEDA still gets running workers before the ScaledObject is refused. The ScaledObject's
+ * KEDA still gets running workers before the ScaledObject is refused. The workers' headless
+ * Service exists for their ServiceMonitor only (requests arrive over the queue, and nothing else
+ * resolves it): without the Prometheus Operator it would be one more write, object and
+ * EndpointSlice per model for nobody, so it is not applied (one left from before is pruned). The ScaledObject's
  * TriggerAuthentication is the namespace's (namespaceTriggerAuthentication), applied once per
  * namespace by the reconciler, not a child of each model. Throws a PermanentError
  * when the spec asks for something the runtime cannot do (e.g. an s3:// model).
@@ -36,7 +39,7 @@ export function desiredChildren(im: InferenceModel, settings: OperatorSettings):
   };
   return [
     workerDeployment(facts),
-    workerService(facts),
+    ...(settings.serviceMonitors ? [workerService(facts)] : []),
     ...(wantsDisruptionBudget(facts.spec) ? [workerDisruptionBudget(facts)] : []),
     scaledObject(facts),
     ...(settings.serviceMonitors ? [workerServiceMonitor(facts)] : []),

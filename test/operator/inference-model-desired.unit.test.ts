@@ -36,7 +36,8 @@ const find = (children: KubernetesObject[], kind: string) => children.find((c) =
 describe("desiredChildren golden files", () => {
   it("CPU sample, plain settings", () => {
     const children = desiredChildren(cpu(), plainSettings);
-    expect(kinds(children)).toEqual(["Deployment/ocr-rec", "Service/ocr-rec", "ScaledObject/ocr-rec"]);
+    // No Prometheus Operator, no ServiceMonitor: no Service either (nothing else reads it).
+    expect(kinds(children)).toEqual(["Deployment/ocr-rec", "ScaledObject/ocr-rec"]);
     expectGolden("inference-model/ocr-cpu", children);
   });
 

@@ -74,11 +74,7 @@ describe("the operator reading from watch caches", () => {
     // Idle, with the rollout unfinished: a model whose Deployment is watched is not polled (no
     // requeue timer); the Deployment's next watch event brings it back.
     await controller.idle();
-    expect(await t.children(MODEL)).toEqual([
-      "Deployment/ocr-rec",
-      "ScaledObject/ocr-rec",
-      "Service/ocr-rec",
-    ]);
+    expect(await t.children(MODEL)).toEqual(["Deployment/ocr-rec", "ScaledObject/ocr-rec"]);
     expect(await ready()).toBe("False");
     // No enqueue by the test: the cache's Deployment event brings the owner back, for its status
     // only (no queue listing or declaration on the way).
@@ -111,17 +107,19 @@ describe("the operator reading from watch caches", () => {
   });
 
   it("recreates a deleted child from the watch's delete event", async () => {
-    await kubectlOk(["delete", "service", MODEL, "-n", t.namespace, "--wait=true"]);
+    await kubectlOk(["delete", "scaledobject.keda.sh", MODEL, "-n", t.namespace, "--wait=true"]);
     await env.eventually(async () =>
-      (await kubectl(["get", "service", MODEL, "-n", t.namespace])).code === 0 ? true : undefined,
+      (await kubectl(["get", "scaledobject.keda.sh", MODEL, "-n", t.namespace])).code === 0
+        ? true
+        : undefined,
     );
   });
 
   it("does not let an own write's answer hide a newer version the watch delivered first", async () => {
-    const kind = CHILD_KINDS.Service;
+    const kind = CHILD_KINDS.ScaledObject;
     const answer = (await children.get(kind, t.namespace, MODEL))!;
     // Someone else's write after the operator's (as a Deployment's status after its apply).
-    await kubectlOk(["annotate", "service", MODEL, "-n", t.namespace, "example.com/later=yes"]);
+    await kubectlOk(["annotate", "scaledobject.keda.sh", MODEL, "-n", t.namespace, "example.com/later=yes"]);
     await env.eventually(async () =>
       (await children.get(kind, t.namespace, MODEL))?.metadata?.annotations?.["example.com/later"]
         ? true
