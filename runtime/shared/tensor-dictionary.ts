@@ -88,5 +88,8 @@ export function dictionaryDecode(table: Uint8Array, indices: Uint8Array): Uint8A
  */
 function wordsOf(bytes: Uint8Array): Int32Array {
   if (bytes.byteOffset % 4 === 0) return new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-  return new Int32Array(bytes.slice().buffer);
+  // Not bytes.slice(): on a Node Buffer (a binary request body) that is a view, not a copy.
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return new Int32Array(copy.buffer);
 }

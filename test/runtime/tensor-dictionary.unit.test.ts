@@ -61,6 +61,13 @@ describe("dictionary-encoded tensors", () => {
     const view = shifted.subarray(1);
     const encoded = dictionaryEncode(view)!;
     expect(dictionaryDecode(encoded.table, encoded.indices)).toEqual(view);
+    // A binary request body's tensor is a Buffer view into a larger (pooled) buffer, whose slice()
+    // is another view, not a copy.
+    const body = Buffer.alloc(words.byteLength + 7, 0xff);
+    body.set(bytesOf(words), 3);
+    const fromBody = body.subarray(3, 3 + words.byteLength);
+    const decoded = dictionaryEncode(fromBody)!;
+    expect(Buffer.from(dictionaryDecode(decoded.table, decoded.indices)).equals(fromBody)).toBe(true);
   });
 
   it("falls back when a tensor has 257 distinct values, is small, or is not whole 4-byte elements", () => {
