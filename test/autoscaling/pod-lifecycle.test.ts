@@ -157,6 +157,17 @@ describe("worker pods under the real controllers and the node agent", () => {
         180_000,
       );
     }
+    // The finalizer deletes the queue once the last worker has stopped, then lets the model go.
+    for (const model of ["steady", "kept"]) {
+      await eventually(
+        `InferenceModel ${model} gone (its finalizer done)`,
+        async () => {
+          const left = await kubectlOk(["get", "inferencemodels", "-n", env!.ns, "-o", "name"]);
+          return left.split("\n").some((line) => line.trim().endsWith(`/${model}`)) ? undefined : true;
+        },
+        180_000,
+      );
+    }
     await expect(env!.inst.queueDepth("steady")).rejects.toThrow();
     expect(await env!.inst.queueDepth("kept")).toBeGreaterThanOrEqual(0);
   }, 600_000);

@@ -279,7 +279,8 @@ describe("kill -9 the operator mid-reconcile", () => {
     }
     for (const [key, n] of counts) if (n > 1) problems.push(`${n} x ${key}`);
     for (const m of ["echo", ...EXTRA_MODELS]) {
-      for (const kind of ["Deployment", "Service", "ScaledObject"])
+      // No worker Service: this control plane has no Prometheus Operator (desired.ts).
+      for (const kind of ["Deployment", "ScaledObject"])
         if (!counts.has(`${kind}/${m}`)) problems.push(`no ${kind} for ${m}`);
     }
     const urls = serviceUrls();
@@ -329,7 +330,7 @@ describe("kill -9 the operator mid-reconcile", () => {
           reconnect: "operator restarted by the test; gateway, worker and collector never depend on it",
           notes:
             `killed with ${deploymentsAtKill} of ${EXTRA_MODELS.length + 1} Deployments applied; after the restart: ` +
-            `${problems.length === 0 ? "exactly one Deployment, Service and ScaledObject per model, one runtime ConfigMap, one queue per model" : problems.join("; ")}; ` +
+            `${problems.length === 0 ? "exactly one Deployment and ScaledObject per model, one runtime ConfigMap, one queue per model" : problems.join("; ")}; ` +
             `back in service = every InferenceModel, the Pipeline and both TenantQuotas Ready at their generation; ` +
             `plaintext API keys found: ${leaks.length}`,
         },
