@@ -5,12 +5,6 @@
  *
  * Fails open: when Redis does not answer within a short timeout the task runs, since a worker that
  * stalled on Redis would stall every tenant; the cancellation then simply came too late.
- *
- * While the model runs a batch, checks wait and go out together when the run returns, or as soon as
- * a whole next batch waits: a task that arrives then could not start before that anyway, and at
- * moderate rates, when deliveries come one per event-loop turn, this makes one Redis round trip per
- * batch instead of one per task (bench/README.md "Fifth round"). An idle model's checks go out at
- * once.
  */
 import { Redis } from "ioredis";
 import { tenantKeys, type InferenceTask } from "../shared/contracts/index.js";
@@ -22,10 +16,6 @@ const CHECK_TIMEOUT_MS = 250;
 /** The question the consumer asks before running a task. */
 export interface CancelCheck {
   isCancelled(task: Pick<InferenceTask, "requestId" | "tenant">): Promise<boolean>;
-  /** The model started a run: checks asked for from now on wait until {@link release} or until `upTo` wait. */
-  hold?(upTo: number): void;
-  /** The run returned: sends the checks that waited. */
-  release?(): void;
 }
 
 /** Reads cancel markers from Redis. */
@@ -33,8 +23,6 @@ export class CancelMarks implements CancelCheck {
   private readonly redis: Redis;
   private warnedAt = 0;
   private pending: { key: string; resolve: (cancelled: boolean) => void }[] = [];
-  /** While the model runs: how many checks may wait for the run to return (see the file comment). */
-  private heldUpTo: number | undefined;
 
   constructor(
     url: string,
@@ -61,24 +49,11 @@ export class CancelMarks implements CancelCheck {
     const key = tenantKeys(this.prefix, task.tenant).cancel(task.requestId.toLowerCase());
     return new Promise<boolean>((resolve) => {
       this.pending.push({ key, resolve });
-      if (this.heldUpTo !== undefined) {
-        if (this.pending.length >= this.heldUpTo) void this.flush(true);
-      } else if (this.pending.length === 1) setImmediate(() => void this.flush());
+      if (this.pending.length === 1) setImmediate(() => void this.flush());
     });
   }
 
-  hold(upTo: number): void {
-    this.heldUpTo = Math.max(1, upTo);
-  }
-
-  release(): void {
-    this.heldUpTo = undefined;
-    if (this.pending.length > 0) void this.flush();
-  }
-
-  private async flush(force = false): Promise<void> {
-    // Held since this flush was scheduled: release() sends them (and an empty turn sends nothing).
-    if ((this.heldUpTo !== undefined && !force) || this.pending.length === 0) return;
+  private async flush(): Promise<void> {
     const checks = this.pending;
     this.pending = [];
     let timer: NodeJS.Timeout | undefined;

@@ -274,16 +274,7 @@ export class ModelConsumer {
         ),
       );
       // The stacked feeds are this batch's own (a lone request's are not read again): move them.
-      // Tasks arriving during the run have their cancel checks sent together once it returns, or
-      // once they fill what the next batch has room for.
-      const checks = this.options.cancelCheck;
-      checks?.hold?.(this.batchLimit - this.batcher.pending);
-      let outputs: DecodedTensor[];
-      try {
-        outputs = await runner.run(feeds, { giveAway: true });
-      } finally {
-        checks?.release?.();
-      }
+      const outputs = await runner.run(feeds, { giveAway: true });
       if (items.length === 1) perItem = [outputs];
       else {
         const rows = items.map((item) => item.request.rows);
