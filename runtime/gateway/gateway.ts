@@ -27,6 +27,7 @@ import { StreamHub } from "./openai/stream-hub.js";
 import type { GatewayEnv } from "./config.js";
 import type { GatewayContext, GatewayHooks } from "./context.js";
 import { ApiError, clientErrorHandler, ERROR_CODE_HEADER, errorHandler, sendError } from "./errors.js";
+import { enforceLimitCheck, limitRefusal, startLimitCheck } from "./limit-check.js";
 import { HEADER_LENGTH_HEADER } from "./oip/binary-tensors.js";
 import { registerBodyParsers } from "./oip/body-parsers.js";
 import { TaskPublisher } from "./publisher.js";
@@ -208,7 +209,11 @@ async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
     frameworkErrors: (error, _request, reply) => sendError(reply, error, ctx.log),
   });
   app.decorateRequest("tenant", "");
-  app.setErrorHandler(errorHandler(ctx.log));
+  // A request-rate refusal still in flight comes before any other error (limit-check.ts).
+  const handleError = errorHandler(ctx.log);
+  app.setErrorHandler(async (error, request, reply) =>
+    handleError((await limitRefusal(request)) ?? error, request, reply),
+  );
   app.setNotFoundHandler(() => {
     throw new ApiError(
       "route_not_found",
@@ -265,20 +270,25 @@ async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
       const known = ctx.authenticator.knownTenantOf(request.headers);
       if (known !== undefined) {
         // A key resolved moments ago: both limits in one round trip, the IP's refusal first (a
-        // request the IP limit refuses then also counts against its tenant's limit).
+        // request the IP limit refuses then also counts against its tenant's limit), answered
+        // while the body arrives; nothing is parsed or answered before it (limit-check.ts).
         request.tenant = known;
-        const [ip, tenant] = await Promise.allSettled([
+        if (!perIp && !perTenant) return;
+        const both = Promise.allSettled([
           perIp && enforce(perIp, request, "client IP"),
           perTenant && enforce(perTenant, request, "tenant"),
-        ]);
-        if (ip.status === "rejected") throw ip.reason;
-        if (tenant.status === "rejected") throw tenant.reason;
+        ]).then(([ip, tenant]) => {
+          if (ip.status === "rejected") throw ip.reason;
+          if (tenant.status === "rejected") throw tenant.reason;
+        });
+        startLimitCheck(request, both);
         return;
       }
       if (perIp) await enforce(perIp, request, "client IP");
       request.tenant = await ctx.authenticator.tenantOf(request.headers);
       if (perTenant) await enforce(perTenant, request, "tenant");
     });
+    api.addHook("preValidation", enforceLimitCheck);
     modelRoutes(api, ctx);
     inferRoutes(api, ctx);
     requestRoutes(api, ctx);

@@ -1,0 +1,32 @@
+/**
+ * A request-rate check that runs while the request's body arrives instead of before it: started in
+ * onRequest, it is awaited before the body is parsed, before validation, and by the error handler,
+ * so a refused request still gets its 429 before anything else about it is looked at or answered
+ * (a broken or oversized body included), and the Redis round trip overlaps the body's bytes.
+ */
+import type { FastifyRequest } from "fastify";
+
+/** Each request's check, settled to its refusal (or undefined), so nothing is left unhandled. */
+const checks = new WeakMap<FastifyRequest, Promise<unknown>>();
+
+/** Starts `check` for `request` without waiting for it; its rejection is the request's refusal. */
+export function startLimitCheck(request: FastifyRequest, check: Promise<unknown>): void {
+  checks.set(
+    request,
+    check.then(
+      () => undefined,
+      (refusal: unknown) => refusal ?? new Error("rate limit check failed"),
+    ),
+  );
+}
+
+/** The refusal of `request`'s check once it has answered; undefined when allowed or none started. */
+export async function limitRefusal(request: FastifyRequest): Promise<unknown> {
+  return checks.get(request);
+}
+
+/** Throws the refusal of `request`'s check, if any (a preValidation hook and the body parser). */
+export async function enforceLimitCheck(request: FastifyRequest): Promise<void> {
+  const refusal = await limitRefusal(request);
+  if (refusal !== undefined) throw refusal;
+}
