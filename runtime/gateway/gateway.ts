@@ -271,7 +271,7 @@ async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
       if (known !== undefined) {
         // A key resolved moments ago: both limits in one round trip, the IP's refusal first (a
         // request the IP limit refuses then also counts against its tenant's limit), answered
-        // while the body arrives; nothing is parsed or answered before it (limit-check.ts).
+        // while the body arrives and is parsed; nothing is answered before it (limit-check.ts).
         request.tenant = known;
         if (!perIp && !perTenant) return;
         const both = Promise.allSettled([

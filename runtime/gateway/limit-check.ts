@@ -1,8 +1,10 @@
 /**
- * A request-rate check that runs while the request's body arrives instead of before it: started in
- * onRequest, it is awaited before the body is parsed, before validation, and by the error handler,
- * so a refused request still gets its 429 before anything else about it is looked at or answered
- * (a broken or oversized body included), and the Redis round trip overlaps the body's bytes.
+ * A request-rate check that runs while the request's body arrives and is parsed instead of before
+ * them: started in onRequest, it is awaited by the body parser (after parsing, before the parsed
+ * body or its parse error is used), before validation, and by the error handler, so a refused
+ * request still gets its 429 before anything else about it is answered (a broken or oversized body
+ * included), and the Redis round trip overlaps the parsing of a tensor body. Only a key resolved
+ * moments ago takes this path (gateway.ts), so an unknown caller's body is never parsed.
  */
 import type { FastifyRequest } from "fastify";
 
