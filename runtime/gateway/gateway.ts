@@ -27,7 +27,6 @@ import { StreamHub } from "./openai/stream-hub.js";
 import type { GatewayEnv } from "./config.js";
 import type { GatewayContext, GatewayHooks } from "./context.js";
 import { ApiError, clientErrorHandler, ERROR_CODE_HEADER, errorHandler, sendError } from "./errors.js";
-import { enforceLimitCheck, limitRefusal, startLimitCheck } from "./limit-check.js";
 import { HEADER_LENGTH_HEADER } from "./oip/binary-tensors.js";
 import { registerBodyParsers } from "./oip/body-parsers.js";
 import { TaskPublisher } from "./publisher.js";
@@ -209,11 +208,7 @@ async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
     frameworkErrors: (error, _request, reply) => sendError(reply, error, ctx.log),
   });
   app.decorateRequest("tenant", "");
-  // A request-rate refusal still in flight comes before any other error (limit-check.ts).
-  const handleError = errorHandler(ctx.log);
-  app.setErrorHandler(async (error, request, reply) =>
-    handleError((await limitRefusal(request)) ?? error, request, reply),
-  );
+  app.setErrorHandler(errorHandler(ctx.log));
   app.setNotFoundHandler(() => {
     throw new ApiError(
       "route_not_found",
@@ -270,25 +265,20 @@ async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
       const known = ctx.authenticator.knownTenantOf(request.headers);
       if (known !== undefined) {
         // A key resolved moments ago: both limits in one round trip, the IP's refusal first (a
-        // request the IP limit refuses then also counts against its tenant's limit), answered
-        // while the body arrives and is parsed; nothing is answered before it (limit-check.ts).
+        // request the IP limit refuses then also counts against its tenant's limit).
         request.tenant = known;
-        if (!perIp && !perTenant) return;
-        const both = Promise.allSettled([
+        const [ip, tenant] = await Promise.allSettled([
           perIp && enforce(perIp, request, "client IP"),
           perTenant && enforce(perTenant, request, "tenant"),
-        ]).then(([ip, tenant]) => {
-          if (ip.status === "rejected") throw ip.reason;
-          if (tenant.status === "rejected") throw tenant.reason;
-        });
-        startLimitCheck(request, both);
+        ]);
+        if (ip.status === "rejected") throw ip.reason;
+        if (tenant.status === "rejected") throw tenant.reason;
         return;
       }
       if (perIp) await enforce(perIp, request, "client IP");
       request.tenant = await ctx.authenticator.tenantOf(request.headers);
       if (perTenant) await enforce(perTenant, request, "tenant");
     });
-    api.addHook("preValidation", enforceLimitCheck);
     modelRoutes(api, ctx);
     inferRoutes(api, ctx);
     requestRoutes(api, ctx);

@@ -6,7 +6,6 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { ApiError } from "../errors.js";
-import { enforceLimitCheck } from "../limit-check.js";
 import { BinaryInferBody, HEADER_LENGTH_HEADER, splitBinaryBody } from "./binary-tensors.js";
 import { liftNumberRuns, MIN_LIFT_BODY_BYTES, restoreNumberRuns } from "./number-runs.js";
 
@@ -27,23 +26,7 @@ export function registerBodyParsers(app: FastifyInstance): void {
     if (result.error) throw result.error;
     return result.value;
   };
-  /**
-   * Parses the body while its request-rate check is still out (limit-check.ts), so a tensor body's
-   * parsing and the Redis round trip overlap; the check's refusal still comes first, before the
-   * parsed body or its parse error is used.
-   */
   const read = async (request: FastifyRequest, raw: Buffer): Promise<unknown> => {
-    let parsed: { value: unknown } | { error: unknown };
-    try {
-      parsed = { value: await parse(request, raw) };
-    } catch (error) {
-      parsed = { error };
-    }
-    await enforceLimitCheck(request);
-    if ("error" in parsed) throw parsed.error;
-    return parsed.value;
-  };
-  const parse = async (request: FastifyRequest, raw: Buffer): Promise<unknown> => {
     const headerLength = [request.headers[HEADER_LENGTH_HEADER]].flat()[0];
     if (headerLength === undefined) {
       // A large tensor body: its long number arrays are read without JSON.parse (number-runs.ts).
