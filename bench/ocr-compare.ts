@@ -7,7 +7,7 @@
  *   npx tsx bench/ocr-compare.ts --roots=/path/to/before,. [--seconds=8] [--rounds=3] [--connections=1] [--timeline=40] [--gateway-in=200]
  *
  * --timeline=N sends N requests one at a time to each side first and splits each one's latency by
- * its record's timestamps (same host clock, 1 ms resolution, medians): client send -> the gateway's
+ * its record's timestamps (same host clock, 1 ms resolution; p50/p90/p99/max/mean): client send -> the gateway's
  * submittedAt (HTTP, body, parse, validation), -> the worker's run start (quota, publish, broker,
  * delivery, task decode), the worker's own time (decode, run, CTC), its finishedAt -> the client
  * has the answer (result publish, gateway, response).
@@ -16,11 +16,14 @@
  * such model) once the body is read and parsed: the client-side time of everything before the
  * queue, at sub-millisecond resolution.
  *
+ * A root may carry environment for its roles after `?` (`--roots=.,.?TURNPIKE_COLLECTOR_FLUSH_MS=0`);
+ * BENCH_NICE_<ROLE>=n there lowers that role's CPU priority (e.g. BENCH_NICE_COLLECTOR=10).
+ *
  * BENCH_CPU_PROF=<dir> makes each role write a V8 CPU profile there when it exits;
  * BENCH_GATEWAY_NODE_ARGS (space-separated) go to each gateway's node, BENCH_WORKER_NODE_ARGS to
  * each worker's. Each root must be a checkout with node_modules. Measurements only; nothing asserts.
  */
-import { loadavg } from "node:os";
+import { loadavg, setPriority } from "node:os";
 import { renderLinePng } from "../test/fixtures/text-line.js";
 import { runLoad } from "./lib/autocannon.js";
 import { installInterruptHandler, onInterrupt, say } from "./lib/env.js";
@@ -29,7 +32,7 @@ import { runtimeMeter } from "./lib/runtime-meter.js";
 import { round } from "./lib/stats.js";
 import { API_KEY, Installation, ocrModel } from "./sections/end-to-end.js";
 import { tensorBody } from "./sections/kserve.js";
-import { arg, rootsArg, startRoleOf } from "./lib/compare-sides.js";
+import { arg, parseRoot, startRoleOf } from "./lib/compare-sides.js";
 
 /** The benchmark's line (bench/run.ts). */
 const LINE = "Order 7731 shipped";
@@ -41,18 +44,24 @@ interface Side {
   meter: CpuMeter;
 }
 
-async function startSide(root: string): Promise<Side> {
+async function startSide(spec: string): Promise<Side> {
+  const { root, env } = parseRoot(spec);
   const install = new Installation({ models: [ocrModel(4)], tenants: [{ name: "bench" }] });
   onInterrupt(() => install.teardown(["ocr"]));
   await install.seedTenant();
-  const collector = await startRoleOf(install, root, "collector");
+  const collector = await startRoleOf(install, root, "collector", { env });
   const worker = await startRoleOf(install, root, "worker", {
-    env: { TURNPIKE_MODEL: "ocr", TURNPIKE_WORKER_ID: "bench-ocr" },
+    env: { ...env, TURNPIKE_MODEL: "ocr", TURNPIKE_WORKER_ID: "bench-ocr" },
   });
   const gateway = await startRoleOf(install, root, "gateway", {
-    env: { TURNPIKE_RATE_LIMIT_PER_IP: "1000000000", TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000" },
+    env: { ...env, TURNPIKE_RATE_LIMIT_PER_IP: "1000000000", TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000" },
   });
-  return { root, install, gateway, meter: runtimeMeter(() => ({ gateway, worker, collector })) };
+  // BENCH_NICE_<ROLE>=n (in a root's `?` environment) lowers that role's CPU priority for the run.
+  for (const [role, child] of Object.entries({ gateway, worker, collector })) {
+    const nice = env[`BENCH_NICE_${role.toUpperCase()}`];
+    if (nice) setPriority(child.handle.pid!, Number(nice));
+  }
+  return { root: spec, install, gateway, meter: runtimeMeter(() => ({ gateway, worker, collector })) };
 }
 
 /** Medians of each stage of `count` sequential requests, from the client's clock and the records. */
@@ -96,11 +105,17 @@ async function timeline(side: Side, body: unknown, headers: Record<string, strin
     stages.worker!.push(infer);
     stages.back!.push(s.done - finished);
   }
-  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? NaN;
+  // p50 / p90 / p99 / max / mean: at one connection throughput is 1 / mean, so the tail counts.
+  const spread = (v: number[]) => {
+    const sorted = [...v].sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? NaN;
+    const mean = v.reduce((n, x) => n + x, 0) / Math.max(1, v.length);
+    return [at(0.5), at(0.9), at(0.99), sorted.at(-1) ?? NaN, mean].map((x) => round(x, 1)).join("/");
+  };
   say(
-    `[${side.root}] timeline of ${stages.total!.length} sequential requests, medians in ms: ` +
+    `[${side.root}] timeline of ${stages.total!.length} sequential requests, p50/p90/p99/max/mean in ms: ` +
       Object.entries(stages)
-        .map(([k, v]) => `${k} ${round(median(v), 1)}`)
+        .map(([k, v]) => `${k} ${spread(v)}`)
         .join(" | ") +
       " (gatewayIn = send -> submittedAt, toWorker = submittedAt -> run start, queue = the record's queue_ms," +
       " worker = infer_ms, back = finishedAt -> answer at the client)",
@@ -140,7 +155,7 @@ async function gatewayIn(sides: Side[], body: unknown, headers: Record<string, s
 
 async function main(): Promise<void> {
   installInterruptHandler();
-  const roots = rootsArg();
+  const roots = arg("roots", ".").split(",");
   const seconds = Number(arg("seconds", "8"));
   const rounds = Number(arg("rounds", "3"));
   const connections = Number(arg("connections", "1"));

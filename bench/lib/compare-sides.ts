@@ -21,6 +21,12 @@ export function rootsArg(): string[] {
     .map((r) => resolve(r));
 }
 
+/** `root?KEY=VALUE&KEY=VALUE` -> the checkout's path and the environment of its roles. */
+export function parseRoot(spec: string): { root: string; env: Record<string, string> } {
+  const [path = ".", query = ""] = spec.split("?", 2);
+  return { root: resolve(path), env: Object.fromEntries(new URLSearchParams(query)) };
+}
+
 export type RoleName = "gateway" | "worker" | "collector";
 
 export interface RoleOptions {

@@ -52,6 +52,11 @@ export class Batcher<T> {
     this.schedule();
   }
 
+  /** Nothing running and nothing waiting: an item added now starts on the next turn. */
+  get idle(): boolean {
+    return !this.running && this.waiting.length === 0;
+  }
+
   /** Items waiting, not counting a batch that is running. */
   get pending(): number {
     return this.waiting.length;

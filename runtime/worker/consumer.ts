@@ -16,7 +16,8 @@
  *   request id, and the collector upserts);
  * - a task its tenant cancelled (DELETE /v1/requests/{id}; checked by TaskAdmission, where every
  *   task is accepted, whatever queue it came from) -> a cancelled InferenceResult, then ack, without
- *   running.
+ *   running (a lone task for an idle model starts while its check is out; if it was cancelled, its
+ *   outputs are dropped and it ends the same way).
  */
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import { performance } from "node:perf_hooks";
@@ -72,6 +73,8 @@ export interface ConsumerOptions {
 interface Item {
   message: ConsumeMessage;
   request: PreparedRequest;
+  /** Set when the task started before its cancellation check was answered (TaskAdmission). */
+  cancelled?: Promise<boolean>;
 }
 
 /** Consumes one model queue; see the module comment for the life of a message. */
@@ -102,7 +105,8 @@ export class ModelConsumer {
         options.metrics.queueWait.observe({ model: runner.config.name }, queuedMs / 1000);
         options.onAccepted?.(task);
       },
-      run: ({ message, task }, queuedMs) => this.run(message, task, queuedMs),
+      run: ({ message, task }, queuedMs, cancelled) => this.run(message, task, queuedMs, cancelled),
+      idle: () => !runner.generator && this.batcher.idle,
       skip: ({ message, task }) => this.skipCancelled(message, task),
       requeue: (message, error) => this.settler.requeue(message, error),
     });
@@ -246,17 +250,47 @@ export class ModelConsumer {
   }
 
   /** Runs an accepted task: generates, or prepares it and hands it to the batcher. */
-  private run(message: ConsumeMessage, task: InferenceTask, queuedMs: number): void {
+  private run(
+    message: ConsumeMessage,
+    task: InferenceTask,
+    queuedMs: number,
+    cancelled?: Promise<boolean>,
+  ): void {
     const { model, log } = this.options;
     if (model.runner.generator) return this.generate(message, task, queuedMs);
     let request: PreparedRequest;
     try {
       request = prepareRequest(model, task, queuedMs);
     } catch (error) {
-      return this.settler.fail(message, task, toStepError(error, "invalid_input", "preparing the request"));
+      const failure = toStepError(error, "invalid_input", "preparing the request");
+      return this.unlessCancelled({ message, task, cancelled }, () =>
+        this.settler.fail(message, task, failure),
+      );
     }
     log.debug({ requestId: task.requestId, rows: request.rows }, "request waiting for a batch");
-    this.batcher.add({ message, request });
+    this.batcher.add({ message, request, cancelled });
+  }
+
+  /**
+   * Settles a task that started before its cancellation check was answered once the answer is in:
+   * `settle` if it was not cancelled, else the cancelled result (its outputs dropped), and a failed
+   * check requeues it as before. Without a pending check, settles at once.
+   */
+  private unlessCancelled(
+    {
+      message,
+      task,
+      cancelled,
+    }: { message: ConsumeMessage; task: InferenceTask; cancelled?: Promise<boolean> },
+    settle: () => void,
+  ): void {
+    if (!cancelled) return settle();
+    this.settler.track(
+      cancelled.then(
+        (yes) => (yes ? this.skipCancelled(message, task) : settle()),
+        (error: unknown) => this.settler.requeue(message, error),
+      ),
+    );
   }
 
   /** Runs one batch; on a model error with several requests, retries each alone to isolate it. */
@@ -294,10 +328,9 @@ export class ModelConsumer {
         return;
       }
       const item = items[0]!;
-      return this.settler.fail(
-        item.message,
-        item.request.task,
-        toStepError(error, "model_error", "running the model"),
+      const failure = toStepError(error, "model_error", "running the model");
+      return this.unlessCancelled({ ...item, task: item.request.task }, () =>
+        this.settler.fail(item.message, item.request.task, failure),
       );
     }
     const inferMs = performance.now() - started;
@@ -308,7 +341,11 @@ export class ModelConsumer {
     const post = new Promise<void>((resolve) =>
       setImmediate(() => {
         try {
-          items.forEach((item, i) => this.succeed(item, perItem[i]!, { inferMs, batchSize: items.length }));
+          items.forEach((item, i) =>
+            this.unlessCancelled({ ...item, task: item.request.task }, () =>
+              this.succeed(item, perItem[i]!, { inferMs, batchSize: items.length }),
+            ),
+          );
         } finally {
           resolve();
         }

@@ -6,7 +6,10 @@
  *
  * Accepting a task measures its queue wait and asks whether its tenant cancelled it (DELETE
  * /v1/requests/{id}; asked here, where every task is accepted, whatever queue it came from): a
- * cancelled task is skipped without running.
+ * cancelled task is skipped without running. A lone task for an idle model (nothing else waiting or
+ * being checked) starts while its check is out, so one request at a time does not wait for a Redis
+ * round trip before the model; its outcome waits for the check, and if it was cancelled its
+ * outputs are dropped and it ends `cancelled` all the same (only the model's time is lost).
  */
 import type { ConsumeMessage } from "amqplib";
 import type { InferenceTask } from "../shared/contracts/index.js";
@@ -30,8 +33,14 @@ export interface TaskAdmissionOptions {
   cancelCheck?: CancelCheck;
   /** Called for each task as it is accepted, in that order, with how long it waited in the queue. */
   onAccepted: (task: InferenceTask, queuedMs: number) => void;
-  /** Runs an accepted task its tenant did not cancel. */
-  run: (received: Received, queuedMs: number) => void;
+  /**
+   * Runs an accepted task its tenant did not cancel; or, with `cancelled`, a task that starts
+   * before its check is answered: publish its outcome only once `cancelled` resolves false (true:
+   * skip it; a rejection: requeue it, as `requeue`).
+   */
+  run: (received: Received, queuedMs: number, cancelled?: Promise<boolean>) => void;
+  /** Whether the model is idle with nothing waiting, so a lone task may start before its check. */
+  idle?: () => boolean;
   /** Ends a task its tenant cancelled, without running it. */
   skip: (received: Received) => void;
   /** Gives a message back to its queue (the cancellation check itself failed). */
@@ -95,6 +104,15 @@ export class TaskAdmission {
     this.options.onAccepted(task, queuedMs);
     const check = this.options.cancelCheck;
     if (!check) return this.options.run({ message, task }, queuedMs);
+    if (this.fair.size === 0 && this.checking.size === 0 && this.options.idle?.()) {
+      let answer!: { resolve: (yes: boolean) => void; reject: (error: unknown) => void };
+      const cancelled = new Promise<boolean>((resolve, reject) => (answer = { resolve, reject }));
+      cancelled.catch(() => undefined); // the run's outcome waits for it and handles a rejection
+      this.options.run({ message, task }, queuedMs, cancelled);
+      // Asked after the run is handed over, so the check's own work does not delay the model's start.
+      check.isCancelled(task).then(answer.resolve, answer.reject);
+      return;
+    }
     const checked = check
       .isCancelled(task)
       .then((cancelled) =>

@@ -1,7 +1,9 @@
 // The worker's side of DELETE /v1/requests/{id} on real RabbitMQ and Redis, with tiny ONNX models:
 // a task whose tenant cancelled it is answered `cancelled` without running (charging nothing, or
 // only what earlier steps of its route ran), its neighbours run as usual, another tenant's marker
-// changes nothing, and a worker that cannot reach Redis runs tasks rather than stall.
+// changes nothing, and a worker that cannot reach Redis runs tasks rather than stall. A lone task
+// for an idle worker starts while its check is out (the first task of each case below): if it was
+// cancelled, its outputs are dropped and it ends exactly as one that never ran.
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { routeFor, tenantKeys, type InferenceResult } from "../../runtime/shared/contracts/index.js";
