@@ -8,6 +8,9 @@
  *
  *   npx tsx bench/dedicated-compare.ts --roots=/path/to/before,. [--seconds=10] [--rounds=3] [--c=8] [--batch=4]
  *     [--worker-args=-,--single-threaded-gc]   (node options of each side's worker; a root may repeat)
+ *     [--bodies=png,tensor]   (each side's request body: the PNG line, or the model's input tensor
+ *                              as KServe gets it, i.e. the pre-processing done before the worker)
+ *     [--gateway-env=-,TURNPIKE_OCR_PREPROCESS=gateway]   (extra environment of each side's gateway)
  *
  * Each root must be a checkout with node_modules. Measurements only; nothing asserts.
  */
@@ -24,8 +27,15 @@ import { API_KEY, Installation, ocrModel, TENANT } from "./sections/end-to-end.j
 import { rawModel } from "./sections/raw-model.js";
 import { arg, rootsArg, startRoleOf } from "./lib/compare-sides.js";
 import { ocrPngBody } from "../hack/run/sample-request.js";
+import { tensorBody } from "./sections/kserve.js";
 
-async function startSide(root: string, batch: number, workerArgs: string[]) {
+async function startSide(
+  root: string,
+  batch: number,
+  workerArgs: string[],
+  body: unknown,
+  gatewayEnv: Record<string, string>,
+) {
   const install = new Installation({ models: [ocrModel(batch, 1)], tenants: [{ name: TENANT }] });
   onInterrupt(() => install.teardown(["ocr"]));
   await install.seedTenant();
@@ -37,9 +47,14 @@ async function startSide(root: string, batch: number, workerArgs: string[]) {
   });
   const gateway = await startRoleOf(install, root, "gateway", {
     cpus: OTHER_CPUS,
-    env: { TURNPIKE_RATE_LIMIT_PER_IP: "1000000000", TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000" },
+    env: {
+      TURNPIKE_RATE_LIMIT_PER_IP: "1000000000",
+      TURNPIKE_RATE_LIMIT_PER_TENANT: "1000000000",
+      ...gatewayEnv,
+    },
   });
-  return { root, args: workerArgs, install, worker, gateway };
+  const label = Object.entries(gatewayEnv).map(([k, v]) => `${k}=${v}`);
+  return { root, args: [...workerArgs, ...label], body, install, worker, gateway };
 }
 
 /** Minor page faults of a process so far (/proc/<pid>/stat field 10, all threads). */
@@ -58,7 +73,18 @@ async function main(): Promise<void> {
   // Node options of each side's worker, in the order of --roots ("-" for none), e.g. "-,--single-threaded-gc".
   const workerArgs = arg("worker-args", "").split(",");
   const png = renderLinePng("Order 7731 shipped"); // run.ts BENCH_LINE (importing run.ts would run it)
-  const body = ocrPngBody(png);
+  // Each side's body, in the order of --roots ("png" unless "tensor").
+  const bodyKinds = arg("bodies", "").split(",");
+  // Each side's gateway environment, "K=V K2=V2" in the order of --roots ("-" for none).
+  const gatewayEnvs = arg("gateway-env", "").split(",");
+  const gatewayEnvOf = (i: number): Record<string, string> =>
+    Object.fromEntries(
+      (gatewayEnvs[i] && gatewayEnvs[i] !== "-" ? gatewayEnvs[i]!.split(" ") : []).map((kv) => {
+        const at = kv.indexOf("=");
+        return [kv.slice(0, at), kv.slice(at + 1)];
+      }),
+    );
+  const bodyOf = (i: number) => (bodyKinds[i] === "tensor" ? tensorBody(png) : ocrPngBody(png));
   const headers = { authorization: `Bearer ${API_KEY}` };
   const sides: Awaited<ReturnType<typeof startSide>>[] = [];
   const restoreServices = pinProcesses(
@@ -69,11 +95,11 @@ async function main(): Promise<void> {
   try {
     for (const [i, root] of roots.entries()) {
       const args = workerArgs[i] && workerArgs[i] !== "-" ? workerArgs[i]!.split(" ") : [];
-      sides.push(await startSide(root, batch, args));
+      sides.push(await startSide(root, batch, args, bodyOf(i), gatewayEnvOf(i)));
     }
     for (const side of sides) {
       const url = `${side.gateway.url}/v2/models/ocr/infer`;
-      await runLoad({ url, body, headers, connections, durationSeconds: 3, cpus: OTHER_CPUS });
+      await runLoad({ url, body: side.body, headers, connections, durationSeconds: 3, cpus: OTHER_CPUS });
     }
     for (let r = 0; r < rounds; r++) {
       for (const side of sides) {
@@ -87,7 +113,7 @@ async function main(): Promise<void> {
           const load1 = loadavg()[0]!.toFixed(2);
           const running = runLoad({
             url,
-            body,
+            body: side.body,
             headers,
             connections,
             durationSeconds: seconds,
@@ -109,7 +135,7 @@ async function main(): Promise<void> {
           const meanBatch = round(lines / Math.max(1, counts.batches - first.counts.batches), 2);
           const result = await running;
           say(
-            `[${side.root}${side.args.length ? " " + side.args.join(" ") : ""}] round ${r} c=${connections}: ${result.okPerSecond} ok/s = ${round(result.okPerSecond / rawLps, 3)} of raw ${rawLps} ` +
+            `[${side.root}${side.args.length ? " " + side.args.join(" ") : ""}${bodyKinds[sides.indexOf(side)] === "tensor" ? " tensor body" : ""}] round ${r} c=${connections}: ${result.okPerSecond} ok/s = ${round(result.okPerSecond / rawLps, 3)} of raw ${rawLps} ` +
               `| worker ${perLine} CPU ms/line (main ${split.main}, model ${split.model}, other ${split.other}), ` +
               `mean batch ${meanBatch}, ${faults} minor page faults/line | non-200 ${result.other} | load ${load1}`,
           );

@@ -67,6 +67,11 @@ export const gatewayEnvSchema = commonEnvSchema
      * working on this gateway for at most this long); 0 asks Redis on every request.
      */
     TURNPIKE_API_KEY_CACHE_MS: z.coerce.number().int().min(0).default(1_000),
+    /**
+     * Where an OCR request's PNG lines become the model's input tensor: "worker" (default) or
+     * "gateway" (ocr-line-tensors.ts; pays when the worker's core is the model's alone).
+     */
+    TURNPIKE_OCR_PREPROCESS: z.enum(["worker", "gateway"]).default("worker"),
     /** Trust X-Forwarded-For (behind an ingress) when deciding the client IP. */
     TURNPIKE_TRUST_PROXY: z.stringbool().default(false),
     /** How long an Idempotency-Key keeps pointing at its first request. */

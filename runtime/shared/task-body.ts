@@ -65,8 +65,11 @@ const WORD_TYPES = new Set<WireTensor["datatype"]>(["FP32", "INT32"]);
 /**
  * Reads a task body of either form into the object the task schema checks (raw tensors get their
  * bytes back as `data`, views of `body`). Throws TaskBodyError when the framing is broken.
+ * With `keepDictionaries`, a dictionary-encoded tensor's `data` is its uint8 indices (one per
+ * element, checked against the table) and {@link keptDictionary} gives its table: the reader expands
+ * it where the values are needed (the worker: straight into the batch), not on arrival.
  */
-export function decodeTaskBody(body: Buffer): unknown {
+export function decodeTaskBody(body: Buffer, options: { keepDictionaries?: boolean } = {}): unknown {
   if (!isFramed(body)) return parseJson(body, "message body");
   const header = readHeader(body);
   const inputs = (header as { inputs?: unknown }).inputs;
@@ -88,6 +91,8 @@ export function decodeTaskBody(body: Buffer): unknown {
     offset += size;
     if (!(TASK_FRAME.dictionaryKey in rest)) return { ...rest, data: bytes };
     const { [TASK_FRAME.dictionaryKey]: values, ...plain } = rest;
+    if (options.keepDictionaries)
+      return { ...plain, data: keepDictionary(bytes, values, `inputs.${i}`, header) };
     return { ...plain, data: undictionary(bytes, values, `inputs.${i}`, header) };
   });
   if (offset !== body.length) {
@@ -99,8 +104,47 @@ export function decodeTaskBody(body: Buffer): unknown {
   return { ...header, inputs: attached };
 }
 
+/** Tables of the dictionary tensors decodeTaskBody kept, by their indices array. */
+const kept = new WeakMap<Uint8Array, Uint8Array>();
+
+/**
+ * The table (4-byte elements) of a tensor whose `data` decodeTaskBody left as dictionary indices
+ * (`keepDictionaries`), else undefined.
+ */
+export function keptDictionary(data: Uint8Array): Uint8Array | undefined {
+  return kept.get(data);
+}
+
+/** The indices of a dictionary-encoded tensor, checked against its table, which is kept aside. */
+function keepDictionary(bytes: Buffer, values: unknown, where: string, header: object): Uint8Array {
+  checkTable(bytes, values, where, header);
+  const table = bytes.subarray(0, (values as number) * 4);
+  const indices = bytes.subarray((values as number) * 4);
+  const size = values as number;
+  for (let i = 0; i < indices.length; i++) {
+    if (indices[i]! >= size) {
+      const problem = `index ${indices[i]} at element ${i}, the dictionary has ${size}`;
+      throw new TaskBodyError(`task body: ${where}: ${problem}`, header);
+    }
+  }
+  kept.set(indices, table);
+  return indices;
+}
+
 /** The plain bytes of a dictionary-encoded tensor (`values` 4-byte elements, then the indices). */
 function undictionary(bytes: Buffer, values: unknown, where: string, header: object): Uint8Array {
+  checkTable(bytes, values, where, header);
+  try {
+    return dictionaryDecode(
+      bytes.subarray(0, (values as number) * 4),
+      bytes.subarray((values as number) * 4),
+    );
+  } catch (error) {
+    throw new TaskBodyError(`task body: ${where}: ${(error as Error).message}`, header);
+  }
+}
+
+function checkTable(bytes: Buffer, values: unknown, where: string, header: object): void {
   if (
     typeof values !== "number" ||
     !Number.isInteger(values) ||
@@ -113,11 +157,6 @@ function undictionary(bytes: Buffer, values: unknown, where: string, header: obj
         `elements within its ${bytes.length} bytes`,
       header,
     );
-  }
-  try {
-    return dictionaryDecode(bytes.subarray(0, values * 4), bytes.subarray(values * 4));
-  } catch (error) {
-    throw new TaskBodyError(`task body: ${where}: ${(error as Error).message}`, header);
   }
 }
 

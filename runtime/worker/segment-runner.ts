@@ -14,17 +14,12 @@ import {
   type RouteSegment,
 } from "../shared/contracts/index.js";
 import { countOutputTokens, matchInputs } from "../shared/models/task-signature.js";
-import {
-  checkShape,
-  decodeTensor,
-  elementCount,
-  TensorError,
-  type DecodedTensor,
-} from "../shared/tensors.js";
+import { checkShape, elementCount, TensorError, type DecodedTensor } from "../shared/tensors.js";
 import { batchKey, rowCount } from "./batch-tensors.js";
 import type { ModelRunner } from "./engines/index.js";
 import { ctcDecode, ctcOutputs } from "./processors/ctc-decode.js";
 import { decodePng } from "./processors/image-to-tensor.js";
+import { decodeTaskInput, renamed } from "./task-inputs.js";
 import { PROCESSORS, type ProcessorContext } from "./processors/index.js";
 import { pickInput, ProcessorInputError } from "./processors/processor.js";
 import { StepError, toStepError } from "./step-error.js";
@@ -101,7 +96,7 @@ export function prepareRequest(model: ServedModel, task: InferenceTask, queuedMs
   });
   let tensors: DecodedTensor[];
   try {
-    tensors = task.inputs.map(decodeTensor);
+    tensors = task.inputs.map(decodeTaskInput);
   } catch (error) {
     throw toStepError(error, "invalid_input", "decoding inputs");
   }
@@ -206,7 +201,7 @@ function bindFeeds(runner: ModelRunner, tensors: DecodedTensor[]): DecodedTensor
     () => matchInputs(runner.signature, tensors, { positional: true }),
     "matching inputs",
   );
-  let feeds = tensors.map((t) => ({ ...t, name: names.get(t.name) ?? t.name }));
+  let feeds = tensors.map((t) => renamed(t, names.get(t.name) ?? t.name));
   if (runner.config.task === "ocr-recognition" && variant?.id === "image") {
     const name = runner.tensors.inputs[0]!.name;
     feeds = [safely(() => deferredLines(name, decodeLines(feeds)), "reading the image")];

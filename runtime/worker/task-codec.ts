@@ -36,7 +36,7 @@ export class UnreadableMessageError extends Error {
 export function parseTask(body: Buffer): InferenceTask {
   let raw: unknown;
   try {
-    raw = decodeTaskBody(body);
+    raw = decodeTaskBody(body, { keepDictionaries: true }); // expanded when stacked: task-inputs.ts
   } catch (cause) {
     const header = cause instanceof TaskBodyError ? identitySchema.safeParse(cause.header) : undefined;
     if (cause instanceof TaskBodyError && header?.success) {

@@ -9,7 +9,8 @@ import {
   dictionaryDecode,
   dictionaryEncode,
 } from "../../runtime/shared/tensor-dictionary.js";
-import { decodeTensor, encodeTensor } from "../../runtime/shared/tensors.js";
+import { encodeTensor } from "../../runtime/shared/tensors.js";
+import { decodeTaskInput } from "../../runtime/worker/task-inputs.js";
 import { MalformedTaskError, parseTask } from "../../runtime/worker/task-codec.js";
 import { imageToTensor } from "../../runtime/worker/processors/image-to-tensor.js";
 import { renderLinePng } from "../fixtures/text-line.js";
@@ -86,7 +87,7 @@ describe("dictionary-encoded tensors", () => {
     const header = readTaskHeader(body) as { inputs: Record<string, unknown>[] };
     expect(header.inputs[0]![TASK_FRAME.dictionaryKey]).toBeGreaterThan(1);
     expect(header.inputs[0]![TASK_FRAME.dictionaryKey]).toBeLessThanOrEqual(256);
-    const x = decodeTensor(parseTask(body).inputs[0]!);
+    const x = decodeTaskInput(parseTask(body).inputs[0]!);
     expect(x.data).toBeInstanceOf(Float32Array);
     expect(bytesOf(x.data as Float32Array)).toEqual(bytesOf(line));
   });
@@ -97,11 +98,11 @@ describe("dictionary-encoded tensors", () => {
     const header = readTaskHeader(plain.content) as { inputs: Record<string, unknown>[] };
     expect(header.inputs[0]).not.toHaveProperty(TASK_FRAME.dictionaryKey);
     expect(header.inputs[0]![TASK_FRAME.sizeKey]).toBe(noise.byteLength);
-    expect(decodeTensor(parseTask(plain.content).inputs[0]!).data).toEqual(noise);
+    expect(decodeTaskInput(parseTask(plain.content).inputs[0]!).data).toEqual(noise);
 
     const labels = Int32Array.from({ length: 4096 }, (_, i) => i % 3);
     const ints = parseTask(encodeTaskBody(task(labels, "INT32")).content);
-    expect(decodeTensor(ints.inputs[0]!).data).toEqual(labels);
+    expect(decodeTaskInput(ints.inputs[0]!).data).toEqual(labels);
   });
 
   it("refuses a broken dictionary as a failed request naming why, and the collector still reads its header", () => {

@@ -30,7 +30,12 @@ path is \`404 model_version_not_found\`.
 **Inputs in metadata.** \`inputs\` lists tensors a generic client can build from datatype and shape
 alone. A model that takes several input variants lists the plain-number one there (OCR recognition:
 \`x\` FP32 \`[-1, 3, 48, -1]\`) and every variant in \`parameters.input_variants\` (OCR also takes
-\`image\` BYTES \`[-1]\`, one PNG per text line).
+\`image\` BYTES \`[-1]\`, one PNG per text line). By default the worker decodes and resizes the PNG
+lines; a gateway started with \`TURNPIKE_OCR_PREPROCESS=gateway\` does it itself (the same code) and
+queues the \`x\` tensor instead, so the worker's core runs only the model, a PNG that does not
+decode is refused at once with \`400 invalid_tensor\`, and each queued line grows from the PNG's few
+KB to about 46 KB (more, at 4 bytes a value, when a request's lines hold over 256 distinct values).
+The answer is the same either way.
 
 **Bodies.** An infer body is JSON, sent as \`application/json\` or without a \`Content-Type\` (the
 protocol's default). With the binary tensor data extension the body is a JSON header of

@@ -20,6 +20,7 @@ import { ApiError, ERROR_STATUS } from "../errors.js";
 import { parseInferRequest } from "../infer-request.js";
 import { anyInputs, modelInputCheck, processorInputCheck } from "../input-contracts.js";
 import { checkIdempotencyKey } from "../submit.js";
+import { ocrLineTensors } from "../ocr-line-tensors.js";
 import { cachedState, hitTokens, lookUp, oipCacheInput, submissionCache } from "../result-cache.js";
 import { chargedTokens } from "../../shared/db/charged-tokens.js";
 import { estimateTokens, routeModels } from "../tokens.js";
@@ -139,6 +140,11 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
           : undefined;
       const hit = cache?.hit ? { ...cache, hit: cache.hit } : undefined;
 
+      // After the cache lookup, so the cache key stays the PNG's whichever side makes the tensor.
+      const taskInputs =
+        first.model && !hit
+          ? ocrLineTensors(ctx.env.TURNPIKE_OCR_PREPROCESS, models[0], wireInputs)
+          : wireInputs;
       const requestId = randomUUID();
       // Wait before publishing, so a result that arrives at once cannot slip past. The result comes
       // straight from the worker to this gateway's queue; the collector's notice after the commit
@@ -155,7 +161,7 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
           target: { kind: resolved.kind, name },
           route,
           queueModel,
-          inputs: wireInputs,
+          inputs: taskInputs,
           parameters: parsed.parameters,
           inputTokens: hit ? 0 : tokens.inputTokens,
           reservedTokens: hit ? hitTokens(hit) : tokens.reservedTokens,
