@@ -17,7 +17,7 @@ import {
   recognitionInput,
   type PixelImage,
   type RecognitionTensor,
-} from "../runtime/worker/tasks/ocr/ocr-preprocess.js";
+} from "../runtime/shared/images/ocr-preprocess.js";
 
 const renderLine = (text: string): PixelImage => renderLinePixels(text);
 

@@ -11,11 +11,11 @@
  * disk. On a shared machine the same work only moves between processes, so the default stays
  * "worker" (bench/README.md, "Sixth round", has both measured).
  *
- * The code is the worker's own (same decoder, same resize), so a line gives the same tensor, to the
+ * The code is the one the worker runs (runtime/shared/images: same decoder, same resize), so a line gives the same tensor, to the
  * bit, wherever it is made. Pure.
  */
-import { decodePng } from "../worker/processors/image-to-tensor.js";
-import { recognitionBatch, recognitionWidthFor } from "../worker/tasks/ocr/ocr-preprocess.js";
+import { decodePng } from "../shared/images/decode-png.js";
+import { recognitionBatch, recognitionWidthFor } from "../shared/images/ocr-preprocess.js";
 import type { ModelConfig, WireTensor } from "../shared/contracts/index.js";
 import { taskSignature } from "../shared/models/task-signature.js";
 import { decodeTensor } from "../shared/tensors.js";

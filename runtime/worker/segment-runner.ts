@@ -18,14 +18,14 @@ import { checkShape, elementCount, TensorError, type DecodedTensor } from "../sh
 import { batchKey, rowCount } from "./batch-tensors.js";
 import type { ModelRunner } from "./engines/index.js";
 import { ctcDecode, ctcOutputs } from "./processors/ctc-decode.js";
-import { decodePng } from "./processors/image-to-tensor.js";
+import { decodePng } from "../shared/images/decode-png.js";
 import { decodeTaskInput, renamed } from "./task-inputs.js";
 import { PROCESSORS, type ProcessorContext } from "./processors/index.js";
 import { pickInput, ProcessorInputError } from "./processors/processor.js";
 import { StepError, toStepError } from "./step-error.js";
 import { ctcDecodeBestPath } from "./tasks/ocr/ctc-decode.js";
 import { deferredLines } from "./tasks/ocr/deferred-lines.js";
-import type { PixelImage } from "./tasks/ocr/ocr-preprocess.js";
+import type { PixelImage } from "../shared/images/ocr-preprocess.js";
 
 /** The model a worker serves, with what its processors need. */
 export interface ServedModel {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { concatRows } from "../../runtime/worker/batch-tensors.js";
 import { deferredLines } from "../../runtime/worker/tasks/ocr/deferred-lines.js";
-import { recognitionBatch, type PixelImage } from "../../runtime/worker/tasks/ocr/ocr-preprocess.js";
+import { recognitionBatch, type PixelImage } from "../../runtime/shared/images/ocr-preprocess.js";
 
 /** A deterministic image of `channels` channels (gray, RGB or RGBA). */
 function image(width: number, height: number, channels: 1 | 3 | 4, seed: number): PixelImage {

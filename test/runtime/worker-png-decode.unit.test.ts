@@ -3,9 +3,9 @@
 // same model input either way.
 import { PNG } from "pngjs";
 import { describe, expect, it } from "vitest";
-import { decodePng } from "../../runtime/worker/processors/image-to-tensor.js";
-import { recognitionBatch } from "../../runtime/worker/tasks/ocr/ocr-preprocess.js";
-import { decodeSimplePng, PngFormatError } from "../../runtime/worker/tasks/ocr/png-decode.js";
+import { decodePng } from "../../runtime/shared/images/decode-png.js";
+import { recognitionBatch } from "../../runtime/shared/images/ocr-preprocess.js";
+import { decodeSimplePng, PngFormatError } from "../../runtime/shared/images/png-decode.js";
 import { renderLinePng } from "../fixtures/text-line.js";
 
 /** A noisy RGBA test card, so every filter type has something to predict. */

@@ -8,48 +8,15 @@
  * Step settings: `height` (only "48", the PP-OCR recognition height, is supported), `width` (a
  * fixed tensor width instead of the automatic one), `channelOrder` ("bgr", the default, or "rgb").
  */
-import { PNG } from "pngjs";
 import {
   MAX_RECOGNITION_WIDTH,
   RECOGNITION_HEIGHT,
   recognitionBatch,
   recognitionWidthFor,
-  type PixelImage,
-} from "../tasks/ocr/ocr-preprocess.js";
-import { decodeSimplePng } from "../tasks/ocr/png-decode.js";
+} from "../../shared/images/ocr-preprocess.js";
+import { decodePng } from "../../shared/images/decode-png.js";
 import { elementCount, type DecodedTensor } from "../../shared/tensors.js";
 import { pickInput, ProcessorInputError, ProcessorSettingError, type Processor } from "./processor.js";
-
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-/** Refuse images that would take seconds to decode; a text line is far smaller. */
-const MAX_PIXELS = 16_000_000;
-
-/** Decodes one PNG element into RGBA pixels; throws ProcessorInputError naming the element. */
-export function decodePng(element: Uint8Array, index: number): PixelImage {
-  let bytes = Buffer.from(element.buffer, element.byteOffset, element.byteLength);
-  if (!bytes.subarray(0, 8).equals(PNG_SIGNATURE)) {
-    const text = bytes.toString("latin1").trim();
-    const decoded = /^[A-Za-z0-9+/=\s]+$/.test(text) ? Buffer.from(text, "base64") : undefined;
-    if (!decoded?.subarray(0, 8).equals(PNG_SIGNATURE)) {
-      throw new ProcessorInputError(`image ${index} is not a PNG`);
-    }
-    bytes = decoded;
-  }
-  const width = bytes.length >= 24 ? bytes.readUInt32BE(16) : 0;
-  const height = bytes.length >= 24 ? bytes.readUInt32BE(20) : 0;
-  if (width * height > MAX_PIXELS) {
-    throw new ProcessorInputError(`image ${index} is ${width}x${height}, over ${MAX_PIXELS} pixels`);
-  }
-  try {
-    // The common 8-bit formats natively inflated; palettes, 16-bit and interlacing through pngjs.
-    const simple = decodeSimplePng(bytes);
-    if (simple) return simple;
-    const png = PNG.sync.read(bytes);
-    return { width: png.width, height: png.height, data: png.data, channels: 4 };
-  } catch (error) {
-    throw new ProcessorInputError(`image ${index} is not a valid PNG: ${(error as Error).message}`);
-  }
-}
 
 /** The image-to-tensor processor. */
 export const imageToTensor: Processor = {

@@ -9,7 +9,12 @@
  * batch. Only the PNG decode (which can fail on bad input) stays on arrival.
  */
 import type { DecodedTensor } from "../../../shared/tensors.js";
-import { RECOGNITION_HEIGHT, recognitionWidthFor, writeLine, type PixelImage } from "./ocr-preprocess.js";
+import {
+  RECOGNITION_HEIGHT,
+  recognitionWidthFor,
+  writeLine,
+  type PixelImage,
+} from "../../../shared/images/ocr-preprocess.js";
 
 /** Writes a deferred tensor's rows into a zero-filled stacked tensor at `offset`, `width` wide. */
 export type RowWriter = (out: Float32Array, offset: number, width: number) => void;
