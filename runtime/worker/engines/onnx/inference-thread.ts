@@ -40,6 +40,8 @@ export type OutputReduction = "ctc-best-path";
 export interface ThreadWorkerData {
   modelPath: string;
   options: InferenceSession.SessionOptions;
+  /** When set, a second session of the model with these options runs the batches of 2 or more. */
+  batchedOptions?: InferenceSession.SessionOptions;
 }
 
 /** Messages to the thread. */
@@ -104,9 +106,13 @@ export class InferenceThread {
     worker.on("exit", (code) => fail(new Error(`inference thread exited (code ${code})`)));
   }
 
-  /** Starts a thread and loads `modelPath` with `options` in it. */
-  static start(modelPath: string, options: InferenceSession.SessionOptions): Promise<InferenceThread> {
-    const worker = startThread({ modelPath, options });
+  /** Starts a thread and loads `modelPath` with `options` (and `batchedOptions`, see ThreadWorkerData) in it. */
+  static start(
+    modelPath: string,
+    options: InferenceSession.SessionOptions,
+    batchedOptions?: InferenceSession.SessionOptions,
+  ): Promise<InferenceThread> {
+    const worker = startThread({ modelPath, options, ...(batchedOptions ? { batchedOptions } : {}) });
     return new Promise((resolve, reject) => {
       const onExit = (code: number) =>
         reject(new Error(`inference thread exited (code ${code}) while loading`));

@@ -1,6 +1,7 @@
 /**
- * The code of an onnxruntime worker thread (started by inference-thread.ts): loads one session,
- * then runs the feeds it is sent, one message at a time, and posts the outputs back.
+ * The code of an onnxruntime worker thread (started by inference-thread.ts): loads one session
+ * (two with `batchedOptions`: the second runs batches of 2 or more), then runs the feeds it is
+ * sent, one message at a time, and posts the outputs back.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import ort from "onnxruntime-node";
@@ -15,7 +16,7 @@ import {
 } from "./inference-thread.js";
 
 const port = parentPort!;
-const { modelPath, options } = workerData as ThreadWorkerData;
+const { modelPath, options, batchedOptions } = workerData as ThreadWorkerData;
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const reply = (value: ThreadReply, transfer?: ArrayBuffer[]) => port.postMessage(value, transfer);
@@ -52,7 +53,7 @@ async function run(
   });
 }
 
-function serve(session: ort.InferenceSession): void {
+function serve([session, batched]: [ort.InferenceSession, ort.InferenceSession?]): void {
   reply({
     type: "loaded",
     inputMetadata: plain(session.inputMetadata),
@@ -62,11 +63,13 @@ function serve(session: ort.InferenceSession): void {
   port.on("message", async (msg: ThreadRequest) => {
     if (msg.type === "release") {
       await session.release();
+      await batched?.release();
       reply({ type: "released" });
       return;
     }
     try {
-      const outputs = await run(session, msg.feeds, msg.reduce);
+      const many = (msg.feeds[0]?.dims[0] ?? 1) > 1;
+      const outputs = await run(many && batched ? batched : session, msg.feeds, msg.reduce);
       const transfer = outputs
         .map((o) => (ArrayBuffer.isView(o.data) ? o.data.buffer : undefined))
         .filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
@@ -83,6 +86,11 @@ function serve(session: ort.InferenceSession): void {
   });
 }
 
-ort.InferenceSession.create(modelPath, options).then(serve, (error: unknown) =>
-  reply({ type: "failed", error: message(error) }),
+Promise.all(
+  [options, ...(batchedOptions ? [batchedOptions] : [])].map((o) =>
+    ort.InferenceSession.create(modelPath, o),
+  ),
+).then(
+  (sessions) => serve([sessions[0]!, sessions[1]]),
+  (error: unknown) => reply({ type: "failed", error: message(error) }),
 );
