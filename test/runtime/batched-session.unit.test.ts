@@ -1,6 +1,6 @@
-// A batching model's inference thread holds two sessions of the model (model-runner.ts,
-// batchedSessionOptions): one line runs in the spinning one, batches of several in the one that
-// does not spin. Both must answer alike: each row of a batch equals that line run alone.
+// A batching model's inference thread runs batches of several in a second session of the model
+// whose threads do not spin (model-runner.ts, batchedSessionOptions; opened at the first batch),
+// one line in the first one. Both must answer alike: each row of a batch equals that line alone.
 import { describe, expect, it } from "vitest";
 import { logger } from "../../runtime/shared/logger.js";
 import { modelConfigSchema } from "../../runtime/shared/contracts/index.js";

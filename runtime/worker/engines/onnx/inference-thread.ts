@@ -40,13 +40,13 @@ export type OutputReduction = "ctc-best-path";
 export interface ThreadWorkerData {
   modelPath: string;
   options: InferenceSession.SessionOptions;
-  /** When set, a second session of the model with these options runs the batches of 2 or more. */
+  /** When set, a second session of the model with these options runs the `batched` runs. */
   batchedOptions?: InferenceSession.SessionOptions;
 }
 
 /** Messages to the thread. */
 export type ThreadRequest =
-  | { type: "run"; id: number; feeds: readonly ThreadTensor[]; reduce?: OutputReduction }
+  | { type: "run"; id: number; feeds: readonly ThreadTensor[]; reduce?: OutputReduction; batched?: boolean }
   | { type: "release" };
 
 /** Messages from the thread. */
@@ -141,18 +141,19 @@ export class InferenceThread {
    * Runs the session on `feeds`; outputs come back in the model's order. The feeds are copied to the
    * thread, unless `giveAway`: then every numeric feed that owns its whole ArrayBuffer is moved
    * (transferred, no copy) and is unusable here afterwards. `reduce` shrinks the outputs in the thread.
+   * `batched` (a batch of several requests) runs in the second session when the thread has one.
    */
   run(
     feeds: readonly ThreadTensor[],
-    options: { giveAway?: boolean; reduce?: OutputReduction } = {},
+    options: { giveAway?: boolean; reduce?: OutputReduction; batched?: boolean } = {},
   ): Promise<ThreadTensor[]> {
-    const { giveAway = false, reduce } = options;
+    const { giveAway = false, reduce, batched } = options;
     if (this.broken) return Promise.reject(this.broken);
     const id = this.nextId++;
     const transfer = giveAway ? feeds.map((f) => ownBuffer(f.data)).filter((b) => b !== undefined) : [];
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ type: "run", id, feeds, reduce } satisfies ThreadRequest, transfer);
+      this.worker.postMessage({ type: "run", id, feeds, reduce, batched } satisfies ThreadRequest, transfer);
     });
   }
 

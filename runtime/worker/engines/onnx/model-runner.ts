@@ -135,7 +135,11 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
       // A broken thread still answers (with its failure), so the consumer stops this worker as before.
       inline && !session.failure && inlineBatch(thread)
         ? await inline.run(thread)
-        : await session.run(thread, { giveAway: runOptions.giveAway, reduce });
+        : await session.run(thread, {
+            giveAway: runOptions.giveAway,
+            reduce,
+            batched: batchable && (thread[0]?.dims[0] ?? 1) > 1,
+          });
     return outputs.map(fromThread);
   };
   const release = async () => {

@@ -1,7 +1,8 @@
 /**
- * The code of an onnxruntime worker thread (started by inference-thread.ts): loads one session
- * (two with `batchedOptions`: the second runs batches of 2 or more), then runs the feeds it is
- * sent, one message at a time, and posts the outputs back.
+ * The code of an onnxruntime worker thread (started by inference-thread.ts): loads one session,
+ * then runs the feeds it is sent, one message at a time, and posts the outputs back. With
+ * `batchedOptions`, runs marked `batched` go to a second session, opened at the first such run
+ * (the worker's warm-up at its largest batch), so a model that never batches never loads it.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import ort from "onnxruntime-node";
@@ -53,7 +54,8 @@ async function run(
   });
 }
 
-function serve([session, batched]: [ort.InferenceSession, ort.InferenceSession?]): void {
+function serve(session: ort.InferenceSession): void {
+  let batched: Promise<ort.InferenceSession> | undefined;
   reply({
     type: "loaded",
     inputMetadata: plain(session.inputMetadata),
@@ -63,13 +65,16 @@ function serve([session, batched]: [ort.InferenceSession, ort.InferenceSession?]
   port.on("message", async (msg: ThreadRequest) => {
     if (msg.type === "release") {
       await session.release();
-      await batched?.release();
+      const second = await batched;
+      if (second && second !== session) await second.release();
       reply({ type: "released" });
       return;
     }
     try {
-      const many = (msg.feeds[0]?.dims[0] ?? 1) > 1;
-      const outputs = await run(many && batched ? batched : session, msg.feeds, msg.reduce);
+      // Should the second session not open, batches run in the first one, as without it.
+      if (msg.batched && batchedOptions)
+        batched ??= ort.InferenceSession.create(modelPath, batchedOptions).catch(() => session);
+      const outputs = await run(msg.batched && batched ? await batched : session, msg.feeds, msg.reduce);
       const transfer = outputs
         .map((o) => (ArrayBuffer.isView(o.data) ? o.data.buffer : undefined))
         .filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
@@ -86,11 +91,6 @@ function serve([session, batched]: [ort.InferenceSession, ort.InferenceSession?]
   });
 }
 
-Promise.all(
-  [options, ...(batchedOptions ? [batchedOptions] : [])].map((o) =>
-    ort.InferenceSession.create(modelPath, o),
-  ),
-).then(
-  (sessions) => serve([sessions[0]!, sessions[1]]),
-  (error: unknown) => reply({ type: "failed", error: message(error) }),
+ort.InferenceSession.create(modelPath, options).then(serve, (error: unknown) =>
+  reply({ type: "failed", error: message(error) }),
 );
