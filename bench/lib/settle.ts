@@ -11,6 +11,8 @@ export interface SettleOptions {
   /** Idle once these groups together use less than this share of one core over one step (0..1). */
   idleCores?: number;
   stepMs?: number;
+  /** Idle steps in a row that count as idle (a process starved by other load can pause for one). */
+  idleSteps?: number;
   /** Gives up after this long (a process that never goes idle must not stall the benchmark). */
   maxMs?: number;
 }
@@ -19,15 +21,17 @@ export interface SettleOptions {
 export async function settle(
   meter: CpuMeter,
   groups: readonly string[],
-  { idleCores = 0.05, stepMs = 250, maxMs = 20_000 }: SettleOptions = {},
+  { idleCores = 0.05, stepMs = 250, idleSteps = 2, maxMs = 20_000 }: SettleOptions = {},
 ): Promise<{ waitedMs: number; idle: boolean }> {
   const started = Date.now();
+  let quiet = 0;
   while (Date.now() - started < maxMs) {
     const window = cpuWindow(meter);
     await sleep(stepMs);
     const { cpuMs, elapsedMs } = window.end();
     const used = groups.reduce((sum, g) => sum + (cpuMs[g] ?? 0), 0);
-    if (used < idleCores * elapsedMs) return { waitedMs: Date.now() - started, idle: true };
+    quiet = used < idleCores * elapsedMs ? quiet + 1 : 0;
+    if (quiet >= idleSteps) return { waitedMs: Date.now() - started, idle: true };
   }
   return { waitedMs: Date.now() - started, idle: false };
 }

@@ -6,7 +6,7 @@
  * recorded and charged), both on 127.0.0.1 and sent the same Open Inference Protocol v2 JSON body
  * (input `x`, FP32 [1,3,48,320], the benchmark's rendered line). Runs alternate between the two
  * (Turnpike first in odd rounds, KServe first in even ones) at each concurrency, so a slow phase of
- * the shared machine hurts both alike. The Python environment is made by
+ * the shared machine hurts both alike; each run starts once both systems are idle (bench/lib/settle.ts). The Python environment is made by
  * bench/peers/kserve-setup.sh (cached in ~/.cache/turnpike/venv-kserve; not part of `make test`).
  */
 import { spawn } from "node:child_process";
