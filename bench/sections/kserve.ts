@@ -6,7 +6,7 @@
  * recorded and charged), both on 127.0.0.1 and sent the same Open Inference Protocol v2 JSON body
  * (input `x`, FP32 [1,3,48,320], the benchmark's rendered line). Runs alternate between the two
  * (Turnpike first in odd rounds, KServe first in even ones) at each concurrency, so a slow phase of
- * the shared machine hurts both alike. The Python environment is made by
+ * the shared machine hurts both alike; each run starts once both systems are idle (bench/lib/settle.ts). The Python environment is made by
  * bench/peers/kserve-setup.sh (cached in ~/.cache/turnpike/venv-kserve; not part of `make test`).
  */
 import { spawn } from "node:child_process";
@@ -27,6 +27,7 @@ import {
   waitHealthy,
   type ChildHandle,
 } from "../lib/processes.js";
+import { settle } from "../lib/settle.js";
 import { round } from "../lib/stats.js";
 import { API_KEY, Installation, ocrModel } from "./end-to-end.js";
 
@@ -44,6 +45,15 @@ export interface PeerRun {
   /** Turnpike runs: the same CPU split by process (gateway, worker, collector and each service). */
   cpuMsByProcess?: Record<string, number>;
   foreignCpuPercent: number;
+  /**
+   * CPU ms of the other system over this run (KServe's process during Turnpike's runs, Turnpike's
+   * roles during KServe's): work one left behind that the other's run pays for.
+   */
+  otherSystemCpuMs?: number;
+  /** How long the run waited for both systems to finish the previous run's requests (ms). */
+  settledMs?: number;
+  /** Turnpike runs: from the records of the requests submitted during the run (worker batches). */
+  batches?: { records: number; meanBatchSize: number; inferMsPerLine: number; queueMsP50: number };
 }
 
 export interface PeerLevel {
@@ -132,6 +142,24 @@ async function answerOf(url: string, body: unknown, headers: Record<string, stri
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${text.slice(0, 500)}`);
   const outputs = (JSON.parse(text) as { outputs?: { data?: unknown[] }[] }).outputs ?? [];
   return String(outputs[0]?.data?.[0] ?? "");
+}
+
+/** The worker's batches as the records of the requests submitted since `since` tell them. */
+async function batchesOf(install: Installation, since: Date): Promise<PeerRun["batches"]> {
+  const { rows } = await install.pool.query(
+    `SELECT count(*)::int AS records, avg((steps->0->>'batchSize')::float) AS batch,
+            sum(infer_ms) / nullif(sum((steps->0->>'batchSize')::float), 0) AS per_line,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY queue_ms) AS queue_p50
+       FROM "${install.schema}".requests WHERE submitted_at >= $1`,
+    [since],
+  );
+  const r = rows[0] as Record<string, number | null>;
+  return {
+    records: Number(r.records ?? 0),
+    meanBatchSize: round(Number(r.batch ?? 0), 2),
+    inferMsPerLine: round(Number(r.per_line ?? 0), 1),
+    queueMsP50: round(Number(r.queue_p50 ?? 0), 0),
+  };
 }
 
 const median = (values: number[]) => {
@@ -233,6 +261,15 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
       for (let r = 1; r <= options.rounds; r++) {
         const order: System[] = r % 2 ? ["turnpike", "kserve"] : ["kserve", "turnpike"];
         for (const system of order) {
+          // Both systems idle first: a run that ended with `concurrency` requests inside a system
+          // leaves them to be worked off, and the next run (often the other system's) paid for
+          // them: the second Turnpike round at 32 connections shared its start with KServe's last
+          // 32 requests. BENCH_PEER_SETTLE=0 runs back to back as before (for comparisons).
+          const settled =
+            process.env.BENCH_PEER_SETTLE === "0"
+              ? undefined
+              : await settle(meter, ["gateway", "worker", "collector", "kserve"]);
+          const startedAt = new Date();
           const window = cpuWindow(meter);
           const load = await runLoad({
             ...targets[system],
@@ -244,6 +281,7 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
             durationSeconds: Math.max(options.seconds, Math.ceil(concurrency / 4)),
           });
           const cpu = window.end();
+          const batches = system === "turnpike" ? await batchesOf(install, startedAt) : undefined;
           const perRequest = (k: string) => round((cpu.cpuMs[k] ?? 0) / Math.max(1, load.ok), 2);
           const split = Object.fromEntries(TURNPIKE_PROCESSES.map((k) => [k, perRequest(k)]));
           const own =
@@ -253,6 +291,11 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
                   Object.values(split).reduce((a, v) => a + v, 0),
                   2,
                 );
+          const otherSystemCpuMs = Math.round(
+            system === "kserve"
+              ? ["gateway", "worker", "collector"].reduce((a, k) => a + (cpu.cpuMs[k] ?? 0), 0)
+              : (cpu.cpuMs.kserve ?? 0),
+          );
           runs.push({
             system,
             round: r,
@@ -260,11 +303,20 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
             cpuMsPerRequest: own,
             ...(system === "turnpike" ? { cpuMsByProcess: split } : {}),
             foreignCpuPercent: cpu.foreignPercent,
+            otherSystemCpuMs,
+            ...(settled ? { settledMs: settled.waitedMs } : {}),
+            ...(batches ? { batches } : {}),
           });
           say(
             `kserve: ${system} c=${concurrency} round ${r}: ${load.okPerSecond} ok/s, p50 ` +
               `${load.latency.p50Ms} ms, p99 ${load.latency.p99Ms} ms, other ${load.other}, ` +
-              `foreign ${cpu.foreignPercent}%`,
+              `CPU ms/req ${own}${system === "turnpike" ? ` (worker ${split.worker})` : ""}, ` +
+              `the other system's CPU ${otherSystemCpuMs} ms, foreign ${cpu.foreignPercent}%` +
+              (settled ? `, settled ${settled.waitedMs} ms before` : "") +
+              (batches
+                ? `; records ${batches.records}: batch ${batches.meanBatchSize}, model ` +
+                  `${batches.inferMsPerLine} ms/line, queue p50 ${batches.queueMsP50} ms`
+                : ""),
           );
         }
       }

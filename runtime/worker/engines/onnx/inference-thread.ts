@@ -40,11 +40,13 @@ export type OutputReduction = "ctc-best-path";
 export interface ThreadWorkerData {
   modelPath: string;
   options: InferenceSession.SessionOptions;
+  /** When set, a second session of the model with these options runs the `batched` runs. */
+  batchedOptions?: InferenceSession.SessionOptions;
 }
 
 /** Messages to the thread. */
 export type ThreadRequest =
-  | { type: "run"; id: number; feeds: readonly ThreadTensor[]; reduce?: OutputReduction }
+  | { type: "run"; id: number; feeds: readonly ThreadTensor[]; reduce?: OutputReduction; batched?: boolean }
   | { type: "release" };
 
 /** Messages from the thread. */
@@ -104,9 +106,13 @@ export class InferenceThread {
     worker.on("exit", (code) => fail(new Error(`inference thread exited (code ${code})`)));
   }
 
-  /** Starts a thread and loads `modelPath` with `options` in it. */
-  static start(modelPath: string, options: InferenceSession.SessionOptions): Promise<InferenceThread> {
-    const worker = startThread({ modelPath, options });
+  /** Starts a thread and loads `modelPath` with `options` (and `batchedOptions`, see ThreadWorkerData) in it. */
+  static start(
+    modelPath: string,
+    options: InferenceSession.SessionOptions,
+    batchedOptions?: InferenceSession.SessionOptions,
+  ): Promise<InferenceThread> {
+    const worker = startThread({ modelPath, options, ...(batchedOptions ? { batchedOptions } : {}) });
     return new Promise((resolve, reject) => {
       const onExit = (code: number) =>
         reject(new Error(`inference thread exited (code ${code}) while loading`));
@@ -135,18 +141,19 @@ export class InferenceThread {
    * Runs the session on `feeds`; outputs come back in the model's order. The feeds are copied to the
    * thread, unless `giveAway`: then every numeric feed that owns its whole ArrayBuffer is moved
    * (transferred, no copy) and is unusable here afterwards. `reduce` shrinks the outputs in the thread.
+   * `batched` (a batch of several requests) runs in the second session when the thread has one.
    */
   run(
     feeds: readonly ThreadTensor[],
-    options: { giveAway?: boolean; reduce?: OutputReduction } = {},
+    options: { giveAway?: boolean; reduce?: OutputReduction; batched?: boolean } = {},
   ): Promise<ThreadTensor[]> {
-    const { giveAway = false, reduce } = options;
+    const { giveAway = false, reduce, batched } = options;
     if (this.broken) return Promise.reject(this.broken);
     const id = this.nextId++;
     const transfer = giveAway ? feeds.map((f) => ownBuffer(f.data)).filter((b) => b !== undefined) : [];
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ type: "run", id, feeds, reduce } satisfies ThreadRequest, transfer);
+      this.worker.postMessage({ type: "run", id, feeds, reduce, batched } satisfies ThreadRequest, transfer);
     });
   }
 

