@@ -75,6 +75,16 @@ export function batchedSessionOptions(threads: number): InferenceSession.Session
 const cpuOnly = (providers: NonNullable<InferenceSession.SessionOptions["executionProviders"]>) =>
   providers.every((p) => p === "cpu");
 
+/**
+ * The largest model file given the second, batched session: it holds the weights a second time, so
+ * a large model keeps one session (and the pod the memory it was sized for).
+ */
+export const MAX_BATCHED_SESSION_BYTES = 64 * 1024 * 1024;
+
+/** Whether `config` at `path` gets the batched session (see batchedSessionOptions). */
+const wantsBatchedSession = (config: ModelConfig, path: string) =>
+  config.batching.maxBatchSize > 1 && config.threads > 1 && statSync(path).size <= MAX_BATCHED_SESSION_BYTES;
+
 /** Resolves, loads and warms up `config`; throws a contextual error when the model cannot serve. */
 export async function loadModel(config: ModelConfig, options: LoadOptions): Promise<ModelRunner> {
   const { log } = options;
@@ -91,7 +101,7 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
           path,
           { executionProviders, ...sessionOptions(config.threads) },
           // A second session only where batches of several happen on a pool of CPU threads.
-          config.batching.maxBatchSize > 1 && config.threads > 1 && cpuOnly(executionProviders)
+          cpuOnly(executionProviders) && wantsBatchedSession(config, path)
             ? { executionProviders, ...batchedSessionOptions(config.threads) }
             : undefined,
         ),
