@@ -11,8 +11,8 @@
  * disk. On a shared machine the same work only moves between processes, so the default stays
  * "worker" (bench/README.md, "Sixth round", has both measured).
  *
- * The code is the one the worker runs (runtime/shared/images: same decoder, same resize), so a line gives the same tensor, to the
- * bit, wherever it is made. Pure.
+ * The code is the one the worker runs (runtime/shared/images: same decoder, same resize), so a
+ * line gives the same tensor, to the bit, wherever it is made. Pure.
  */
 import { decodePng } from "../shared/images/decode-png.js";
 import { recognitionBatch, recognitionWidthFor } from "../shared/images/ocr-preprocess.js";

@@ -7,7 +7,12 @@
  * task, and any body in the older all-JSON form, is plain JSON. Pure.
  */
 import { TASK_FRAME, type InferenceTask, type WireTensor } from "./contracts/index.js";
-import { DICTIONARY_MAX_VALUES, dictionaryDecode, dictionaryEncode } from "./tensor-dictionary.js";
+import {
+  checkDictionaryIndices,
+  DICTIONARY_MAX_VALUES,
+  dictionaryDecode,
+  dictionaryEncode,
+} from "./tensor-dictionary.js";
 
 /** A message body encoded ahead of publishing (publishJson sends it as it is). */
 export class EncodedBody {
@@ -118,16 +123,14 @@ export function keptDictionary(data: Uint8Array): Uint8Array | undefined {
 /** The indices of a dictionary-encoded tensor, checked against its table, which is kept aside. */
 function keepDictionary(bytes: Buffer, values: unknown, where: string, header: object): Uint8Array {
   checkTable(bytes, values, where, header);
-  const table = bytes.subarray(0, (values as number) * 4);
-  const indices = bytes.subarray((values as number) * 4);
   const size = values as number;
-  for (let i = 0; i < indices.length; i++) {
-    if (indices[i]! >= size) {
-      const problem = `index ${indices[i]} at element ${i}, the dictionary has ${size}`;
-      throw new TaskBodyError(`task body: ${where}: ${problem}`, header);
-    }
+  const indices = bytes.subarray(size * 4);
+  try {
+    checkDictionaryIndices(indices, size);
+  } catch (error) {
+    throw new TaskBodyError(`task body: ${where}: ${(error as Error).message}`, header);
   }
-  kept.set(indices, table);
+  kept.set(indices, bytes.subarray(0, size * 4));
   return indices;
 }
 

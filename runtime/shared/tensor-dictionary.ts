@@ -64,21 +64,31 @@ export function dictionaryEncode(bytes: Uint8Array): DictionaryTensor | undefine
   return { table, indices };
 }
 
+/** The values of a dictionary's `table` (4-byte elements). Throws RangeError on a ragged table. */
+export function dictionaryValues(table: Uint8Array): Int32Array {
+  if (table.byteLength % 4 !== 0) throw new RangeError(`a dictionary of ${table.byteLength} bytes`);
+  const values = new Int32Array(table.byteLength / 4);
+  new Uint8Array(values.buffer).set(table);
+  return values;
+}
+
+/** Throws RangeError on the first of `indices` past a dictionary of `size` values. */
+export function checkDictionaryIndices(indices: Uint8Array, size: number): void {
+  for (let i = 0; i < indices.length; i++) {
+    const index = indices[i]!;
+    if (index >= size) throw new RangeError(`index ${index} at element ${i}, the dictionary has ${size}`);
+  }
+}
+
 /**
  * The plain bytes of a dictionary-encoded tensor: `table` holds `table.length / 4`
  * elements, `indices` one index per element. Throws RangeError on an index past the table.
  */
 export function dictionaryDecode(table: Uint8Array, indices: Uint8Array): Uint8Array {
-  if (table.byteLength % 4 !== 0) throw new RangeError(`a dictionary of ${table.byteLength} bytes`);
-  const size = table.byteLength / 4;
-  const values = new Int32Array(size);
-  new Uint8Array(values.buffer).set(table);
+  const values = dictionaryValues(table);
+  checkDictionaryIndices(indices, values.length);
   const out = new Int32Array(indices.length);
-  for (let i = 0; i < indices.length; i++) {
-    const index = indices[i]!;
-    if (index >= size) throw new RangeError(`index ${index} at element ${i}, the dictionary has ${size}`);
-    out[i] = values[index]!;
-  }
+  for (let i = 0; i < indices.length; i++) out[i] = values[indices[i]!]!;
   return new Uint8Array(out.buffer);
 }
 

@@ -10,6 +10,7 @@
  */
 import type { WireTensor } from "../shared/contracts/index.js";
 import { keptDictionary } from "../shared/task-body.js";
+import { dictionaryValues } from "../shared/tensor-dictionary.js";
 import {
   allocateTyped,
   decodeTensor,
@@ -27,7 +28,7 @@ export function decodeTaskInput(wire: WireTensor): DecodedTensor {
   const indices = wire.data as Uint8Array;
   const { name, datatype } = wire;
   const shape = [...wire.shape];
-  if ((datatype !== "FP32" && datatype !== "INT32") || !Array.isArray(shape)) {
+  if (datatype !== "FP32" && datatype !== "INT32") {
     throw new TensorError(`tensor ${name}: a dictionary of 4-byte values cannot be ${datatype}`);
   }
   if (elementCount(shape) !== indices.length) {
@@ -35,8 +36,7 @@ export function decodeTaskInput(wire: WireTensor): DecodedTensor {
       `tensor ${name}: ${datatype} [${shape.join(", ")}] needs ${elementCount(shape)} elements, got ${indices.length}`,
     );
   }
-  const values = new Int32Array(table.byteLength / 4);
-  new Uint8Array(values.buffer).set(table);
+  const values = dictionaryValues(table);
   const width = shape.at(-1) ?? 1;
   // Rows of the last axis, each written at the stacked width; the zero fill is the padding.
   const write: RowWriter = (out, offset, stackedWidth) => {
