@@ -19,7 +19,7 @@ import { loadavg } from "node:os";
 import { renderLinePng } from "../test/fixtures/text-line.js";
 import { runLoad } from "./lib/autocannon.js";
 import { pinProcesses } from "./lib/cpu-pinning.js";
-import { installInterruptHandler, onInterrupt, say, sleep } from "./lib/env.js";
+import { BENCH_LINE, installInterruptHandler, onInterrupt, say, sleep } from "./lib/env.js";
 import { cpuMs, pidsOf, threadCpuMs } from "./lib/processes.js";
 import { round } from "./lib/stats.js";
 import { batchCounts, OTHER_CPUS, threadSplit, WORKER_CPUS } from "./sections/dedicated-cores.js";
@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   const batch = Number(arg("batch", "4"));
   // Node options of each side's worker, in the order of --roots ("-" for none), e.g. "-,--single-threaded-gc".
   const workerArgs = arg("worker-args", "").split(",");
-  const png = renderLinePng("Order 7731 shipped"); // run.ts BENCH_LINE (importing run.ts would run it)
+  const png = renderLinePng(BENCH_LINE);
   // Each side's body, in the order of --roots ("png" unless "tensor").
   const bodyKinds = arg("bodies", "").split(",");
   // Each side's gateway environment, "K=V K2=V2" in the order of --roots ("-" for none).

@@ -8,16 +8,13 @@
  * Measurements only; nothing asserts.
  */
 import { renderLinePng } from "../test/fixtures/text-line.js";
-import { installInterruptHandler, say } from "./lib/env.js";
+import { BENCH_LINE, installInterruptHandler, say } from "./lib/env.js";
 import { arg } from "./lib/compare-sides.js";
 import { kservePeer } from "./sections/kserve.js";
 
-/** The benchmark's line (bench/run.ts). */
-const LINE = "Order 7731 shipped";
-
 installInterruptHandler();
 const result = await kservePeer({
-  png: renderLinePng(LINE),
+  png: renderLinePng(BENCH_LINE),
   concurrency: [1],
   seconds: Number(arg("seconds", "10")),
   rounds: Number(arg("rounds", "4")),

@@ -26,16 +26,13 @@
 import { loadavg, setPriority } from "node:os";
 import { renderLinePng } from "../test/fixtures/text-line.js";
 import { runLoad } from "./lib/autocannon.js";
-import { installInterruptHandler, onInterrupt, say } from "./lib/env.js";
+import { BENCH_LINE, installInterruptHandler, onInterrupt, say } from "./lib/env.js";
 import { cpuWindow, type ChildHandle, type CpuMeter } from "./lib/processes.js";
 import { runtimeMeter } from "./lib/runtime-meter.js";
 import { round } from "./lib/stats.js";
 import { API_KEY, Installation, ocrModel } from "./sections/end-to-end.js";
 import { tensorBody } from "./sections/kserve.js";
 import { arg, parseRoot, startRoleOf } from "./lib/compare-sides.js";
-
-/** The benchmark's line (bench/run.ts). */
-const LINE = "Order 7731 shipped";
 
 interface Side {
   root: string;
@@ -159,7 +156,7 @@ async function main(): Promise<void> {
   const seconds = Number(arg("seconds", "8"));
   const rounds = Number(arg("rounds", "3"));
   const connections = Number(arg("connections", "1"));
-  const body = tensorBody(renderLinePng(LINE));
+  const body = tensorBody(renderLinePng(BENCH_LINE));
   const headers = { authorization: `Bearer ${API_KEY}` };
   const url = (side: Side) => `${side.gateway.url}/v2/models/ocr/infer`;
   const sides: Side[] = [];

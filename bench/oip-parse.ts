@@ -21,7 +21,7 @@ import { parseInferRequest } from "../runtime/gateway/infer-request.js";
 import { modelInputCheck } from "../runtime/gateway/input-contracts.js";
 import { liftNumberRuns, restoreNumberRuns } from "../runtime/gateway/oip/number-runs.js";
 import { oipCacheInput } from "../runtime/gateway/result-cache.js";
-import { say, sleep } from "./lib/env.js";
+import { BENCH_LINE, say, sleep } from "./lib/env.js";
 import { round } from "./lib/stats.js";
 import { ocrModel } from "./sections/end-to-end.js";
 import { tensorBody } from "./sections/kserve.js";
@@ -29,7 +29,7 @@ import { arg } from "./lib/compare-sides.js";
 
 const rounds = Number(arg("rounds", "400"));
 const gapMs = Number(arg("gap-ms", "10"));
-const body = tensorBody(renderLinePng("Order 7731 shipped"));
+const body = tensorBody(renderLinePng(BENCH_LINE));
 // --floats: the same tensor as a numpy client writes random FP32 values (17 significant digits).
 if (arg("floats", "") === "true") {
   const input = body.inputs[0]!;

@@ -13,7 +13,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderLinePng } from "../test/fixtures/text-line.js";
-import { installInterruptHandler, machine, repoRoot, say } from "./lib/env.js";
+import { BENCH_LINE, installInterruptHandler, machine, repoRoot, say } from "./lib/env.js";
 import { RAW_REPEATS, renderReport, targets, type BenchReport } from "./report.js";
 import { autoscaling } from "./sections/autoscaling.js";
 import { canPin } from "./lib/cpu-pinning.js";
@@ -27,9 +27,6 @@ import { quota } from "./sections/quota.js";
 import { requestList } from "./sections/request-list.js";
 import { rawModel, type RawModelResult } from "./sections/raw-model.js";
 import { workerCpu } from "./sections/worker-cpu.js";
-
-/** The text of the benchmark's line image: 315 px wide at height 48, so the tensor is 48x320. */
-export const BENCH_LINE = "Order 7731 shipped";
 
 interface Plan {
   rawSeconds: number;

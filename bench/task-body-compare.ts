@@ -18,7 +18,7 @@ import type { InferenceTask } from "../runtime/shared/contracts/index.js";
 import { decodeTensor, encodeTensor } from "../runtime/shared/tensors.js";
 import { imageToTensor } from "../runtime/worker/processors/image-to-tensor.js";
 import { arg, rootsArg } from "./lib/compare-sides.js";
-import { say, services, sleep } from "./lib/env.js";
+import { BENCH_LINE, say, services, sleep } from "./lib/env.js";
 import { cpuMs, pidsOf } from "./lib/processes.js";
 import { round } from "./lib/stats.js";
 
@@ -29,7 +29,7 @@ interface Codec {
 
 function ocrTask(): InferenceTask {
   const context = { dictionary: () => [], settings: {}, parameters: {} };
-  const png = renderLinePng("Order 7731 shipped");
+  const png = renderLinePng(BENCH_LINE);
   const [x] = imageToTensor.run(
     [{ name: "image", datatype: "BYTES", shape: [1], data: [new Uint8Array(png)] }],
     context,

@@ -11,6 +11,9 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../.."
 
 export { uniqueName };
 
+/** The text of the benchmark's line image: 315 px wide at height 48, so the tensor is 48x320. */
+export const BENCH_LINE = "Order 7731 shipped";
+
 /** Connection strings of the loopback services; the management URL carries its credentials. */
 export function services() {
   const urls = serviceUrls();

@@ -6,8 +6,9 @@
  * recorded and charged), both on 127.0.0.1 and sent the same Open Inference Protocol v2 JSON body
  * (input `x`, FP32 [1,3,48,320], the benchmark's rendered line). Runs alternate between the two
  * (Turnpike first in odd rounds, KServe first in even ones) at each concurrency, so a slow phase of
- * the shared machine hurts both alike; each run starts once both systems are idle (bench/lib/settle.ts). The Python environment is made by
- * bench/peers/kserve-setup.sh (cached in ~/.cache/turnpike/venv-kserve; not part of `make test`).
+ * the shared machine hurts both alike; each run starts once both systems are idle
+ * (bench/lib/settle.ts). The Python environment is made by bench/peers/kserve-setup.sh (cached in
+ * ~/.cache/turnpike/venv-kserve; not part of `make test`).
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
@@ -34,7 +35,9 @@ import { API_KEY, Installation, ocrModel } from "./end-to-end.js";
 type System = "turnpike" | "kserve";
 
 /** Turnpike's processes in the CPU split, in the order the report prints them. */
-export const TURNPIKE_PROCESSES = ["gateway", "worker", "collector", "rabbitmq", "redis", "postgres"];
+/** Turnpike's own roles, which keep working off a run's last requests after its load ends. */
+const TURNPIKE_ROLES = ["gateway", "worker", "collector"];
+export const TURNPIKE_PROCESSES = [...TURNPIKE_ROLES, "rabbitmq", "redis", "postgres"];
 
 export interface PeerRun {
   system: System;
@@ -268,7 +271,7 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
           const settled =
             process.env.BENCH_PEER_SETTLE === "0"
               ? undefined
-              : await settle(meter, ["gateway", "worker", "collector", "kserve"]);
+              : await settle(meter, [...TURNPIKE_ROLES, "kserve"]);
           const startedAt = new Date();
           const window = cpuWindow(meter);
           const load = await runLoad({
@@ -293,7 +296,7 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
                 );
           const otherSystemCpuMs = Math.round(
             system === "kserve"
-              ? ["gateway", "worker", "collector"].reduce((a, k) => a + (cpu.cpuMs[k] ?? 0), 0)
+              ? TURNPIKE_ROLES.reduce((a, k) => a + (cpu.cpuMs[k] ?? 0), 0)
               : (cpu.cpuMs.kserve ?? 0),
           );
           runs.push({
