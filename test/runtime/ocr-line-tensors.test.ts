@@ -125,5 +125,8 @@ describe("a gateway that pre-processes OCR lines, with the real worker", () => {
     const error = await errorOf(res);
     expect(error.code).toBe("invalid_tensor");
     expect(error.message).toMatch(/image 0 is not a PNG/);
+    // The worker-side gateway queues the same request, and the worker refuses it: 422, not 400.
+    const queued = await call(fx.url, "/v2/models/ocr/infer", { key: KEYS.acme, body: request });
+    expect(queued.status).toBe(422);
   });
 });
