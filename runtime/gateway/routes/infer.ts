@@ -72,6 +72,8 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
   app.post<{ Params: { name: string; version?: string } }>(
     path,
     {
+      // A small body's rate limits may go to Redis with its reservation (request-limits.ts).
+      config: { deferLimits: true },
       onResponse: async (request, reply) => {
         const known =
           ctx.config().models.some((m) => m.name === request.params.name) ||
@@ -134,10 +136,11 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
       const wireInputs = parsed.inputs.map((i) => i.wire);
       // Only single models cache (every ONNX model is deterministic); a hit skips the model's queue.
       // The key's input (base64 of every tensor) is built only for a model with the cache on.
-      const cache =
-        resolved.kind === "model" && models[0]!.cache
-          ? await lookUp(ctx, models[0]!, tenant, oipCacheInput(wireInputs, parsed.parameters))
-          : undefined;
+      const cacheOn = resolved.kind === "model" && models[0]!.cache;
+      if (cacheOn) await request.deferredLimits?.check();
+      const cache = cacheOn
+        ? await lookUp(ctx, models[0]!, tenant, oipCacheInput(wireInputs, parsed.parameters))
+        : undefined;
       const hit = cache?.hit ? { ...cache, hit: cache.hit } : undefined;
 
       // After the cache lookup, so the cache key stays the PNG's whichever side makes the tensor.
@@ -170,6 +173,7 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
           ...submissionCache(cache),
           ...(replyTo ? { replyTo } : {}),
           ...(sync ? { deferMark: true } : {}),
+          ...(request.deferredLimits ? { limits: request.deferredLimits } : {}),
         });
       } catch (error) {
         waiter?.cancel();
