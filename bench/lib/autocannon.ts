@@ -36,6 +36,8 @@ export interface LoadResult {
   rate?: number;
   /** CPU ms the generator itself spent per answer (the paced generator only). */
   generatorCpuMsPerRequest?: number;
+  /** How many 100 ms windows (by due time) hold the slowest 1% of the answers (the paced generator only). */
+  slowWindows?: { slow: number; windows: number };
 }
 
 interface AutocannonJson {
