@@ -12,9 +12,10 @@ import {
   type InferenceResult,
   type RouteStep,
   entryModel,
+  type ModelConfig,
   type RuntimeConfig,
 } from "../../shared/contracts/index.js";
-import { taskSignature } from "../../shared/models/task-signature.js";
+import { taskSignature, type TaskSignature } from "../../shared/models/task-signature.js";
 import type { GatewayContext } from "../context.js";
 import { ApiError, ERROR_STATUS } from "../errors.js";
 import { parseInferRequest } from "../infer-request.js";
@@ -61,6 +62,15 @@ export function parsePrefer(header: string | string[] | undefined): Preference {
     respondAsync: tokens.includes("respond-async"),
     waitSeconds: wait ? Number(wait.split("=")[1]) : undefined,
   };
+}
+
+/** Each model's signature, built once per config object (a reloaded config brings new objects). */
+const signatures = new WeakMap<ModelConfig, TaskSignature>();
+
+function signatureOf(model: ModelConfig): TaskSignature {
+  let signature = signatures.get(model);
+  if (!signature) signatures.set(model, (signature = taskSignature(model)));
+  return signature;
 }
 
 /** Registers the infer routes. */
@@ -112,7 +122,7 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
 
       // Validation happens before anything is reserved or enqueued.
       const check = first.model
-        ? modelInputCheck(taskSignature(models[0]!))
+        ? modelInputCheck(signatureOf(models[0]!))
         : first.processor
           ? processorInputCheck(first.processor)
           : anyInputs;
@@ -237,7 +247,7 @@ function checkOutputs(
 ): void {
   if (!wanted || !lastModel) return;
   const model = config.models.find((m) => m.name === lastModel);
-  const declared = model ? taskSignature(model).outputs : undefined;
+  const declared = model ? signatureOf(model).outputs : undefined;
   if (!declared) return;
   const unknown = wanted.filter((w) => !declared.some((d) => d.name === w));
   if (unknown.length > 0) {
