@@ -132,7 +132,9 @@ async function measure(side: Side, label: string, load: (url: string) => Promise
   );
   if (tails) {
     const records = await recordTails(side.install.pool, side.install.schema, "echo", from, to);
-    say(`[${side.root}] ${label}: ${tailsLine(records, pausesBefore, pausesAfter, result.slowWindows)}`);
+    say(
+      `[${side.root}] ${label}: ${tailsLine(records, pausesBefore, pausesAfter, result.slowWindows, result.generatorDelays)}`,
+    );
   }
   return result;
 }

@@ -8,7 +8,8 @@
  * - from the gateway's /metrics, over the run: GC pauses (count, total, longest bucket) and the
  *   event-loop delay percentiles (prom-client resets its histogram on every scrape);
  * - from the client (bench/lib/paced-load.ts): how many 100 ms windows hold the slowest 1% of the
- *   requests. Few windows = stalls (a pause, a burst of others' work); many = steady queueing.
+ *   requests (few windows = stalls: a pause, a burst of others' work; many = steady queueing), and
+ *   the generator's own delays (its timer late, every connection busy), which count in latency.
  */
 import type pg from "pg";
 import { round } from "./stats.js";
@@ -84,6 +85,7 @@ export function tailsLine(
   before: PauseSample | undefined,
   after: PauseSample | undefined,
   slowWindows: { slow: number; windows: number } | undefined,
+  generator?: { lateP99Ms: number; waitedForConnection: number },
 ): string {
   const fmt = (s: Spread) => s.join("/");
   const gc =
@@ -96,6 +98,9 @@ export function tailsLine(
     : "";
   return (
     `tails p50/p90/p99/max ms: queue ${fmt(records.queue)}, submit->finish ${fmt(records.submitToFinish)} | ` +
-    `${gc}${windows ? ` | ${windows}` : ""}`
+    `${gc}${windows ? ` | ${windows}` : ""}` +
+    (generator
+      ? ` | generator: timer late p99 ${generator.lateP99Ms} ms, ${generator.waitedForConnection} waited for a connection`
+      : "")
   );
 }

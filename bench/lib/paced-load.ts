@@ -64,7 +64,11 @@ async function child(options: LoadOptions & { rate: number }): Promise<void> {
   const raw =
     process.env.BENCH_PACED_CLIENT === "node" ? undefined : new RawHttpClient({ ...options, timeoutMs });
   const cpuBefore = process.cpuUsage();
+  const lateness: number[] = [];
+  let waitedForConnection = 0;
   const fire = (due: number) => {
+    lateness.push(performance.now() - due);
+    if (inFlight >= options.connections) waitedForConnection++;
     inFlight++;
     const done = (status?: number) => {
       if (status === undefined) errors++;
@@ -134,6 +138,13 @@ async function child(options: LoadOptions & { rate: number }): Promise<void> {
     generatorCpuMsPerRequest:
       Math.round(((cpu.user + cpu.system) / 1000 / Math.max(1, answered)) * 1000) / 1000,
     slowWindows,
+    generatorDelays: {
+      lateP99Ms: percentile(
+        lateness.sort((a, b) => a - b),
+        99,
+      ),
+      waitedForConnection,
+    },
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
