@@ -4,7 +4,7 @@
  * (voluntary + involuntary context switches of every thread, from /proc) and CPU time over an idle
  * window. Work that runs while nothing changes also runs inside every model run at one connection.
  *
- *   npx tsx bench/idle-wakeups.ts [--seconds=10]
+ *   npx tsx bench/idle-wakeups.ts [--seconds=10] [--root=/path/to/another/checkout]
  *
  * Measurements only; nothing asserts.
  */
@@ -33,16 +33,17 @@ function sample(pid: number) {
 
 installInterruptHandler();
 const seconds = Number(arg("seconds", "10"));
+const root = arg("root", ".");
 const install = new Installation({ models: [ocrModel(4)], tenants: [{ name: "bench" }] });
 onInterrupt(() => install.teardown(["ocr"]));
 try {
   await install.seedTenant();
   const roles = {
-    collector: await startRoleOf(install, ".", "collector"),
-    worker: await startRoleOf(install, ".", "worker", {
+    collector: await startRoleOf(install, root, "collector"),
+    worker: await startRoleOf(install, root, "worker", {
       env: { TURNPIKE_MODEL: "ocr", TURNPIKE_WORKER_ID: "bench-idle" },
     }),
-    gateway: await startRoleOf(install, ".", "gateway"),
+    gateway: await startRoleOf(install, root, "gateway"),
   };
   await new Promise((r) => setTimeout(r, 3000));
   const before = Object.fromEntries(Object.entries(roles).map(([k, r]) => [k, sample(r.handle.pid!)]));
@@ -57,7 +58,7 @@ try {
       .map(([name, n]) => `${name} ${(n / seconds).toFixed(1)}`)
       .join(", ");
     say(
-      `${role}: ${((after.switches - was.switches) / seconds).toFixed(1)} wake-ups/s, ` +
+      `[${root}] ${role}: ${((after.switches - was.switches) / seconds).toFixed(1)} wake-ups/s, ` +
         `${(((after.ticks - was.ticks) * 10) / seconds).toFixed(1)} CPU ms/s idle; by thread: ${threads}`,
     );
   }

@@ -237,9 +237,7 @@ async function main(): Promise<void> {
         sampleMaxBatchSize(),
         raw && {
           batch: raw.best.batch,
-          what:
-            `in onnxruntime's default session (threads spinning between runs)` +
-            (raw.workerBest ? `; in the worker's sessions batch ${raw.workerBest.batch}` : ""),
+          what: `(default session)` + (raw.workerBest ? `, ${raw.workerBest.batch} (worker's sessions)` : ""),
         },
       ),
     };

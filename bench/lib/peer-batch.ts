@@ -41,13 +41,13 @@ export function choosePeerBatch(
     return {
       size: sample,
       why:
-        `the sample's maxBatchSize (${OCR_SAMPLE}), what a user would configure; the batcher forms ` +
-        `batches only when requests wait` +
-        (raw ? ` (section 1's best was batch ${raw.batch}, ${raw.what})` : ""),
+        `the sample's maxBatchSize (${OCR_SAMPLE}), as a user configures it; batches form only ` +
+        `when requests wait` +
+        (raw ? `; section 1's best: batch ${raw.batch} ${raw.what}` : ""),
     };
   if (flag === "raw") {
     if (!raw) return { size: sample, why: `--peer-batch=raw without section 1: the sample's maxBatchSize` };
-    return { size: raw.batch, why: `--peer-batch=raw: section 1's best batch, ${raw.what}` };
+    return { size: raw.batch, why: `--peer-batch=raw: section 1's best, batch ${raw.batch} ${raw.what}` };
   }
   const size = Number(flag);
   if (!Number.isInteger(size) || size < 1)

@@ -17,10 +17,10 @@ describe("section 6's OCR batch size", () => {
   });
 
   it("uses the sample's size by default, and says section 1's best beside it", () => {
-    const choice = choosePeerBatch("sample", 4, { batch: 1, what: "in onnxruntime's default session" });
+    const choice = choosePeerBatch("sample", 4, { batch: 1, what: "(default session)" });
     expect(choice.size).toBe(4);
     expect(choice.why).toContain(OCR_SAMPLE);
-    expect(choice.why).toContain("section 1's best was batch 1");
+    expect(choice.why).toContain("section 1's best: batch 1 (default session)");
   });
 
   it("keeps section 1's best as --peer-batch=raw, and falls back to the sample without section 1", () => {
