@@ -54,55 +54,10 @@ const client = new KubeClient(plane.server, plane.stateDir);
 try {
   await installCrds(plane.kubeconfig, plane.binDir);
   await installCrds(plane.kubeconfig, plane.binDir, kedaCrdDir());
-  const settings = settingsFrom(loadOperatorEnv({}));
   const pids = () => pidsWithArgument(plane.stateDir);
   const cpu = () => pids().reduce((sum, pid) => sum + cpuMs(pid), 0);
-  if (process.argv.includes("--model")) {
-    await modelWrites(client, cpu);
-    process.exit(0);
-  }
-  const forms = ["apply", "create"] as const;
-  const totals: Record<string, number[]> = {};
-  for (let round = 0; round < rounds; round++) {
-    for (const form of round % 2 ? [...forms].reverse() : forms) {
-      const namespace = `wc-${form}-${round}`;
-      await client.ok("POST", "/api/v1/namespaces", { metadata: { name: namespace } });
-      const children = Array.from({ length: objects }, (_, i) => {
-        const im = sampleModel(`m${i}`, namespace) as unknown as InferenceModel;
-        im.metadata!.uid = `00000000-0000-0000-0000-${String(i).padStart(12, "0")}`;
-        return desiredChildren(im, settings).map(withDesiredHash);
-      }).flat();
-      await new Promise((r) => setTimeout(r, 1000));
-      const before = cpu();
-      const started = performance.now();
-      await forEachLimited(children, 16, async (child) => {
-        const [group, version] = child.apiVersion!.includes("/")
-          ? child.apiVersion!.split("/")
-          : ["", child.apiVersion!];
-        const plural = `${child.kind!.toLowerCase()}s`;
-        const base = `${group ? `/apis/${group}/${version}` : `/api/${version}`}/namespaces/${namespace}/${plural}`;
-        const { status } =
-          form === "apply"
-            ? await client.call(
-                "PATCH",
-                `${base}/${child.metadata!.name}?fieldManager=${MANAGER}&force=true`,
-                child,
-                "application/apply-patch+yaml",
-              )
-            : await client.call("POST", `${base}?fieldManager=${MANAGER}`, child);
-        if (status >= 300) throw new Error(`${form} ${child.kind} ${child.metadata!.name}: HTTP ${status}`);
-      });
-      const seconds = (performance.now() - started) / 1000;
-      await new Promise((r) => setTimeout(r, 1000));
-      const spent = cpu() - before;
-      (totals[form] ??= []).push(spent / children.length);
-      console.log(
-        `round ${round} ${form}: ${children.length} objects in ${seconds.toFixed(1)} s, apiserver+etcd ${(spent / 1000).toFixed(2)} s CPU, ${(spent / children.length).toFixed(2)} ms per object`,
-      );
-    }
-  }
-  for (const [form, list] of Object.entries(totals))
-    console.log(`${form}: ${list.map((v) => v.toFixed(2)).join(", ")} ms per object`);
+  if (process.argv.includes("--model")) await modelWrites(client, cpu);
+  else await childWrites(client, cpu);
 } finally {
   client.close();
   await plane.stop();
@@ -171,4 +126,51 @@ async function modelWrites(client: KubeClient, cpu: () => number) {
       console.log(`round ${round} ${phase}: apiserver+etcd ${(spent / objects).toFixed(2)} ms per model`);
     }
   }
+}
+
+/** A model's children, applied to and created absent, in alternating rounds. */
+async function childWrites(client: KubeClient, cpu: () => number) {
+  const settings = settingsFrom(loadOperatorEnv({}));
+  const forms = ["apply", "create"] as const;
+  const totals: Record<string, number[]> = {};
+  for (let round = 0; round < rounds; round++) {
+    for (const form of round % 2 ? [...forms].reverse() : forms) {
+      const namespace = `wc-${form}-${round}`;
+      await client.ok("POST", "/api/v1/namespaces", { metadata: { name: namespace } });
+      const children = Array.from({ length: objects }, (_, i) => {
+        const im = sampleModel(`m${i}`, namespace) as unknown as InferenceModel;
+        im.metadata!.uid = `00000000-0000-0000-0000-${String(i).padStart(12, "0")}`;
+        return desiredChildren(im, settings).map(withDesiredHash);
+      }).flat();
+      await new Promise((r) => setTimeout(r, 1000));
+      const before = cpu();
+      const started = performance.now();
+      await forEachLimited(children, 16, async (child) => {
+        const [group, version] = child.apiVersion!.includes("/")
+          ? child.apiVersion!.split("/")
+          : ["", child.apiVersion!];
+        const plural = `${child.kind!.toLowerCase()}s`;
+        const base = `${group ? `/apis/${group}/${version}` : `/api/${version}`}/namespaces/${namespace}/${plural}`;
+        const { status } =
+          form === "apply"
+            ? await client.call(
+                "PATCH",
+                `${base}/${child.metadata!.name}?fieldManager=${MANAGER}&force=true`,
+                child,
+                "application/apply-patch+yaml",
+              )
+            : await client.call("POST", `${base}?fieldManager=${MANAGER}`, child);
+        if (status >= 300) throw new Error(`${form} ${child.kind} ${child.metadata!.name}: HTTP ${status}`);
+      });
+      const seconds = (performance.now() - started) / 1000;
+      await new Promise((r) => setTimeout(r, 1000));
+      const spent = cpu() - before;
+      (totals[form] ??= []).push(spent / children.length);
+      console.log(
+        `round ${round} ${form}: ${children.length} objects in ${seconds.toFixed(1)} s, apiserver+etcd ${(spent / 1000).toFixed(2)} s CPU, ${(spent / children.length).toFixed(2)} ms per object`,
+      );
+    }
+  }
+  for (const [form, list] of Object.entries(totals))
+    console.log(`${form}: ${list.map((v) => v.toFixed(2)).join(", ")} ms per object`);
 }
