@@ -52,7 +52,8 @@ const createdEntry = (entry: V1ManagedFieldsEntry) =>
 /** The managed fields with the create's entry made the apply's own; undefined when there is none (pure). */
 export function handedOver(entries: V1ManagedFieldsEntry[] | undefined): V1ManagedFieldsEntry[] | undefined {
   if (!entries?.some(createdEntry)) return undefined;
-  // An apply entry already there (an older apply) keeps its fields; the create's join it.
+  // With an apply entry already there (a relabel that lost a race), two entries of one manager and
+  // operation would result: left as it is; the create's entry then keeps sharing its fields.
   if (entries.some((e) => e.manager === APPLY_MANAGER && e.operation === "Apply" && !e.subresource)) {
     return undefined;
   }
