@@ -55,6 +55,8 @@ export interface ControlPlaneOptions {
    * expressions may use as that version does.
    */
   emulatedVersion?: string;
+  /** More kube-apiserver flags (e.g. a feature gate a benchmark compares with and without). */
+  apiserverArgs?: string[];
 }
 
 /** Builds (or finds cached) binaries and returns their directory. */
@@ -322,6 +324,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--audit-log-path=${auditLog}`,
       "--audit-log-mode=blocking",
       ...(options.emulatedVersion ? [`--emulated-version=kube=${options.emulatedVersion}`] : []),
+      ...(options.apiserverArgs ?? []),
       "--v=0",
     ],
     apiLog,

@@ -1,12 +1,14 @@
 /**
- * Server-side apply of desired children with skip-if-unchanged, and pruning of children that are
- * no longer desired. Reads go through a ChildReader (the operator's watch caches); writes happen
- * only when the rendered child differs from what the live child was last rendered as (the hash
- * annotation), so a resync makes zero writes.
+ * Server-side apply of desired children with skip-if-unchanged (a plain create for one that is
+ * absent: child-create.ts), and pruning of children that are no longer desired. Reads go through a
+ * ChildReader (the operator's watch caches); writes happen only when the rendered child differs
+ * from what the live child was last rendered as (the hash annotation), so a resync makes zero
+ * writes.
  */
 import { createHash } from "node:crypto";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { GenericKind, GroupVersionKind } from "kubernetes-fluent-client";
+import { createChild, handOverCreatedFields } from "./child-create.js";
 import { apiChildReader, childClient, type ChildReader } from "./child-reader.js";
 import { describeError, httpStatusOf } from "./errors.js";
 import { DESIRED_HASH, LABELS } from "./labels.js";
@@ -129,7 +131,9 @@ export async function applyChildren(
       }
       let answer: KubernetesObject;
       try {
-        answer = await applyOrRecreate(kind, namespace, child);
+        answer =
+          (live ? undefined : await createChild(kind, namespace, child)) ??
+          (await applyOrRecreate(kind, namespace, child, live));
       } catch (cause) {
         throw new Error(`applying ${id}`, { cause });
       }
@@ -155,14 +159,17 @@ export async function applyChildren(
 }
 
 /**
- * Server-side apply; a Service refused because its clusterIP cannot change (one made with a
- * virtual IP before worker Services became headless) is deleted and created again, once.
+ * Server-side apply (after handing a create's fields over to it); a Service refused because its
+ * clusterIP cannot change (one made with a virtual IP before worker Services became headless) is
+ * deleted and created again, once.
  */
 async function applyOrRecreate(
   kind: ChildKind,
   namespace: string,
   child: KubernetesObject,
+  live: KubernetesObject | undefined,
 ): Promise<KubernetesObject> {
+  if (live) await handOverCreatedFields(kind, live);
   const apply = () => childClient(kind).Apply(child as GenericKind, { force: true });
   try {
     return await apply();

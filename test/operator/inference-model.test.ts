@@ -232,13 +232,25 @@ describe("InferenceModel reconciler (CPU sample)", () => {
     const writes = t
       .writesInNamespace(mark)
       .map((w) => `${w.verb} ${w.resource}/${w.name}${w.subresource ? "/" + w.subresource : ""}`);
+    // Both children were created (POST) by the first reconcile: before its first apply, each has
+    // the create's fields handed over to the apply (one managedFields patch, once per child).
     expect(writes.sort()).toEqual(
       [
         "patch deployments/ocr-rec",
+        "patch deployments/ocr-rec",
+        "patch scaledobjects/ocr-rec",
         "patch scaledobjects/ocr-rec",
         "patch inferencemodels/ocr-rec/status",
       ].sort(),
     );
+    // So the operator's fields have one owner, the apply, which prunes what it no longer sends.
+    for (const resource of ["scaledobject.keda.sh", "deployment"]) {
+      const live = JSON.parse(
+        await kubectlOk(["get", resource, MODEL, "-n", t.namespace, "-o", "json", "--show-managed-fields"]),
+      ) as { metadata: { managedFields: { manager: string; operation: string }[] } };
+      const own = live.metadata.managedFields.filter((f) => f.manager === "pepr");
+      expect(own.map((f) => f.operation)).toEqual(["Apply"]);
+    }
     await t.controller.idle();
     expect(t.renders.length).toBeGreaterThan(rendersBefore);
   });
