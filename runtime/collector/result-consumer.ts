@@ -149,16 +149,26 @@ export class ResultConsumer {
     });
     this.consumerTag = consumerTag;
     // On the same channel, so that one multiple-ack per batch still covers exactly that batch.
+    // A batch message carries up to a worker batch of results (at most 1 MiB): a smaller prefetch
+    // keeps what we hold unacknowledged near the single results' bound.
+    await channel.prefetch(batchPrefetch(prefetch), false);
     const batches = await channel.consume(this.batchQueue, (msg) => this.onMessage(msg, channel, "batch"), {
       noAck: false,
     });
     this.batchConsumerTag = batches.consumerTag;
+    await channel.prefetch(prefetch, false);
     const dead = await channel.consume(this.deadTaskQueue, (msg) => this.onMessage(msg, channel, "dead"), {
       noAck: false,
     });
     this.deadTaskConsumerTag = dead.consumerTag;
     log.info(
-      { queue: this.queue, batchQueue: this.batchQueue, deadTaskQueue: this.deadTaskQueue, prefetch },
+      {
+        queue: this.queue,
+        batchQueue: this.batchQueue,
+        deadTaskQueue: this.deadTaskQueue,
+        prefetch,
+        batchPrefetch: batchPrefetch(prefetch),
+      },
       "consuming results",
     );
   }
@@ -324,6 +334,11 @@ export class ResultConsumer {
       else channel.ack(delivery.msg, false);
     }
   }
+}
+
+/** Prefetch of the result-batch consumer: a sixteenth of the results queue's, at least 4. */
+function batchPrefetch(prefetch: number): number {
+  return Math.max(4, Math.ceil(prefetch / 16));
 }
 
 /** The requestId of a result-batch item, if it has a readable one. */
