@@ -6,7 +6,7 @@
  * and by a collector-like consumer on the results queue (prefetch 512, one multiple-ack per batch
  * of up to 256). Types alternate in rounds so each meets the same moment of a shared machine.
  *
- *   npx tsx bench/results-queue-compare.ts [--messages=20000] [--rounds=3] [--types=quorum,classic,quorum-batched] [--per-message=21]
+ *   npx tsx bench/results-queue-compare.ts [--messages=20000] [--rounds=3] [--types=quorum,classic,quorum-batched,stream] [--per-message=21]
  *
  * The broker's CPU counts every beam.smp process, so others' work on it shows in both columns
  * alike. Measurements only; nothing asserts.
@@ -22,6 +22,8 @@ const ARGUMENTS: Record<string, Record<string, unknown>> = {
   classic: { "x-queue-type": "classic", "x-queue-version": 2 },
   // One message carries a whole worker batch (--per-message results), still on a quorum queue.
   "quorum-batched": { "x-queue-type": "quorum", "x-delivery-limit": 20 },
+  // Read from its start; over AMQP 0.9.1 the ack only returns credit (no redelivery after a crash).
+  stream: { "x-queue-type": "stream" },
 };
 // Results per result-batch message: the echo ceiling's median worker batch is ~21.
 const PER_MESSAGE: Record<string, number> = { "quorum-batched": Number(arg("per-message", "21")) };
@@ -46,18 +48,27 @@ async function oneRun(type: string, messages: number): Promise<{ cpuPerMsg: numb
     const collector = await connection.createConfirmChannel();
     await collector.prefetch(512, false);
     let batch: ConsumeMessage[] = [];
-    await collector.consume(results, (msg) => {
-      if (!msg) return;
-      batch.push(msg);
-      if (batch.length === 1)
-        setTimeout(() => {
-          const last = batch.at(-1)!;
-          recorded += batch.length * perMessage;
-          batch = [];
-          collector.ack(last, true);
-          check();
-        }, 5);
-    });
+    const from = type === "stream" ? { arguments: { "x-stream-offset": "first" } } : {};
+    await collector.consume(
+      results,
+      (msg) => {
+        if (!msg) return;
+        batch.push(msg);
+        if (batch.length === 1)
+          setTimeout(() => {
+            const last = batch.at(-1)!;
+            recorded += batch.length * perMessage;
+            batch = [];
+            try {
+              collector.ack(last, true);
+            } catch {
+              // the run is over and its connection closed (a stream keeps delivering to the end)
+            }
+            check();
+          }, 5);
+      },
+      from,
+    );
     const cpuBefore = brokerMs();
     const started = performance.now();
     // A window of 32 results (a worker batch) is published in one turn and confirmed together.
