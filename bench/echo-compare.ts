@@ -13,6 +13,8 @@
  * (the same rate evenly spaced, bench/lib/paced-load.ts); with --rate, paced or fixed-paced also
  * runs that rate evenly spaced.
  *
+ * --tails adds a line per run: where its slow requests spent their time (bench/lib/echo-tails.ts).
+ *
  * Each root must be a checkout with node_modules. Measurements only; nothing asserts.
  */
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -21,6 +23,7 @@ import { join, resolve } from "node:path";
 import { writeTinyModels } from "../test/fixtures/tiny-models.js";
 import { runLoad, type LoadResult } from "./lib/autocannon.js";
 import { runPacedLoad } from "./lib/paced-load.js";
+import { recordTails, samplePauses, tailsLine } from "./lib/echo-tails.js";
 import { installInterruptHandler, onInterrupt, say, sleep } from "./lib/env.js";
 import { cpuWindow, type ChildHandle, type CpuMeter } from "./lib/processes.js";
 import { runtimeMeter } from "./lib/runtime-meter.js";
@@ -103,12 +106,15 @@ function syscallWindow(side: Side) {
 async function measure(side: Side, label: string, load: (url: string) => Promise<LoadResult>) {
   const load1 = loadavg()[0]!.toFixed(2);
   const sys = syscallWindow(side);
+  const tails = process.argv.includes("--tails");
+  const pausesBefore = tails ? await samplePauses(side.gateway.url) : undefined;
   const window = cpuWindow(side.meter);
   const from = Date.now();
   const result = await load(`${side.gateway.url}/v2/models/echo/infer`);
   const to = Date.now();
   const cpu = window.end();
   const syscallsPer = sys(result.ok);
+  const pausesAfter = tails ? await samplePauses(side.gateway.url) : undefined;
   await sleep(500);
   const stages = await side.install.stages("echo", from, to);
   const per = (k: string) => round((cpu.cpuMs[k] ?? 0) / Math.max(1, result.ok), 3);
@@ -124,6 +130,12 @@ async function measure(side: Side, label: string, load: (url: string) => Promise
       `| records ${stages.records} (medians: queue ${stages.queueMs} ms, result->commit ${stages.resultToCommitMs} ms, batch ${stages.meanBatchSize}) ` +
       `| load ${load1} foreign ${cpu.foreignPercent}%`,
   );
+  if (tails) {
+    const records = await recordTails(side.install.pool, side.install.schema, "echo", from, to);
+    say(
+      `[${side.root}] ${label}: ${tailsLine(records, pausesBefore, pausesAfter, result.slowWindows, result.generatorDelays)}`,
+    );
+  }
   return result;
 }
 

@@ -11,6 +11,7 @@ import { renderLinePng } from "../test/fixtures/text-line.js";
 import { BENCH_LINE, installInterruptHandler, say } from "./lib/env.js";
 import { arg } from "./lib/compare-sides.js";
 import { kservePeer } from "./sections/kserve.js";
+import { choosePeerBatch, sampleMaxBatchSize } from "./lib/peer-batch.js";
 
 installInterruptHandler();
 const result = await kservePeer({
@@ -18,7 +19,7 @@ const result = await kservePeer({
   concurrency: [1],
   seconds: Number(arg("seconds", "10")),
   rounds: Number(arg("rounds", "4")),
-  bestBatch: 4,
+  batch: choosePeerBatch(arg("peer-batch", "sample"), sampleMaxBatchSize()),
 });
 for (const level of result.levels) {
   for (const run of level.runs) {

@@ -132,6 +132,15 @@ export function peerRows(peer: KserveResult | undefined, tag: string): Cell[][] 
   const rows: Cell[][] = [];
   if (!peer) return rows;
   if (peer?.skipped) rows.push(["6 vs KServe", `skipped${tag}`, "", "", "", peer.skipped]);
+  if (peer.batch)
+    rows.push([
+      "6 vs KServe",
+      `Turnpike's maxBatchSize ${peer.batch.size}${tag}`,
+      "",
+      "",
+      "",
+      peer.batch.why,
+    ]);
   for (const l of peer?.levels ?? []) {
     const foreign = (system: string) =>
       Math.max(...l.runs.filter((run) => run.system === system).map((run) => run.foreignCpuPercent));

@@ -182,6 +182,18 @@ export function renderReport(r: BenchReport): string {
         `per batch run, ${r.raw.threads} threads; foreign ${b.foreignCpuPercent}%`,
       ]);
     }
+    for (const b of r.raw.workerSessions ?? []) {
+      const tag = b === r.raw.workerBest ? " (best)" : "";
+      rows.push([
+        "1 raw model",
+        `batch ${b.batch}${tag}, worker's session`,
+        `${fmt(b.linesPerSecond)} lines/s`,
+        fmt(b.latency.p50Ms, 2),
+        fmt(b.latency.p99Ms, 2),
+        `${b.batch > 1 && r.raw.threads > 1 ? "threads never spin" : "threads spin within a run"}; ` +
+          `foreign ${b.foreignCpuPercent}%`,
+      ]);
+    }
     if (r.rawAfter) {
       const b = r.rawAfter.best;
       rows.push([

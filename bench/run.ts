@@ -8,7 +8,9 @@
  * dedicated cores; worker is the OCR worker's CPU per line against the model's; kserve, the peer,
  * installs its Python environment on first use);
  * --operator-models=100,1000 (how many InferenceModels the operator section creates, per round);
- * --operator-limit=600 (seconds the operator section waits per round before reporting progress).
+ * --operator-limit=600 (seconds the operator section waits per round before reporting progress);
+ * --peer-batch=sample|raw|N (section 6's OCR worker maxBatchSize: the sample's, the default; section
+ * 1's best as before; or N; see bench/lib/peer-batch.ts).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -25,7 +27,8 @@ import { kservePeer } from "./sections/kserve.js";
 import { operatorBench } from "./sections/operator.js";
 import { quota } from "./sections/quota.js";
 import { requestList } from "./sections/request-list.js";
-import { rawModel, type RawModelResult } from "./sections/raw-model.js";
+import { RAW_BATCH_SIZES, rawModel, type RawModelResult } from "./sections/raw-model.js";
+import { choosePeerBatch, sampleMaxBatchSize } from "./lib/peer-batch.js";
 import { workerCpu } from "./sections/worker-cpu.js";
 
 interface Plan {
@@ -122,6 +125,7 @@ function parseArgs(argv: string[]): {
   only: Set<Section>;
   operatorCounts?: number[];
   operatorLimitSeconds?: number;
+  peerBatch: string;
 } {
   const mode = argv.includes("--quick") ? "quick" : "full";
   const only = argv.find((a) => a.startsWith("--only="));
@@ -138,11 +142,13 @@ function parseArgs(argv: string[]): {
   const limit = argv.find((a) => a.startsWith("--operator-limit="));
   const operatorLimitSeconds = limit ? Number(limit.slice("--operator-limit=".length)) : undefined;
   if (operatorLimitSeconds !== undefined && !(operatorLimitSeconds > 0)) throw new Error(`bad ${limit}`);
-  return { mode, only: new Set(wanted as Section[]), operatorCounts, operatorLimitSeconds };
+  const peerBatch =
+    argv.find((a) => a.startsWith("--peer-batch="))?.slice("--peer-batch=".length) ?? "sample";
+  return { mode, only: new Set(wanted as Section[]), operatorCounts, operatorLimitSeconds, peerBatch };
 }
 
 async function main(): Promise<void> {
-  const { mode, only, operatorCounts, operatorLimitSeconds } = parseArgs(process.argv.slice(2));
+  const { mode, only, operatorCounts, operatorLimitSeconds, peerBatch } = parseArgs(process.argv.slice(2));
   installInterruptHandler();
   const plan = PLANS[mode];
   const startedAt = new Date();
@@ -151,7 +157,8 @@ async function main(): Promise<void> {
   const png = renderLinePng(BENCH_LINE);
   const report: Partial<BenchReport> = { mode, startedAt: startedAt.toISOString() };
 
-  if (only.has("raw") || only.has("e2e")) report.raw = await rawModel(png, plan.rawSeconds);
+  if (only.has("raw") || only.has("e2e"))
+    report.raw = await rawModel(png, plan.rawSeconds, RAW_BATCH_SIZES, 2, { workerSessions: true });
   if (only.has("e2e")) {
     report.endToEnd = await endToEnd({
       png,
@@ -219,18 +226,31 @@ async function main(): Promise<void> {
     );
   if (only.has("llm")) report.llm = await llmBench(plan.llmRounds, plan.llmFirsts);
   if (only.has("kserve")) {
+    const raw = report.raw;
     const peer = {
       png,
       concurrency: plan.peerConcurrency,
       seconds: plan.peerSeconds,
       rounds: plan.peerRounds,
-      bestBatch: report.raw?.best.batch ?? 4,
+      batch: choosePeerBatch(
+        peerBatch,
+        sampleMaxBatchSize(),
+        raw && {
+          batch: raw.best.batch,
+          what: `(default session)` + (raw.workerBest ? `, ${raw.workerBest.batch} (worker's sessions)` : ""),
+        },
+      ),
     };
     report.kserve = await kservePeer(peer);
     if (!report.kserve.skipped && machine().nproc >= 2 && canPin()) {
+      const dedicatedBest = report.dedicated?.bestBatch;
       report.kserveDedicated = await kservePeer({
         ...peer,
-        bestBatch: report.dedicated?.bestBatch || peer.bestBatch,
+        // --peer-batch=raw keeps the old choice here too: section 2b's batch on the worker's core.
+        batch:
+          peerBatch === "raw" && dedicatedBest
+            ? { size: dedicatedBest, why: `--peer-batch=raw: section 2b's batch on one core` }
+            : peer.batch,
         dedicated: { workerCpus: WORKER_CPUS, otherCpus: OTHER_CPUS },
       });
     }

@@ -2,7 +2,8 @@
  * onnxruntime's intra-op spin-waiting, side by side on the OCR recognition model in this process:
  * no spinning, onnxruntime's default spinning, and spinning that stops when each run returns (the
  * worker's choice, `sessionOptions` in runtime/worker/engines/onnx/model-runner.ts), and that
- * with onnxruntime's dynamic block sizing (`session.dynamic_block_base` 4). Rounds
+ * with onnxruntime's dynamic block sizing (`session.dynamic_block_base` 4), and the worker's choice
+ * per run between its spinning and its non-spinning session (spin-choice.ts). Rounds
  * alternate between the sessions; each run is followed by an idle gap like the one a worker
  * sees between requests at one connection, and the CPU of that gap (where threads would keep
  * spinning) is counted.
@@ -13,7 +14,8 @@
  */
 import { performance } from "node:perf_hooks";
 import ort from "onnxruntime-node";
-import { sessionOptions } from "../runtime/worker/engines/onnx/model-runner.js";
+import { batchedSessionOptions, sessionOptions } from "../runtime/worker/engines/onnx/model-runner.js";
+import { SpinChoice } from "../runtime/worker/engines/onnx/spin-choice.js";
 import { ocrModelPaths } from "../runtime/worker/tasks/ocr/ocr-models.js";
 import { arg } from "./lib/compare-sides.js";
 import { sleep } from "./lib/env.js";
@@ -54,9 +56,37 @@ const sessions = await Promise.all(
     });
     const feeds = { [session.inputNames[0]!]: new ort.Tensor("float32", data, dims) };
     for (let i = 0; i < 5; i++) await session.run(feeds);
-    return { name, session, feeds, latencies: [] as number[], cpuMs: 0, runs: 0 };
+    const run = () => session.run(feeds);
+    return { name, run, release: () => session.release(), latencies: [] as number[], cpuMs: 0, runs: 0 };
   }),
 );
+// The worker's two sessions with its per-run choice between them (session-thread.ts).
+{
+  const open = (options: ort.InferenceSession.SessionOptions) =>
+    ort.InferenceSession.create(ocrModelPaths().recognition, { executionProviders: ["cpu"], ...options });
+  const spinning = await open(sessionOptions(threads));
+  const quiet = await open(batchedSessionOptions(threads));
+  const feeds = { [spinning.inputNames[0]!]: new ort.Tensor("float32", data, dims) };
+  for (let i = 0; i < 5; i++) await Promise.all([spinning.run(feeds), quiet.run(feeds)]);
+  const choice = new SpinChoice();
+  sessions.push({
+    name: "the worker's choice per run (spin-choice.ts)",
+    run: async () => {
+      const which = choice.next();
+      const started = performance.now();
+      const out = await (which === "quiet" ? quiet : spinning).run(feeds);
+      choice.record(which, performance.now() - started, data.length);
+      return out;
+    },
+    release: async () => {
+      await spinning.release();
+      await quiet.release();
+    },
+    latencies: [],
+    cpuMs: 0,
+    runs: 0,
+  });
+}
 
 for (let r = 0; r < rounds; r++) {
   for (const side of sessions) {
@@ -64,7 +94,7 @@ for (let r = 0; r < rounds; r++) {
     const cpuBefore = process.cpuUsage();
     for (let i = 0; i < runsPerRound; i++) {
       const started = performance.now();
-      await side.session.run(side.feeds);
+      await side.run();
       side.latencies.push(performance.now() - started);
       if (gapMs > 0) await sleep(gapMs);
     }
@@ -87,4 +117,4 @@ console.log(
 console.log(
   `batch ${batch}, ${threads} intra-op threads, ${gapMs} ms idle after each run, ${rounds} alternating rounds of ${runsPerRound} runs`,
 );
-for (const s of sessions) await s.session.release();
+for (const s of sessions) await s.release();

@@ -7,6 +7,7 @@ import { renderLinePixels } from "./fixtures/text-line.js";
 import {
   ctcBestPath,
   ctcClasses,
+  ctcDecodeBestPath,
   ctcGreedyDecode,
   isSoftmax,
   loadDictionary,
@@ -72,6 +73,22 @@ describe("ctcGreedyDecode", () => {
     expect(ctcClasses(dictionary, 5)).toEqual(["", "a", "b", "c", " "]);
     expect(ctcClasses(dictionary, 4)).toEqual(["", "a", "b", "c"]);
     expect(() => ctcClasses(dictionary, 7)).toThrow(/7 classes but the dictionary has 3/);
+  });
+
+  it("decodes a best path like a lookup in ctcClasses' table, with and without the space class", () => {
+    // Every class, the space class, and indices out of range (-1, past the end, not an integer).
+    const indices = [0, 1, 2, 2, 0, 2, 3, 4, 4, 0, 5, -1, 1.5, 1, 3];
+    const best = new Float32Array(indices.flatMap((index, t) => [index, (t + 1) / 20]));
+    for (const classCount of [4, 5]) {
+      const classes = ctcClasses(dictionary, classCount);
+      let expected = "";
+      indices.forEach((index, t) => {
+        if (index !== 0 && index !== indices[t - 1]) expected += classes[index] ?? "";
+      });
+      const [result] = ctcDecodeBestPath(best, [1, indices.length, 2], dictionary, classCount);
+      expect(result?.text, `${classCount} classes`).toBe(expected);
+    }
+    expect(() => ctcDecodeBestPath(best, [1, indices.length, 2], dictionary, 7)).toThrow(/7 classes/);
   });
 
   it("rejects data that does not match the dims", () => {

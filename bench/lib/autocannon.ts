@@ -36,6 +36,13 @@ export interface LoadResult {
   rate?: number;
   /** CPU ms the generator itself spent per answer (the paced generator only). */
   generatorCpuMsPerRequest?: number;
+  /** How many 100 ms windows (by due time) hold the slowest 1% of the answers (the paced generator only). */
+  slowWindows?: { slow: number; windows: number };
+  /**
+   * The paced generator's own delays: its timer's lateness when it sent (p99, ms) and how many
+   * requests found every connection busy (they wait, and the wait counts in their latency).
+   */
+  generatorDelays?: { lateP99Ms: number; waitedForConnection: number };
 }
 
 interface AutocannonJson {

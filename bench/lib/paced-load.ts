@@ -28,6 +28,14 @@ function percentile(sorted: number[], p: number): number {
   return Math.round(sorted[Math.max(0, at)]! * 10) / 10;
 }
 
+/** How many 100 ms windows (by due time) the slowest 1% of the answers fall in. */
+function windowsOfSlowest(latencies: number[], dues: number[]): { slow: number; windows: number } {
+  const slow = Math.max(1, Math.floor(latencies.length / 100));
+  const order = latencies.map((_, i) => i).sort((a, b) => latencies[b]! - latencies[a]!);
+  const windows = new Set(order.slice(0, slow).map((i) => Math.floor(dues[i]! / 100)));
+  return { slow: Math.min(slow, latencies.length), windows: windows.size };
+}
+
 async function child(options: LoadOptions & { rate: number }): Promise<void> {
   const url = new URL(options.url);
   const payload = Buffer.from(JSON.stringify(options.body));
@@ -38,6 +46,8 @@ async function child(options: LoadOptions & { rate: number }): Promise<void> {
     ...options.headers,
   };
   const latencies: number[] = [];
+  /** Due time (ms from the start) of each answer in `latencies`, in the same order. */
+  const dues: number[] = [];
   const statusCodes: Record<string, number> = {};
   let errors = 0;
   let inFlight = 0;
@@ -54,13 +64,20 @@ async function child(options: LoadOptions & { rate: number }): Promise<void> {
   const raw =
     process.env.BENCH_PACED_CLIENT === "node" ? undefined : new RawHttpClient({ ...options, timeoutMs });
   const cpuBefore = process.cpuUsage();
+  const lateness: number[] = [];
+  let waitedForConnection = 0;
   const fire = (due: number) => {
+    lateness.push(performance.now() - due);
+    if (inFlight >= options.connections) waitedForConnection++;
     inFlight++;
     const done = (status?: number) => {
       if (status === undefined) errors++;
       else {
         statusCodes[status] = (statusCodes[status] ?? 0) + 1;
-        if (status === 200) latencies.push(performance.now() - due);
+        if (status === 200) {
+          latencies.push(performance.now() - due);
+          dues.push(due - start);
+        }
       }
       if (--inFlight === 0 && !scheduling) finished();
     };
@@ -98,6 +115,7 @@ async function child(options: LoadOptions & { rate: number }): Promise<void> {
   agent.destroy();
   raw?.close();
   const cpu = process.cpuUsage(cpuBefore);
+  const slowWindows = windowsOfSlowest(latencies, dues);
   latencies.sort((a, b) => a - b);
   const ok = statusCodes["200"] ?? 0;
   const answered = Object.values(statusCodes).reduce((a, b) => a + b, 0);
@@ -119,6 +137,14 @@ async function child(options: LoadOptions & { rate: number }): Promise<void> {
     rate: options.rate,
     generatorCpuMsPerRequest:
       Math.round(((cpu.user + cpu.system) / 1000 / Math.max(1, answered)) * 1000) / 1000,
+    slowWindows,
+    generatorDelays: {
+      lateP99Ms: percentile(
+        lateness.sort((a, b) => a - b),
+        99,
+      ),
+      waitedForConnection,
+    },
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

@@ -19,6 +19,7 @@ import { imageToTensor } from "../../runtime/worker/processors/image-to-tensor.j
 import { ocrModelPaths } from "../../runtime/worker/tasks/ocr/ocr-models.js";
 import { runLoad, type LoadResult } from "../lib/autocannon.js";
 import { onInterrupt, repoRoot, say } from "../lib/env.js";
+import type { PeerBatch } from "../lib/peer-batch.js";
 import { pinProcesses } from "../lib/cpu-pinning.js";
 import {
   CpuMeter,
@@ -84,6 +85,8 @@ export interface KserveResult {
   answers: Record<System, string>;
   seconds: number;
   rounds: number;
+  /** The OCR worker's maxBatchSize in these runs, and why that size. */
+  batch?: PeerBatch;
   levels: PeerLevel[];
   /** Set in dedicated-cores mode. */
   dedicated?: { workerCpus: string; otherCpus: string };
@@ -94,8 +97,8 @@ export interface KserveOptions {
   concurrency: number[];
   seconds: number;
   rounds: number;
-  /** Turnpike's OCR batch size (section 1's best; 4 without it). */
-  bestBatch: number;
+  /** Turnpike's OCR worker's maxBatchSize and why (bench/lib/peer-batch.ts). */
+  batch: PeerBatch;
   /**
    * Dedicated cores (section 2b's setup): KServe alone on the worker's core and Turnpike's worker
    * alone on it in turn, each with one onnxruntime thread; the gateway, collector, load generator
@@ -185,7 +188,7 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
   }
 
   const install = new Installation({
-    models: [ocrModel(options.bestBatch, options.dedicated ? 1 : 2)],
+    models: [ocrModel(options.batch.size, options.dedicated ? 1 : 2)],
     tenants: [{ name: "bench" }],
   });
   let kserve: ChildHandle | undefined;
@@ -197,6 +200,7 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
   try {
     await install.seedTenant();
     say(`kserve: Turnpike prefix ${install.prefix}; starting collector, OCR worker, gateway and KServe`);
+    say(`kserve: Turnpike's OCR worker at maxBatchSize ${options.batch.size}: ${options.batch.why}`);
     const pinned = options.dedicated;
     const other = { cpus: pinned?.otherCpus };
     const collector = await install.start("collector", {}, other);
@@ -349,6 +353,7 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
       answers,
       seconds: options.seconds,
       rounds: options.rounds,
+      batch: options.batch,
       levels,
       ...(pinned ? { dedicated: pinned } : {}),
     };

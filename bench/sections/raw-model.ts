@@ -6,7 +6,7 @@
 import { performance } from "node:perf_hooks";
 import ort from "onnxruntime-node";
 import { PNG } from "pngjs";
-import { sessionOptions } from "../../runtime/worker/engines/onnx/model-runner.js";
+import { batchedSessionOptions, sessionOptions } from "../../runtime/worker/engines/onnx/model-runner.js";
 import { decodePng } from "../../runtime/shared/images/decode-png.js";
 import { ocrModelPaths } from "../../runtime/worker/tasks/ocr/ocr-models.js";
 import { recognitionBatch, recognitionWidthFor } from "../../runtime/shared/images/ocr-preprocess.js";
@@ -30,6 +30,13 @@ export interface RawModelResult {
   batches: RawBatchResult[];
   batch1: RawBatchResult;
   best: RawBatchResult;
+  /**
+   * The same batches in the sessions the worker runs them in (batch 1: threads spin within a run;
+   * 2 or more: threads never spin), when asked for: onnxruntime's default session above spins
+   * between runs as well, which a busy host punishes more at larger batches.
+   */
+  workerSessions?: RawBatchResult[];
+  workerBest?: RawBatchResult;
   /** PNG decode + resize/normalize of one line, as the worker does before the model (not in the figures above). */
   preprocessMsPerLine: number;
 }
@@ -41,6 +48,7 @@ export async function rawModel(
   seconds: number,
   batchSizes: readonly number[] = RAW_BATCH_SIZES,
   threads = 2,
+  options: { workerSessions?: boolean } = {},
 ): Promise<RawModelResult> {
   const decoded = PNG.sync.read(png);
   const image = { width: decoded.width, height: decoded.height, data: decoded.data, channels: 4 as const };
@@ -57,22 +65,62 @@ export async function rawModel(
   }
   const preprocessMsPerLine = round((performance.now() - started) / preprocessRuns, 3);
 
-  const session = await ort.InferenceSession.create(ocrModelPaths().recognition, {
+  // onnxruntime's default session (threads spin between runs too), as the figures always were.
+  const batches = await measureBatches("", image, batchSizes, seconds, () => ({
     executionProviders: ["cpu"],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: "all",
     logSeverityLevel: 4,
-  });
-  const inputName = session.inputNames[0]!;
-  const batches: RawBatchResult[] = [];
+  }));
+  // The worker's own sessions: one line in the session that spins within a run only, batches of
+  // two or more in the one that never spins (model-runner.ts; one thread: the first for all).
+  const workerSessions = options.workerSessions
+    ? await measureBatches("worker's sessions, ", image, batchSizes, seconds, (batch) => ({
+        executionProviders: ["cpu"],
+        ...(batch > 1 && threads > 1 ? batchedSessionOptions(threads) : sessionOptions(threads)),
+      }))
+    : undefined;
+  const best = bestOf(batches);
+  return {
+    threads,
+    input: "[b, 3, 48, 320] FP32 from a rendered text line",
+    batches,
+    batch1: batches[0]!,
+    best,
+    ...(workerSessions ? { workerSessions, workerBest: bestOf(workerSessions) } : {}),
+    preprocessMsPerLine,
+  };
+}
+
+const bestOf = (batches: RawBatchResult[]) =>
+  batches.reduce((a, b) => (b.linesPerSecond > a.linesPerSecond ? b : a));
+
+/**
+ * Each batch size back to back in a session with the options `optionsFor` gives it; batch sizes with
+ * equal options share one session, as all of them did before the worker's sessions were measured.
+ */
+async function measureBatches(
+  label: string,
+  image: { width: number; height: number; data: Uint8Array; channels: 4 },
+  batchSizes: readonly number[],
+  seconds: number,
+  optionsFor: (batch: number) => ort.InferenceSession.SessionOptions,
+): Promise<RawBatchResult[]> {
+  const results: RawBatchResult[] = [];
+  const sessions = new Map<string, ort.InferenceSession>();
   try {
     for (const batch of batchSizes) {
+      const options = optionsFor(batch);
+      const key = JSON.stringify(options);
+      const session =
+        sessions.get(key) ?? (await ort.InferenceSession.create(ocrModelPaths().recognition, options));
+      sessions.set(key, session);
       const tensor = recognitionBatch(
         Array.from({ length: batch }, () => image),
         { targetWidth: 320 },
       );
-      const feeds = { [inputName]: new ort.Tensor("float32", tensor.data, tensor.dims) };
+      const feeds = { [session.inputNames[0]!]: new ort.Tensor("float32", tensor.data, tensor.dims) };
       for (let i = 0; i < 3; i++) await session.run(feeds); // warm-up: allocations for this shape
       const times: number[] = [];
       const window = cpuWindow(new CpuMeter());
@@ -92,23 +140,15 @@ export async function rawModel(
         foreignCpuPercent: cpu.foreignPercent,
       };
       say(
-        `raw model batch ${batch}: ${result.linesPerSecond} lines/s, p50 ${result.latency.p50Ms} ms, ` +
+        `raw model ${label}batch ${batch}: ${result.linesPerSecond} lines/s, p50 ${result.latency.p50Ms} ms, ` +
           `foreign ${cpu.foreignPercent}%`,
       );
-      batches.push(result);
+      results.push(result);
     }
   } finally {
-    await session.release();
+    for (const session of sessions.values()) await session.release();
   }
-  const best = batches.reduce((a, b) => (b.linesPerSecond > a.linesPerSecond ? b : a));
-  return {
-    threads,
-    input: "[b, 3, 48, 320] FP32 from a rendered text line",
-    batches,
-    batch1: batches[0]!,
-    best,
-    preprocessMsPerLine,
-  };
+  return results;
 }
 
 /** CPU time and lines of one block of model runs. */

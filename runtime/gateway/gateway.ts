@@ -5,12 +5,7 @@
 import { setMaxListeners } from "node:events";
 import cors from "@fastify/cors";
 import rateLimit from "@fastify/rate-limit";
-import Fastify, {
-  LogController,
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyRequest,
-} from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { names, type RuntimeConfig } from "../shared/contracts/index.js";
@@ -36,6 +31,7 @@ import { inferRoutes } from "./routes/infer.js";
 import { openAiRoutes } from "./openai/openai-routes.js";
 import { modelRoutes } from "./routes/models.js";
 import { requestRoutes } from "./routes/requests.js";
+import { requestLimits } from "./request-limits.js";
 import { Submitter } from "./submit.js";
 import { tenantRoutes } from "./routes/tenant.js";
 import { TenantRecords } from "./tenant/tenant-records.js";
@@ -255,30 +251,7 @@ async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
 
   healthRoutes(app, ctx);
   await app.register(async (api) => {
-    const limit = (max: number, key: (r: FastifyRequest) => string) =>
-      max > 0
-        ? api.createRateLimit({ max, timeWindow: env.TURNPIKE_RATE_LIMIT_WINDOW_MS, keyGenerator: key })
-        : undefined;
-    const perIp = limit(env.TURNPIKE_RATE_LIMIT_PER_IP, (r) => `ip:${r.ip}`);
-    const perTenant = limit(env.TURNPIKE_RATE_LIMIT_PER_TENANT, (r) => `tenant:${r.tenant}`);
-    api.addHook("onRequest", async (request) => {
-      const known = ctx.authenticator.knownTenantOf(request.headers);
-      if (known !== undefined) {
-        // A key resolved moments ago: both limits in one round trip, the IP's refusal first (a
-        // request the IP limit refuses then also counts against its tenant's limit).
-        request.tenant = known;
-        const [ip, tenant] = await Promise.allSettled([
-          perIp && enforce(perIp, request, "client IP"),
-          perTenant && enforce(perTenant, request, "tenant"),
-        ]);
-        if (ip.status === "rejected") throw ip.reason;
-        if (tenant.status === "rejected") throw tenant.reason;
-        return;
-      }
-      if (perIp) await enforce(perIp, request, "client IP");
-      request.tenant = await ctx.authenticator.tenantOf(request.headers);
-      if (perTenant) await enforce(perTenant, request, "tenant");
-    });
+    requestLimits(api, ctx);
     modelRoutes(api, ctx);
     inferRoutes(api, ctx);
     requestRoutes(api, ctx);
@@ -286,22 +259,4 @@ async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
     await api.register((openai) => openAiRoutes(openai, ctx));
   });
   return app;
-}
-
-type Limiter = ReturnType<FastifyInstance["createRateLimit"]>;
-
-/** Applies a request-rate limiter; over it, 429 rate_limited with Retry-After and X-RateLimit-*. */
-async function enforce(limiter: Limiter, request: FastifyRequest, what: string): Promise<void> {
-  const result = await limiter(request);
-  if (result.isAllowed || !result.isExceeded) return;
-  throw new ApiError(
-    "rate_limited",
-    `too many requests from this ${what}; retry in ${result.ttlInSeconds} s`,
-    {
-      "retry-after": result.ttlInSeconds,
-      "x-ratelimit-limit": result.max,
-      "x-ratelimit-remaining": 0,
-      "x-ratelimit-reset": result.ttlInSeconds,
-    },
-  );
 }

@@ -21,6 +21,7 @@ import type { Metrics } from "../shared/metrics.js";
 import type { RuntimeConfig } from "../shared/contracts/index.js";
 import type { QuotaStore, ReserveResult } from "../shared/quota/index.js";
 import { ApiError } from "./errors.js";
+import type { DeferredLimits } from "./request-limits.js";
 import type { TaskPublisher } from "./publisher.js";
 import type { RequestStates } from "./request-state.js";
 import { cachedResult } from "./result-cache.js";
@@ -51,6 +52,11 @@ export interface Submission {
    * route writes the marker itself if that answer is a timeout. Ignored with an Idempotency-Key.
    */
   deferMark?: boolean;
+  /**
+   * The request's rate limits, when they go to Redis with its reservation (request-limits.ts): a
+   * refusal releases what the same round trip reserved and answers 429.
+   */
+  limits?: DeferredLimits;
 }
 
 /** The request that now stands for the submission: new, or the first one with the same key. */
@@ -138,6 +144,8 @@ export class Submitter {
     const { redis, quota, states, prefix } = this.deps;
     const idemKey = s.idempotencyKey ? tenantKeys(prefix, s.tenant).idempotency(s.idempotencyKey) : undefined;
     if (idemKey) {
+      // A request over its rate limit must not claim the key: the limits first, on their own.
+      await s.limits?.check();
       const existing = await this.claim(idemKey, s).catch((error: unknown) => {
         // Redis failing here (e.g. it went down after the API key was checked) is an outage, not a bug.
         if (error instanceof ApiError) throw error;
@@ -153,8 +161,9 @@ export class Submitter {
     }
     let reserved = false;
     try {
-      // Both go out back to back on one connection (one round trip); SET is applied first.
-      const [marked, reservation, backlog] = await Promise.allSettled([
+      // These go out back to back on one connection (one round trip); SET is applied first.
+      const [limits, marked, reservation, backlog] = await Promise.allSettled([
+        s.limits?.check(),
         s.deferMark && !idemKey
           ? undefined
           : states.markQueued(s.requestId, s.tenant, s.target, s.submittedAt),
@@ -162,6 +171,7 @@ export class Submitter {
         this.backlog.admit(this.deps.config(), s),
       ]);
       reserved = reservation.status === "fulfilled" && reservation.value.ok;
+      if (limits.status === "rejected") throw limits.reason;
       if (marked.status === "rejected") throw marked.reason;
       if (reservation.status === "rejected") throw reservation.reason;
       if (backlog.status === "rejected") throw backlog.reason;

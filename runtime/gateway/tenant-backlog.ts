@@ -25,12 +25,22 @@ return 1
 /** How long a request may run after it left the queue, for pruning forgotten entries. */
 const RUNNING_MARGIN_MS = 10 * 60_000;
 
+interface BacklogCommands {
+  turnpikeBacklogAdmit(...args: (string | number)[]): Promise<number>;
+}
+
 /** See the module comment. */
 export class TenantBacklog {
+  private readonly redis: Redis & BacklogCommands;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly prefix: string,
-  ) {}
+  ) {
+    // EVALSHA (EVAL after a SCRIPT FLUSH) instead of sending the script's text with every request.
+    redis.defineCommand("turnpikeBacklogAdmit", { numberOfKeys: 1, lua: ADMIT_LUA });
+    this.redis = redis as Redis & BacklogCommands;
+  }
 
   /** Adds the request to its tenant's backlog; false when the backlog is full. No bound: true, nothing stored. */
   async admit(config: RuntimeConfig, s: Submission): Promise<boolean> {
@@ -40,7 +50,14 @@ export class TenantBacklog {
     const keepMs = (model?.queue.messageTtlSeconds ?? 3600) * 1000 + RUNNING_MARGIN_MS;
     const now = Date.now();
     const key = tenantKeys(this.prefix, s.tenant).backlog(s.target.name);
-    const admitted = await this.redis.eval(ADMIT_LUA, 1, key, s.requestId, now, bound, now - keepMs, keepMs);
+    const admitted = await this.redis.turnpikeBacklogAdmit(
+      key,
+      s.requestId,
+      now,
+      bound,
+      now - keepMs,
+      keepMs,
+    );
     return admitted === 1;
   }
 

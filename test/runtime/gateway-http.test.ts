@@ -2,6 +2,7 @@
 // (API keys, JWT), model metadata and readiness, CORS, request-rate limits, and a table of
 // malformed requests that must each get the right 4xx code and enqueue nothing.
 import { SignJWT } from "jose";
+import { tenantKeys } from "../../runtime/shared/contracts/index.js";
 import { hashApiKey } from "../../runtime/shared/quota/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -287,5 +288,49 @@ describe("request-rate limits", () => {
       expect(await errorOf(refused)).toMatchObject({ status: 429, code: "rate_limited" });
       expect(refused.headers.get("x-ratelimit-limit")).toBe("2");
     }
+  });
+
+  it("counts a small infer body's limits with its reservation, and an over-limit one holds nothing", async () => {
+    const limitedGateway = await fx.another({ TURNPIKE_RATE_LIMIT_PER_TENANT: "8" });
+    const key = KEYS.limited;
+    const good = { inputs: [{ name: "x", datatype: "FP32", shape: [1, 3], data: [1, 2, 3] }] };
+    // Resolves the key, so the infers below are from a known key with a small body.
+    expect((await call(limitedGateway.url, "/v2/models/echo", { key })).status).not.toBe(429);
+    const first = await call(limitedGateway.url, "/v2/models/echo/infer", {
+      key,
+      body: good,
+      headers: { prefer: "respond-async", "idempotency-key": "within-the-limit-1" },
+    });
+    expect(first.status).toBe(202);
+    const inFlightBefore = (await fx.quota.usage("limited")).inFlight;
+    const statuses: number[] = [];
+    for (let n = 0; n < 10; n++) {
+      const answer = await call(limitedGateway.url, "/v2/models/echo/infer", {
+        key,
+        body: good,
+        headers: { prefer: "respond-async" },
+      });
+      statuses.push(answer.status);
+      if (answer.status === 429) {
+        expect(await errorOf(answer)).toMatchObject({ status: 429, code: "rate_limited" });
+      }
+    }
+    const accepted = statuses.filter((s) => s === 202).length;
+    // Earlier tests of this file count against the same tenant: at least one passes, then only 429.
+    expect(accepted).toBeGreaterThan(0);
+    expect(statuses).toEqual([...Array(accepted).fill(202), ...Array(10 - accepted).fill(429)]);
+    // Each accepted request holds its reservation; each refused one released what it reserved.
+    expect((await fx.quota.usage("limited")).inFlight).toBe(inFlightBefore + accepted);
+    // With an Idempotency-Key the limits go first, alone: over the limit, a retry of an accepted
+    // request is refused like any other, and a new key is not claimed.
+    for (const idempotencyKey of ["within-the-limit-1", "over-the-limit-1"]) {
+      const keyed = await call(limitedGateway.url, "/v2/models/echo/infer", {
+        key,
+        body: good,
+        headers: { prefer: "respond-async", "idempotency-key": idempotencyKey },
+      });
+      expect(await errorOf(keyed)).toMatchObject({ status: 429, code: "rate_limited" });
+    }
+    expect(await fx.redis.exists(tenantKeys(fx.prefix, "limited").idempotency("over-the-limit-1"))).toBe(0);
   });
 });

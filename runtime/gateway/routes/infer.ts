@@ -12,9 +12,10 @@ import {
   type InferenceResult,
   type RouteStep,
   entryModel,
+  type ModelConfig,
   type RuntimeConfig,
 } from "../../shared/contracts/index.js";
-import { taskSignature } from "../../shared/models/task-signature.js";
+import { taskSignature, type TaskSignature } from "../../shared/models/task-signature.js";
 import type { GatewayContext } from "../context.js";
 import { ApiError, ERROR_STATUS } from "../errors.js";
 import { parseInferRequest } from "../infer-request.js";
@@ -63,6 +64,15 @@ export function parsePrefer(header: string | string[] | undefined): Preference {
   };
 }
 
+/** Each model's signature, built once per config object (a reloaded config brings new objects). */
+const signatures = new WeakMap<ModelConfig, TaskSignature>();
+
+function signatureOf(model: ModelConfig): TaskSignature {
+  let signature = signatures.get(model);
+  if (!signature) signatures.set(model, (signature = taskSignature(model)));
+  return signature;
+}
+
 /** Registers the infer routes. */
 export function inferRoutes(app: FastifyInstance, ctx: GatewayContext): void {
   for (const path of versionedPaths("/infer")) inferRoute(app, ctx, path);
@@ -72,6 +82,8 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
   app.post<{ Params: { name: string; version?: string } }>(
     path,
     {
+      // A small body's rate limits may go to Redis with its reservation (request-limits.ts).
+      config: { deferLimits: true },
       onResponse: async (request, reply) => {
         const known =
           ctx.config().models.some((m) => m.name === request.params.name) ||
@@ -110,7 +122,7 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
 
       // Validation happens before anything is reserved or enqueued.
       const check = first.model
-        ? modelInputCheck(taskSignature(models[0]!))
+        ? modelInputCheck(signatureOf(models[0]!))
         : first.processor
           ? processorInputCheck(first.processor)
           : anyInputs;
@@ -134,10 +146,11 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
       const wireInputs = parsed.inputs.map((i) => i.wire);
       // Only single models cache (every ONNX model is deterministic); a hit skips the model's queue.
       // The key's input (base64 of every tensor) is built only for a model with the cache on.
-      const cache =
-        resolved.kind === "model" && models[0]!.cache
-          ? await lookUp(ctx, models[0]!, tenant, oipCacheInput(wireInputs, parsed.parameters))
-          : undefined;
+      const cacheOn = resolved.kind === "model" && models[0]!.cache;
+      if (cacheOn) await request.deferredLimits?.check();
+      const cache = cacheOn
+        ? await lookUp(ctx, models[0]!, tenant, oipCacheInput(wireInputs, parsed.parameters))
+        : undefined;
       const hit = cache?.hit ? { ...cache, hit: cache.hit } : undefined;
 
       // After the cache lookup, so the cache key stays the PNG's whichever side makes the tensor.
@@ -170,6 +183,7 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
           ...submissionCache(cache),
           ...(replyTo ? { replyTo } : {}),
           ...(sync ? { deferMark: true } : {}),
+          ...(request.deferredLimits ? { limits: request.deferredLimits } : {}),
         });
       } catch (error) {
         waiter?.cancel();
@@ -233,7 +247,7 @@ function checkOutputs(
 ): void {
   if (!wanted || !lastModel) return;
   const model = config.models.find((m) => m.name === lastModel);
-  const declared = model ? taskSignature(model).outputs : undefined;
+  const declared = model ? signatureOf(model).outputs : undefined;
   if (!declared) return;
   const unknown = wanted.filter((w) => !declared.some((d) => d.name === w));
   if (unknown.length > 0) {

@@ -87,8 +87,8 @@ export function writeLine(
   const resizedW = Math.min(width, Math.ceil((height * srcW) / srcH));
   const xs = samplePositions(resizedW, srcW);
   const ys = samplePositions(height, srcH);
-  const left = Int32Array.from(xs.lower, (x) => x * channels);
-  const right = Int32Array.from(xs.upper, (x) => x * channels);
+  const left = scaled(xs.lower, channels);
+  const right = scaled(xs.upper, channels);
   const fx = xs.fraction;
   const plane = height * width;
   // Output planes of source channels 0, 1, 2 (gray feeds all three from channel 0).
@@ -96,69 +96,88 @@ export function writeLine(
   const plane1 = offset + plane;
   const plane2 = offset + (bgr ? 0 : 2) * plane;
   // Lines stored as RGB(A) are often gray (black text on white): then one channel gives all three.
-  const gray = channels < 3 || isGray(data, channels);
-  const c1 = channels < 3 ? 0 : 1;
-  const c2 = channels < 3 ? 0 : 2;
+  if (channels < 3 || isGray(data, channels)) {
+    for (let y = 0; y < height; y++) {
+      const row0 = ys.lower[y]! * srcW * channels;
+      const row1 = ys.upper[y]! * srcW * channels;
+      sampleRow(data, row0, row1, left, right, fx, ys.fraction[y]!, out, plane0 + y * width, resizedW);
+    }
+    // The other two planes are the same (their padding is zero in both).
+    out.copyWithin(plane1, plane0, plane0 + plane);
+    out.copyWithin(plane2, plane0, plane0 + plane);
+    return;
+  }
   for (let y = 0; y < height; y++) {
     const row0 = ys.lower[y]! * srcW * channels;
     const row1 = ys.upper[y]! * srcW * channels;
     const fy = ys.fraction[y]!;
     const at = y * width;
-    if (gray) {
-      // One channel to sample, and the other two planes are the same row.
-      for (let x = 0; x < resizedW; x++) {
-        const f = fx[x]!;
-        out[plane0 + at + x] = sample(
-          data,
-          row0 + left[x]!,
-          row0 + right[x]!,
-          row1 + left[x]!,
-          row1 + right[x]!,
-          f,
-          fy,
-        );
-      }
-      out.copyWithin(plane1 + at, plane0 + at, plane0 + at + resizedW);
-      out.copyWithin(plane2 + at, plane0 + at, plane0 + at + resizedW);
-      continue;
-    }
-    for (let x = 0; x < resizedW; x++) {
-      const f = fx[x]!;
-      const a = row0 + left[x]!;
-      const b = row0 + right[x]!;
-      const c = row1 + left[x]!;
-      const d = row1 + right[x]!;
-      out[plane0 + at + x] = sample(data, a, b, c, d, f, fy);
-      out[plane1 + at + x] = sample(data, a + c1, b + c1, c + c1, d + c1, f, fy);
-      out[plane2 + at + x] = sample(data, a + c2, b + c2, c + c2, d + c2, f, fy);
-    }
+    sampleRow(data, row0, row1, left, right, fx, fy, out, plane0 + at, resizedW);
+    sampleRow(data, row0 + 1, row1 + 1, left, right, fx, fy, out, plane1 + at, resizedW);
+    sampleRow(data, row0 + 2, row1 + 2, left, right, fx, fy, out, plane2 + at, resizedW);
   }
+}
+
+/** `indices` times `factor`, as a new Int32Array (a loop, not a callback per element). */
+function scaled(indices: Int32Array, factor: number): Int32Array {
+  const out = new Int32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) out[i] = indices[i]! * factor;
+  return out;
 }
 
 /** Whether every pixel of RGB(A) `data` has equal red, green and blue (stops at the first that does not). */
 function isGray(data: PixelImage["data"], channels: number): boolean {
+  if (channels === 4) {
+    // Four bytes at a time: R = G and G = B when the low 16 bits of v ^ (v >>> 8) are zero.
+    const words = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    for (let i = 0; i < data.length; i += 4) {
+      const v = words.getUint32(i, true);
+      if (((v ^ (v >>> 8)) & 0xffff) !== 0) return false;
+    }
+    return true;
+  }
   for (let i = 0; i < data.length; i += channels) {
     if (data[i] !== data[i + 1] || data[i] !== data[i + 2]) return false;
   }
   return true;
 }
 
+/** v / 127.5 - 1 for every 8-bit value v: PaddleOCR's normalisation, (v / 255 - 0.5) / 0.5. */
+const NORMALIZED = new Float64Array(256);
+for (let v = 0; v < 256; v++) NORMALIZED[v] = v / 127.5 - 1;
+
 /**
- * Bilinear sample of one channel, rounded like cv2.resize does on uint8 images (so values match
- * PaddleOCR's), then normalized as PaddleOCR does: (v / 255 - 0.5) / 0.5.
+ * One output row of one channel: bilinear samples of source rows `row0` and `row1` (channel
+ * offsets included) at the `left`/`right` columns, rounded like cv2.resize does on uint8 images (so
+ * values match PaddleOCR's), then normalized. Where the four source pixels are equal (a flat area,
+ * most of a text line) the sample is that value exactly, so the arithmetic is skipped.
  */
-function sample(
+function sampleRow(
   data: PixelImage["data"],
-  p00: number,
-  p01: number,
-  p10: number,
-  p11: number,
-  fx: number,
+  row0: number,
+  row1: number,
+  left: Int32Array,
+  right: Int32Array,
+  fx: Float32Array,
   fy: number,
-): number {
-  const top = data[p00]! + (data[p01]! - data[p00]!) * fx;
-  const bottom = data[p10]! + (data[p11]! - data[p10]!) * fx;
-  return Math.round(top + (bottom - top) * fy) / 127.5 - 1;
+  out: Float32Array,
+  at: number,
+  count: number,
+): void {
+  for (let x = 0; x < count; x++) {
+    const p00 = data[row0 + left[x]!]!;
+    const p01 = data[row0 + right[x]!]!;
+    const p10 = data[row1 + left[x]!]!;
+    const p11 = data[row1 + right[x]!]!;
+    if (p00 === p01 && p10 === p11 && p00 === p10) {
+      out[at + x] = NORMALIZED[p00]!;
+      continue;
+    }
+    const f = fx[x]!;
+    const top = p00 + (p01 - p00) * f;
+    const bottom = p10 + (p11 - p10) * f;
+    out[at + x] = NORMALIZED[Math.round(top + (bottom - top) * fy)]!;
+  }
 }
 
 /** Per output index: the two source indices and the weight of the upper one (cv2 INTER_LINEAR). */

@@ -24,17 +24,29 @@ export interface QuotaWindows {
   endsAt: { minute: number; day: number; month: number };
 }
 
+/** The day's names and its month's end, kept for the day last asked about (every request asks). */
+let lastDay: { dayStart: number; month: string; day: string; monthEnd: number } | undefined;
+
+function dayOf(dayStart: number) {
+  if (lastDay?.dayStart !== dayStart) {
+    const date = new Date(dayStart);
+    const iso = date.toISOString();
+    const monthEnd = Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
+    lastDay = { dayStart, month: iso.slice(0, 7), day: iso.slice(0, 10), monthEnd };
+  }
+  return lastDay;
+}
+
 /** Computes the windows at `nowMs`. */
 export function windowsAt(nowMs: number): QuotaWindows {
   const minute = Math.floor(nowMs / MINUTE_MS);
   const dayStart = Math.floor(nowMs / DAY_MS) * DAY_MS;
-  const now = new Date(nowMs);
-  const monthEnd = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+  const { month, day, monthEnd } = dayOf(dayStart);
   const minuteEnd = (minute + 1) * MINUTE_MS;
   const seconds = (end: number) => Math.max(1, Math.ceil((end - nowMs) / 1000));
   return {
-    month: new Date(dayStart).toISOString().slice(0, 7),
-    day: new Date(dayStart).toISOString().slice(0, 10),
+    month,
+    day,
     minute,
     secondsToMinuteEnd: seconds(minuteEnd),
     secondsToDayEnd: seconds(dayStart + DAY_MS),

@@ -66,7 +66,8 @@ export function sessionOptions(threads: number): InferenceSession.SessionOptions
  * operators are long enough to sleep and wake between, and a spinning thread that waits for a
  * descheduled peer burns the CPU the gateway, the broker and the other processes on the same cores
  * need: batch 4 back to back beside a spinning neighbour took 189 CPU ms per run spinning against
- * 120 without, at the same p50 (bench/README.md, "Sixth round", ocr-c32).
+ * 120 without, at the same p50 (bench/README.md, "Sixth round", ocr-c32). Single lines run here
+ * too while that is faster, as on busy cores (session-thread.ts, spin-choice.ts).
  */
 export function batchedSessionOptions(threads: number): InferenceSession.SessionOptions {
   return { ...sessionOptions(threads), extra: { session: { intra_op: { allow_spinning: "0" } } } };

@@ -2,8 +2,10 @@
  * The code of an onnxruntime worker thread (started by inference-thread.ts): loads one session,
  * then runs the feeds it is sent, one message at a time, and posts the outputs back. With
  * `batchedOptions`, runs marked `batched` go to a second session, opened at the first such run
- * (the worker's warm-up at its largest batch), so a model that never batches never loads it.
+ * (the worker's warm-up at its largest batch), so a model that never batches never loads it. Once
+ * it is open, single-line runs go to whichever of the two is faster on this host now (spin-choice.ts).
  */
+import { performance } from "node:perf_hooks";
 import { parentPort, workerData } from "node:worker_threads";
 import ort from "onnxruntime-node";
 import { ctcBestPath, isSoftmax } from "../../tasks/ocr/ctc-decode.js";
@@ -15,6 +17,7 @@ import {
   type ThreadTensor,
   type ThreadWorkerData,
 } from "./inference-thread.js";
+import { SpinChoice } from "./spin-choice.js";
 
 const port = parentPort!;
 const { modelPath, options, batchedOptions } = workerData as ThreadWorkerData;
@@ -54,8 +57,13 @@ async function run(
   });
 }
 
+/** Input elements of a run (what its time is divided by, so runs of other sizes compare). */
+const elementsOf = (feeds: readonly ThreadTensor[]) =>
+  feeds.reduce((n, f) => n + f.dims.reduce((a, d) => a * d, 1), 0);
+
 function serve(session: ort.InferenceSession): void {
   let batched: Promise<ort.InferenceSession> | undefined;
+  const single = new SpinChoice();
   reply({
     type: "loaded",
     inputMetadata: plain(session.inputMetadata),
@@ -74,7 +82,17 @@ function serve(session: ort.InferenceSession): void {
       // Should the second session not open, batches run in the first one, as without it.
       if (msg.batched && batchedOptions)
         batched ??= ort.InferenceSession.create(modelPath, batchedOptions).catch(() => session);
-      const outputs = await run(msg.batched && batched ? await batched : session, msg.feeds, msg.reduce);
+      const second = batched ? await batched : undefined;
+      let outputs: ThreadTensor[];
+      if (msg.batched || !second || second === session) {
+        outputs = await run(msg.batched && second ? second : session, msg.feeds, msg.reduce);
+      } else {
+        // One line, and both sessions open: the one that is faster now (see spin-choice.ts).
+        const which = single.next();
+        const started = performance.now();
+        outputs = await run(which === "quiet" ? second : session, msg.feeds, msg.reduce);
+        single.record(which, performance.now() - started, elementsOf(msg.feeds));
+      }
       const transfer = outputs
         .map((o) => (ArrayBuffer.isView(o.data) ? o.data.buffer : undefined))
         .filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
