@@ -11,7 +11,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { loadavg } from "node:os";
-import amqp from "amqplib";
+import amqp, { type ConsumeMessage } from "amqplib";
 import { names, type InferenceTask, type WireTensor } from "../../runtime/shared/contracts/index.js";
 import { encodeTensor } from "../../runtime/shared/tensors.js";
 import { imageToTensor } from "../../runtime/worker/processors/image-to-tensor.js";
@@ -122,13 +122,18 @@ export async function workerCpu(options: WorkerCpuOptions): Promise<WorkerCpuRes
       const n = names(install.prefix);
       let done = 0;
       let wake: (() => void) | undefined;
-      await channel.consume(n.resultsQueue, (message) => {
+      // A batch's results come as one result-batch message (a JSON array), a lone one alone.
+      const onResults = (message: ConsumeMessage | null) => {
         if (!message) return;
-        if (!message.content.includes('"status":"succeeded"')) failed.count++;
+        const body = JSON.parse(message.content.toString("utf8")) as unknown;
+        const results = (Array.isArray(body) ? body : [body]) as { status?: string }[];
+        failed.count += results.filter((r) => r.status !== "succeeded").length;
         channel.ack(message);
-        done++;
+        done += results.length;
         wake?.();
-      });
+      };
+      await channel.consume(n.resultsQueue, onResults);
+      await channel.consume(n.resultBatchQueue, onResults);
       const send = () =>
         channel.sendToQueue(n.modelQueue("ocr"), taskBody(input), {
           persistent: true,

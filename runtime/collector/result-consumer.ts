@@ -1,6 +1,7 @@
 /**
- * The AMQP side of the collector: consumes the results queue (and the dead-task queue, see
- * dead-task.ts) with manual acks, batches deliveries, hands each batch to the ResultSink and
+ * The AMQP side of the collector: consumes the results queue, the result-batch queue (several
+ * results of one worker batch per message) and the dead-task queue (see dead-task.ts) with manual
+ * acks, batches deliveries, hands each batch to the ResultSink and
  * acknowledges it only afterwards (one multiple-ack per batch).
  * On a lost connection or channel it drops what it has not acknowledged (the broker redelivers it)
  * and reconnects with backoff.
@@ -8,11 +9,11 @@
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import { declareSharedTopology } from "../shared/amqp.js";
 import { AmqpConnection, type AmqpSession } from "../shared/amqp-connection.js";
-import { names } from "../shared/contracts/index.js";
+import { names, RESULT_MESSAGE_TYPE } from "../shared/contracts/index.js";
 import type { Logger } from "../shared/logger.js";
 import { Batcher } from "./batcher.js";
 import { deadTaskResult } from "./dead-task.js";
-import { parseResultMessage, type ParsedResult } from "./result-message.js";
+import { parseResultBatchMessage, parseResultMessage, type ParsedBatchItem } from "./result-message.js";
 import type { ResultSink } from "./result-sink.js";
 
 /** Test seams. Production code passes none. */
@@ -37,27 +38,33 @@ export interface ResultConsumerOptions {
 interface Delivery {
   msg: ConsumeMessage;
   channel: ConfirmChannel;
-  parsed: ParsedResult;
+  /** One item for a result or a dead task; one per result of a result-batch message. */
+  items: ParsedBatchItem[];
   /** From the dead-task queue: recorded if it is a task, else only acknowledged (the DLQ has its copy). */
   deadLetter: boolean;
+  /** From the result-batch queue. */
+  batch?: boolean;
 }
 
 /** Consumes and acknowledges result messages; see the file comment. */
 export class ResultConsumer {
   private readonly amqp: AmqpConnection;
   private consumerTag: string | undefined;
+  private batchConsumerTag: string | undefined;
   private deadTaskConsumerTag: string | undefined;
   private closing = false;
   /** Aborted by abort() or a close that ran out of time: every retry loop gives up, nothing is acked. */
   private readonly hardStop = new AbortController();
   private readonly batcher: Batcher<Delivery>;
   private readonly queue: string;
+  private readonly batchQueue: string;
   private readonly deadTaskQueue: string;
   private readonly modelQueuePrefix: string;
 
   constructor(private readonly options: ResultConsumerOptions) {
     const n = names(options.prefix);
     this.queue = n.resultsQueue;
+    this.batchQueue = n.resultBatchQueue;
     this.deadTaskQueue = n.deadTaskQueue;
     this.modelQueuePrefix = n.modelQueue("");
     this.amqp = new AmqpConnection({
@@ -96,13 +103,13 @@ export class ResultConsumer {
       this.options.closeTimeoutMs,
     );
     try {
-      const { consumerTag, deadTaskConsumerTag } = this;
+      const { consumerTag, batchConsumerTag, deadTaskConsumerTag } = this;
       const channel = this.channel;
       // basic.cancel first: after cancel-ok nothing new arrives, so the flush below is the last batch.
-      for (const tag of [consumerTag, deadTaskConsumerTag]) {
+      for (const tag of [consumerTag, batchConsumerTag, deadTaskConsumerTag]) {
         if (channel && tag) await channel.cancel(tag).catch(() => undefined);
       }
-      this.consumerTag = this.deadTaskConsumerTag = undefined;
+      this.forgetConsumers();
       // Raced with the hard stop: a batch stuck on a dependency must not hold the close forever.
       await Promise.race([this.batcher.flush(), aborted(this.hardStop.signal)]);
     } finally {
@@ -120,7 +127,7 @@ export class ResultConsumer {
     void this.amqp.stopReconnecting();
     this.hardStop.abort(new Error("collector aborted"));
     this.batcher.discard();
-    this.consumerTag = this.deadTaskConsumerTag = undefined;
+    this.forgetConsumers();
     await this.amqp.close({ graceful: false });
   }
 
@@ -142,20 +149,52 @@ export class ResultConsumer {
     });
     this.consumerTag = consumerTag;
     // On the same channel, so that one multiple-ack per batch still covers exactly that batch.
-    const dead = await channel.consume(this.deadTaskQueue, (msg) => this.onMessage(msg, channel, true), {
+    // A batch message carries up to a worker batch of results (at most 1 MiB): a smaller prefetch
+    // keeps what we hold unacknowledged near the single results' bound.
+    await channel.prefetch(batchPrefetch(prefetch), false);
+    const batches = await channel.consume(this.batchQueue, (msg) => this.onMessage(msg, channel, "batch"), {
+      noAck: false,
+    });
+    this.batchConsumerTag = batches.consumerTag;
+    await channel.prefetch(prefetch, false);
+    const dead = await channel.consume(this.deadTaskQueue, (msg) => this.onMessage(msg, channel, "dead"), {
       noAck: false,
     });
     this.deadTaskConsumerTag = dead.consumerTag;
-    log.info({ queue: this.queue, deadTaskQueue: this.deadTaskQueue, prefetch }, "consuming results");
+    log.info(
+      {
+        queue: this.queue,
+        batchQueue: this.batchQueue,
+        deadTaskQueue: this.deadTaskQueue,
+        prefetch,
+        batchPrefetch: batchPrefetch(prefetch),
+      },
+      "consuming results",
+    );
   }
 
-  private onMessage(msg: ConsumeMessage | null, channel: ConfirmChannel, deadLetter = false): void {
+  private onMessage(
+    msg: ConsumeMessage | null,
+    channel: ConfirmChannel,
+    from: "results" | "batch" | "dead" = "results",
+  ): void {
     if (msg === null) {
       // The broker cancelled us (queue deleted?): start over on a fresh connection.
       if (channel === this.channel && !this.closing) this.recycle("consumer cancelled by the broker");
       return;
     }
     if (channel !== this.channel) return; // a dead channel's message: the broker redelivers it
+    const deadLetter = from === "dead";
+    if (from === "batch") {
+      this.batcher.add({
+        msg,
+        channel,
+        items: parseResultBatchMessage(msg.content),
+        deadLetter,
+        batch: true,
+      });
+      return;
+    }
     const parsed = deadLetter
       ? deadTaskResult(msg.content, msg.properties.headers, this.modelQueuePrefix)
       : parseResultMessage(msg.content);
@@ -165,15 +204,19 @@ export class ResultConsumer {
         "recording a dead-lettered task as failed",
       );
     }
-    this.batcher.add({ msg, channel, parsed, deadLetter });
+    this.batcher.add({ msg, channel, items: [{ parsed }], deadLetter });
   }
 
   /** Unexpected loss of the connection or channel: forget unacked work (AmqpConnection reconnects). */
   private lost(why: string): void {
     if (this.closing) return;
     this.options.log.warn(`${why}; unacknowledged results will be redelivered, reconnecting`);
-    this.consumerTag = this.deadTaskConsumerTag = undefined;
+    this.forgetConsumers();
     this.batcher.discard();
+  }
+
+  private forgetConsumers(): void {
+    this.consumerTag = this.batchConsumerTag = this.deadTaskConsumerTag = undefined;
   }
 
   /** Deliberately drops the current connection (its unacked deliveries are redelivered). */
@@ -186,15 +229,16 @@ export class ResultConsumer {
     const channel = batch[0]?.channel;
     if (!channel) return;
     try {
-      const results = batch.flatMap((d) => (d.parsed.ok ? [d.parsed.result] : []));
+      const results = batch.flatMap((d) => d.items.flatMap((i) => (i.parsed.ok ? [i.parsed.result] : [])));
       const outcome = await sink.process(results, this.hardStop.signal);
       const poisonReason = new Map(outcome.poison.map((p) => [p.result, p.reason] as const));
-      const dead = batch.flatMap((d) => {
-        if (!d.parsed.ok && d.deadLetter) return []; // not a task: already in the DLQ, just acked
-        if (!d.parsed.ok) return [{ delivery: d, reason: d.parsed.reason }];
-        const reason = poisonReason.get(d.parsed.result);
-        return reason === undefined ? [] : [{ delivery: d, reason }];
-      });
+      const dead = batch.flatMap((d) =>
+        d.items.flatMap(({ parsed, raw }) => {
+          if (!parsed.ok && d.deadLetter) return []; // not a task: already in the DLQ, just acked
+          const reason = parsed.ok ? poisonReason.get(parsed.result) : parsed.reason;
+          return reason === undefined ? [] : [{ delivery: d, reason, raw }];
+        }),
+      );
       const undeliverable = await this.deadLetter(dead);
       await hooks?.beforeAck?.(outcome.recorded.map((r) => r.requestId));
       this.acknowledge(channel, batch, undeliverable);
@@ -214,41 +258,46 @@ export class ResultConsumer {
    * with the reason in a header, so they are kept rather than dropped. Returns the ones the broker
    * would not take; those are rejected without requeue instead.
    */
-  private async deadLetter(dead: { delivery: Delivery; reason: string }[]): Promise<Set<Delivery>> {
+  private async deadLetter(
+    dead: { delivery: Delivery; reason: string; raw?: unknown }[],
+  ): Promise<Set<Delivery>> {
     const { log, prefix } = this.options;
     const exchange = names(prefix).deadLetterExchange;
     const failed = new Set<Delivery>();
     await Promise.all(
       dead.map(
-        ({ delivery, reason }) =>
+        ({ delivery, reason, raw }) =>
           new Promise<void>((resolve) => {
             const { msg, channel } = delivery;
+            // One poison result of a result-batch message goes alone, as a plain result message.
+            const item = raw !== undefined;
+            const content = item ? Buffer.from(JSON.stringify(raw)) : msg.content;
             log.error(
               {
                 messageId: msg.properties.messageId,
                 reason,
                 redelivered: msg.fields.redelivered,
-                body: msg.content.toString("utf8", 0, Math.min(msg.content.length, 300)),
+                body: content.toString("utf8", 0, Math.min(content.length, 300)),
               },
               "dead-lettering a result message that cannot be recorded",
             );
             const headers = {
               ...msg.properties.headers,
               "x-turnpike-reason": reason,
-              "x-turnpike-source-queue": this.queue,
+              "x-turnpike-source-queue": delivery.batch ? this.batchQueue : this.queue,
             };
             try {
               channel.publish(
                 exchange,
                 "",
-                msg.content,
+                content,
                 {
                   // Not every property: a copied userId or expiration would be refused or expire the evidence.
                   persistent: true,
                   headers,
-                  messageId: msg.properties.messageId as string | undefined,
+                  messageId: item ? resultIdOf(raw) : (msg.properties.messageId as string | undefined),
                   contentType: msg.properties.contentType as string | undefined,
-                  type: msg.properties.type as string | undefined,
+                  type: item ? RESULT_MESSAGE_TYPE : (msg.properties.type as string | undefined),
                   timestamp: msg.properties.timestamp as number | undefined,
                 },
                 (error: unknown) => {
@@ -285,6 +334,17 @@ export class ResultConsumer {
       else channel.ack(delivery.msg, false);
     }
   }
+}
+
+/** Prefetch of the result-batch consumer: a sixteenth of the results queue's, at least 4. */
+function batchPrefetch(prefetch: number): number {
+  return Math.max(4, Math.ceil(prefetch / 16));
+}
+
+/** The requestId of a result-batch item, if it has a readable one. */
+function resultIdOf(raw: unknown): string | undefined {
+  const id = (raw as { requestId?: unknown } | null)?.requestId;
+  return typeof id === "string" ? id : undefined;
 }
 
 /** Resolves once `signal` aborts (never, if it does not). */

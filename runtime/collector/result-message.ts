@@ -27,3 +27,23 @@ export function checkResult(raw: unknown): ParsedResult {
   }
   return { ok: true, result: parsed.data };
 }
+
+/** One result of a result-batch message: parsed, with what to dead-letter if it is poison. */
+export interface ParsedBatchItem {
+  parsed: ParsedResult;
+  /** The item as it came, so a poison one is dead-lettered alone; absent when the whole message is poison. */
+  raw?: unknown;
+}
+
+/** Parses a result-batch message body (a JSON array of InferenceResult). Pure. */
+export function parseResultBatchMessage(content: Buffer): ParsedBatchItem[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(content.toString("utf8"));
+  } catch (error) {
+    return [{ parsed: { ok: false, reason: `not JSON: ${(error as Error).message}` } }];
+  }
+  if (!Array.isArray(raw) || raw.length === 0)
+    return [{ parsed: { ok: false, reason: "a result batch must be a non-empty JSON array" } }];
+  return raw.map((item: unknown) => ({ parsed: checkResult(item), raw: item }));
+}

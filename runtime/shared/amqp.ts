@@ -58,7 +58,7 @@ export async function connectAmqp(url: string, connectionName: string): Promise<
   }
 }
 
-/** Declares the installation-wide queues: results, the dead-letter exchange and its two queues. */
+/** Declares the installation-wide queues: results, result batches, the dead-letter exchange and its two queues. */
 export async function declareSharedTopology(channel: ConfirmChannel, prefix: string): Promise<void> {
   const n = names(prefix);
   await channel.assertExchange(n.deadLetterExchange, "fanout", { durable: true });
@@ -67,10 +67,12 @@ export async function declareSharedTopology(channel: ConfirmChannel, prefix: str
     await channel.assertQueue(queue, { durable: true, arguments: { "x-queue-type": "quorum" } });
     await channel.bindQueue(queue, n.deadLetterExchange, "");
   }
-  await channel.assertQueue(n.resultsQueue, {
-    durable: true,
-    arguments: { "x-queue-type": "quorum", "x-delivery-limit": 20 },
-  });
+  for (const queue of [n.resultsQueue, n.resultBatchQueue]) {
+    await channel.assertQueue(queue, {
+      durable: true,
+      arguments: { "x-queue-type": "quorum", "x-delivery-limit": 20 },
+    });
+  }
 }
 
 /** Declares one model's queue with its policy; idempotent while the arguments do not change. */

@@ -44,7 +44,7 @@ import {
 } from "./segment-runner.js";
 import type { CancelCheck } from "./cancel-marks.js";
 import { Cancellations } from "./engines/llama/cancel-listener.js";
-import { MessageSettler } from "./message-settler.js";
+import { MessageSettler, type FinishedResult } from "./message-settler.js";
 import { runGeneration } from "./engines/llama/run-generation.js";
 import { toStepError } from "./step-error.js";
 import { TaskAdmission } from "./task-admission.js";
@@ -338,20 +338,48 @@ export class ModelConsumer {
     metrics.batchSize.observe({ model: runner.config.name }, items.length);
     // Post-process on the next turn: by then the batcher has handed the next batch to the model
     // thread, so decoding and publishing this one overlap with its run. Tracked for drain.
-    const post = new Promise<void>((resolve) =>
-      setImmediate(() => {
-        try {
-          items.forEach((item, i) =>
-            this.unlessCancelled({ ...item, task: item.request.task }, () =>
-              this.succeed(item, perItem[i]!, { inferMs, batchSize: items.length }),
-            ),
-          );
-        } finally {
-          resolve();
-        }
-      }),
-    );
+    const post = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      const timing = { inferMs, batchSize: items.length };
+      const checked = items.flatMap((item, i) => (item.cancelled ? [] : [i]));
+      // Final results of tasks with no cancellation check out leave together (publishResults);
+      // those that started before their check (a lone task on an idle model) once it answers.
+      this.publishBatchResults(items, perItem, timing, checked);
+      if (checked.length === items.length) return;
+      const unchecked = items.flatMap((item, i) => (item.cancelled ? [i] : []));
+      return Promise.all(
+        unchecked.map((i) =>
+          items[i]!.cancelled!.then(
+            (yes) => (yes ? "cancelled" : "run"),
+            (error: unknown) => ({ error }),
+          ),
+        ),
+      ).then((verdicts) => {
+        const run = unchecked.filter((i, k) => {
+          const verdict = verdicts[k]!;
+          const item = items[i]!;
+          if (verdict === "cancelled") this.skipCancelled(item.message, item.request.task);
+          else if (verdict !== "run") this.settler.requeue(item.message, verdict.error);
+          return verdict === "run";
+        });
+        this.publishBatchResults(items, perItem, timing, run);
+      });
+    });
     this.settler.track(post);
+  }
+
+  /** Finishes the batch's requests at `indices`; their final results leave together. */
+  private publishBatchResults(
+    items: Item[],
+    perItem: DecodedTensor[][],
+    timing: { inferMs: number; batchSize: number },
+    indices: number[],
+  ): void {
+    const finished: FinishedResult[] = [];
+    try {
+      for (const i of indices) this.succeed(items[i]!, perItem[i]!, timing, finished);
+    } finally {
+      this.settler.publishResults(finished);
+    }
   }
 
   /**
@@ -390,7 +418,13 @@ export class ModelConsumer {
     this.settler.track(running);
   }
 
-  private succeed(item: Item, outputs: DecodedTensor[], run: { inferMs: number; batchSize: number }): void {
+  /** Publishes a request's outcome, or with `finished`, leaves a final result there for the caller to publish. */
+  private succeed(
+    item: Item,
+    outputs: DecodedTensor[],
+    run: { inferMs: number; batchSize: number },
+    finished?: FinishedResult[],
+  ): void {
     const { model, prefix, metrics } = this.options;
     const { task, segment } = item.request;
     let queue: string;
@@ -412,6 +446,7 @@ export class ModelConsumer {
         queue = names(prefix).resultsQueue;
         body = succeededResult(task, outcome.outputs, outcome.outputTokens, outcome.timings);
         replyTo = task.replyTo;
+        if (finished) return void finished.push({ message: item.message, result: body, replyTo });
       }
     } catch (error) {
       return this.settler.fail(

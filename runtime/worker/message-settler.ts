@@ -11,13 +11,31 @@
  * or runs, is acked alone at once: holding it back would keep its prefetch slot taken.
  */
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
-import { names, RESULT_MESSAGE_TYPE, type InferenceTask } from "../shared/contracts/index.js";
+import {
+  names,
+  RESULT_BATCH_MESSAGE_TYPE,
+  RESULT_MESSAGE_TYPE,
+  type InferenceResult,
+  type InferenceTask,
+} from "../shared/contracts/index.js";
 import { publishJson } from "../shared/amqp.js";
+import { EncodedBody } from "../shared/task-body.js";
 import type { Logger } from "../shared/logger.js";
 import type { Metrics } from "../shared/metrics.js";
 import type { ServedModel } from "./segment-runner.js";
 import type { StepError } from "./step-error.js";
 import { ENQUEUED_AT_HEADER, failedResult } from "./task-codec.js";
+
+/** A final result ready to publish, with the message whose ack waits for it. */
+export interface FinishedResult {
+  message: ConsumeMessage;
+  result: InferenceResult;
+  /** The answering gateway's queue (the task's replyTo), if any. */
+  replyTo?: string;
+}
+
+/** Largest body of one result-batch message; a batch of larger results is split. */
+const MAX_BATCH_BODY_BYTES = 1 << 20;
 
 /** Options of a {@link MessageSettler}. */
 export interface MessageSettlerOptions {
@@ -109,6 +127,64 @@ export class MessageSettler {
         // the retry, so a short hiccup does not burn through the delivery limit at once.
         await new Promise((resolve) => setTimeout(resolve, retryDelayMs(message)));
         this.requeue(message, error);
+      })
+      .finally(() => this.settling.delete(settled));
+    this.settling.add(settled);
+  }
+
+  /**
+   * Publishes the final results of one model batch: those for the same gateway (replyTo) as one
+   * result-batch message (RESULT_BATCH_MESSAGE_TYPE, up to MAX_BATCH_BODY_BYTES) to the result-batch
+   * queue, routed to that gateway too; a result alone as a plain result message. Each task is acked
+   * once the message that carries its result is confirmed, or requeued with the others if not.
+   */
+  publishResults(finished: FinishedResult[]): void {
+    const groups = new Map<string | undefined, FinishedResult[]>();
+    for (const one of finished) {
+      const group = groups.get(one.replyTo);
+      if (group) group.push(one);
+      else groups.set(one.replyTo, [one]);
+    }
+    const queue = names(this.options.prefix).resultsQueue;
+    for (const [replyTo, group] of groups) {
+      let chunk: { one: FinishedResult; json: string }[] = [];
+      let bytes = 0;
+      const send = () => {
+        if (chunk.length === 1) {
+          const { one } = chunk[0]!;
+          this.publishThenAck(one.message, queue, one.result, one.result.requestId, undefined, replyTo);
+        } else if (chunk.length > 1) this.publishBatch(chunk, replyTo);
+        chunk = [];
+        bytes = 0;
+      };
+      for (const one of group) {
+        const json = JSON.stringify(one.result);
+        if (bytes + json.length > MAX_BATCH_BODY_BYTES) send();
+        chunk.push({ one, json });
+        bytes += json.length + 1;
+      }
+      send();
+    }
+  }
+
+  private publishBatch(chunk: { one: FinishedResult; json: string }[], replyTo: string | undefined): void {
+    const { channel, prefix } = this.options;
+    const queue = names(prefix).resultBatchQueue;
+    const headers: Record<string, unknown> = { [ENQUEUED_AT_HEADER]: Date.now() };
+    if (replyTo) headers.BCC = [replyTo];
+    const body = new EncodedBody(Buffer.from(`[${chunk.map((c) => c.json).join(",")}]`), "application/json");
+    const messages = chunk.map((c) => c.one.message);
+    const settled: Promise<void> = publishJson(channel, queue, body, {
+      messageId: chunk[0]!.one.result.requestId,
+      headers,
+      type: RESULT_BATCH_MESSAGE_TYPE,
+    })
+      .then(() => {
+        for (const message of messages) this.settle(message, () => this.ackSoon(message));
+      })
+      .catch(async (error: unknown) => {
+        await new Promise((resolve) => setTimeout(resolve, retryDelayMs(messages[0]!)));
+        for (const message of messages) this.requeue(message, error);
       })
       .finally(() => this.settling.delete(settled));
     this.settling.add(settled);

@@ -118,6 +118,7 @@ describe("InferenceModel reconciler (CPU sample)", () => {
     });
     expect(await rabbitQueue(names(t.namespace).deadLetterQueue)).toBeDefined();
     expect(await rabbitQueue(names(t.namespace).resultsQueue)).toBeDefined();
+    expect(await rabbitQueue(names(t.namespace).resultBatchQueue)).toBeDefined();
 
     expect(im.status).toMatchObject({
       observedGeneration: 1,

@@ -263,10 +263,7 @@ describe("worker close", () => {
       await first.close();
 
       const queue = names(drainPrefix).modelQueue("ocr");
-      const answered = [
-        ...early,
-        ...(await broker.results(await broker.depth(names(drainPrefix).resultsQueue))),
-      ];
+      const answered = [...early, ...(await broker.waitingResults())];
       const queued = await broker.depth(queue);
       console.log(`close after the first result: ${answered.length} answered, ${queued} still queued`);
       expect(answered.length + queued).toBe(10);

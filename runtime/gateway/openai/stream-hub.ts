@@ -12,6 +12,7 @@ import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import { connectAmqp } from "../../shared/amqp.js";
 import {
   generationNames,
+  RESULT_BATCH_MESSAGE_TYPE,
   RESULT_MESSAGE_TYPE,
   type InferenceResult,
   type StreamMessage,
@@ -116,6 +117,7 @@ export class StreamHub {
   }
 
   private dispatch(delivery: ConsumeMessage): void {
+    if (delivery.properties.type === RESULT_BATCH_MESSAGE_TYPE) return this.dispatchBatch(delivery);
     let message: StreamMessage | InferenceResult;
     try {
       message = JSON.parse(delivery.content.toString("utf8")) as StreamMessage | InferenceResult;
@@ -127,12 +129,29 @@ export class StreamHub {
       this.listeners.get(message.requestId)?.(message as StreamMessage);
       return;
     }
+    this.answer(message as InferenceResult);
+  }
+
+  /** Several results of one worker batch (a JSON array), each to its waiter. */
+  private dispatchBatch(delivery: ConsumeMessage): void {
+    let results: unknown;
+    try {
+      results = JSON.parse(delivery.content.toString("utf8"));
+    } catch {
+      return this.log.warn("ignoring a result batch on the gateway queue that is not JSON");
+    }
+    if (!Array.isArray(results)) return;
+    for (const result of results as InferenceResult[])
+      if (typeof result?.requestId === "string") this.answer(result);
+  }
+
+  private answer(result: InferenceResult): void {
     // A duplicate (a redelivered task run again) finds no waiter: the first result answered.
-    const id = message.requestId.toLowerCase();
+    const id = result.requestId.toLowerCase();
     const waiter = this.results.get(id);
     if (!waiter) return;
     this.results.delete(id);
-    waiter(message as InferenceResult);
+    waiter(result);
   }
 
   private lost(connection: ChannelModel): void {

@@ -150,6 +150,14 @@ export type InferenceResult = z.infer<typeof resultSchema>;
 export const RESULT_MESSAGE_TYPE = "turnpike.result";
 
 /**
+ * AMQP `type` of a message that carries several results of one worker batch, all for the same
+ * answering gateway, as a JSON array of InferenceResult (AMQP messageId = the first one's
+ * requestId). Published to the result-batch queue (names().resultBatchQueue) and routed (BCC) to
+ * that gateway's queue: one enqueue, confirm and delivery per batch instead of per request.
+ */
+export const RESULT_BATCH_MESSAGE_TYPE = "turnpike.result-batch";
+
+/**
  * Broadcast by the collector (Redis pub/sub) once a result is durable. One message carries the
  * notices of one committed batch as a JSON array (a single object is read too).
  */

@@ -11,6 +11,7 @@ export function names(prefix: string) {
   const base = `turnpike.${prefix}`;
   const shared = {
     resultsQueue: `${base}.results`,
+    resultBatchQueue: `${base}.result-batches`,
     deadLetterQueue: `${base}.dead-letter`,
     deadTaskQueue: `${base}.dead-tasks`,
   };
@@ -27,6 +28,12 @@ export function names(prefix: string) {
       `^${escapeRegex(`${base}.model.${model}`)}(${escapeRegex(".tenant.")}[a-z0-9-]+)?$`,
     /** Durable quorum queue the collector consumes. */
     resultsQueue: shared.resultsQueue,
+    /**
+     * Durable quorum queue the collector also consumes: messages that carry several results of one
+     * worker batch (RESULT_BATCH_MESSAGE_TYPE). Its own queue so a collector that predates them never
+     * receives one (it would dead-letter it); they wait for a collector that reads them.
+     */
+    resultBatchQueue: shared.resultBatchQueue,
     /** Fanout exchange that receives dead letters of every model queue. */
     deadLetterExchange: `${base}.dlx`,
     /** Queue bound to the dead-letter exchange; a non-empty one is an alert. */

@@ -11,6 +11,7 @@ import type { ChannelModel, ConfirmChannel } from "amqplib";
 import { connectAmqp, publishJson } from "../../../runtime/shared/amqp.js";
 import {
   names,
+  RESULT_BATCH_MESSAGE_TYPE,
   type InferenceResult,
   type InferenceTask,
   type RouteStep,
@@ -110,29 +111,52 @@ export class BrokerClient {
     );
   }
 
-  /** Consumes the results queue until `count` results arrived (acking them) or the timeout passes. */
+  /**
+   * Consumes the results queue and the result-batch queue until `count` results arrived (acking
+   * the messages that carry them; a later one is left unacked, so it returns to its queue) or the
+   * timeout passes. A result-batch message counts as every result in it.
+   */
   async results(count: number, timeoutMs = 30_000): Promise<InferenceResult[]> {
     if (count === 0) return [];
     const channel = await this.connection.createChannel();
     const results: InferenceResult[] = [];
+    const n = names(this.prefix);
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(
           () => reject(new Error(`got ${results.length} of ${count} results in ${timeoutMs} ms`)),
           timeoutMs,
         );
-        void channel.consume(names(this.prefix).resultsQueue, (message) => {
-          if (!message) return;
-          results.push(JSON.parse(message.content.toString("utf8")) as InferenceResult);
-          channel.ack(message);
-          if (results.length >= count) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
+        for (const queue of [n.resultsQueue, n.resultBatchQueue]) {
+          // A consume still unanswered when the channel closes rejects: after resolve, harmlessly.
+          channel
+            .consume(queue, (message) => {
+              if (!message || results.length >= count) return;
+              results.push(...resultsIn(message));
+              channel.ack(message);
+              if (results.length >= count) {
+                clearTimeout(timer);
+                resolve();
+              }
+            })
+            .catch(reject);
+        }
       });
     } finally {
       await channel.close();
+    }
+    return results;
+  }
+
+  /** Takes every result waiting now in the results and result-batch queues. */
+  async waitingResults(): Promise<InferenceResult[]> {
+    const n = names(this.prefix);
+    const results: InferenceResult[] = [];
+    for (const queue of [n.resultsQueue, n.resultBatchQueue]) {
+      for (let message = await this.channel.get(queue, { noAck: true }); message; ) {
+        results.push(...resultsIn(message));
+        message = await this.channel.get(queue, { noAck: true });
+      }
     }
     return results;
   }
@@ -152,6 +176,14 @@ export class BrokerClient {
     await deleteLanes(this.prefix).catch(() => undefined);
     await this.connection.close().catch(() => undefined);
   }
+}
+
+/** The results a results-queue or result-batch message carries. */
+export function resultsIn(message: { content: Buffer; properties: { type?: unknown } }): InferenceResult[] {
+  const body = JSON.parse(message.content.toString("utf8")) as InferenceResult | InferenceResult[];
+  return message.properties.type === RESULT_BATCH_MESSAGE_TYPE
+    ? (body as InferenceResult[])
+    : [body as InferenceResult];
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes. */
