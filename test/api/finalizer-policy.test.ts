@@ -54,8 +54,16 @@ describe("the optional finalizer admission policy", () => {
     });
     await installCrds(plane.kubeconfig, plane.binDir);
     kubectl("apply", "--server-side", "-f", join(repoRoot, "config/admission/finalizer-policy.yaml"));
-    // The policy takes effect once the apiserver's own informer has it: wait for a dry run to show it.
-    for (let tries = 0; !create("probe", undefined, true).includes(FINALIZER); tries++) {
+    // The policy takes effect once the apiserver's own informer has it (and the CRD is served):
+    // wait for a dry run to show it.
+    const inEffect = () => {
+      try {
+        return create("probe", undefined, true).includes(FINALIZER);
+      } catch {
+        return false;
+      }
+    };
+    for (let tries = 0; !inEffect(); tries++) {
       if (tries > 100) throw new Error("the finalizer policy never took effect");
       await new Promise((resolve) => setTimeout(resolve, 200));
     }

@@ -3,69 +3,26 @@
 // queue, so the record and the quota settlement follow exactly once, even when the collector that
 // takes it dies between its commit and its ack.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startCollector, type Collector } from "../../runtime/collector/collector.js";
-import type { CollectorHooks } from "../../runtime/collector/result-consumer.js";
 import { names } from "../../runtime/shared/contracts/index.js";
-import { startWorker, type Worker } from "../../runtime/worker/worker.js";
-import { runtimeEnv } from "../harness/services.js";
 import { dropAmqpConnection } from "./helpers/broker-admin.js";
 import { waitFor } from "./helpers/collector-harness.js";
-import {
-  call,
-  gatewayFixture,
-  KEYS,
-  standardTenants,
-  type GatewayFixture,
-} from "./helpers/gateway-fixture.js";
-import { tinyModelUris, workerEnv } from "./helpers/worker-fixtures.js";
+import { call, KEYS, type GatewayFixture } from "./helpers/gateway-fixture.js";
+import { echoWithoutCollector, type EchoWithoutCollector } from "./helpers/echo-without-collector.js";
 
+let stack: EchoWithoutCollector;
 let fx: GatewayFixture;
-let worker: Worker;
-const collectors: Collector[] = [];
 
 beforeAll(async () => {
-  fx = await gatewayFixture({
-    config: {
-      models: [
-        {
-          name: "echo",
-          uri: tinyModelUris().echo,
-          inputs: [{ name: "x", datatype: "FP32", shape: [-1, 4] }],
-          outputs: [{ name: "y", datatype: "FP32", shape: [-1, 4] }],
-          tokens: { mode: "fixed", maxOutputTokens: 5, unitsPerRequest: 1 },
-          batching: { maxBatchSize: 8, maxDelayMs: 0 },
-        },
-      ],
-      tenants: [{ name: "acme", models: [] }],
-    },
-    tenants: standardTenants().filter((t) => t.name === "acme"),
-    queues: { echo: {} },
-    // No collector: nothing can be recorded while the answer is given.
-    collector: false,
-  });
-  worker = await startWorker({
-    env: workerEnv({ TURNPIKE_WORKER_ID: "direct" }),
-    config: fx.config,
-    model: "echo",
-  });
-  await worker.ready;
+  // No collector: nothing can be recorded while the answer is given.
+  stack = await echoWithoutCollector({ workerId: "direct", batching: { maxBatchSize: 8, maxDelayMs: 0 } });
+  fx = stack.fx;
 }, 120_000);
 
 afterAll(async () => {
-  for (const c of collectors.splice(0)) await c.close().catch(() => undefined);
-  await worker?.close();
-  await fx?.close();
+  await stack?.close();
 });
 
-async function collector(hooks?: CollectorHooks): Promise<Collector> {
-  const c = await startCollector({
-    env: { ...runtimeEnv(fx.schema), TURNPIKE_COLLECTOR_FLUSH_MS: "1" },
-    config: fx.config,
-    hooks,
-  });
-  collectors.push(c);
-  return c;
-}
+const collector = (hooks?: Parameters<EchoWithoutCollector["collector"]>[0]) => stack.collector(hooks);
 
 async function inferNow(values: number[]) {
   const res = await call(fx.url, "/v2/models/echo/infer", {
@@ -141,8 +98,7 @@ describe("synchronous answers straight from the worker", () => {
     const id = await inferNow([9, 10, 11, 12]);
     await waitFor("its record", async () => (await record(id)).length === 1);
     // Reconnected with a new queue: answers come straight from the worker again (no collector).
-    await c.close();
-    collectors.splice(collectors.indexOf(c), 1);
+    await stack.closeCollector(c);
     await waitFor("a direct answer again", async () => {
       const res = await call(fx.url, "/v2/models/echo/infer", {
         key: KEYS.acme,

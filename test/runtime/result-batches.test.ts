@@ -3,74 +3,34 @@
 // before any record exists; the collector records and charges each result exactly once, even when it
 // dies between its commit and its ack; a poison result in a batch is dead-lettered alone.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startCollector, type Collector } from "../../runtime/collector/collector.js";
-import type { CollectorHooks } from "../../runtime/collector/result-consumer.js";
 import {
   names,
   RESULT_BATCH_MESSAGE_TYPE,
   RESULT_MESSAGE_TYPE,
 } from "../../runtime/shared/contracts/index.js";
-import { startWorker, type Worker } from "../../runtime/worker/worker.js";
-import { runtimeEnv } from "../harness/services.js";
 import { waitFor } from "./helpers/collector-harness.js";
-import {
-  call,
-  gatewayFixture,
-  KEYS,
-  standardTenants,
-  type GatewayFixture,
-} from "./helpers/gateway-fixture.js";
-import { tinyModelUris, workerEnv } from "./helpers/worker-fixtures.js";
+import { call, KEYS, type GatewayFixture } from "./helpers/gateway-fixture.js";
+import { echoWithoutCollector, type EchoWithoutCollector } from "./helpers/echo-without-collector.js";
 
 const BATCH = 4;
+let stack: EchoWithoutCollector;
 let fx: GatewayFixture;
-let worker: Worker;
-const collectors: Collector[] = [];
 
 beforeAll(async () => {
-  fx = await gatewayFixture({
-    config: {
-      models: [
-        {
-          name: "echo",
-          uri: tinyModelUris().echo,
-          inputs: [{ name: "x", datatype: "FP32", shape: [-1, 4] }],
-          outputs: [{ name: "y", datatype: "FP32", shape: [-1, 4] }],
-          tokens: { mode: "fixed", maxOutputTokens: 5, unitsPerRequest: 1 },
-          // A batch runs only when full: BATCH requests sent together are one batch.
-          batching: { maxBatchSize: BATCH, maxDelayMs: 10_000 },
-        },
-      ],
-      tenants: [{ name: "acme", models: [] }],
-    },
-    tenants: standardTenants().filter((t) => t.name === "acme"),
-    queues: { echo: {} },
-    // No collector: every answer below comes straight from the worker's result batch.
-    collector: false,
+  // No collector: every answer comes straight from the worker's result batch. A batch runs only
+  // when full: BATCH requests sent together are one batch.
+  stack = await echoWithoutCollector({
+    workerId: "batches",
+    batching: { maxBatchSize: BATCH, maxDelayMs: 10_000 },
   });
-  worker = await startWorker({
-    env: workerEnv({ TURNPIKE_WORKER_ID: "batches" }),
-    config: fx.config,
-    model: "echo",
-  });
-  await worker.ready;
+  fx = stack.fx;
 }, 120_000);
 
 afterAll(async () => {
-  for (const c of collectors.splice(0)) await c.close().catch(() => undefined);
-  await worker?.close();
-  await fx?.close();
+  await stack?.close();
 });
 
-async function collector(hooks?: CollectorHooks): Promise<Collector> {
-  const c = await startCollector({
-    env: { ...runtimeEnv(fx.schema), TURNPIKE_COLLECTOR_FLUSH_MS: "1" },
-    config: fx.config,
-    hooks,
-  });
-  collectors.push(c);
-  return c;
-}
+const collector = (hooks?: Parameters<EchoWithoutCollector["collector"]>[0]) => stack.collector(hooks);
 
 /** BATCH synchronous requests at once; each answered with its own input. Returns their ids. */
 async function inferBatch(first: number): Promise<string[]> {
@@ -140,8 +100,7 @@ describe("results of one worker batch as one message", () => {
     const second = await collector();
     // Ready counts leave out deliveries not yet acknowledged: wait for what the collector settles last.
     await waitFor("every reservation settled", async () => (await fx.quota.usage("acme")).inFlight === 0);
-    await second.close();
-    collectors.splice(collectors.indexOf(second), 1);
+    await stack.closeCollector(second);
     expect(await waiting(n.resultBatchQueue)).toBe(0);
     expect(await waiting(n.resultsQueue)).toBe(0);
     const rows = await records(ids);
@@ -189,8 +148,7 @@ describe("results of one worker batch as one message", () => {
     expect(dead.properties).toMatchObject({ messageId: poison.requestId, type: RESULT_MESSAGE_TYPE });
     expect(dead.properties.headers).toMatchObject({ "x-turnpike-source-queue": n.resultBatchQueue });
     // A graceful close acknowledges what it recorded; anything unacknowledged would be ready again.
-    await c.close();
-    collectors.splice(collectors.indexOf(c), 1);
+    await stack.closeCollector(c);
     expect(await waiting(n.resultBatchQueue)).toBe(0);
   }, 60_000);
 });
