@@ -112,7 +112,7 @@ export function targets(r: Partial<BenchReport>): Target[] {
     if (single) {
       out.push({
         target: "p50 at 1 connection <= KServe's + 5 ms",
-        measured: `${single.turnpikeP50Ms} ms vs ${single.kserveP50Ms} ms (+${single.p50DifferenceMs} ms)`,
+        measured: `${single.turnpikeP50Ms} ms vs ${single.kserveP50Ms} ms (${single.p50DifferenceMs >= 0 ? "+" : ""}${single.p50DifferenceMs} ms)`,
         met: single.p50DifferenceMs <= 5,
       });
     }
