@@ -21,34 +21,22 @@
  */
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import { performance } from "node:perf_hooks";
-import {
-  names,
-  type InferenceResult,
-  type InferenceTask,
-  entryModel,
-  providerArguments,
-} from "../shared/contracts/index.js";
-import { EncodedBody, encodeTaskBody } from "../shared/task-body.js";
+import { names, type InferenceTask, providerArguments } from "../shared/contracts/index.js";
 import type { Logger } from "../shared/logger.js";
 import type { Metrics } from "../shared/metrics.js";
 import type { DecodedTensor } from "../shared/tensors.js";
 import { concatRows, splitRows } from "./batch-tensors.js";
 import { Batcher } from "./batcher.js";
 import type { FairClass } from "./fair-scheduler.js";
-import {
-  finishRequest,
-  padAxisOf,
-  prepareRequest,
-  type PreparedRequest,
-  type ServedModel,
-} from "./segment-runner.js";
+import { padAxisOf, prepareRequest, type PreparedRequest, type ServedModel } from "./segment-runner.js";
 import type { CancelCheck } from "./cancel-marks.js";
 import { Cancellations } from "./engines/llama/cancel-listener.js";
-import { MessageSettler, type FinishedResult } from "./message-settler.js";
+import { MessageSettler } from "./message-settler.js";
+import { publishOutcomes, type OutcomeContext } from "./batch-outcomes.js";
 import { runGeneration } from "./engines/llama/run-generation.js";
 import { toStepError } from "./step-error.js";
 import { TaskAdmission } from "./task-admission.js";
-import { cancelledResult, MalformedTaskError, nextTask, parseTask, succeededResult } from "./task-codec.js";
+import { cancelledResult, MalformedTaskError, parseTask } from "./task-codec.js";
 
 /** Options of a {@link ModelConsumer}. */
 export interface ConsumerOptions {
@@ -86,6 +74,7 @@ export class ModelConsumer {
   /** Generations running now (generative models). */
   private generating = 0;
   private readonly settler: MessageSettler;
+  private readonly outcomes: OutcomeContext;
   private readonly batcher: Batcher<Item>;
   /** Generations clients gave up on (generative models only). */
   private readonly cancellations = new Cancellations();
@@ -97,6 +86,7 @@ export class ModelConsumer {
     const { runner } = options.model;
     this.batchLimit = this.limits(runner.config.batching).maxBatchSize;
     this.settler = new MessageSettler(options);
+    this.outcomes = { ...options, settler: this.settler };
     this.admission = new TaskAdmission({
       classOf: options.classOf,
       hasRoom: (checking) => this.hasRoom(checking),
@@ -339,47 +329,24 @@ export class ModelConsumer {
     // Post-process on the next turn: by then the batcher has handed the next batch to the model
     // thread, so decoding and publishing this one overlap with its run. Tracked for drain.
     const post = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-      const timing = { inferMs, batchSize: items.length };
-      const checked = items.flatMap((item, i) => (item.cancelled ? [] : [i]));
-      // Final results of tasks with no cancellation check out leave together (publishResults);
-      // those that started before their check (a lone task on an idle model) once it answers.
-      this.publishBatchResults(items, perItem, timing, checked);
-      if (checked.length === items.length) return;
-      const unchecked = items.flatMap((item, i) => (item.cancelled ? [i] : []));
-      return Promise.all(
-        unchecked.map((i) =>
-          items[i]!.cancelled!.then(
-            (yes) => (yes ? "cancelled" : "run"),
-            (error: unknown) => ({ error }),
-          ),
-        ),
-      ).then((verdicts) => {
-        const run = unchecked.filter((i, k) => {
-          const verdict = verdicts[k]!;
-          const item = items[i]!;
-          if (verdict === "cancelled") this.skipCancelled(item.message, item.request.task);
-          else if (verdict !== "run") this.settler.requeue(item.message, verdict.error);
-          return verdict === "run";
-        });
-        this.publishBatchResults(items, perItem, timing, run);
+      const run = { inferMs, batchSize: items.length };
+      const ran = (item: Item, i: number) => ({ ...item, outputs: perItem[i]! });
+      // Final results leave together; a task that started before its cancellation check (a lone
+      // task on an idle model) once the check answers.
+      publishOutcomes(
+        this.outcomes,
+        items.flatMap((item, i) => (item.cancelled ? [] : [ran(item, i)])),
+        run,
+      );
+      items.forEach((item, i) => {
+        if (item.cancelled) {
+          this.unlessCancelled({ ...item, task: item.request.task }, () =>
+            publishOutcomes(this.outcomes, [ran(item, i)], run),
+          );
+        }
       });
     });
     this.settler.track(post);
-  }
-
-  /** Finishes the batch's requests at `indices`; their final results leave together. */
-  private publishBatchResults(
-    items: Item[],
-    perItem: DecodedTensor[][],
-    timing: { inferMs: number; batchSize: number },
-    indices: number[],
-  ): void {
-    const finished: FinishedResult[] = [];
-    try {
-      for (const i of indices) this.succeed(items[i]!, perItem[i]!, timing, finished);
-    } finally {
-      this.settler.publishResults(finished);
-    }
   }
 
   /**
@@ -416,45 +383,5 @@ export class ModelConsumer {
       });
     this.generating++;
     this.settler.track(running);
-  }
-
-  /** Publishes a request's outcome, or with `finished`, leaves a final result there for the caller to publish. */
-  private succeed(
-    item: Item,
-    outputs: DecodedTensor[],
-    run: { inferMs: number; batchSize: number },
-    finished?: FinishedResult[],
-  ): void {
-    const { model, prefix, metrics } = this.options;
-    const { task, segment } = item.request;
-    let queue: string;
-    let body: EncodedBody | InferenceResult;
-    let replyTo: string | undefined;
-    try {
-      const outcome = finishRequest(model, item.request, outputs, run);
-      metrics.tokensProcessed.inc(
-        { model: model.runner.config.name, tenant: task.tenant },
-        outcome.outputTokens,
-      );
-      const next = entryModel(segment.rest);
-      if (next) {
-        queue = names(prefix).modelQueue(next);
-        body = encodeTaskBody(
-          nextTask(task, segment.rest, outcome.outputs, outcome.outputTokens, outcome.timings),
-        );
-      } else {
-        queue = names(prefix).resultsQueue;
-        body = succeededResult(task, outcome.outputs, outcome.outputTokens, outcome.timings);
-        replyTo = task.replyTo;
-        if (finished) return void finished.push({ message: item.message, result: body, replyTo });
-      }
-    } catch (error) {
-      return this.settler.fail(
-        item.message,
-        task,
-        toStepError(error, "processor_error", "finishing the request"),
-      );
-    }
-    this.settler.publishThenAck(item.message, queue, body, task.requestId, undefined, replyTo);
   }
 }
