@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import yaml from "js-yaml";
+import { names } from "../../runtime/shared/contracts/index.js";
 import { createMetrics } from "../../runtime/shared/metrics.js";
 import { repoRoot } from "../harness/kube.js";
 
@@ -241,6 +242,27 @@ describe("coverage of the issue's list", () => {
       expect(rule.labels?.severity, rule.alert).toMatch(/^(info|warning|critical)$/);
       expect(rule.annotations?.summary, rule.alert).toBeTruthy();
       expect(rule.for, rule.alert).toMatch(/^\d+m$/);
+    }
+  });
+
+  it("the results backlog alert and panel watch every queue the collector consumes, and no other", () => {
+    const n = names("demo");
+    const backlog = [
+      ...ruleQueries(rules).filter((q) => q.where === "rule TurnpikeResultsBacklog"),
+      ...dashboardQueries(dashboard).filter((q) =>
+        /rabbitmq_queue_messages\{queue=~?"[^"]*result/.test(q.expr),
+      ),
+    ];
+    expect(backlog).toHaveLength(2);
+    for (const query of backlog) {
+      // The queue matcher as Prometheus reads it: an anchored regex (=~) or an exact name (=).
+      const [, op, value] = /queue(=~?)"([^"]*)"/.exec(query.expr)!;
+      const pattern = value!.replaceAll("$namespace", "demo");
+      const matches = (queue: string) =>
+        op === "=~" ? new RegExp(`^(?:${pattern})$`).test(queue) : queue === pattern;
+      const consumed = [n.resultsQueue, n.resultBatchQueue];
+      expect(consumed.filter(matches), query.where).toEqual(consumed);
+      expect(matches(n.deadLetterQueue), query.where).toBe(false);
     }
   });
 
