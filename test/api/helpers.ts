@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { load, loadAll } from "js-yaml";
 
 import { kubectl, repoRoot, type KubectlResult } from "../harness/kube.js";
+import { recordRunName } from "../harness/run-names.js";
 
 export type Manifest = Record<string, unknown> & {
   kind: string;
@@ -19,7 +20,9 @@ export const API_VERSION = "turnpike.dev/v1alpha1";
 
 /** A namespace name unique to this test run and file. */
 export function uniqueNamespace(prefix: string): string {
-  return `${prefix}-${randomBytes(4).toString("hex")}`;
+  const name = `${prefix}-${randomBytes(4).toString("hex")}`;
+  recordRunName(name);
+  return name;
 }
 
 /** Every YAML document of every file in samples/ and samples/shadow/, with the file it came from. */

@@ -2,15 +2,20 @@
  * Vitest global setup: starts the real services and one throwaway control plane per run, installs
  * crds/, and hands the kubeconfig to every test file through `provide` (see setup-env.ts).
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { installCrds, kedaCrdDir, startControlPlane, type ControlPlane } from "../../hack/control-plane.js";
-import { ensureServices } from "./services.js";
+import { deleteRunLeftovers } from "./run-names.js";
+import { ensureServices, serviceUrls } from "./services.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
     kubeconfig: string;
     kubeBinDir: string;
     auditLog: string;
+    runNamesFile: string;
   }
 }
 
@@ -30,7 +35,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("kubeconfig", plane.kubeconfig);
   project.provide("kubeBinDir", plane.binDir);
   project.provide("auditLog", plane.auditLog);
+  const namesDir = mkdtempSync(join(tmpdir(), "turnpike-run-names-"));
+  const runNamesFile = join(namesDir, "names");
+  project.provide("runNamesFile", runNamesFile);
   return async () => {
     await plane?.stop();
+    // After every file: what a test's own clean-up missed would otherwise stay in the broker for good.
+    const deleted = await deleteRunLeftovers(runNamesFile, serviceUrls()).catch(() => 0);
+    if (deleted > 0) process.stderr.write(`[harness] deleted ${deleted} broker objects the tests left\n`);
+    rmSync(namesDir, { recursive: true, force: true });
   };
 }

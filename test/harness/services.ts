@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import { recordRunName } from "./run-names.js";
 
 /** Where the real backing services of the tests answer. */
 export interface ServiceUrls {
@@ -74,7 +75,9 @@ export function uniqueName(prefix: string): string {
       .replace(/[^a-z0-9-]+/g, "-")
       .slice(0, 40 - 1 - suffix.length)
       .replace(/^-+|-+$/g, "") || "t";
-  return `${head}-${suffix}`;
+  const name = `${head}-${suffix}`;
+  recordRunName(name);
+  return name;
 }
 
 let running: Promise<void> | undefined;
