@@ -163,7 +163,7 @@ async function gatewayIn(
     const at = (q: number) => round(sorted[Math.floor(sorted.length * q)]!, 2);
     const mean = round(values.reduce((a, b) => a + b, 0) / values.length, 2);
     say(
-      `[${side.root}] gateway in, ${values.length} requests ${what}: p50 ${at(0.5)} p90 ${at(0.9)} mean ${mean} ms`,
+      `[${side.root}] gateway in, ${values.length} requests ${what}: p25 ${at(0.25)} p50 ${at(0.5)} p90 ${at(0.9)} mean ${mean} ms`,
     );
   }
 }
