@@ -31,6 +31,9 @@ export class LimitHeadroom {
     const room = this.rooms.get(key);
     const until = now + Math.max(0, ttlMs);
     if (room) {
+      // A new window: what was let through in the last one and never counted (a request whose
+      // connection dropped before its limits ran) no longer takes room.
+      if (now >= room.until) room.outstanding = 0;
       room.remaining = remaining;
       room.until = until;
       return;

@@ -41,6 +41,17 @@ describe("LimitHeadroom", () => {
     expect(room.take(KEYS, 0)).toBe(true);
   });
 
+  it("forgets requests never counted once their window has ended", () => {
+    const room = new LimitHeadroom();
+    for (const key of KEYS) room.observe(key, 1, 1_000, 0);
+    expect(room.take(KEYS, 0)).toBe(true); // its connection drops: never counted, never settled
+    expect(room.take(KEYS, 10)).toBe(false);
+    for (const key of KEYS) room.observe(key, 5, 1_000, 1_000); // counted in the next window
+    expect(room.take(KEYS, 1_001)).toBe(true);
+    for (let n = 0; n < 4; n++) expect(room.take(KEYS, 1_001)).toBe(true);
+    expect(room.take(KEYS, 1_001)).toBe(false);
+  });
+
   it("needs room on every key of the request", () => {
     const room = new LimitHeadroom();
     room.observe(KEYS[0]!, 5, 60_000, 0);
