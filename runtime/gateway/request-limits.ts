@@ -10,15 +10,10 @@
  * released again. Whatever happens before that (a broken body, a media type refused, a cache
  * lookup) runs the limits first, so an over-limit request still gets 429 whatever its body, and
  * every request counts once.
- *
- * A larger infer body gets the same round trip less while this gateway's last count of each of its
- * keys left room for it (limit-headroom.ts): a caller that was at its limit, or whose keys this
- * gateway has not counted in the current window, is still refused before its body is read.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { GatewayContext } from "./context.js";
 import { ApiError, errorHandler } from "./errors.js";
-import { LimitHeadroom } from "./limit-headroom.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -51,52 +46,30 @@ export function requestLimits(api: FastifyInstance, ctx: GatewayContext): void {
     max > 0
       ? api.createRateLimit({ max, timeWindow: env.TURNPIKE_RATE_LIMIT_WINDOW_MS, keyGenerator: key })
       : undefined;
-  const ipKey = (r: FastifyRequest) => `ip:${r.ip}`;
-  const tenantKey = (r: FastifyRequest) => `tenant:${r.tenant}`;
-  const perIp = limit(env.TURNPIKE_RATE_LIMIT_PER_IP, ipKey);
-  const perTenant = limit(env.TURNPIKE_RATE_LIMIT_PER_TENANT, tenantKey);
-  const headroom = new LimitHeadroom();
-  const keysOf = (r: FastifyRequest) => [...(perIp ? [ipKey(r)] : []), ...(perTenant ? [tenantKey(r)] : [])];
-  const check = (limiter: Limiter, request: FastifyRequest, what: string, key: string) =>
-    enforce(limiter, request, what, (remaining, ttlMs) =>
-      headroom.observe(key, remaining, ttlMs, Date.now()),
-    );
+  const perIp = limit(env.TURNPIKE_RATE_LIMIT_PER_IP, (r) => `ip:${r.ip}`);
+  const perTenant = limit(env.TURNPIKE_RATE_LIMIT_PER_TENANT, (r) => `tenant:${r.tenant}`);
   // Both limits in one round trip, the IP's refusal first (a request the IP limit refuses then
   // also counts against its tenant's limit).
   const both = async (request: FastifyRequest) => {
     const [ip, tenant] = await Promise.allSettled([
-      perIp && check(perIp, request, "client IP", ipKey(request)),
-      perTenant && check(perTenant, request, "tenant", tenantKey(request)),
+      perIp && enforce(perIp, request, "client IP"),
+      perTenant && enforce(perTenant, request, "tenant"),
     ]);
     if (ip.status === "rejected") throw ip.reason;
     if (tenant.status === "rejected") throw tenant.reason;
   };
-  /** The limits of `request`, to be counted later; its keys' room holds it until they are. */
-  const later = (request: FastifyRequest, keys: string[]) =>
-    deferred(() => both(request).finally(() => headroom.settle(keys)));
 
   api.addHook("onRequest", async (request) => {
     const known = ctx.authenticator.knownTenantOf(request.headers);
     if (known !== undefined) {
       request.tenant = known;
-      if ((perIp || perTenant) && request.routeOptions.config?.deferLimits) {
-        const keys = keysOf(request);
-        if (smallBody(request)) {
-          headroom.hold(keys);
-          request.deferredLimits = later(request, keys);
-          return;
-        }
-        if (headroom.take(keys, Date.now())) {
-          request.deferredLimits = later(request, keys);
-          return;
-        }
-      }
-      await both(request);
+      if ((perIp || perTenant) && deferrable(request)) request.deferredLimits = deferred(() => both(request));
+      else await both(request);
       return;
     }
-    if (perIp) await check(perIp, request, "client IP", ipKey(request));
+    if (perIp) await enforce(perIp, request, "client IP");
     request.tenant = await ctx.authenticator.tenantOf(request.headers);
-    if (perTenant) await check(perTenant, request, "tenant", tenantKey(request));
+    if (perTenant) await enforce(perTenant, request, "tenant");
   });
 
   // An error before the deferred limits ran (a body that does not parse, a refused media type, a
@@ -117,8 +90,9 @@ export function requestLimits(api: FastifyInstance, ctx: GatewayContext): void {
   });
 }
 
-/** A request whose small body is announced by its Content-Length. */
-function smallBody(request: FastifyRequest): boolean {
+/** An infer request whose small body is announced by its Content-Length. */
+function deferrable(request: FastifyRequest): boolean {
+  if (!request.routeOptions.config?.deferLimits) return false;
   if (request.headers["transfer-encoding"] !== undefined) return false;
   const length = Number(request.headers["content-length"]);
   return Number.isInteger(length) && length >= 0 && length <= DEFERRED_LIMITS_MAX_BYTES;
@@ -134,20 +108,10 @@ function deferred(run: () => Promise<void>): DeferredLimits {
   };
 }
 
-/**
- * Applies a request-rate limiter; over it, 429 rate_limited with Retry-After and X-RateLimit-*.
- * `counted` hears what the count left of the window (requests, ms).
- */
-async function enforce(
-  limiter: Limiter,
-  request: FastifyRequest,
-  what: string,
-  counted: (remaining: number, ttlMs: number) => void,
-): Promise<void> {
+/** Applies a request-rate limiter; over it, 429 rate_limited with Retry-After and X-RateLimit-*. */
+async function enforce(limiter: Limiter, request: FastifyRequest, what: string): Promise<void> {
   const result = await limiter(request);
-  if (result.isAllowed) return;
-  counted(result.remaining, result.ttl);
-  if (!result.isExceeded) return;
+  if (result.isAllowed || !result.isExceeded) return;
   throw new ApiError(
     "rate_limited",
     `too many requests from this ${what}; retry in ${result.ttlInSeconds} s`,

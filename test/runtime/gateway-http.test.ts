@@ -334,15 +334,14 @@ describe("request-rate limits", () => {
     expect(await fx.redis.exists(tenantKeys(fx.prefix, "limited").idempotency("over-the-limit-1"))).toBe(0);
   });
 
-  it("lets a large infer body through before its count only while the last count left room, and counts each once", async () => {
+  it("counts each large infer body's limits once, and at the limit refuses it before reading it", async () => {
     const limitedGateway = await fx.another({ TURNPIKE_RATE_LIMIT_PER_TENANT: "4" });
     // A window of its own: earlier tests count against acme too.
     const counters = () => fx.redis.keys(`tp:${fx.prefix}:ratelimit:*tenant:acme`);
     for (const key of await counters()) await fx.redis.del(key);
     // Resolves the key and counts it once (3 requests left in the window).
     expect((await call(limitedGateway.url, "/v2/models/echo", { key: KEYS.acme })).status).toBe(200);
-    // Over DEFERRED_LIMITS_MAX_BYTES: within the room the limits go with the reservation; once the
-    // last count left none, the limits go first and refuse before the body is read.
+    // Over DEFERRED_LIMITS_MAX_BYTES: the limits go first, before the body is read.
     const large = JSON.stringify({
       inputs: [{ name: "x", datatype: "FP32", shape: [1, 3], data: [1, 2, 3] }],
     });
