@@ -4,7 +4,7 @@
  * runtime, in alternating runs, so a change and what it replaced meet the same moment of a shared
  * machine. Reports latency and CPU ms per request of each process.
  *
- *   npx tsx bench/ocr-compare.ts --roots=/path/to/before,. [--seconds=8] [--rounds=3] [--connections=1] [--timeline=40] [--gateway-in=200]
+ *   npx tsx bench/ocr-compare.ts --roots=/path/to/before,. [--seconds=8] [--rounds=3] [--connections=1] [--timeline=40] [--gateway-in=200] [--accept-in=200]
  *
  * --timeline=N sends N requests one at a time to each side first and splits each one's latency by
  * its record's timestamps (same host clock, 1 ms resolution; p50/p90/p99/max/mean): client send -> the gateway's
@@ -14,7 +14,8 @@
  *
  * --gateway-in=N first sends N requests per side, alternating, that the gateway refuses (404, no
  * such model) once the body is read and parsed: the client-side time of everything before the
- * queue, at sub-millisecond resolution.
+ * queue, at sub-millisecond resolution. --accept-in=N the same with requests it accepts
+ * (`Prefer: respond-async`, 202 once the limits, the reservation and the durable publish are done).
  *
  * A root may carry environment for its roles after `?` (`--roots=.,.?TURNPIKE_COLLECTOR_FLUSH_MS=0`);
  * BENCH_NICE_<ROLE>=n there lowers that role's CPU priority (e.g. BENCH_NICE_COLLECTOR=10).
@@ -26,7 +27,7 @@
 import { loadavg, setPriority } from "node:os";
 import { renderLinePng } from "../test/fixtures/text-line.js";
 import { runLoad } from "./lib/autocannon.js";
-import { BENCH_LINE, installInterruptHandler, onInterrupt, say } from "./lib/env.js";
+import { BENCH_LINE, installInterruptHandler, onInterrupt, say, sleep } from "./lib/env.js";
 import { cpuWindow, type ChildHandle, type CpuMeter } from "./lib/processes.js";
 import { runtimeMeter } from "./lib/runtime-meter.js";
 import { round } from "./lib/stats.js";
@@ -125,27 +126,44 @@ async function timeline(side: Side, body: unknown, headers: Record<string, strin
  * Each is refused with 404 once its body is in and parsed (HTTP, rate limit, key, body), so the
  * queues and the model are out of it.
  */
-async function gatewayIn(sides: Side[], body: unknown, headers: Record<string, string>, count: number) {
+async function gatewayIn(
+  sides: Side[],
+  body: unknown,
+  headers: Record<string, string>,
+  count: number,
+  accepted = false,
+) {
   const text = JSON.stringify(body);
   const times = new Map<Side, number[]>(sides.map((s) => [s, []]));
+  const [path, status, what] = accepted
+    ? ["ocr", 202, "accepted (202, respond-async: limits, reservation, durable publish)"]
+    : ["no-such-model", 404, "refused after the body (404)"];
   for (let i = 0; i < count; i++) {
     for (const side of i % 2 ? [...sides].reverse() : sides) {
       const start = performance.now();
-      const response = await fetch(`${side.gateway.url}/v2/models/no-such-model/infer`, {
+      const response = await fetch(`${side.gateway.url}/v2/models/${path}/infer`, {
         method: "POST",
-        headers: { "content-type": "application/json", ...headers },
+        headers: {
+          "content-type": "application/json",
+          ...headers,
+          ...(accepted ? { prefer: "respond-async" } : {}),
+        },
         body: text,
       });
       await response.arrayBuffer();
-      if (response.status !== 404) throw new Error(`expected 404 from ${side.root}, got ${response.status}`);
+      if (response.status !== status)
+        throw new Error(`expected ${status} from ${side.root}, got ${response.status}`);
       times.get(side)!.push(performance.now() - start);
+      // An accepted request runs in the worker: let it finish before the next side's request.
+      if (accepted) await sleep(40);
     }
   }
   for (const [side, values] of times) {
     const sorted = [...values].sort((a, b) => a - b);
     const at = (q: number) => round(sorted[Math.floor(sorted.length * q)]!, 2);
+    const mean = round(values.reduce((a, b) => a + b, 0) / values.length, 2);
     say(
-      `[${side.root}] gateway in, ${values.length} requests refused after the body (404): p50 ${at(0.5)} p90 ${at(0.9)} ms`,
+      `[${side.root}] gateway in, ${values.length} requests ${what}: p25 ${at(0.25)} p50 ${at(0.5)} p90 ${at(0.9)} mean ${mean} ms`,
     );
   }
 }
@@ -168,6 +186,8 @@ async function main(): Promise<void> {
     }
     const refused = Number(arg("gateway-in", "0"));
     if (refused > 0) await gatewayIn(sides, body, headers, refused);
+    const accepted = Number(arg("accept-in", "0"));
+    if (accepted > 0) await gatewayIn(sides, body, headers, accepted, true);
     const sequential = Number(arg("timeline", "0"));
     for (const side of sequential > 0 ? sides : []) await timeline(side, body, headers, sequential);
     for (let r = 0; r < rounds; r++) {

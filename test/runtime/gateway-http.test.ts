@@ -333,4 +333,34 @@ describe("request-rate limits", () => {
     }
     expect(await fx.redis.exists(tenantKeys(fx.prefix, "limited").idempotency("over-the-limit-1"))).toBe(0);
   });
+
+  it("counts each large infer body's limits once, and at the limit refuses it before reading it", async () => {
+    const limitedGateway = await fx.another({ TURNPIKE_RATE_LIMIT_PER_TENANT: "4" });
+    // A window of its own: earlier tests count against acme too.
+    const counters = () => fx.redis.keys(`tp:${fx.prefix}:ratelimit:*tenant:acme`);
+    for (const key of await counters()) await fx.redis.del(key);
+    // Resolves the key and counts it once (3 requests left in the window).
+    expect((await call(limitedGateway.url, "/v2/models/echo", { key: KEYS.acme })).status).toBe(200);
+    // Over DEFERRED_LIMITS_MAX_BYTES: the limits go first, before the body is read.
+    const large = JSON.stringify({
+      inputs: [{ name: "x", datatype: "FP32", shape: [1, 3], data: [1, 2, 3] }],
+    });
+    const body = large + " ".repeat(20 * 1024);
+    const inFlightBefore = (await fx.quota.usage("acme")).inFlight;
+    const statuses: number[] = [];
+    for (let n = 0; n < 5; n++) {
+      const answer = await call(limitedGateway.url, "/v2/models/echo/infer", {
+        key: KEYS.acme,
+        body,
+        headers: { prefer: "respond-async", "content-type": "application/json" },
+      });
+      statuses.push(answer.status);
+      if (answer.status === 429) expect(await errorOf(answer)).toMatchObject({ code: "rate_limited" });
+    }
+    expect(statuses).toEqual([202, 202, 202, 429, 429]);
+    expect((await fx.quota.usage("acme")).inFlight).toBe(inFlightBefore + 3);
+    const [counter, ...others] = await counters();
+    expect(others).toEqual([]);
+    expect(Number(await fx.redis.get(counter!))).toBe(6);
+  });
 });
