@@ -19,6 +19,7 @@
  *   running (a lone task for an idle model starts while its check is out; if it was cancelled, its
  *   outputs are dropped and it ends the same way).
  */
+import { markStage, tracing } from "../shared/stage-trace.js";
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import { performance } from "node:perf_hooks";
 import { names, type InferenceTask, providerArguments } from "../shared/contracts/index.js";
@@ -212,6 +213,7 @@ export class ModelConsumer {
     let task: InferenceTask;
     try {
       task = parseTask(message.content);
+      markStage(task.requestId, "w.delivered");
     } catch (error) {
       if (error instanceof MalformedTaskError) return this.settler.fail(message, error.task, error);
       return this.settler.requeue(message, error);
@@ -258,6 +260,7 @@ export class ModelConsumer {
       );
     }
     log.debug({ requestId: task.requestId, rows: request.rows }, "request waiting for a batch");
+    markStage(task.requestId, "w.batched");
     this.batcher.add({ message, request, cancelled });
   }
 
@@ -289,6 +292,7 @@ export class ModelConsumer {
     const { runner } = model;
     let perItem: DecodedTensor[][];
     const started = performance.now();
+    if (tracing) for (const item of items) markStage(item.request.task.requestId, "w.run");
     try {
       const feeds = runner.tensors.inputs.map((input) =>
         concatRows(

@@ -11,6 +11,7 @@
  * round trip before the model; its outcome waits for the check, and if it was cancelled its
  * outputs are dropped and it ends `cancelled` all the same (only the model's time is lost).
  */
+import { markStage } from "../shared/stage-trace.js";
 import type { ConsumeMessage } from "amqplib";
 import type { InferenceTask } from "../shared/contracts/index.js";
 import type { CancelCheck } from "./cancel-marks.js";
@@ -98,6 +99,7 @@ export class TaskAdmission {
    * out of turn, for tasks received while stopping.
    */
   accept({ message, task }: Received): void {
+    markStage(task.requestId, "w.accepted");
     const header = Number(message.properties.headers?.[ENQUEUED_AT_HEADER]);
     const enqueuedAt = Number.isFinite(header) && header > 0 ? header : task.submittedAt;
     const queuedMs = Math.max(0, Date.now() - enqueuedAt);
