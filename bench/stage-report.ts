@@ -151,7 +151,7 @@ for (const run of runs) {
     .slice(0, 4);
   for (const [w, ms] of worst) {
     console.log(
-      `  window ${(w / 10).toFixed(1)} s (${ms.length} req): ` +
+      `  window ${(w / 10).toFixed(1)} s (at ${Math.round(start + w * 100)}, ${ms.length} req): ` +
         STEPS.map(([f, t]) => `${t.slice(2)} ${mean(ms, f, t).toFixed(1)}`).join(", "),
     );
   }
