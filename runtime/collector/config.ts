@@ -13,6 +13,12 @@ export const collectorEnvSchema = commonEnvSchema.extend({
    * per request one at a time).
    */
   TURNPIKE_COLLECTOR_FLUSH_MS: z.coerce.number().int().min(0).max(60_000).default(50),
+  /**
+   * The collector process's nice value (0-19; 0 = as the other roles). It records and settles after
+   * the answer, so on a shared host its bursts (a flush's parse, commit and settles every
+   * FLUSH_MS) wait for the answer path instead of delaying it (bench/README.md "Eighth round").
+   */
+  TURNPIKE_COLLECTOR_NICE: z.coerce.number().int().min(0).max(19).default(10),
   /** How long a graceful close may spend flushing before it gives up (unacked results are redelivered). */
   TURNPIKE_COLLECTOR_CLOSE_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(15_000),
 });

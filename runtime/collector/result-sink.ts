@@ -5,6 +5,7 @@
  * -> count. The caller acknowledges the messages only afterwards,
  * so a crash anywhere in here redelivers the batch and every step is repeated harmlessly.
  */
+import { markStage, tracing } from "../shared/stage-trace.js";
 import type { Redis } from "ioredis";
 import { names, tenantKeys, type CompletionNotice, type InferenceResult } from "../shared/contracts/index.js";
 import { chargedTokens } from "../shared/db/charged-tokens.js";
@@ -61,7 +62,9 @@ export class ResultSink {
   async process(results: InferenceResult[], signal: AbortSignal): Promise<SinkOutcome> {
     const { recorded, poison, outcome } = await this.record(results, signal);
     if (recorded.length > 0) {
+      if (tracing) for (const r of recorded) markStage(r.requestId, "c.settle");
       await this.settle(recorded, outcome.stored, signal);
+      if (tracing) for (const r of recorded) markStage(r.requestId, "c.settled");
       await this.storeInCache(recorded);
       await this.notify(recorded, outcome.stored, signal);
       this.count(recorded, outcome.inserted);

@@ -26,6 +26,7 @@ import type { TaskPublisher } from "./publisher.js";
 import type { RequestStates } from "./request-state.js";
 import { cachedResult } from "./result-cache.js";
 import { TenantBacklog } from "./tenant-backlog.js";
+import { markStage } from "../shared/stage-trace.js";
 
 /** A validated request ready to enqueue. */
 export interface Submission {
@@ -171,6 +172,7 @@ export class Submitter {
         this.backlog.admit(this.deps.config(), s),
       ]);
       reserved = reservation.status === "fulfilled" && reservation.value.ok;
+      markStage(s.requestId, "g.redis");
       if (limits.status === "rejected") throw limits.reason;
       if (marked.status === "rejected") throw marked.reason;
       if (reservation.status === "rejected") throw reservation.reason;

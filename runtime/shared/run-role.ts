@@ -4,6 +4,7 @@
  */
 import { existsSync, writeFileSync } from "node:fs";
 import { logger } from "./logger.js";
+import { traceStagesOf } from "./stage-trace.js";
 
 /**
  * Where a failed start is explained for whoever watches the pod: the kubelet's termination message
@@ -43,6 +44,7 @@ export interface RunningRole {
 
 export async function runRole(role: string, start: () => Promise<RunningRole>): Promise<void> {
   const log = logger(`${role}-main`);
+  traceStagesOf(role);
   try {
     const running = await start();
     const shutdown = (signal: string) => {

@@ -19,6 +19,7 @@
  *   running (a lone task for an idle model starts while its check is out; if it was cancelled, its
  *   outputs are dropped and it ends the same way).
  */
+import { markStage, tracing } from "../shared/stage-trace.js";
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import { performance } from "node:perf_hooks";
 import { names, type InferenceTask, providerArguments } from "../shared/contracts/index.js";
@@ -32,7 +33,7 @@ import { padAxisOf, prepareRequest, type PreparedRequest, type ServedModel } fro
 import type { CancelCheck } from "./cancel-marks.js";
 import { Cancellations } from "./engines/llama/cancel-listener.js";
 import { MessageSettler } from "./message-settler.js";
-import { publishOutcomes, type OutcomeContext } from "./batch-outcomes.js";
+import { publishOutcomes, type OutcomeContext, type RanRequest } from "./batch-outcomes.js";
 import { runGeneration } from "./engines/llama/run-generation.js";
 import { toStepError } from "./step-error.js";
 import { TaskAdmission } from "./task-admission.js";
@@ -96,7 +97,7 @@ export class ModelConsumer {
         options.onAccepted?.(task);
       },
       run: ({ message, task }, queuedMs, cancelled) => this.run(message, task, queuedMs, cancelled),
-      idle: () => !runner.generator && this.batcher.idle,
+      startsBeforeCheck: () => !runner.generator,
       skip: ({ message, task }) => this.skipCancelled(message, task),
       requeue: (message, error) => this.settler.requeue(message, error),
     });
@@ -212,6 +213,7 @@ export class ModelConsumer {
     let task: InferenceTask;
     try {
       task = parseTask(message.content);
+      markStage(task.requestId, "w.delivered");
     } catch (error) {
       if (error instanceof MalformedTaskError) return this.settler.fail(message, error.task, error);
       return this.settler.requeue(message, error);
@@ -258,6 +260,7 @@ export class ModelConsumer {
       );
     }
     log.debug({ requestId: task.requestId, rows: request.rows }, "request waiting for a batch");
+    markStage(task.requestId, "w.batched");
     this.batcher.add({ message, request, cancelled });
   }
 
@@ -289,6 +292,7 @@ export class ModelConsumer {
     const { runner } = model;
     let perItem: DecodedTensor[][];
     const started = performance.now();
+    if (tracing) for (const item of items) markStage(item.request.task.requestId, "w.run");
     try {
       const feeds = runner.tensors.inputs.map((input) =>
         concatRows(
@@ -328,23 +332,20 @@ export class ModelConsumer {
     metrics.batchSize.observe({ model: runner.config.name }, items.length);
     // Post-process on the next turn: by then the batcher has handed the next batch to the model
     // thread, so decoding and publishing this one overlap with its run. Tracked for drain.
-    const post = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+    const post = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
       const run = { inferMs, batchSize: items.length };
-      const ran = (item: Item, i: number) => ({ ...item, outputs: perItem[i]! });
-      // Final results leave together; a task that started before its cancellation check (a lone
-      // task on an idle model) once the check answers.
-      publishOutcomes(
-        this.outcomes,
-        items.flatMap((item, i) => (item.cancelled ? [] : [ran(item, i)])),
-        run,
-      );
+      // Tasks that started before their cancellation check wait for it here (most were answered
+      // while the batch ran), so the batch's final results still leave together: cancelled ones end
+      // cancelled, a failed check requeues its task.
+      const checks = await Promise.allSettled(items.map((item) => item.cancelled ?? false));
+      const go: RanRequest[] = [];
       items.forEach((item, i) => {
-        if (item.cancelled) {
-          this.unlessCancelled({ ...item, task: item.request.task }, () =>
-            publishOutcomes(this.outcomes, [ran(item, i)], run),
-          );
-        }
+        const check = checks[i]!;
+        if (check.status === "rejected") this.settler.requeue(item.message, check.reason);
+        else if (check.value) this.skipCancelled(item.message, item.request.task);
+        else go.push({ ...item, outputs: perItem[i]! });
       });
+      publishOutcomes(this.outcomes, go, run);
     });
     this.settler.track(post);
   }

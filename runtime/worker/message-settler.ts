@@ -10,6 +10,7 @@
  * path"). Anything else, e.g. a task finished while an earlier delivery still waits in admission
  * or runs, is acked alone at once: holding it back would keep its prefetch slot taken.
  */
+import { markStage, tracing } from "../shared/stage-trace.js";
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import {
   names,
@@ -119,6 +120,7 @@ export class MessageSettler {
       ...(replyTo ? { type: RESULT_MESSAGE_TYPE } : {}),
     })
       .then(() => {
+        markStage(requestId, "w.confirmed");
         onConfirmed?.();
         this.settle(message, () => this.ackSoon(message));
       })
@@ -139,6 +141,7 @@ export class MessageSettler {
    * once the message that carries its result is confirmed, or requeued with the others if not.
    */
   publishResults(finished: FinishedResult[]): void {
+    if (tracing) for (const one of finished) markStage(one.result.requestId, "w.publish");
     const groups = new Map<string | undefined, FinishedResult[]>();
     for (const one of finished) {
       const group = groups.get(one.replyTo);
@@ -180,6 +183,7 @@ export class MessageSettler {
       type: RESULT_BATCH_MESSAGE_TYPE,
     })
       .then(() => {
+        if (tracing) for (const c of chunk) markStage(c.one.result.requestId, "w.confirmed");
         for (const message of messages) this.settle(message, () => this.ackSoon(message));
       })
       .catch(async (error: unknown) => {

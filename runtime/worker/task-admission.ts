@@ -6,11 +6,14 @@
  *
  * Accepting a task measures its queue wait and asks whether its tenant cancelled it (DELETE
  * /v1/requests/{id}; asked here, where every task is accepted, whatever queue it came from): a
- * cancelled task is skipped without running. A lone task for an idle model (nothing else waiting or
- * being checked) starts while its check is out, so one request at a time does not wait for a Redis
- * round trip before the model; its outcome waits for the check, and if it was cancelled its
- * outputs are dropped and it ends `cancelled` all the same (only the model's time is lost).
+ * cancelled task is skipped without running. A task of a batched model starts while its check is
+ * out, so no request waits for a Redis round trip before the model (at a moderate rate that wait was
+ * on most requests' path: bench/README.md "Eighth round"); its outcome waits for the check, and if
+ * it was cancelled its outputs are dropped and it ends `cancelled` all the same (only its row of a
+ * batch is lost). Tasks reach the model in the order they are accepted either way. A generation
+ * (long, holds a sequence) is checked first.
  */
+import { markStage } from "../shared/stage-trace.js";
 import type { ConsumeMessage } from "amqplib";
 import type { InferenceTask } from "../shared/contracts/index.js";
 import type { CancelCheck } from "./cancel-marks.js";
@@ -39,8 +42,8 @@ export interface TaskAdmissionOptions {
    * skip it; a rejection: requeue it, as `requeue`).
    */
   run: (received: Received, queuedMs: number, cancelled?: Promise<boolean>) => void;
-  /** Whether the model is idle with nothing waiting, so a lone task may start before its check. */
-  idle?: () => boolean;
+  /** Whether a task may start before its check is answered (a batched model; not a generation). */
+  startsBeforeCheck?: () => boolean;
   /** Ends a task its tenant cancelled, without running it. */
   skip: (received: Received) => void;
   /** Gives a message back to its queue (the cancellation check itself failed). */
@@ -98,13 +101,15 @@ export class TaskAdmission {
    * out of turn, for tasks received while stopping.
    */
   accept({ message, task }: Received): void {
+    markStage(task.requestId, "w.accepted");
     const header = Number(message.properties.headers?.[ENQUEUED_AT_HEADER]);
     const enqueuedAt = Number.isFinite(header) && header > 0 ? header : task.submittedAt;
     const queuedMs = Math.max(0, Date.now() - enqueuedAt);
     this.options.onAccepted(task, queuedMs);
     const check = this.options.cancelCheck;
     if (!check) return this.options.run({ message, task }, queuedMs);
-    if (this.fair.size === 0 && this.checking.size === 0 && this.options.idle?.()) {
+    // Not while earlier tasks wait for their checks: this one would start ahead of them.
+    if (this.checking.size === 0 && this.options.startsBeforeCheck?.()) {
       let answer!: { resolve: (yes: boolean) => void; reject: (error: unknown) => void };
       const cancelled = new Promise<boolean>((resolve, reject) => (answer = { resolve, reject }));
       cancelled.catch(() => undefined); // the run's outcome waits for it and handles a rejection

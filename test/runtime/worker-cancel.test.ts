@@ -69,7 +69,7 @@ afterAll(async () => {
 });
 
 describe("cancelled tasks in the worker", () => {
-  it("answers a cancelled task `cancelled` without running it, and runs the others", async () => {
+  it("answers a cancelled task `cancelled` with no outputs and no charge, and runs the others", async () => {
     const route = routeFor(config, "add")!.route;
     const cancelled = fx.makeTask({ kind: "model", name: "add" }, route, [x], { inputTokens: 3 });
     const kept = fx.makeTask({ kind: "model", name: "add" }, route, [x], { inputTokens: 3 });
@@ -92,6 +92,31 @@ describe("cancelled tasks in the worker", () => {
     expect(chargedTokens(skipped)).toBe(0);
     expect(results.get(kept.requestId)).toMatchObject({ status: "succeeded", inputTokens: 3 });
     expect(results.get(foreign.requestId)).toMatchObject({ status: "succeeded" });
+    expect(await broker.depth(`turnpike.${prefix}.model.add`)).toBe(0);
+  });
+
+  it("ends cancelled tasks that start in a busy model's batches before their checks answer", async () => {
+    // Published at once, most are accepted while the model is busy: each starts in a batch while
+    // its check is out, and its outcome waits for the check.
+    const route = routeFor(config, "add")!.route;
+    const tasks = Array.from({ length: 10 }, () =>
+      fx.makeTask({ kind: "model", name: "add" }, route, [x], { inputTokens: 3 }),
+    );
+    const cancelledIds = new Set([tasks[1]!.requestId, tasks[4]!.requestId, tasks[8]!.requestId]);
+    for (const id of cancelledIds) await cancel("acme", id);
+    await Promise.all(tasks.map((task) => broker.publishTask("add", task)));
+
+    const results = byId(await broker.results(tasks.length));
+    for (const task of tasks) {
+      const result = results.get(task.requestId)!;
+      if (cancelledIds.has(task.requestId)) {
+        expect(result).toMatchObject({ status: "cancelled", inputTokens: 0, outputTokens: 0, steps: [] });
+        expect(result.outputs).toBeUndefined();
+        expect(chargedTokens(result)).toBe(0);
+      } else {
+        expect(result).toMatchObject({ status: "succeeded", inputTokens: 3 });
+      }
+    }
     expect(await broker.depth(`turnpike.${prefix}.model.add`)).toBe(0);
   });
 

@@ -7,6 +7,7 @@
  * message only costs the fast answer, since the result and its record travel the durable way
  * (collector, PostgreSQL) and waiters fall back to the collector's completion notice.
  */
+import { markStage } from "../../shared/stage-trace.js";
 import { randomUUID } from "node:crypto";
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import { connectAmqp } from "../../shared/amqp.js";
@@ -150,6 +151,7 @@ export class StreamHub {
     const id = result.requestId.toLowerCase();
     const waiter = this.results.get(id);
     if (!waiter) return;
+    markStage(id, "g.result");
     this.results.delete(id);
     waiter(result);
   }

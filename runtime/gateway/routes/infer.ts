@@ -46,6 +46,7 @@ import {
 import { versionOf } from "../oip/model-metadata.js";
 import { outcomeOf } from "../oip/model-stats.js";
 import { checkRunnable, resolveTarget, versionedPaths } from "./models.js";
+import { markStage, now, tracing } from "../../shared/stage-trace.js";
 
 /** What an RFC 7240 Prefer header asks for. */
 export interface Preference {
@@ -90,6 +91,7 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
           ctx.config().pipelines.some((p) => p.name === request.params.name);
         const target = known ? request.params.name : "unknown";
         const seconds = reply.elapsedTime / 1000;
+        if (tracing) markStage(String(reply.getHeader("x-request-id") ?? ""), "g.done");
         ctx.metrics.requests.inc({ target, code: String(reply.statusCode) });
         ctx.metrics.requestDuration.observe(
           { target, mode: reply.statusCode === 202 ? "async" : "sync" },
@@ -103,6 +105,7 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
       },
     },
     async (request, reply) => {
+      const enteredAt = tracing ? now() : 0;
       const config = ctx.config();
       const { name, version } = request.params;
       const tenant = request.tenant;
@@ -166,6 +169,11 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
       let direct = replyTo ? ctx.replies.awaitResult(requestId) : undefined;
       let waiter = sync ? ctx.completions.wait(requestId) : undefined;
       const submittedAt = Date.now();
+      if (tracing) {
+        markStage(requestId, "g.arrived", enteredAt - reply.elapsedTime);
+        markStage(requestId, "g.handler", enteredAt);
+        markStage(requestId, "g.submit");
+      }
       let outcome;
       try {
         outcome = await ctx.submitter.submit({
@@ -190,6 +198,7 @@ function inferRoute(app: FastifyInstance, ctx: GatewayContext, path: string): vo
         direct?.cancel();
         throw error;
       }
+      markStage(outcome.requestId, "g.confirmed");
       reply.header("x-request-id", outcome.requestId);
       if (outcome.cached) {
         // A hit: answered now from the cached outputs; the collector records the same result.
@@ -308,6 +317,7 @@ function answerFinal(
   parsed: { clientId?: string; outputs?: string[]; binary?: (name: string) => boolean; version?: string },
 ) {
   const record = state.record;
+  markStage(record.id, "g.send");
   if (record.status === "succeeded") {
     const { outputs, ...rest } = toOipResponse(record, {
       clientId: parsed.clientId,
