@@ -8,6 +8,7 @@
  */
 import { Capability } from "pepr";
 import { modelToGroupVersionKind, type KubernetesObject } from "kubernetes-fluent-client";
+import { WatchPhase } from "kubernetes-fluent-client/dist/fluent/shared-types.js";
 import type { Logger } from "../runtime/shared/logger.js";
 import { InferenceModel, Pipeline, TenantQuota } from "./api/index.js";
 import type { Controller } from "./controller.js";
@@ -79,12 +80,22 @@ export function turnpikeCapability(
     const gvk = modelToGroupVersionKind(model.name);
     When(model, gvk)
       .IsCreatedOrUpdated()
-      .Reconcile((object) => onEvent(kind, object, false));
-    When(model, gvk)
-      .IsDeleted()
-      .Reconcile((object) => onEvent(kind, object, true));
+      .Reconcile((object, phase) => onEvent(kind, object, phase === WatchPhase.Deleted));
+    // Pepr opens one watch per binding: a second binding for deletions would have the apiserver
+    // send, and the operator decode, every event of the kind once more. Pepr's bindings take every
+    // phase ("*", its Event.ANY, which When() has no selector for): this one takes them all.
+    everyPhase(capability.bindings.at(-1));
   }
   // Worker Deployments (their status decides the owner's readiness) are watched by the
   // operator's WatchCache, which enqueues the owner itself (Controller.childChanged).
   return capability;
+}
+
+/** Pepr's Event.ANY (its enums are not exported): a binding with it receives every watch phase. */
+const ANY_EVENT = "*";
+
+/** Widens a Reconcile binding, which When() restricts to some phases, to every phase. */
+function everyPhase(binding: { event: string } | undefined): void {
+  if (!binding) throw new Error("no Pepr binding to widen");
+  binding.event = ANY_EVENT;
 }

@@ -286,7 +286,8 @@ export class Controller {
    * spec is the one an earlier event already brought (same generation), or its status already
    * reports (observedGeneration), or that only echoes the operator's own write (its finalizer, its
    * status), needs its status looked at at most: the reconciler decides from what it reads whether
-   * that is really all (ReconcileHint).
+   * that is really all (ReconcileHint). The echo of the operator's own write, once its answer is in
+   * (WatchCache.isOwnWrite), needs no reconcile at all.
    */
   objectChanged(kind: string, object: KubernetesObject): void {
     const { namespace, name, generation, deletionTimestamp } = object.metadata ?? {};
@@ -298,11 +299,11 @@ export class Controller {
       if (deletionTimestamp) this.#modelGenerations.delete(key);
       else if (generation !== undefined) this.#modelGenerations.set(key, generation);
       const observed = (object as { status?: { observedGeneration?: number } }).status?.observedGeneration;
-      statusOnly =
-        !deletionTimestamp &&
-        (seen === generation ||
-          observed === generation ||
-          !!this.#options.resources?.isOwnWrite?.(OWN_KINDS.InferenceModel, object));
+      const ownWrite = !!this.#options.resources?.isOwnWrite?.(OWN_KINDS.InferenceModel, object);
+      // The very version the operator wrote (its finalizer, its status), whose answer the writing
+      // reconcile already went on from: nothing in it is news. Any other write is a newer version.
+      if (ownWrite && !deletionTimestamp && seen === generation) return;
+      statusOnly = !deletionTimestamp && (seen === generation || observed === generation || ownWrite);
     }
     this.enqueue(kind, namespace, name, statusOnly);
   }

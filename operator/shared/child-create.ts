@@ -48,28 +48,62 @@ export async function createChild(
 
 const createdEntry = (entry: V1ManagedFieldsEntry) =>
   entry.manager === APPLY_MANAGER && entry.operation === "Update" && !entry.subresource;
+const appliedEntry = (entry: V1ManagedFieldsEntry) =>
+  entry.manager === APPLY_MANAGER && entry.operation === "Apply" && !entry.subresource;
 
-/** The managed fields with the create's entry made the apply's own; undefined when there is none (pure). */
-export function handedOver(entries: V1ManagedFieldsEntry[] | undefined): V1ManagedFieldsEntry[] | undefined {
-  if (!entries?.some(createdEntry)) return undefined;
-  // With an apply entry already there (a relabel that lost a race), two entries of one manager and
-  // operation would result: left as it is; the create's entry then keeps sharing its fields.
-  if (entries.some((e) => e.manager === APPLY_MANAGER && e.operation === "Apply" && !e.subresource)) {
-    return undefined;
+/** The union of two managed-field sets (FieldsV1: nested `f:`/`k:`/`v:`/`i:` keys, `.` leaves). */
+export function fieldsUnion(a: unknown, b: unknown): object {
+  const left = (a ?? {}) as Record<string, unknown>;
+  const right = (b ?? {}) as Record<string, unknown>;
+  const merged: Record<string, unknown> = { ...left };
+  for (const [key, value] of Object.entries(right)) {
+    merged[key] = key in left ? fieldsUnion(left[key], value) : value;
   }
-  return entries.map((e) => (createdEntry(e) ? { ...e, operation: "Apply" } : e));
+  return merged;
 }
 
 /**
- * Before applying to `live`: relabels the fields this operator's create recorded as the apply's.
- * The resourceVersion test makes a concurrent writer's entry safe: the relabel then fails and the
- * apply goes ahead (the next one tries again).
+ * The managed fields with the create's entry made the apply's own (pure); undefined when there is
+ * nothing to hand over. When the apply has an entry already (a relabel that lost a race to another
+ * write, after which the apply went ahead), the create's fields join the apply's entry and the
+ * create's entry goes: otherwise it would keep sharing those fields, and the apply could never
+ * prune them.
  */
-export async function handOverCreatedFields(kind: ChildKind, live: KubernetesObject): Promise<void> {
+export function handedOver(entries: V1ManagedFieldsEntry[] | undefined): V1ManagedFieldsEntry[] | undefined {
+  const created = entries?.find(createdEntry);
+  if (!entries || !created) return undefined;
+  const applied = entries.find(appliedEntry);
+  if (!applied) return entries.map((e) => (e === created ? { ...e, operation: "Apply" } : e));
+  // Field sets of two API versions do not merge: left as they are (the operator writes one version).
+  if (applied.apiVersion !== created.apiVersion) return undefined;
+  return entries
+    .filter((e) => e !== created)
+    .map((e) => (e === applied ? { ...e, fieldsV1: fieldsUnion(applied.fieldsV1, created.fieldsV1) } : e));
+}
+
+/**
+ * Whether a child carries both the create's entry and the apply's (a hand-over that lost its race):
+ * repaired even when the child needs no apply, from what the cache shows (no extra GET).
+ */
+export function needsFieldRepair(live: KubernetesObject | undefined): boolean {
+  const entries = live?.metadata?.managedFields ?? [];
+  return entries.some(createdEntry) && entries.some(appliedEntry);
+}
+
+/**
+ * Before applying to `live` (or to repair it): hands the fields this operator's create recorded
+ * over to the apply. The resourceVersion test makes a concurrent writer's entry safe: the patch then
+ * fails and the caller goes ahead (a later reconcile repairs it from the cache: needsFieldRepair).
+ * Returns the patched child, or undefined when nothing was written.
+ */
+export async function handOverCreatedFields(
+  kind: ChildKind,
+  live: KubernetesObject,
+): Promise<KubernetesObject | undefined> {
   const entries = handedOver(live.metadata?.managedFields);
-  if (!entries) return;
+  if (!entries) return undefined;
   const { namespace, name, resourceVersion } = live.metadata!;
-  await K8s(GenericKind, { kindOverride: kind, namespace, name })
+  return await K8s(GenericKind, { kindOverride: kind, namespace, name })
     .Patch([
       { op: "test", path: "/metadata/resourceVersion", value: resourceVersion },
       { op: "replace", path: "/metadata/managedFields", value: entries },

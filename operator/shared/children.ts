@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { GenericKind, GroupVersionKind } from "kubernetes-fluent-client";
-import { createChild, handOverCreatedFields } from "./child-create.js";
+import { createChild, handOverCreatedFields, needsFieldRepair } from "./child-create.js";
 import { apiChildReader, childClient, type ChildReader } from "./child-reader.js";
 import { describeError, httpStatusOf } from "./errors.js";
 import { DESIRED_HASH, LABELS } from "./labels.js";
@@ -126,6 +126,9 @@ export async function applyChildren(
       wanted.add(id);
       const live = await reader.get(kind, namespace, child.metadata!.name!);
       if (live?.metadata?.annotations?.[DESIRED_HASH] === child.metadata?.annotations?.[DESIRED_HASH]) {
+        // A hand-over that lost its race left the create's entry next to the apply's: repair it.
+        const repaired = needsFieldRepair(live) ? await handOverCreatedFields(kind, live!) : undefined;
+        if (repaired) reader.applied(kind, repaired);
         outcome.unchanged.push(id);
         return;
       }

@@ -10,14 +10,24 @@ import { InferenceModel } from "../../operator/api/index.js";
 import { loadOperatorEnv } from "../../operator/config.js";
 import { Controller } from "../../operator/controller.js";
 import { INFERENCE_MODEL_KIND } from "../../operator/shared/names.js";
+import { apiChildReader, type ChildReader } from "../../operator/shared/child-reader.js";
 import { plainSettings } from "./helpers/im-fixtures.js";
 
 let controller: Controller | undefined;
 afterEach(async () => controller?.stop());
 
+/** Which resourceVersions count as the operator's own writes (what WatchCache.isOwnWrite tells). */
+const ownVersions = new Set<string>();
+
 function recording() {
   const runs: { name: string; statusOnly: boolean }[] = [];
+  ownVersions.clear();
+  const resources: ChildReader = {
+    ...apiChildReader,
+    isOwnWrite: (_kind, object) => ownVersions.has(object.metadata?.resourceVersion ?? ""),
+  };
   controller = new Controller({
+    resources,
     env: loadOperatorEnv({}),
     settings: plainSettings,
     kinds: [
@@ -35,10 +45,10 @@ function recording() {
   return { controller, runs };
 }
 
-const model = (generation: number, observedGeneration?: number): KubernetesObject =>
+const model = (generation: number, observedGeneration?: number, resourceVersion?: string): KubernetesObject =>
   ({
     kind: INFERENCE_MODEL_KIND,
-    metadata: { namespace: "ns", name: "m", generation },
+    metadata: { namespace: "ns", name: "m", generation, resourceVersion },
     ...(observedGeneration === undefined ? {} : { status: { observedGeneration } }),
   }) as KubernetesObject;
 
@@ -82,5 +92,21 @@ describe("Controller reconcile hints", () => {
     controller.childChanged("Deployment", "update", deployment(2));
     await controller.idle();
     expect(runs.map((r) => r.statusOnly)).toEqual([false, false]);
+  });
+
+  it("runs nothing for the echo of the operator's own write, but does for a newer version", async () => {
+    const { controller, runs } = recording();
+    controller.objectChanged(INFERENCE_MODEL_KIND, model(1, undefined, "10"));
+    await controller.idle();
+    ownVersions.add("11"); // e.g. its finalizer patch
+    controller.objectChanged(INFERENCE_MODEL_KIND, model(1, undefined, "11"));
+    await controller.idle();
+    controller.objectChanged(INFERENCE_MODEL_KIND, model(1, 1, "12")); // someone else's write
+    await controller.idle();
+    ownVersions.add("14");
+    // An own write that brings a generation not seen before is still reconciled.
+    controller.objectChanged(INFERENCE_MODEL_KIND, model(2, 1, "14"));
+    await controller.idle();
+    expect(runs).toHaveLength(3);
   });
 });
