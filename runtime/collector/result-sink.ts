@@ -178,8 +178,11 @@ export class ResultSink {
         pipeline.publish(this.channel, message);
         // One ZREM per backlog (tenant and model), not one per result.
         const backlogs = new Map<string, string[]>();
+        const keysOf = new Map<string, ReturnType<typeof tenantKeys>>();
         for (const r of results) {
-          const key = tenantKeys(this.deps.prefix, r.tenant).backlog(r.target.name);
+          let keys = keysOf.get(r.tenant);
+          if (!keys) keysOf.set(r.tenant, (keys = tenantKeys(this.deps.prefix, r.tenant)));
+          const key = keys.backlog(r.target.name);
           const ids = backlogs.get(key);
           if (ids) ids.push(r.requestId);
           else backlogs.set(key, [r.requestId]);
