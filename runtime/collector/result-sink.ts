@@ -17,7 +17,10 @@ import { ResultCacheStore } from "../shared/result-cache-store.js";
 
 /** The slice of QuotaStore (runtime/shared/quota) the collector needs. */
 export interface QuotaSettler {
-  settle(tenant: string, requestId: string, actualTokens: number): Promise<"settled" | "already" | "unknown">;
+  settleMany(
+    tenant: string,
+    settlements: { requestId: string; actualTokens: number }[],
+  ): Promise<("settled" | "already" | "unknown")[]>;
 }
 
 export interface ResultSinkDeps {
@@ -113,18 +116,26 @@ export class ResultSink {
    */
   private async settle(results: InferenceResult[], stored: Map<string, StoredOutcome>, signal: AbortSignal) {
     const { quota, log } = this.deps;
-    const outcomes = await Promise.all(
-      results.map((r) => {
-        const tokens = stored.get(r.requestId.toLowerCase())?.chargedTokens ?? chargedTokens(r);
-        return retryUntilDone(
-          "settling a quota reservation",
-          () => quota.settle(r.tenant, r.requestId, tokens),
+    // One settleMany per tenant (its keys share one hash slot): a few script calls per batch, not one per result.
+    const byTenant = new Map<string, { requestId: string; actualTokens: number }[]>();
+    for (const r of results) {
+      const tokens = stored.get(r.requestId.toLowerCase())?.chargedTokens ?? chargedTokens(r);
+      let list = byTenant.get(r.tenant);
+      if (!list) byTenant.set(r.tenant, (list = []));
+      list.push({ requestId: r.requestId, actualTokens: tokens });
+    }
+    const unknown: string[] = [];
+    await Promise.all(
+      [...byTenant].map(async ([tenant, settlements]) => {
+        const outcomes = await retryUntilDone(
+          "settling quota reservations",
+          () => quota.settleMany(tenant, settlements),
           log,
           signal,
         );
+        outcomes.forEach((o, i) => o === "unknown" && unknown.push(settlements[i]!.requestId));
       }),
     );
-    const unknown = results.filter((_, i) => outcomes[i] === "unknown").map((r) => r.requestId);
     // "unknown": no reservation (expired after two days, or a tenant removed meanwhile). Nothing to
     // refund; the record is still the truth about what the request consumed.
     if (unknown.length > 0)
@@ -168,9 +179,18 @@ export class ResultSink {
       async () => {
         const pipeline = redis.pipeline();
         pipeline.publish(this.channel, message);
+        // One ZREM per backlog (tenant and model), not one per result.
+        const backlogs = new Map<string, string[]>();
+        const keysOf = new Map<string, ReturnType<typeof tenantKeys>>();
         for (const r of results) {
-          pipeline.zrem(tenantKeys(this.deps.prefix, r.tenant).backlog(r.target.name), r.requestId);
+          let keys = keysOf.get(r.tenant);
+          if (!keys) keysOf.set(r.tenant, (keys = tenantKeys(this.deps.prefix, r.tenant)));
+          const key = keys.backlog(r.target.name);
+          const ids = backlogs.get(key);
+          if (ids) ids.push(r.requestId);
+          else backlogs.set(key, [r.requestId]);
         }
+        for (const [key, ids] of backlogs) pipeline.zrem(key, ...ids);
         const replies = (await pipeline.exec()) ?? [];
         const failed = replies.find(([error]) => error);
         if (failed?.[0]) throw failed[0];

@@ -64,20 +64,46 @@ export class CancelMarks implements CancelCheck {
           CHECK_TIMEOUT_MS,
         );
       });
-      const pipeline = this.redis.pipeline();
-      for (const check of checks) pipeline.exists(check.key);
-      const replies = await Promise.race([pipeline.exec(), timeout]);
-      checks.forEach((check, i) => {
-        const [error, found] = replies?.[i] ?? [new Error("no reply")];
-        if (error) this.warn(error);
-        check.resolve(!error && found === 1);
-      });
+      const found = await Promise.race([this.lookUp(checks.map((c) => c.key)), timeout]);
+      checks.forEach((check, i) => check.resolve(found[i] === true));
     } catch (err) {
       this.warn(err);
       for (const check of checks) check.resolve(false);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Which of `keys` exist. One EXISTS per tenant (its keys share a hash slot) counts the tenant's
+   * markers; almost always none, and then that one command answers for all of them. Only a tenant
+   * with a marker among its keys is asked key by key, in a second round trip.
+   */
+  private async lookUp(keys: string[]): Promise<boolean[]> {
+    const byTag = new Map<string, number[]>();
+    keys.forEach((key, i) => {
+      const tag = key.slice(0, key.indexOf("}") + 1);
+      const list = byTag.get(tag);
+      if (list) list.push(i);
+      else byTag.set(tag, [i]);
+    });
+    const groups = [...byTag.values()];
+    const counts = this.redis.pipeline();
+    for (const group of groups) counts.exists(...group.map((i) => keys[i]!));
+    const found = new Array<boolean>(keys.length).fill(false);
+    const marked: number[] = [];
+    ((await counts.exec()) ?? []).forEach(([error, count], g) => {
+      if (error) throw error;
+      if (count !== 0) marked.push(...groups[g]!);
+    });
+    if (marked.length === 0) return found;
+    const each = this.redis.pipeline();
+    for (const i of marked) each.exists(keys[i]!);
+    ((await each.exec()) ?? []).forEach(([error, count], j) => {
+      if (error) throw error;
+      found[marked[j]!] = count === 1;
+    });
+    return found;
   }
 
   private warn(err: unknown): void {

@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { names, tenantKeys } from "../contracts/index.js";
-import { FINISH_LUA, RESERVE_LUA, SET_API_KEYS_LUA } from "./scripts.js";
+import { FINISH_LUA, FINISH_MANY_LUA, RESERVE_LUA, SET_API_KEYS_LUA } from "./scripts.js";
 import {
   QUOTA_LIMIT_NAMES,
   QUOTA_TTL_SECONDS,
@@ -72,10 +72,13 @@ type ScriptReply = [string, ...(string | number)[]];
 interface QuotaCommands {
   turnpikeReserve(...args: (string | number)[]): Promise<ScriptReply>;
   turnpikeFinish(...args: (string | number)[]): Promise<string>;
+  turnpikeFinishMany(numberOfKeys: number, ...args: (string | number)[]): Promise<string[]>;
   turnpikeSetApiKeys(...args: string[]): Promise<number>;
 }
 
 const DEFAULT_IN_FLIGHT_MAX_AGE_MS = 6 * 3_600_000;
+/** Reservations per settleMany script call: bounds how long one call holds Redis (~10 commands each). */
+const SETTLE_CHUNK = 128;
 
 /** Quota state of every tenant of one installation prefix. */
 export class QuotaStore {
@@ -91,6 +94,8 @@ export class QuotaStore {
     // defineCommand is idempotent per client; EVALSHA with an EVAL fallback after SCRIPT FLUSH.
     redis.defineCommand("turnpikeReserve", { numberOfKeys: 7, lua: RESERVE_LUA });
     redis.defineCommand("turnpikeFinish", { numberOfKeys: 6, lua: FINISH_LUA });
+    // Its key count varies with the batch: given as the first argument of each call.
+    redis.defineCommand("turnpikeFinishMany", { lua: FINISH_MANY_LUA });
     redis.defineCommand("turnpikeSetApiKeys", { numberOfKeys: 1, lua: SET_API_KEYS_LUA });
     this.redis = redis as Redis & QuotaCommands;
   }
@@ -196,6 +201,82 @@ export class QuotaStore {
       | "settled"
       | "already"
       | "unknown";
+  }
+
+  /**
+   * settle for many requests of one tenant: the reservations are read in one pipelined round trip
+   * and settled by one script call per SETTLE_CHUNK of them, each by the same rules as settle (same
+   * script body), so the outcome of every request is the one settle would give it. Results in order.
+   */
+  async settleMany(
+    tenant: string,
+    settlements: { requestId: string; actualTokens: number }[],
+  ): Promise<("settled" | "already" | "unknown")[]> {
+    for (const { requestId, actualTokens } of settlements) {
+      if (!Number.isFinite(actualTokens) || actualTokens < 0) {
+        throw new Error(
+          `settle ${requestId}: actualTokens must be a non-negative number, got ${actualTokens}`,
+        );
+      }
+    }
+    const out: ("settled" | "already" | "unknown")[] = [];
+    for (let i = 0; i < settlements.length; i += SETTLE_CHUNK) {
+      out.push(...(await this.settleChunk(tenant, settlements.slice(i, i + SETTLE_CHUNK))));
+    }
+    return out;
+  }
+
+  private async settleChunk(tenant: string, settlements: { requestId: string; actualTokens: number }[]) {
+    const keys = tenantKeys(this.prefix, tenant);
+    const out = new Array<"settled" | "already" | "unknown">(settlements.length);
+    let pending = settlements.map((s, index) => ({ ...s, index }));
+    for (let attempt = 0; attempt < 3 && pending.length > 0; attempt++) {
+      const read = this.redis.pipeline();
+      for (const s of pending) {
+        read.hmget(keys.reservation(s.requestId), "state", "dayKey", "minuteKey", "requestsKey", "monthKey");
+      }
+      const replies = (await read.exec()) ?? [];
+      const scriptKeys: string[] = [];
+      const scriptArgs: (string | number)[] = [];
+      const sent: typeof pending = [];
+      pending.forEach((s, i) => {
+        const [error, fields] = replies[i] ?? [new Error("no reply")];
+        if (error) throw error;
+        const [state, dayKey, minuteKey, requestsKey, monthKey] = fields as (string | null)[];
+        if (state === null || state === undefined) {
+          out[s.index] = "unknown";
+          return;
+        }
+        const resKey = keys.reservation(s.requestId);
+        // Same keys as finish() passes; the script re-checks them against the reservation atomically.
+        scriptKeys.push(
+          resKey,
+          dayKey ?? "",
+          minuteKey ?? "",
+          requestsKey ?? "",
+          keys.inFlight,
+          monthKey ?? keys.limits,
+        );
+        scriptArgs.push(s.requestId, Math.round(s.actualTokens));
+        sent.push(s);
+      });
+      if (sent.length === 0) return out;
+      const results = await this.redis.turnpikeFinishMany(
+        scriptKeys.length,
+        ...scriptKeys,
+        "settle",
+        ...scriptArgs,
+      );
+      pending = sent.filter((s, i) => {
+        const result = results[i];
+        if (result === "mismatch") return true;
+        out[s.index] = result as "settled" | "already" | "unknown";
+        return false;
+      });
+    }
+    if (pending.length > 0)
+      throw new Error(`settle ${pending[0]!.requestId}: the reservation kept changing under us`);
+    return out;
   }
 
   /** Refunds a reservation entirely (the request never ran, e.g. its queue was full). Idempotent. */

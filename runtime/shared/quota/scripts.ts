@@ -79,34 +79,26 @@ redis.call('EXPIRE', resKey, ARGV[7])
 return {'ok'}
 `;
 
-/**
- * finish (settle or release) — KEYS: reservation, tokensDay, tokensMinute, requestsMinute, inFlight,
- * tokensMonth (any key of the tenant when the reservation predates the month window: then unused).
- * ARGV: mode ("settle" | "release"), requestId, actualTokens.
- * Returns "settled" | "released" | "already" | "unknown" | "mismatch" (KEYS are not the windows the
- * reservation charged; the caller re-reads and retries). A settle after a release charges: the
- * request ran after all.
- */
-export const FINISH_LUA = `
-local resKey, dayKey, minKey, reqKey, inflightKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local mode = ARGV[1]
-local requestId = ARGV[2]
+// The settle/release logic of one reservation, shared by FINISH_LUA and FINISH_MANY_LUA so both
+// apply exactly the same rules. K: that reservation's six keys in FINISH_LUA's KEYS order.
+const FINISH_ONE = `local function finishOne(K, mode, requestId, actual)
+local resKey, dayKey, minKey, reqKey, inflightKey = K[1], K[2], K[3], K[4], K[5]
 
 local r = redis.call('HMGET', resKey, 'state', 'tokens', 'dayKey', 'minuteKey', 'requestsKey', 'monthKey')
 if not r[1] then return 'unknown' end
 local released = mode == 'settle' and r[1] == 'released'
 if r[1] ~= 'reserved' and not released then return 'already' end
 if r[3] ~= dayKey or r[4] ~= minKey or r[5] ~= reqKey then return 'mismatch' end
-if r[6] and r[6] ~= KEYS[6] then return 'mismatch' end
+if r[6] and r[6] ~= K[6] then return 'mismatch' end
 -- The token windows this reservation charged (a reservation made before the month window: no month).
 local tokenKeys = {dayKey, minKey}
-if r[6] then table.insert(tokenKeys, KEYS[6]) end
+if r[6] then table.insert(tokenKeys, K[6]) end
 
 local reserved = tonumber(r[2])
 local charged = 0
 if mode == 'settle' then
   -- Charging more than was reserved could push a window past its limit: cap at the reservation.
-  charged = math.max(0, math.min(tonumber(ARGV[3]), reserved))
+  charged = math.max(0, math.min(tonumber(actual), reserved))
 end
 
 -- A result for a released reservation: the gateway gave up on a publish whose confirm never came,
@@ -117,7 +109,7 @@ if released then
     if charged > 0 and redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, charged) end
   end
   if redis.call('EXISTS', reqKey) == 1 then redis.call('INCR', reqKey) end
-  redis.call('HSET', resKey, 'state', 'settled', 'charged', charged, 'actual', ARGV[3])
+  redis.call('HSET', resKey, 'state', 'settled', 'charged', charged, 'actual', actual)
   return 'settled'
 end
 
@@ -134,8 +126,36 @@ redis.call('ZREM', inflightKey, requestId)
 
 local state = 'settled'
 if mode == 'release' then state = 'released' end
-redis.call('HSET', resKey, 'state', state, 'charged', charged, 'actual', ARGV[3])
+redis.call('HSET', resKey, 'state', state, 'charged', charged, 'actual', actual)
 return state
+end
+`;
+
+/**
+ * finish (settle or release) — KEYS: reservation, tokensDay, tokensMinute, requestsMinute, inFlight,
+ * tokensMonth (any key of the tenant when the reservation predates the month window: then unused).
+ * ARGV: mode ("settle" | "release"), requestId, actualTokens.
+ * Returns "settled" | "released" | "already" | "unknown" | "mismatch" (KEYS are not the windows the
+ * reservation charged; the caller re-reads and retries). A settle after a release charges: the
+ * request ran after all.
+ */
+export const FINISH_LUA = `${FINISH_ONE}
+return finishOne(KEYS, ARGV[1], ARGV[2], ARGV[3])
+`;
+
+/**
+ * finishMany — FINISH_LUA for several reservations of one tenant in one call (one hash slot: every
+ * key carries the tenant's hash tag). KEYS: six per reservation, in FINISH_LUA's order. ARGV: mode,
+ * then requestId and actualTokens per reservation. Returns one FINISH_LUA reply per reservation, in
+ * order; each is decided exactly as FINISH_LUA would decide it alone.
+ */
+export const FINISH_MANY_LUA = `${FINISH_ONE}
+local out = {}
+for i = 0, #KEYS / 6 - 1 do
+  local k = {KEYS[i * 6 + 1], KEYS[i * 6 + 2], KEYS[i * 6 + 3], KEYS[i * 6 + 4], KEYS[i * 6 + 5], KEYS[i * 6 + 6]}
+  out[i + 1] = finishOne(k, ARGV[1], ARGV[i * 2 + 2], ARGV[i * 2 + 3])
+end
+return out
 `;
 
 /**
