@@ -19,12 +19,10 @@ import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import ort from "onnxruntime-node";
 import { batchedSessionOptions, sessionOptions } from "../runtime/worker/engines/onnx/model-runner.js";
-import { SpinChoice } from "../runtime/worker/engines/onnx/spin-choice.js";
 import { ocrModelPaths } from "../runtime/worker/tasks/ocr/ocr-models.js";
 import { arg } from "./lib/compare-sides.js";
 import { repoRoot, sleep } from "./lib/env.js";
-import { round, summarize } from "./lib/stats.js";
-import { renderTable } from "./lib/table.js";
+import { printSessionRuns, workerChoiceRunner } from "./lib/session-runs.js";
 
 const batch = Number(arg("batch", "1"));
 const threads = Number(arg("threads", "2"));
@@ -77,26 +75,11 @@ async function nodeSide(name: string, options: ort.InferenceSession.SessionOptio
 }
 
 async function choiceSide(): Promise<Side> {
-  const open = (options: ort.InferenceSession.SessionOptions) =>
-    ort.InferenceSession.create(model, { executionProviders: ["cpu"], ...options });
-  const spinning = await open(sessionOptions(threads));
-  const quiet = await open(batchedSessionOptions(threads));
-  const feeds = { [spinning.inputNames[0]!]: new ort.Tensor("float32", data, dims) };
-  for (let i = 0; i < 5; i++) await Promise.all([spinning.run(feeds), quiet.run(feeds)]);
-  const choice = new SpinChoice();
+  const runner = await workerChoiceRunner(model, threads, data, dims);
   return {
     name: "node: the worker's choice per run (spin-choice.ts)",
-    round: () =>
-      nodeRound(async () => {
-        const which = choice.next();
-        const started = performance.now();
-        await (which === "quiet" ? quiet : spinning).run(feeds);
-        choice.record(which, performance.now() - started, data.length);
-      }),
-    release: async () => {
-      await spinning.release();
-      await quiet.release();
-    },
+    round: () => nodeRound(runner.run),
+    release: runner.release,
     latencies: [],
     cpuMs: 0,
     runs: 0,
@@ -193,17 +176,5 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 
-console.log(
-  renderTable(
-    ["session", "p50 ms per run", "mean ms", "p99 ms", "CPU ms per run (with the gap)"],
-    sides.map((s) => {
-      const latency = summarize(s.latencies);
-      return [s.name, latency.p50Ms, latency.meanMs, latency.p99Ms, round(s.cpuMs / s.runs, 2)];
-    }),
-    1,
-  ),
-);
-console.log(
-  `batch ${batch}, ${threads} intra-op threads, ${gapMs} ms idle after each run, ${rounds} alternating rounds of ${runsPerRound} runs`,
-);
+printSessionRuns("session", sides, { batch, threads, gapMs, rounds, runsPerRound });
 for (const s of sides) await s.release();

@@ -14,13 +14,11 @@
  */
 import { performance } from "node:perf_hooks";
 import ort from "onnxruntime-node";
-import { batchedSessionOptions, sessionOptions } from "../runtime/worker/engines/onnx/model-runner.js";
-import { SpinChoice } from "../runtime/worker/engines/onnx/spin-choice.js";
+import { sessionOptions } from "../runtime/worker/engines/onnx/model-runner.js";
 import { ocrModelPaths } from "../runtime/worker/tasks/ocr/ocr-models.js";
 import { arg } from "./lib/compare-sides.js";
 import { sleep } from "./lib/env.js";
-import { round, summarize } from "./lib/stats.js";
-import { renderTable } from "./lib/table.js";
+import { printSessionRuns, workerChoiceRunner } from "./lib/session-runs.js";
 
 const batch = Number(arg("batch", "1"));
 const threads = Number(arg("threads", "2"));
@@ -61,32 +59,13 @@ const sessions = await Promise.all(
   }),
 );
 // The worker's two sessions with its per-run choice between them (session-thread.ts).
-{
-  const open = (options: ort.InferenceSession.SessionOptions) =>
-    ort.InferenceSession.create(ocrModelPaths().recognition, { executionProviders: ["cpu"], ...options });
-  const spinning = await open(sessionOptions(threads));
-  const quiet = await open(batchedSessionOptions(threads));
-  const feeds = { [spinning.inputNames[0]!]: new ort.Tensor("float32", data, dims) };
-  for (let i = 0; i < 5; i++) await Promise.all([spinning.run(feeds), quiet.run(feeds)]);
-  const choice = new SpinChoice();
-  sessions.push({
-    name: "the worker's choice per run (spin-choice.ts)",
-    run: async () => {
-      const which = choice.next();
-      const started = performance.now();
-      const out = await (which === "quiet" ? quiet : spinning).run(feeds);
-      choice.record(which, performance.now() - started, data.length);
-      return out;
-    },
-    release: async () => {
-      await spinning.release();
-      await quiet.release();
-    },
-    latencies: [],
-    cpuMs: 0,
-    runs: 0,
-  });
-}
+sessions.push({
+  name: "the worker's choice per run (spin-choice.ts)",
+  ...(await workerChoiceRunner(ocrModelPaths().recognition, threads, data, dims)),
+  latencies: [],
+  cpuMs: 0,
+  runs: 0,
+});
 
 for (let r = 0; r < rounds; r++) {
   for (const side of sessions) {
@@ -104,17 +83,5 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 
-console.log(
-  renderTable(
-    ["session options", "p50 ms per run", "mean ms", "p99 ms", "CPU ms per run (with the gap)"],
-    sessions.map((s) => {
-      const latency = summarize(s.latencies);
-      return [s.name, latency.p50Ms, latency.meanMs, latency.p99Ms, round(s.cpuMs / s.runs, 2)];
-    }),
-    1,
-  ),
-);
-console.log(
-  `batch ${batch}, ${threads} intra-op threads, ${gapMs} ms idle after each run, ${rounds} alternating rounds of ${runsPerRound} runs`,
-);
+printSessionRuns("session options", sessions, { batch, threads, gapMs, rounds, runsPerRound });
 for (const s of sessions) await s.release();

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tenantKeys } from "../../runtime/shared/contracts/index.js";
 import { QuotaStore, hashApiKey } from "../../runtime/shared/quota/index.js";
 import { serviceUrls, uniqueName } from "../harness/services.js";
+import { deleteQuotaKeys } from "./helpers/quota-keys.js";
 
 const urls = serviceUrls();
 let redis: Redis;
@@ -19,10 +20,7 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  for (const prefix of prefixes) {
-    const found = [...(await redis.keys(`tp:{${prefix}/*`)), ...(await redis.keys(`tp:${prefix}:*`))];
-    if (found.length) await redis.del(...found);
-  }
+  await deleteQuotaKeys(redis, prefixes);
   redis.disconnect();
 });
 

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { names, tenantKeys } from "../../runtime/shared/contracts/index.js";
 import { QuotaStore, hashApiKey, windowsAt } from "../../runtime/shared/quota/index.js";
 import { serviceUrls, uniqueName } from "../harness/services.js";
+import { deleteQuotaKeys } from "./helpers/quota-keys.js";
 
 const urls = serviceUrls();
 let redis: Redis;
@@ -26,10 +27,7 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  for (const prefix of prefixes) {
-    const found = [...(await redis.keys(`tp:{${prefix}/*`)), ...(await redis.keys(`tp:${prefix}:*`))];
-    if (found.length) await redis.del(...found);
-  }
+  await deleteQuotaKeys(redis, prefixes);
   redis.disconnect();
 });
 

@@ -80,6 +80,26 @@ const DEFAULT_IN_FLIGHT_MAX_AGE_MS = 6 * 3_600_000;
 /** Reservations per settleMany script call: bounds how long one call holds Redis (~10 commands each). */
 const SETTLE_CHUNK = 128;
 
+/** A reservation's state and the window keys it charged, as FINISH_LUA's callers read them. */
+const RESERVATION_WINDOW_FIELDS = ["state", "dayKey", "minuteKey", "requestsKey", "monthKey"] as const;
+
+/** FINISH_LUA's six keys from a reservation's window fields (RESERVATION_WINDOW_FIELDS after state). */
+function finishKeys(
+  keys: ReturnType<typeof tenantKeys>,
+  resKey: string,
+  [dayKey, minuteKey, requestsKey, monthKey]: (string | null | undefined)[],
+): string[] {
+  return [
+    resKey,
+    dayKey ?? "",
+    minuteKey ?? "",
+    requestsKey ?? "",
+    keys.inFlight,
+    // A reservation from before the month window names none; any key of the tenant fills the slot.
+    monthKey ?? keys.limits,
+  ];
+}
+
 /** Quota state of every tenant of one installation prefix. */
 export class QuotaStore {
   private readonly redis: Redis & QuotaCommands;
@@ -232,9 +252,7 @@ export class QuotaStore {
     let pending = settlements.map((s, index) => ({ ...s, index }));
     for (let attempt = 0; attempt < 3 && pending.length > 0; attempt++) {
       const read = this.redis.pipeline();
-      for (const s of pending) {
-        read.hmget(keys.reservation(s.requestId), "state", "dayKey", "minuteKey", "requestsKey", "monthKey");
-      }
+      for (const s of pending) read.hmget(keys.reservation(s.requestId), ...RESERVATION_WINDOW_FIELDS);
       const replies = (await read.exec()) ?? [];
       const scriptKeys: string[] = [];
       const scriptArgs: (string | number)[] = [];
@@ -242,21 +260,13 @@ export class QuotaStore {
       pending.forEach((s, i) => {
         const [error, fields] = replies[i] ?? [new Error("no reply")];
         if (error) throw error;
-        const [state, dayKey, minuteKey, requestsKey, monthKey] = fields as (string | null)[];
+        const [state, ...windows] = fields as (string | null)[];
         if (state === null || state === undefined) {
           out[s.index] = "unknown";
           return;
         }
-        const resKey = keys.reservation(s.requestId);
         // Same keys as finish() passes; the script re-checks them against the reservation atomically.
-        scriptKeys.push(
-          resKey,
-          dayKey ?? "",
-          minuteKey ?? "",
-          requestsKey ?? "",
-          keys.inFlight,
-          monthKey ?? keys.limits,
-        );
+        scriptKeys.push(...finishKeys(keys, keys.reservation(s.requestId), windows));
         scriptArgs.push(s.requestId, Math.round(s.actualTokens));
         sent.push(s);
       });
@@ -336,24 +346,11 @@ export class QuotaStore {
     const keys = tenantKeys(this.prefix, tenant);
     const resKey = keys.reservation(requestId);
     for (let attempt = 0; attempt < 3; attempt++) {
-      const [state, dayKey, minuteKey, requestsKey, monthKey] = await this.redis.hmget(
-        resKey,
-        "state",
-        "dayKey",
-        "minuteKey",
-        "requestsKey",
-        "monthKey",
-      );
+      const [state, ...windows] = await this.redis.hmget(resKey, ...RESERVATION_WINDOW_FIELDS);
       // Whether the state allows `mode` is the script's call alone (it re-checks atomically anyway).
       if (state === null) return "unknown";
       const result = await this.redis.turnpikeFinish(
-        resKey,
-        dayKey ?? "",
-        minuteKey ?? "",
-        requestsKey ?? "",
-        keys.inFlight,
-        // A reservation from before the month window names none; any key of the tenant fills the slot.
-        monthKey ?? keys.limits,
+        ...finishKeys(keys, resKey, windows),
         mode,
         requestId,
         actual,
