@@ -16,7 +16,7 @@
  *   request id, and the collector upserts);
  * - a task its tenant cancelled (DELETE /v1/requests/{id}; checked by TaskAdmission, where every
  *   task is accepted, whatever queue it came from) -> a cancelled InferenceResult, then ack, without
- *   running (a lone task for an idle model starts while its check is out; if it was cancelled, its
+ *   running (a task of a batched model starts while its check is out; if it was cancelled, its
  *   outputs are dropped and it ends the same way).
  */
 import { markStage, tracing } from "../shared/stage-trace.js";
