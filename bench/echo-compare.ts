@@ -8,6 +8,7 @@
  *
  * A root may carry environment for its roles after `?`, so one checkout can be compared with
  * itself under another setting: `--roots=.,.?TURNPIKE_COLLECTOR_FLUSH_MS=50&TURNPIKE_X=1`.
+ * `BENCH_ECHO_MAX_DELAY_MS=N` there sets that side's echo model batching window (default 0).
  *
  * --only picks from idle (CPU ms per second of each role with no load), c1, ceiling, half (autocannon's --overallRate: per-second bursts) and paced
  * (the same rate evenly spaced, bench/lib/paced-load.ts); with --rate, paced or fixed-paced also
@@ -57,7 +58,8 @@ async function startSide(spec: string, echoUri: string): Promise<Side> {
         inputs: [{ name: "x", datatype: "FP32", shape: [-1, 4] }],
         outputs: [{ name: "y", datatype: "FP32", shape: [-1, 4] }],
         tokens: { mode: "fixed", maxOutputTokens: 1, unitsPerRequest: 1 },
-        batching: { maxBatchSize: 32, maxDelayMs: 0 },
+        // BENCH_ECHO_MAX_DELAY_MS in a root's environment: the model's batching window on that side.
+        batching: { maxBatchSize: 32, maxDelayMs: Number(env.BENCH_ECHO_MAX_DELAY_MS ?? 0) },
       },
     ],
     tenants: [{ name: "bench" }],
