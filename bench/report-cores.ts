@@ -100,7 +100,7 @@ export function coreTargets(r: CoresReport): CoresTarget[] {
       // Both references: the fastest raw pass before/after all loads (what `met` is judged on),
       // and the raw run at the worker's batch right before each load (the same host state).
       measured:
-        `${Math.round(best.ratio * 100)}% of the raw best (c=${best.concurrency}, batch ${d.bestBatch}); ` +
+        `${(best.ratio * 100).toFixed(1)}% of the raw best (c=${best.concurrency}, worker batch ${d.bestBatch}); ` +
         (adjacent.adjacentRatio === undefined
           ? "no raw run right before each load in this result"
           : `${(adjacent.adjacentRatio * 100).toFixed(1)}% of the raw run right before the load (c=${adjacent.concurrency})`),
