@@ -13,6 +13,7 @@ import { randomUUID } from "node:crypto";
 import { loadavg } from "node:os";
 import amqp, { type ConsumeMessage } from "amqplib";
 import { names, type InferenceTask, type WireTensor } from "../../runtime/shared/contracts/index.js";
+import { encodeTaskBody, type EncodedBody } from "../../runtime/shared/task-body.js";
 import { encodeTensor } from "../../runtime/shared/tensors.js";
 import { imageToTensor } from "../../runtime/worker/processors/image-to-tensor.js";
 import { pinProcesses } from "../lib/cpu-pinning.js";
@@ -68,17 +69,21 @@ export interface WorkerCpuResult {
   loadAverage: number[];
 }
 
-/** The model's input tensor for the line (what a client sending tensors would send). */
+/**
+ * The model's input tensor for the line (what a client sending tensors would send), as the gateway
+ * carries it: its raw bytes, which the task body frames (dictionary-encoded) instead of base64.
+ */
 export function lineTensor(png: Buffer): WireTensor {
   const context = { dictionary: () => [], settings: {}, parameters: {} };
   const [x] = imageToTensor.run(
     [{ name: "image", datatype: "BYTES", shape: [1], data: [new Uint8Array(png)] }],
     context,
   );
-  return encodeTensor(x!);
+  return encodeTensor(x!, { raw: true });
 }
 
-function taskBody(input: WireTensor): Buffer {
+/** The task as the gateway publishes it: the same codec (framed when an input carries raw bytes). */
+function taskBody(input: WireTensor): EncodedBody {
   const task: InferenceTask = {
     requestId: randomUUID(),
     tenant: "bench",
@@ -91,7 +96,7 @@ function taskBody(input: WireTensor): Buffer {
     submittedAt: Date.now(),
     steps: [],
   };
-  return Buffer.from(JSON.stringify({ ...task, submittedAt: Date.now() }));
+  return encodeTaskBody(task);
 }
 
 export async function workerCpu(options: WorkerCpuOptions): Promise<WorkerCpuResult> {
@@ -134,11 +139,13 @@ export async function workerCpu(options: WorkerCpuOptions): Promise<WorkerCpuRes
       };
       await channel.consume(n.resultsQueue, onResults);
       await channel.consume(n.resultBatchQueue, onResults);
-      const send = () =>
-        channel.sendToQueue(n.modelQueue("ocr"), taskBody(input), {
+      const send = () => {
+        const body = taskBody(input);
+        channel.sendToQueue(n.modelQueue("ocr"), body.content, {
           persistent: true,
-          contentType: "application/json",
+          contentType: body.contentType,
         });
+      };
       // Enough in flight for full batches and the next one waiting, never an unbounded backlog.
       const window = options.batch * 4;
       const drive = async (count: number) => {
