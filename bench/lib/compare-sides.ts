@@ -62,6 +62,7 @@ export async function startRoleOf(
   const node = [
     process.execPath,
     ...profile,
+    ...(await roleNodeFlags(root, role)),
     ...own,
     ...(options.nodeArgs ?? []),
     ...(entry ? [entry] : ["--import", "tsx", join(root, `runtime/${role}/main.ts`)]),
@@ -77,6 +78,14 @@ export async function startRoleOf(
 }
 
 /** `root`'s compiled entry point of `role`; a missing build is an error, not a silent tsx run. */
+/** The role's node flags as that checkout starts it (none in checkouts older than node-flags.ts). */
+async function roleNodeFlags(root: string, role: RoleName): Promise<readonly string[]> {
+  const path = join(root, "runtime/shared/node-flags.ts");
+  if (!existsSync(path)) return [];
+  const flags = (await import(path)) as { ROLE_NODE_FLAGS: Record<RoleName, readonly string[]> };
+  return flags.ROLE_NODE_FLAGS[role];
+}
+
 function compiledEntry(root: string, role: RoleName): string {
   const entry = join(root, `dist/runtime/${role}/main.js`);
   if (!existsSync(entry)) throw new Error(`BENCH_COMPILED=1: no ${entry}; run \`npm run build\` in ${root}`);

@@ -16,6 +16,7 @@ import { ocrPngBody } from "../../hack/run/sample-request.js";
 import { collectorEnvSchema } from "../../runtime/collector/config.js";
 import { names, type RuntimeConfigInput } from "../../runtime/shared/contracts/index.js";
 import { writeTinyModels } from "../../test/fixtures/tiny-models.js";
+import { ROLE_NODE_FLAGS } from "../../runtime/shared/node-flags.js";
 import { QuotaStore, hashApiKey } from "../../runtime/shared/quota/index.js";
 import { runLoad, type LoadResult } from "../lib/autocannon.js";
 import { runPacedLoad } from "../lib/paced-load.js";
@@ -119,11 +120,15 @@ export class Installation {
   ) {
     const port = await freePort();
     const name = extra.TURNPIKE_MODEL ? `${role}-${extra.TURNPIKE_MODEL}` : role;
+    // The role's node flags, as its Deployment runs it (runtime/shared/node-flags.ts).
     const handle = startTs(
       name,
       `runtime/${role}/main.ts`,
       this.env(port, { TURNPIKE_ROLE: role, ...extra }),
-      process,
+      {
+        ...process,
+        nodeArgs: [...ROLE_NODE_FLAGS[role], ...(process.nodeArgs ?? [])],
+      },
     );
     this.children.push(handle);
     const url = `http://127.0.0.1:${port}`;

@@ -16,6 +16,7 @@ import {
 import { join } from "node:path";
 import type { V1Container, V1EnvVar, V1Pod, V1Volume } from "@kubernetes/client-node";
 import { PVC_MOUNT_ROOT } from "../../runtime/shared/models/model-source.js";
+import { nodeFlagsOf } from "../../runtime/shared/node-flags.js";
 import { KubeApi, KubeApiError } from "./kube-api.js";
 
 /** The roles the runtime image's entry point (docker/turnpike-runtime.mjs) dispatches to. */
@@ -49,7 +50,11 @@ export function entryPoint(container: V1Container, repoRoot: string): Entry {
   if (!role || !RUNTIME_ROLES.includes(role)) {
     throw new ContainerConfigError("RunContainerError", `unknown runtime role ${JSON.stringify(role ?? "")}`);
   }
-  return { command: process.execPath, args: ["--import", "tsx", join(repoRoot, `runtime/${role}/main.ts`)] };
+  // The node flags of the container's command (e.g. the worker's heap setting) apply here too.
+  return {
+    command: process.execPath,
+    args: [...nodeFlagsOf(container.command), "--import", "tsx", join(repoRoot, `runtime/${role}/main.ts`)],
+  };
 }
 
 async function getData(api: KubeApi, namespace: string, kind: "secrets" | "configmaps", name: string) {

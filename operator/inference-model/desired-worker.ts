@@ -16,6 +16,7 @@ import {
   SECRET_KEYS,
 } from "../shared/names.js";
 import { HTTP_PORT, workerSelector } from "./naming.js";
+import { runtimeCommand } from "../../runtime/shared/node-flags.js";
 
 /** Everything a child builder needs. */
 export interface ModelFacts {
@@ -196,6 +197,8 @@ export function workerDeployment(facts: ModelFacts): KubernetesObject {
               name: "worker",
               image: spec.runtime.image ?? settings.runtimeImage,
               imagePullPolicy: "IfNotPresent",
+              // The image's entry point with the worker's node flags (runtime/shared/node-flags.ts).
+              command: runtimeCommand("worker"),
               args: ["worker"],
               env: [
                 { name: "TURNPIKE_ROLE", value: "worker" },

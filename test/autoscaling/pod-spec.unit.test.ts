@@ -2,6 +2,7 @@
 // refused clearly, mount paths and container ports rewritten to local ones.
 import { describe, expect, it } from "vitest";
 import { ContainerConfigError, entryPoint, localiseEnv } from "../../hack/node-agent/pod-spec.js";
+import { ROLE_NODE_FLAGS, runtimeCommand } from "../../runtime/shared/node-flags.js";
 
 const worker = {
   name: "worker",
@@ -20,6 +21,17 @@ describe("node agent pod spec", () => {
       "/repo",
     );
     expect(byEnv.args.at(-1)).toBe("/repo/runtime/gateway/main.ts");
+  });
+
+  it("starts the role with the node flags of the container's command, as the image would", () => {
+    const entry = entryPoint({ ...worker, command: runtimeCommand("worker") }, "/repo");
+    expect(entry.args).toEqual([
+      ...ROLE_NODE_FLAGS.worker,
+      "--import",
+      "tsx",
+      "/repo/runtime/worker/main.ts",
+    ]);
+    expect(ROLE_NODE_FLAGS.worker.length).toBeGreaterThan(0);
   });
 
   it("refuses other images and unknown roles with a reason", () => {

@@ -10,6 +10,7 @@ import { desiredChildren } from "../../operator/inference-model/desired.js";
 import { namespaceTriggerAuthentication } from "../../operator/inference-model/desired-autoscaling.js";
 import { TRIGGER_AUTHENTICATION } from "../../operator/inference-model/naming.js";
 import { PermanentError } from "../../operator/shared/errors.js";
+import { nodeFlagsOf, ROLE_NODE_FLAGS, RUNTIME_IMAGE_ENTRY } from "../../runtime/shared/node-flags.js";
 import {
   expectGolden,
   monitoredSettings,
@@ -129,6 +130,15 @@ describe("desiredChildren rules", () => {
     expect(auth.spec.secretTargetRef).toEqual([
       { parameter: "host", name: "turnpike-runtime", key: "rabbitmq-management-url" },
     ]);
+  });
+
+  it("starts the worker through the image's entry point with the worker's node flags", () => {
+    const container = find(desiredChildren(cpu(), plainSettings), "Deployment").spec.template.spec
+      .containers[0];
+    expect(container.command).toEqual(["node", ...ROLE_NODE_FLAGS.worker, RUNTIME_IMAGE_ENTRY]);
+    expect(container.args).toEqual(["worker"]);
+    expect(nodeFlagsOf(container.command)).toEqual([...ROLE_NODE_FLAGS.worker]);
+    expect(nodeFlagsOf(undefined)).toEqual([]);
   });
 
   it("never inlines a connection URL and runs locked down", () => {

@@ -23,6 +23,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../harness/kube.js";
 import { serviceUrls, uniqueName } from "../harness/services.js";
+import { RUNTIME_IMAGE_ENTRY } from "../../runtime/shared/node-flags.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -222,7 +223,8 @@ describe("Dockerfiles", () => {
     expect(text).toMatch(/^ARG ONNXRUNTIME_NODE_INSTALL=skip$/m);
     expect(text).toMatch(/ENV ONNXRUNTIME_NODE_INSTALL=\$\{ONNXRUNTIME_NODE_INSTALL\}/);
     // The entry point and the copied build output exist where the image expects them.
-    expect(text).toContain('ENTRYPOINT ["node", "/app/docker/turnpike-runtime.mjs"]');
+    // The worker Deployment's command names the same entry point (runtime/shared/node-flags.ts).
+    expect(text).toContain(`ENTRYPOINT ["node", "${RUNTIME_IMAGE_ENTRY}"]`);
     expect(existsSync(join(repoRoot, "docker/turnpike-runtime.mjs"))).toBe(true);
     expect(dockerfile("Dockerfile.operator")).toContain('ENTRYPOINT ["node", "/app/dist/operator/main.js"]');
   });
