@@ -217,6 +217,9 @@ tcp_closed() { ! tcp_open "$1"; }
 # ---------------------------------------------------------------------------------------------
 
 RABBIT_LOG=/var/log/rabbitmq/turnpike-startup.log
+RABBIT_NODE_LOG="/var/log/rabbitmq/$RABBIT_NODE.log"
+# Booting after an unclean stop recovers every queue first; see rabbit_start.
+RABBIT_BOOT_TIMEOUT="${TURNPIKE_RABBIT_BOOT_TIMEOUT:-600}"
 
 # 0 when the management API accepts the turnpike user and the AMQP port is open.
 rabbit_answers() {
@@ -312,9 +315,15 @@ rabbit_start() {
       tail -n 30 "$RABBIT_LOG" >&2
       die "rabbitmq node did not come up; see $RABBIT_LOG and /var/log/rabbitmq/"
     }
-    rabbitmqctl_ -q await_startup --timeout 120 >/dev/null || {
+    # After an unclean stop (the machine or session killed) the node rebuilds its message store
+    # and queue indices before it serves; with many queues left by benches that takes minutes
+    # on two cores, so wait long and say what the node is doing.
+    log "rabbitmq: node is up, waiting for it to finish booting (up to ${RABBIT_BOOT_TIMEOUT}s)"
+    rabbitmqctl_ -q await_startup --timeout "$RABBIT_BOOT_TIMEOUT" >/dev/null || {
       tail -n 30 "$RABBIT_LOG" >&2
-      die "rabbitmq did not finish booting; see $RABBIT_LOG"
+      echo "--- last lines of $RABBIT_NODE_LOG:" >&2
+      tail -n 40 "$RABBIT_NODE_LOG" >&2 || true
+      die "rabbitmq did not finish booting in ${RABBIT_BOOT_TIMEOUT}s; see $RABBIT_LOG and $RABBIT_NODE_LOG"
     }
   fi
   wait_for 60 tcp_open "$RABBIT_MGMT_PORT" || die "rabbitmq management API not on 127.0.0.1:$RABBIT_MGMT_PORT"
