@@ -8,17 +8,27 @@ import { names } from "../../runtime/shared/contracts/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "./helpers/worker-fixtures.js";
 import type { GatewayFixture } from "./helpers/gateway-fixture.js";
-import { smolLm2Tokenizer, type SmolLm2Tokenizer } from "./helpers/llm-fixture.js";
-import { openAiClient, requestIdOf, smolLm2Stack, type SmolLm2Stack } from "./helpers/smollm2-stack.js";
+import { smolLm2Reference, smolLm2Tokenizer, type SmolLm2Tokenizer } from "./helpers/llm-fixture.js";
+import {
+  openAiClient,
+  requestIdOf,
+  SMOLLM2,
+  smolLm2Stack,
+  type SmolLm2Stack,
+} from "./helpers/smollm2-stack.js";
 
 const KEY = "sk-llm-acme-0123456789";
 const TIGHT_KEY = "sk-llm-tight-0123456789";
 const QUESTION = [{ role: "user" as const, content: "What is the capital of France?" }];
+const PROMPT = "The three primary colors are";
 
 let stack: SmolLm2Stack;
 let fx: GatewayFixture;
 let client: OpenAI;
 let tokenizer: SmolLm2Tokenizer;
+/** What the model answers at temperature 0 when the worker's engine runs it alone, on this machine. */
+let EXPECTED_CHAT: string;
+let EXPECTED_COMPLETION: string;
 
 beforeAll(async () => {
   stack = await smolLm2Stack({
@@ -31,6 +41,22 @@ beforeAll(async () => {
   fx = stack.fx;
   tokenizer = await smolLm2Tokenizer(stack.path);
   client = openAiClient(fx, KEY);
+  const reference = await smolLm2Reference(fx.config.models.find((m) => m.name === SMOLLM2)!, stack.path);
+  try {
+    EXPECTED_CHAT = await reference.generate(
+      { kind: "chat", messages: QUESTION, temperature: 0, seed: 42, maxTokens: 24 },
+      24,
+    );
+    EXPECTED_COMPLETION = await reference.generate(
+      { kind: "completion", prompt: PROMPT, temperature: 0, seed: 7, maxTokens: 12 },
+      12,
+    );
+  } finally {
+    await reference.close();
+  }
+  // A reference that said nothing would make the comparisons below weak.
+  expect(EXPECTED_CHAT.length).toBeGreaterThan(0);
+  expect(EXPECTED_COMPLETION.length).toBeGreaterThan(0);
 }, 180_000);
 
 afterAll(async () => {
@@ -80,7 +106,7 @@ describe("OpenAI-compatible API on SmolLM2", () => {
   });
 
   it("completes a prompt and stops at max_tokens with finish_reason length", async () => {
-    const prompt = "The three primary colors are";
+    const prompt = PROMPT;
     const done = await client.completions.create({
       model: "smollm2",
       prompt,
@@ -158,7 +184,7 @@ describe("OpenAI-compatible API on SmolLM2", () => {
       },
       body: JSON.stringify({
         model: "smollm2",
-        prompt: "The three primary colors are",
+        prompt: PROMPT,
         max_tokens: 12,
         temperature: 0,
         seed: 7,
@@ -257,8 +283,3 @@ describe("OpenAI-compatible API on SmolLM2", () => {
     expect(Number(rows[0]!.tokens)).toBe(charged);
   }, 300_000);
 });
-
-// What SmolLM2-135M-Instruct Q4_1 answers at temperature 0 (found by running it; a 135M model at 4
-// bits is no oracle, but it is exactly reproducible).
-const EXPECTED_CHAT = "L'Étoile, la Marseillaise, la femme au roi, la femme au ro";
-const EXPECTED_COMPLETION = " the primary colors of the RGB color model, which are:";

@@ -6,7 +6,14 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { getLlama, type LlamaModel } from "node-llama-cpp";
 import { chatPrompt } from "../../../runtime/worker/engines/llama/chat-prompt.js";
-import type { ChatMessage } from "../../../runtime/shared/contracts/index.js";
+import type {
+  ChatMessage,
+  GenerationRequestInput,
+  ModelConfig,
+} from "../../../runtime/shared/contracts/index.js";
+import { generationRequestSchema } from "../../../runtime/shared/contracts/index.js";
+import { LlamaEngine } from "../../../runtime/worker/engines/llama/llama-engine.js";
+import { logger } from "../../../runtime/shared/logger.js";
 import { repoRoot } from "../../harness/kube.js";
 
 /** Path of the cached .gguf (fetched on first use). */
@@ -34,3 +41,19 @@ export async function smolLm2Tokenizer(path: string) {
 
 /** What {@link smolLm2Tokenizer} gives. */
 export type SmolLm2Tokenizer = Awaited<ReturnType<typeof smolLm2Tokenizer>>;
+
+/**
+ * The model's own answers, generated in this process by the worker's engine alone (no gateway,
+ * queue or collector) with `config` as the worker has it. Greedy decoding is exactly reproducible
+ * on one machine but not across CPUs (llama.cpp picks other kernels with AVX-512 than with AVX2,
+ * and a near tie can then go the other way), so tests compare the served text with this instead of
+ * a text written down on one machine.
+ */
+export async function smolLm2Reference(config: ModelConfig, path: string) {
+  const engine = await LlamaEngine.load(config, path, logger("llm-reference"));
+  return {
+    generate: async (request: GenerationRequestInput, maxTokens: number) =>
+      (await engine.generate(generationRequestSchema.parse(request), { maxTokens })).text,
+    close: () => engine.close(),
+  };
+}
