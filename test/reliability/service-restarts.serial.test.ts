@@ -159,16 +159,28 @@ async function faultWhileBusy(service: Service) {
     await probed;
     // Back in service: the gateway is ready again and new results are being recorded.
     const recordsBack = await recordCount(inst).catch(() => 0);
+    // What the wait last saw, so a timeout says which half never came back.
+    let seen = { ready: false, records: recordsBack, accepted: 0 };
     await until(
       "back in service",
       async () => {
         const ready = roles.gateway.url
           ? (await fetch(`${roles.gateway.url}/v2/health/ready`).catch(() => undefined))?.status === 200
           : false;
-        return ready && (await recordCount(inst).catch(() => 0)) > recordsBack;
+        const records = await recordCount(inst).catch(() => -1);
+        seen = { ready, records, accepted: traffic.accepted().length };
+        return ready && records > recordsBack;
       },
       120_000,
-    );
+    ).catch((error: Error) => {
+      const tails = Object.entries(allRoles).map(
+        ([role, s]) => `--- ${role}:\n${s.current.output().split("\n").slice(-15).join("\n")}`,
+      );
+      throw new Error(
+        `${error.message}: gateway ready ${seen.ready}, records ${seen.records} (${recordsBack} when ` +
+          `${service} was back), ${seen.accepted} accepted\n${tails.join("\n")}`,
+      );
+    });
     const backInServiceMs = Date.now() - outage.from;
     await trickle.stop();
     await sync;
