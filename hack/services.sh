@@ -218,7 +218,7 @@ tcp_closed() { ! tcp_open "$1"; }
 
 RABBIT_LOG=/var/log/rabbitmq/turnpike-startup.log
 RABBIT_NODE_LOG="/var/log/rabbitmq/$RABBIT_NODE.log"
-# Booting after an unclean stop recovers every queue first; see rabbit_start.
+# Booting after an unclean stop recovers every queue first; see rabbit_boot.
 RABBIT_BOOT_TIMEOUT="${TURNPIKE_RABBIT_BOOT_TIMEOUT:-600}"
 
 # 0 when the management API accepts the turnpike user and the AMQP port is open.

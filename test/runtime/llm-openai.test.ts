@@ -43,14 +43,20 @@ beforeAll(async () => {
   client = openAiClient(fx, KEY);
   const reference = await smolLm2Reference(fx.config.models.find((m) => m.name === SMOLLM2)!, stack.path);
   try {
-    EXPECTED_CHAT = await reference.generate(
-      { kind: "chat", messages: QUESTION, temperature: 0, seed: 42, maxTokens: 24 },
-      24,
-    );
-    EXPECTED_COMPLETION = await reference.generate(
-      { kind: "completion", prompt: PROMPT, temperature: 0, seed: 7, maxTokens: 12 },
-      12,
-    );
+    EXPECTED_CHAT = await reference.generate({
+      kind: "chat",
+      messages: QUESTION,
+      temperature: 0,
+      seed: 42,
+      maxTokens: 24,
+    });
+    EXPECTED_COMPLETION = await reference.generate({
+      kind: "completion",
+      prompt: PROMPT,
+      temperature: 0,
+      seed: 7,
+      maxTokens: 12,
+    });
   } finally {
     await reference.close();
   }

@@ -52,8 +52,10 @@ export type SmolLm2Tokenizer = Awaited<ReturnType<typeof smolLm2Tokenizer>>;
 export async function smolLm2Reference(config: ModelConfig, path: string) {
   const engine = await LlamaEngine.load(config, path, logger("llm-reference"));
   return {
-    generate: async (request: GenerationRequestInput, maxTokens: number) =>
-      (await engine.generate(generationRequestSchema.parse(request), { maxTokens })).text,
+    generate: async (input: GenerationRequestInput) => {
+      const request = generationRequestSchema.parse(input);
+      return (await engine.generate(request, { maxTokens: request.maxTokens })).text;
+    },
     close: () => engine.close(),
   };
 }
