@@ -2,7 +2,7 @@
  * The OCR recognition model in onnxruntime-node (this process) against PyPI onnxruntime (KServe's
  * peer, bench/peers/ort_runs.py in the peer's virtual environment), side by side on the same
  * [BATCH,3,48,320] input and threads: the worker's sessions and their per-run choice
- * (model-runner.ts, spin-choice.ts), onnxruntime's defaults in Node (KServe's options, so a
+ * (model-runner.ts, faster-choice.ts), onnxruntime's defaults in Node (KServe's options, so a
  * difference between the two runtimes shows apart from one between their options), and Python with
  * KServe's options and with the worker's spinning ones. Rounds alternate between the variants;
  * each run is followed by an idle gap like the one between requests at one connection.
@@ -77,7 +77,7 @@ async function nodeSide(name: string, options: ort.InferenceSession.SessionOptio
 async function choiceSide(): Promise<Side> {
   const runner = await workerChoiceRunner(model, threads, data, dims);
   return {
-    name: "node: the worker's choice per run (spin-choice.ts)",
+    name: "node: the worker's choice per run (faster-choice.ts)",
     round: () => nodeRound(runner.run),
     release: runner.release,
     latencies: [],

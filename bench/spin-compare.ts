@@ -3,7 +3,7 @@
  * no spinning, onnxruntime's default spinning, and spinning that stops when each run returns (the
  * worker's choice, `sessionOptions` in runtime/worker/engines/onnx/model-runner.ts), and that
  * with onnxruntime's dynamic block sizing (`session.dynamic_block_base` 4), and the worker's choice
- * per run between its spinning and its non-spinning session (spin-choice.ts). Rounds
+ * per run between its spinning and its non-spinning session (faster-choice.ts). Rounds
  * alternate between the sessions; each run is followed by an idle gap like the one a worker
  * sees between requests at one connection, and the CPU of that gap (where threads would keep
  * spinning) is counted.
@@ -60,7 +60,7 @@ const sessions = await Promise.all(
 );
 // The worker's two sessions with its per-run choice between them (session-thread.ts).
 sessions.push({
-  name: "the worker's choice per run (spin-choice.ts)",
+  name: "the worker's choice per run (faster-choice.ts)",
   ...(await workerChoiceRunner(ocrModelPaths().recognition, threads, data, dims)),
   latencies: [],
   cpuMs: 0,

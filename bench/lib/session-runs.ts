@@ -6,11 +6,11 @@
 import { performance } from "node:perf_hooks";
 import ort from "onnxruntime-node";
 import { batchedSessionOptions, sessionOptions } from "../../runtime/worker/engines/onnx/model-runner.js";
-import { SpinChoice } from "../../runtime/worker/engines/onnx/spin-choice.js";
+import { FasterChoice } from "../../runtime/worker/engines/onnx/faster-choice.js";
 import { round, summarize } from "./stats.js";
 import { renderTable } from "./table.js";
 
-/** The worker's two sessions of `model` with its per-run choice between them (spin-choice.ts), warmed up. */
+/** The worker's two sessions of `model` with its per-run choice between them (faster-choice.ts), warmed up. */
 export async function workerChoiceRunner(model: string, threads: number, data: Float32Array, dims: number[]) {
   const open = (options: ort.InferenceSession.SessionOptions) =>
     ort.InferenceSession.create(model, { executionProviders: ["cpu"], ...options });
@@ -18,7 +18,7 @@ export async function workerChoiceRunner(model: string, threads: number, data: F
   const quiet = await open(batchedSessionOptions(threads));
   const feeds = { [spinning.inputNames[0]!]: new ort.Tensor("float32", data, dims) };
   for (let i = 0; i < 5; i++) await Promise.all([spinning.run(feeds), quiet.run(feeds)]);
-  const choice = new SpinChoice();
+  const choice = new FasterChoice(["spinning", "quiet"] as const);
   return {
     run: async () => {
       const which = choice.next();

@@ -1,6 +1,6 @@
 // A batching model's inference thread runs batches of several in a second session of the model
 // whose threads do not spin (model-runner.ts, batchedSessionOptions; opened at the first batch),
-// one line in the first one, or in either once both are open (spin-choice.ts). Both must answer
+// one line in the first one, or in either once both are open (faster-choice.ts). Both must answer
 // alike: each row of a batch equals that line alone, and a line is the same in either session.
 import { describe, expect, it } from "vitest";
 import { logger } from "../../runtime/shared/logger.js";
@@ -32,13 +32,13 @@ const ocrConfig = (maxBatchSize: number) =>
   });
 
 describe("the batched session of a model's thread", () => {
-  it("answers single lines alike once they may run in either session (spin-choice.ts)", async () => {
+  it("answers single lines alike once they may run in either session (faster-choice.ts)", async () => {
     const config = ocrConfig(2);
     // The default warm-up (1, then the largest batch) opens the second session.
     const runner = await loadModel(config, { log: logger("batched-session-test") });
     try {
       const line = lineTensor("Order 7731 shipped");
-      // The first four single lines go two to each session (SpinChoice times both first).
+      // The first four single lines go two to each session (FasterChoice times both first).
       const answers: DecodedTensor[] = [];
       for (let i = 0; i < 6; i++) answers.push((await runner.run([line]))[0]!);
       const classes = (t: DecodedTensor) => Array.from(t.data as Float32Array).filter((_, i) => i % 2 === 0);

@@ -191,3 +191,7 @@ export function ownBuffer(data: ThreadTensor["data"]): ArrayBuffer | undefined {
   if (!ArrayBuffer.isView(data) || !(data.buffer instanceof ArrayBuffer)) return undefined;
   return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data.buffer : undefined;
 }
+
+/** Input elements of a run (what its time is divided by, so runs of other sizes compare). */
+export const elementsOf = (feeds: readonly ThreadTensor[]) =>
+  feeds.reduce((n, f) => n + f.dims.reduce((a, d) => a * d, 1), 0);

@@ -26,8 +26,10 @@ import {
 } from "../../../shared/tensors.js";
 import type { Engine, LoadOptions, ModelRunner } from "../engine.js";
 import { openWithProvider } from "./execution-provider.js";
-import { InferenceThread, type ThreadTensor } from "./inference-thread.js";
+import { elementsOf, InferenceThread, type ThreadTensor } from "./inference-thread.js";
 import { inlineBatch, inlineEligible, InlineSession } from "./inline-session.js";
+import { FasterChoice } from "./faster-choice.js";
+import { LinePool } from "./line-pool.js";
 
 const DATATYPE_OF_ONNX = new Map<string, Datatype>(
   Object.entries(ONNX_TYPE).map(([datatype, onnx]) => [onnx, datatype as Datatype]),
@@ -67,7 +69,7 @@ export function sessionOptions(threads: number): InferenceSession.SessionOptions
  * descheduled peer burns the CPU the gateway, the broker and the other processes on the same cores
  * need: batch 4 back to back beside a spinning neighbour took 189 CPU ms per run spinning against
  * 120 without, at the same p50 (bench/README.md, "Sixth round", ocr-c32). Single lines run here
- * too while that is faster, as on busy cores (session-thread.ts, spin-choice.ts).
+ * too while that is faster, as on busy cores (session-thread.ts, faster-choice.ts).
  */
 export function batchedSessionOptions(threads: number): InferenceSession.SessionOptions {
   return { ...sessionOptions(threads), extra: { session: { intra_op: { allow_spinning: "0" } } } };
@@ -77,12 +79,13 @@ const cpuOnly = (providers: NonNullable<InferenceSession.SessionOptions["executi
   providers.every((p) => p === "cpu");
 
 /**
- * The largest model file given the second, batched session: it holds the weights a second time, so
- * a large model keeps one session (and the pod the memory it was sized for).
+ * The largest model file given the second, batched session and the line pool (line-pool.ts): they
+ * hold the weights again (the pool once per thread), so a large model keeps one session (and the
+ * pod the memory it was sized for).
  */
 export const MAX_BATCHED_SESSION_BYTES = 64 * 1024 * 1024;
 
-/** Whether `config` at `path` gets the batched session (see batchedSessionOptions). */
+/** Whether `config` at `path` gets the batched session (see batchedSessionOptions) and the line pool. */
 const wantsBatchedSession = (config: ModelConfig, path: string) =>
   config.batching.maxBatchSize > 1 && config.threads > 1 && statSync(path).size <= MAX_BATCHED_SESSION_BYTES;
 
@@ -137,6 +140,53 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
       log.warn({ err }, "no main-thread session for this small model; every batch goes to its thread");
     }
   }
+  // A batch of several may run as its lines side by side instead, where that is faster (line-pool.ts).
+  let lines: LinePool | undefined;
+  if (batchable && provider.used === "cpu" && wantsBatchedSession(config, path)) {
+    try {
+      lines = await LinePool.start(
+        path,
+        { ...sessionOptions(1), executionProviders: ["cpu"] },
+        config.threads,
+      );
+    } catch (err) {
+      log.warn({ err }, "no line pool for this model; every batch runs as one");
+    }
+  }
+  const batchChoices = new Map<number, FasterChoice<BatchWay>>();
+  const runBatch = async (thread: ThreadTensor[], giveAway: boolean | undefined) => {
+    const rows = thread[0]?.dims[0] ?? 1;
+    const pool = lines;
+    if (!pool) return session.run(thread, { giveAway, reduce, batched: true });
+    let choice = batchChoices.get(rows);
+    if (!choice) batchChoices.set(rows, (choice = new FasterChoice<BatchWay>(["batch", "lines"])));
+    const before = choice.best();
+    const way = choice.next();
+    const started = performance.now();
+    let outputs: ThreadTensor[];
+    try {
+      outputs =
+        way === "lines"
+          ? await pool.run(thread, reduce)
+          : await session.run(thread, { giveAway, reduce, batched: true });
+    } catch (error) {
+      // A pool thread that died, or rows whose outputs do not stack: batches run as one from now on.
+      if (way !== "lines") throw error;
+      log.warn({ err: error }, "running a batch as its lines failed; batches run as one from now on");
+      lines = undefined;
+      void pool.release().catch(() => undefined);
+      return session.run(thread, { giveAway, reduce, batched: true });
+    }
+    choice.record(way, performance.now() - started, elementsOf(thread));
+    const after = choice.best();
+    if (after && after !== before) {
+      log.info(
+        { rows, way: after, msPerElement: choice.averages() },
+        `batches of ${rows} now run as ${after === "lines" ? "their lines side by side" : "one batch"}`,
+      );
+    }
+    return outputs;
+  };
   const run = async (
     feeds: readonly DecodedTensor[],
     runOptions: { giveAway?: boolean } = {},
@@ -146,17 +196,18 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
       // A broken thread still answers (with its failure), so the consumer stops this worker as before.
       inline && !session.failure && inlineBatch(thread)
         ? await inline.run(thread)
-        : await session.run(thread, {
-            giveAway: runOptions.giveAway,
-            reduce,
-            batched: batchable && (thread[0]?.dims[0] ?? 1) > 1,
-          });
+        : batchable && (thread[0]?.dims[0] ?? 1) > 1
+          ? await runBatch(thread, runOptions.giveAway)
+          : await session.run(thread, { giveAway: runOptions.giveAway, reduce });
     return outputs.map(fromThread);
   };
   const release = async () => {
     const main = inline;
     inline = undefined;
     await main?.release().catch(() => undefined);
+    const pool = lines;
+    lines = undefined;
+    await pool?.release().catch(() => undefined);
     await session.release();
   };
 
@@ -166,12 +217,25 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
   ];
   try {
     for (const size of sizes) await warmUp(config, tensors, size, run, log);
+    // Each pool thread's first run, not a request's (a line per thread, side by side).
+    const pool = lines;
+    if (pool)
+      await warmUp(
+        config,
+        tensors,
+        pool.size,
+        (feeds) => pool.run(feeds.map(toThread), reduce).then((o) => o.map(fromThread)),
+        log,
+      );
   } catch (error) {
     await release();
     throw error;
   }
   const loadSeconds = (performance.now() - started) / 1000;
-  log.info({ path, tensors, batchable, loadSeconds, mainThread: !!inline }, "model loaded and warmed up");
+  log.info(
+    { path, tensors, batchable, loadSeconds, mainThread: !!inline, linePool: lines?.size ?? 0 },
+    "model loaded and warmed up",
+  );
   return {
     config,
     path,
@@ -240,6 +304,9 @@ function ctcBestPathOf(config: ModelConfig, tensors: ModelTensors): { classes: n
   const classes = output.shape[2] ?? -1;
   return output.datatype === "FP32" && output.shape.length === 3 && classes > 0 ? { classes } : undefined;
 }
+
+/** The two ways a batch of several can run (see runBatch in loadModel, line-pool.ts). */
+type BatchWay = "batch" | "lines";
 
 /** The onnxruntime engine. */
 export const onnxEngine: Engine = { format: "onnx", load: loadModel };

@@ -3,13 +3,14 @@
  * then runs the feeds it is sent, one message at a time, and posts the outputs back. With
  * `batchedOptions`, runs marked `batched` go to a second session, opened at the first such run
  * (the worker's warm-up at its largest batch), so a model that never batches never loads it. Once
- * it is open, single-line runs go to whichever of the two is faster on this host now (spin-choice.ts).
+ * it is open, single-line runs go to whichever of the two is faster on this host now (faster-choice.ts).
  */
 import { performance } from "node:perf_hooks";
 import { parentPort, workerData } from "node:worker_threads";
 import ort from "onnxruntime-node";
 import { ctcBestPath, isSoftmax } from "../../tasks/ocr/ctc-decode.js";
 import {
+  elementsOf,
   ownBuffer,
   type OutputReduction,
   type ThreadReply,
@@ -17,7 +18,7 @@ import {
   type ThreadTensor,
   type ThreadWorkerData,
 } from "./inference-thread.js";
-import { SpinChoice } from "./spin-choice.js";
+import { FasterChoice } from "./faster-choice.js";
 
 const port = parentPort!;
 const { modelPath, options, batchedOptions } = workerData as ThreadWorkerData;
@@ -57,13 +58,9 @@ async function run(
   });
 }
 
-/** Input elements of a run (what its time is divided by, so runs of other sizes compare). */
-const elementsOf = (feeds: readonly ThreadTensor[]) =>
-  feeds.reduce((n, f) => n + f.dims.reduce((a, d) => a * d, 1), 0);
-
 function serve(session: ort.InferenceSession): void {
   let batched: Promise<ort.InferenceSession> | undefined;
-  const single = new SpinChoice();
+  const single = new FasterChoice(["spinning", "quiet"] as const);
   reply({
     type: "loaded",
     inputMetadata: plain(session.inputMetadata),
@@ -87,7 +84,7 @@ function serve(session: ort.InferenceSession): void {
       if (msg.batched || !second || second === session) {
         outputs = await run(msg.batched && second ? second : session, msg.feeds, msg.reduce);
       } else {
-        // One line, and both sessions open: the one that is faster now (see spin-choice.ts).
+        // One line, and both sessions open: the one that is faster now (see faster-choice.ts).
         const which = single.next();
         const started = performance.now();
         outputs = await run(which === "quiet" ? second : session, msg.feeds, msg.reduce);
