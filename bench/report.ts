@@ -28,7 +28,7 @@ export interface BenchReport extends CoresReport {
   raw?: RawModelResult;
   /** The best batch size measured again after section 2 (the best of RAW_REPEATS). */
   rawAfter?: RawModelResult;
-  /** The denominator of every `ratio`: the best raw best-batch throughput measured. */
+  /** The denominator of every `ratio`: the best raw throughput measured (default session or a worker way). */
   rawLimitLinesPerSecond?: number;
   /** Every best-batch measurement; far apart, the host's speed changed during the run. */
   rawBestBatchLinesPerSecond?: number[];
@@ -84,6 +84,18 @@ export function renderReport(r: BenchReport): string {
         fmt(b.latency.p50Ms, 2),
         fmt(b.latency.p99Ms, 2),
         `${b.batch > 1 && r.raw.threads > 1 ? "threads never spin" : "threads spin within a run"}; ` +
+          `foreign ${b.foreignCpuPercent}%`,
+      ]);
+    }
+    for (const b of r.raw.workerLines ?? []) {
+      const tag = b === r.raw.workerBest ? " (best)" : "";
+      rows.push([
+        "1 raw model",
+        `batch ${b.batch}${tag}, worker's lines side by side`,
+        `${fmt(b.linesPerSecond)} lines/s`,
+        fmt(b.latency.p50Ms, 2),
+        fmt(b.latency.p99Ms, 2),
+        `each line a run on one of ${r.raw.threads} single-thread sessions (line-pool.ts); ` +
           `foreign ${b.foreignCpuPercent}%`,
       ]);
     }

@@ -7,6 +7,7 @@ import { performance } from "node:perf_hooks";
 import ort from "onnxruntime-node";
 import { PNG } from "pngjs";
 import { batchedSessionOptions, sessionOptions } from "../../runtime/worker/engines/onnx/model-runner.js";
+import { LinePool } from "../../runtime/worker/engines/onnx/line-pool.js";
 import { decodePng } from "../../runtime/shared/images/decode-png.js";
 import { ocrModelPaths } from "../../runtime/worker/tasks/ocr/ocr-models.js";
 import { recognitionBatch, recognitionWidthFor } from "../../runtime/shared/images/ocr-preprocess.js";
@@ -36,6 +37,12 @@ export interface RawModelResult {
    * between runs as well, which a busy host punishes more at larger batches.
    */
   workerSessions?: RawBatchResult[];
+  /**
+   * Batches of two or more run the worker's other way, asked for with workerSessions: each line a
+   * run of its own on one of `threads` single-thread sessions side by side (line-pool.ts).
+   */
+  workerLines?: RawBatchResult[];
+  /** The fastest of workerSessions and workerLines. */
   workerBest?: RawBatchResult;
   /** PNG decode + resize/normalize of one line, as the worker does before the model (not in the figures above). */
   preprocessMsPerLine: number;
@@ -81,6 +88,15 @@ export async function rawModel(
         ...(batch > 1 && threads > 1 ? batchedSessionOptions(threads) : sessionOptions(threads)),
       }))
     : undefined;
+  const workerLines =
+    options.workerSessions && threads > 1
+      ? await measureLines(
+          image,
+          batchSizes.filter((b) => b > 1),
+          seconds,
+          threads,
+        )
+      : undefined;
   const best = bestOf(batches);
   return {
     threads,
@@ -88,13 +104,83 @@ export async function rawModel(
     batches,
     batch1: batches[0]!,
     best,
-    ...(workerSessions ? { workerSessions, workerBest: bestOf(workerSessions) } : {}),
+    ...(workerSessions
+      ? { workerSessions, workerBest: bestOf([...workerSessions, ...(workerLines ?? [])]) }
+      : {}),
+    ...(workerLines ? { workerLines } : {}),
     preprocessMsPerLine,
   };
 }
 
 const bestOf = (batches: RawBatchResult[]) =>
   batches.reduce((a, b) => (b.linesPerSecond > a.linesPerSecond ? b : a));
+
+/**
+ * Each batch size back to back as its lines side by side: the worker's line pool (line-pool.ts) of
+ * `threads` single-thread sessions, each line a run of its own.
+ */
+async function measureLines(
+  image: { width: number; height: number; data: Uint8Array; channels: 4 },
+  batchSizes: readonly number[],
+  seconds: number,
+  threads: number,
+): Promise<RawBatchResult[]> {
+  const pool = await LinePool.start(
+    ocrModelPaths().recognition,
+    { ...sessionOptions(1), executionProviders: ["cpu"] },
+    threads,
+  );
+  try {
+    return await timeRuns("lines side by side, ", batchSizes, seconds, async (batch) => {
+      const tensor = recognitionBatch(
+        Array.from({ length: batch }, () => image),
+        { targetWidth: 320 },
+      );
+      const feeds = [{ name: "x", type: "float32", dims: tensor.dims, data: tensor.data }];
+      // Reduced to the CTC best path in the thread, as the worker does (no 1 MB of scores per line back).
+      return () => pool.run(feeds, "ctc-best-path");
+    });
+  } finally {
+    await pool.release();
+  }
+}
+
+/** Times `runOf(batch)`'s runs back to back for `seconds` per batch size (after 3 warm-up runs). */
+async function timeRuns(
+  label: string,
+  batchSizes: readonly number[],
+  seconds: number,
+  runOf: (batch: number) => Promise<() => Promise<unknown>>,
+): Promise<RawBatchResult[]> {
+  const results: RawBatchResult[] = [];
+  for (const batch of batchSizes) {
+    const run = await runOf(batch);
+    for (let i = 0; i < 3; i++) await run(); // warm-up: allocations for this shape
+    const times: number[] = [];
+    const window = cpuWindow(new CpuMeter());
+    const begin = performance.now();
+    while (performance.now() - begin < seconds * 1000) {
+      const t = performance.now();
+      await run();
+      times.push(performance.now() - t);
+    }
+    const elapsed = (performance.now() - begin) / 1000;
+    const cpu = window.end();
+    const result = {
+      batch,
+      runs: times.length,
+      linesPerSecond: round((times.length * batch) / elapsed),
+      latency: summarize(times),
+      foreignCpuPercent: cpu.foreignPercent,
+    };
+    say(
+      `raw model ${label}batch ${batch}: ${result.linesPerSecond} lines/s, p50 ${result.latency.p50Ms} ms, ` +
+        `foreign ${cpu.foreignPercent}%`,
+    );
+    results.push(result);
+  }
+  return results;
+}
 
 /**
  * Each batch size back to back in a session with the options `optionsFor` gives it; batch sizes with
@@ -107,10 +193,9 @@ async function measureBatches(
   seconds: number,
   optionsFor: (batch: number) => ort.InferenceSession.SessionOptions,
 ): Promise<RawBatchResult[]> {
-  const results: RawBatchResult[] = [];
   const sessions = new Map<string, ort.InferenceSession>();
   try {
-    for (const batch of batchSizes) {
+    return await timeRuns(label, batchSizes, seconds, async (batch) => {
       const options = optionsFor(batch);
       const key = JSON.stringify(options);
       const session =
@@ -121,34 +206,11 @@ async function measureBatches(
         { targetWidth: 320 },
       );
       const feeds = { [session.inputNames[0]!]: new ort.Tensor("float32", tensor.data, tensor.dims) };
-      for (let i = 0; i < 3; i++) await session.run(feeds); // warm-up: allocations for this shape
-      const times: number[] = [];
-      const window = cpuWindow(new CpuMeter());
-      const begin = performance.now();
-      while (performance.now() - begin < seconds * 1000) {
-        const t = performance.now();
-        await session.run(feeds);
-        times.push(performance.now() - t);
-      }
-      const elapsed = (performance.now() - begin) / 1000;
-      const cpu = window.end();
-      const result = {
-        batch,
-        runs: times.length,
-        linesPerSecond: round((times.length * batch) / elapsed),
-        latency: summarize(times),
-        foreignCpuPercent: cpu.foreignPercent,
-      };
-      say(
-        `raw model ${label}batch ${batch}: ${result.linesPerSecond} lines/s, p50 ${result.latency.p50Ms} ms, ` +
-          `foreign ${cpu.foreignPercent}%`,
-      );
-      results.push(result);
-    }
+      return () => session.run(feeds);
+    });
   } finally {
     for (const session of sessions.values()) await session.release();
   }
-  return results;
 }
 
 /** CPU time and lines of one block of model runs. */
@@ -161,7 +223,9 @@ export interface ModelCpuBlock {
 /**
  * The model in this process with exactly the worker's session options (intra-op threads that
  * stop spinning when a run returns), fed `batch` copies of the line: `measure` runs it for a while and returns the
- * process's CPU time (every thread) and the lines, the floor for the worker's CPU per line.
+ * process's CPU time (every thread) and the lines, the floor for the worker's CPU per line. A batch
+ * of several on several threads may also run as its lines side by side in the worker (line-pool.ts):
+ * then `measure` times both ways, half the time each, and returns the cheaper per line.
  */
 export async function openModelCpu(png: Buffer, batch: number, threads: number) {
   const decoded = PNG.sync.read(png);
@@ -170,28 +234,48 @@ export async function openModelCpu(png: Buffer, batch: number, threads: number) 
     executionProviders: ["cpu"],
     ...sessionOptions(threads),
   });
+  const pool =
+    batch > 1 && threads > 1
+      ? await LinePool.start(
+          ocrModelPaths().recognition,
+          { ...sessionOptions(1), executionProviders: ["cpu"] },
+          threads,
+        )
+      : undefined;
   const tensor = recognitionBatch(
     Array.from({ length: batch }, () => image),
     { targetWidth: recognitionWidthFor([image]) },
   );
   const feeds = { [session.inputNames[0]!]: new ort.Tensor("float32", tensor.data, tensor.dims) };
-  for (let i = 0; i < 3; i++) await session.run(feeds);
+  const lineFeeds = [{ name: session.inputNames[0]!, type: "float32", dims: tensor.dims, data: tensor.data }];
+  const ways: (() => Promise<unknown>)[] = [() => session.run(feeds)];
+  // Reduced to the CTC best path in the thread, as the worker does (no 1 MB of scores per line back).
+  if (pool) ways.push(() => pool.run(lineFeeds, "ctc-best-path"));
+  for (const way of ways) for (let i = 0; i < 3; i++) await way();
+  const block = async (run: () => Promise<unknown>, seconds: number): Promise<ModelCpuBlock> => {
+    const cpuBefore = process.cpuUsage();
+    const begin = performance.now();
+    let runs = 0;
+    while (performance.now() - begin < seconds * 1000) {
+      await run();
+      runs++;
+    }
+    const cpu = process.cpuUsage(cpuBefore);
+    return {
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      lines: runs * batch,
+      seconds: (performance.now() - begin) / 1000,
+    };
+  };
   return {
     async measure(seconds: number): Promise<ModelCpuBlock> {
-      const cpuBefore = process.cpuUsage();
-      const begin = performance.now();
-      let runs = 0;
-      while (performance.now() - begin < seconds * 1000) {
-        await session.run(feeds);
-        runs++;
-      }
-      const cpu = process.cpuUsage(cpuBefore);
-      return {
-        cpuMs: (cpu.user + cpu.system) / 1000,
-        lines: runs * batch,
-        seconds: (performance.now() - begin) / 1000,
-      };
+      const blocks: ModelCpuBlock[] = [];
+      for (const way of ways) blocks.push(await block(way, seconds / ways.length));
+      return blocks.reduce((a, b) => (b.cpuMs / b.lines < a.cpuMs / a.lines ? b : a));
     },
-    release: () => session.release(),
+    release: async () => {
+      await session.release();
+      await pool?.release();
+    },
   };
 }

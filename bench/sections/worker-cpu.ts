@@ -5,8 +5,9 @@
  * taskset); this process publishes N OCR tasks straight to its queue, as the gateway would (a PNG
  * `image` input, or the model's `x` tensor), keeps enough of them in flight for full batches,
  * consumes the results, and reads the worker's CPU time from /proc before and after. Then the model
- * runs in this process with the worker's session options, batch and threads (pinned the same way)
- * and its process CPU time is divided by the lines. CPU-time ratios hold up on a noisy machine far
+ * runs in this process with the worker's session options, batch and threads (pinned the same way;
+ * a batch of several on several threads also as its lines side by side, as the worker may run it,
+ * and the cheaper way counts) and its process CPU time is divided by the lines. CPU-time ratios hold up on a noisy machine far
  * better than throughput.
  */
 import { randomUUID } from "node:crypto";
