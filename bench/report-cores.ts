@@ -30,11 +30,21 @@ export function coreRows(r: CoresReport): Cell[][] {
     for (const b of d.raw.batches) {
       rows.push([
         "2b dedicated",
-        `raw OCR rec, batch ${b.batch}${b.batch === d.raw!.best.batch ? " (best)" : ""}${b.batch === d.bestBatch ? " (worker's)" : ""}, cpu ${d.workerCpus}`,
+        `raw OCR rec, batch ${b.batch}${b === d.raw!.fastest ? " (best)" : ""}${b.batch === d.bestBatch ? " (worker's)" : ""}, cpu ${d.workerCpus}`,
         `${fmt(b.linesPerSecond)} lines/s`,
         fmt(b.latency.p50Ms, 2),
         fmt(b.latency.p99Ms, 2),
         `1 thread, pinned; foreign ${b.foreignCpuPercent}%`,
+      ]);
+    }
+    for (const b of d.raw.workerLines ?? []) {
+      rows.push([
+        "2b dedicated",
+        `raw OCR rec, batch ${b.batch} as lines${b === d.raw.fastest ? " (best)" : ""}${b.batch === d.bestBatch ? " (worker's)" : ""}, cpu ${d.workerCpus}`,
+        `${fmt(b.linesPerSecond)} lines/s`,
+        fmt(b.latency.p50Ms, 2),
+        fmt(b.latency.p99Ms, 2),
+        `1 thread, pinned, one line after another (line-pool.ts); foreign ${b.foreignCpuPercent}%`,
       ]);
     }
     rows.push([

@@ -161,12 +161,7 @@ async function main(): Promise<void> {
   if (only.has("raw") || only.has("e2e"))
     report.raw = await rawModel(png, plan.rawSeconds, RAW_BATCH_SIZES, 2, { workerSessions: true });
   // The fastest way measured: onnxruntime's default session, or one of the worker's own ways.
-  const rawFastest =
-    report.raw &&
-    report.raw.workerBest &&
-    report.raw.workerBest.linesPerSecond > report.raw.best.linesPerSecond
-      ? report.raw.workerBest
-      : report.raw?.best;
+  const rawFastest = report.raw?.fastest;
   if (only.has("e2e")) {
     report.endToEnd = await endToEnd({
       png,

@@ -132,13 +132,15 @@ export function threadSplit(
 const SERVICES = { rabbitmq: "beam.smp", redis: "redis-server", postgres: "postgres" };
 
 /**
- * The batch the worker runs: the largest within 5% of the fastest raw batch. One raw pass spreads
- * about that much, and a larger batch shares the worker's per-task cost (at batch 1 it was
- * 1.07-1.19x the model's CPU per line, 1.02-1.06x at batch 4). The ratio stays against the fastest.
+ * The batch the worker runs: the largest within 5% of the fastest raw figure, as one batch or as
+ * its lines (line-pool.ts). One raw pass spreads about that much, and a larger batch shares the
+ * worker's per-task cost (at batch 1 it was 1.07-1.19x the model's CPU per line, 1.02-1.06x at
+ * batch 4). The ratio stays against the fastest.
  */
 export function workerBatch(raw: RawModelResult): number {
-  const near = raw.batches.filter((b) => b.linesPerSecond >= raw.best.linesPerSecond * 0.95);
-  return Math.max(raw.best.batch, ...near.map((b) => b.batch));
+  const all = [...raw.batches, ...(raw.workerLines ?? [])];
+  const near = all.filter((b) => b.linesPerSecond >= raw.fastest.linesPerSecond * 0.95);
+  return Math.max(raw.fastest.batch, ...near.map((b) => b.batch));
 }
 
 function profileArgs(dir: string | undefined): string[] {
@@ -173,7 +175,7 @@ export async function dedicatedCores(options: DedicatedOptions): Promise<Dedicat
 
   say(`dedicated cores: the model alone on cpu ${WORKER_CPUS}, 1 thread`);
   const raw = await pinnedSelf(WORKER_CPUS, () =>
-    rawModel(options.png, options.rawSeconds, RAW_BATCH_SIZES, 1),
+    rawModel(options.png, options.rawSeconds, RAW_BATCH_SIZES, 1, { lines: true }),
   );
   const bestBatch = workerBatch(raw);
   const modelCpuMsPerLine = await pinnedSelf(WORKER_CPUS, async () => {
@@ -223,9 +225,9 @@ export async function dedicatedCores(options: DedicatedOptions): Promise<Dedicat
     await runLoad({ ...load, connections: 8, durationSeconds: 2, cpus: OTHER_CPUS }); // warm-up
     for (const concurrency of options.ocrConcurrency) {
       const adjacent = await pinnedSelf(WORKER_CPUS, () =>
-        rawModel(options.png, options.rawSeconds, [bestBatch], 1),
+        rawModel(options.png, options.rawSeconds, [bestBatch], 1, { lines: true }),
       );
-      const adjacentRawLinesPerSecond = adjacent.best.linesPerSecond;
+      const adjacentRawLinesPerSecond = adjacent.fastest.linesPerSecond;
       const window = cpuWindow(meter);
       const from = Date.now();
       const running = runLoad({
@@ -292,9 +294,9 @@ export async function dedicatedCores(options: DedicatedOptions): Promise<Dedicat
     await install.teardown(["ocr"]);
   }
   const after = await pinnedSelf(WORKER_CPUS, () =>
-    rawModel(options.png, options.rawSeconds, [bestBatch], 1),
+    rawModel(options.png, options.rawSeconds, [bestBatch], 1, { lines: true }),
   );
-  const rawBestLinesPerSecond = [raw.best.linesPerSecond, after.best.linesPerSecond];
+  const rawBestLinesPerSecond = [raw.fastest.linesPerSecond, after.fastest.linesPerSecond];
   const limit = Math.max(...rawBestLinesPerSecond);
   for (const o of ocr) o.ratio = round(o.load.okPerSecond / limit, 3);
   return {

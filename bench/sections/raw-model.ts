@@ -44,6 +44,8 @@ export interface RawModelResult {
   workerLines?: RawBatchResult[];
   /** The fastest of workerSessions and workerLines. */
   workerBest?: RawBatchResult;
+  /** The fastest of everything measured: batches, workerSessions and workerLines. */
+  fastest: RawBatchResult;
   /** PNG decode + resize/normalize of one line, as the worker does before the model (not in the figures above). */
   preprocessMsPerLine: number;
 }
@@ -55,7 +57,7 @@ export async function rawModel(
   seconds: number,
   batchSizes: readonly number[] = RAW_BATCH_SIZES,
   threads = 2,
-  options: { workerSessions?: boolean } = {},
+  options: { workerSessions?: boolean; lines?: boolean } = {},
 ): Promise<RawModelResult> {
   const decoded = PNG.sync.read(png);
   const image = { width: decoded.width, height: decoded.height, data: decoded.data, channels: 4 as const };
@@ -88,14 +90,11 @@ export async function rawModel(
         ...(batch > 1 && threads > 1 ? batchedSessionOptions(threads) : sessionOptions(threads)),
       }))
     : undefined;
+  // The worker's lines (line-pool.ts): side by side on several threads, one by one on one.
+  const lineBatches = batchSizes.filter((b) => b > 1);
   const workerLines =
-    options.workerSessions && threads > 1
-      ? await measureLines(
-          image,
-          batchSizes.filter((b) => b > 1),
-          seconds,
-          threads,
-        )
+    (options.workerSessions || options.lines) && lineBatches.length > 0
+      ? await measureLines(image, lineBatches, seconds, threads)
       : undefined;
   const best = bestOf(batches);
   return {
@@ -104,6 +103,7 @@ export async function rawModel(
     batches,
     batch1: batches[0]!,
     best,
+    fastest: bestOf([...batches, ...(workerSessions ?? []), ...(workerLines ?? [])]),
     ...(workerSessions
       ? { workerSessions, workerBest: bestOf([...workerSessions, ...(workerLines ?? [])]) }
       : {}),
@@ -117,7 +117,8 @@ const bestOf = (batches: RawBatchResult[]) =>
 
 /**
  * Each batch size back to back as its lines side by side: the worker's line pool (line-pool.ts) of
- * `threads` single-thread sessions, each line a run of its own.
+ * `threads` single-thread sessions, each line a run of its own (one thread: one after another, as
+ * the worker runs them on its model's own thread).
  */
 async function measureLines(
   image: { width: number; height: number; data: Uint8Array; channels: 4 },
@@ -224,8 +225,8 @@ export interface ModelCpuBlock {
  * The model in this process with exactly the worker's session options (intra-op threads that
  * stop spinning when a run returns), fed `batch` copies of the line: `measure` runs it for a while and returns the
  * process's CPU time (every thread) and the lines, the floor for the worker's CPU per line. A batch
- * of several on several threads may also run as its lines side by side in the worker (line-pool.ts):
- * then `measure` times both ways, half the time each, and returns the cheaper per line.
+ * of several may also run as its lines in the worker (line-pool.ts): then `measure` times both
+ * ways, half the time each, and returns the cheaper per line.
  */
 export async function openModelCpu(png: Buffer, batch: number, threads: number) {
   const decoded = PNG.sync.read(png);
@@ -235,7 +236,7 @@ export async function openModelCpu(png: Buffer, batch: number, threads: number) 
     ...sessionOptions(threads),
   });
   const pool =
-    batch > 1 && threads > 1
+    batch > 1
       ? await LinePool.start(
           ocrModelPaths().recognition,
           { ...sessionOptions(1), executionProviders: ["cpu"] },

@@ -50,46 +50,45 @@ describe("the batched session of a model's thread", () => {
     }
   });
 
-  it("answers each row of a batch as the line alone does, as one batch and as its lines side by side", async () => {
-    const config = ocrConfig(4);
-    const logged: Record<string, unknown>[] = [];
-    const log = pino({ level: "info" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
-    const runner = await loadModel(config, { log, warmupBatchSizes: [1] });
-    try {
-      expect(logged.find((l) => l.msg === "model loaded and warmed up")).toMatchObject({ linePool: 2 });
-      // Three rows: one pool thread runs two of them.
-      const lines = ["Order 7731 shipped", "Invoice 42", "Turnpike"].map(lineTensor);
-      const alone = await Promise.all(lines.map((line) => runner.run([line])));
-      // Runs 1-2 of a batch size go to one batch, 3-4 to the lines (FasterChoice times both), then the faster.
-      for (let run = 0; run < 6; run++) {
-        const [batched] = await runner.run([concatRows(lines)]);
-        // The best path: [rows, timesteps, 2] (class, probability).
-        expect(batched!.shape.slice(0, 1)).toEqual([3]);
-        const rowLength = (batched!.data as Float32Array).length / 3;
-        alone.forEach(([single], row) => {
-          const want = Array.from(single!.data as Float32Array);
-          const got = Array.from(
-            (batched!.data as Float32Array).subarray(row * rowLength, (row + 1) * rowLength),
-          );
-          expect(got.filter((_, i) => i % 2 === 0)).toEqual(want.filter((_, i) => i % 2 === 0));
-          got.forEach((p, i) => i % 2 && expect(p).toBeCloseTo(want[i]!, 4));
+  // Two threads: the lines side by side on a pool of two single-thread sessions; one thread: the
+  // lines one after another on the model's own thread.
+  it.each([2, 1])(
+    "answers each row of a batch as the line alone does, as one batch and as its lines (%i threads)",
+    async (threads) => {
+      const config = { ...ocrConfig(4), threads };
+      const logged: Record<string, unknown>[] = [];
+      const log = pino({ level: "info" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+      const runner = await loadModel(config, { log, warmupBatchSizes: [1] });
+      try {
+        expect(logged.find((l) => l.msg === "model loaded and warmed up")).toMatchObject({
+          linePool: threads,
         });
+        // Three rows: one pool thread runs two of them.
+        const lines = ["Order 7731 shipped", "Invoice 42", "Turnpike"].map(lineTensor);
+        const alone = await Promise.all(lines.map((line) => runner.run([line])));
+        // Runs 1-2 of a batch size go to one batch, 3-4 to the lines (FasterChoice times both), then the faster.
+        for (let run = 0; run < 6; run++) {
+          const [batched] = await runner.run([concatRows(lines)]);
+          // The best path: [rows, timesteps, 2] (class, probability).
+          expect(batched!.shape.slice(0, 1)).toEqual([3]);
+          const rowLength = (batched!.data as Float32Array).length / 3;
+          alone.forEach(([single], row) => {
+            const want = Array.from(single!.data as Float32Array);
+            const got = Array.from(
+              (batched!.data as Float32Array).subarray(row * rowLength, (row + 1) * rowLength),
+            );
+            expect(got.filter((_, i) => i % 2 === 0)).toEqual(want.filter((_, i) => i % 2 === 0));
+            got.forEach((p, i) => i % 2 && expect(p).toBeCloseTo(want[i]!, 4));
+          });
+        }
+        // Both ways were timed, and the faster one was chosen.
+        const chosen = logged.find((l) => l.rows === 3 && typeof l.way === "string");
+        expect(chosen).toMatchObject({
+          msPerElement: { batch: expect.any(Number), lines: expect.any(Number) },
+        });
+      } finally {
+        await runner.release();
       }
-      // Both ways were timed, and the faster one was chosen.
-      const chosen = logged.find((l) => l.rows === 3 && typeof l.way === "string");
-      expect(chosen).toMatchObject({
-        msPerElement: { batch: expect.any(Number), lines: expect.any(Number) },
-      });
-    } finally {
-      await runner.release();
-    }
-  });
-
-  it("keeps batches in one session for a model on one thread (no line pool)", async () => {
-    const logged: Record<string, unknown>[] = [];
-    const log = pino({ level: "info" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
-    const runner = await loadModel({ ...ocrConfig(4), threads: 1 }, { log, warmupBatchSizes: [1, 2] });
-    await runner.release();
-    expect(logged.find((l) => l.msg === "model loaded and warmed up")).toMatchObject({ linePool: 0 });
-  });
+    },
+  );
 });

@@ -8,7 +8,10 @@
  * the OCR model ran 99.5 lines/s at 19.9 CPU ms per line as two single-thread sessions side by
  * side, against 57.9 lines/s (29.5 ms) as batches of 4 on two threads and 79.8 (24.0 ms) as single
  * lines on two spinning threads (bench/README.md, "Eleventh round"). Whether a batch runs this way
- * is chosen per batch size from measured run times (faster-choice.ts, model-runner.ts).
+ * is chosen per batch size from measured run times (faster-choice.ts, model-runner.ts). A model on
+ * one thread runs its lines one after another on its own thread (LinePool.over): on that Xeon, one
+ * core ran 47.5 lines/s one by one against 33.8 as batches of 4, and the worker still shares its
+ * per-task work (acks, publishes, cancellation checks) over the batch.
  */
 import type { InferenceSession } from "onnxruntime-node";
 import { InferenceThread, type OutputReduction, type ThreadTensor } from "./inference-thread.js";
@@ -16,8 +19,20 @@ import { InferenceThread, type OutputReduction, type ThreadTensor } from "./infe
 export class LinePool {
   private readonly busy: number[];
 
-  private constructor(private readonly threads: readonly InferenceThread[]) {
+  private constructor(
+    private readonly threads: readonly InferenceThread[],
+    private readonly owned: boolean,
+  ) {
     this.busy = threads.map(() => 0);
+  }
+
+  /**
+   * Lines run one after another on `thread`, which stays its owner's (release() leaves it): a model
+   * on one thread, where a batch of several costs more per line than its lines one by one and no
+   * second session is worth its memory.
+   */
+  static over(thread: InferenceThread): LinePool {
+    return new LinePool([thread], false);
   }
 
   /** Starts `size` threads, each loading `modelPath` with `options` (meant for one intra-op thread). */
@@ -35,7 +50,7 @@ export class LinePool {
       await Promise.all(threads.map((t) => t.release()));
       throw failed.reason;
     }
-    return new LinePool(threads);
+    return new LinePool(threads, true);
   }
 
   /** How many lines run at once. */
@@ -72,7 +87,7 @@ export class LinePool {
   }
 
   async release(): Promise<void> {
-    await Promise.all(this.threads.map((t) => t.release()));
+    if (this.owned) await Promise.all(this.threads.map((t) => t.release()));
   }
 }
 
