@@ -11,7 +11,7 @@ import type { DecodedTensor } from "../../runtime/shared/tensors.js";
 import { concatRows } from "../../runtime/worker/batch-tensors.js";
 import { loadModel } from "../../runtime/worker/engines/onnx/model-runner.js";
 import { imageToTensor } from "../../runtime/worker/processors/image-to-tensor.js";
-import { OCR_URI, renderLinePng } from "./helpers/worker-fixtures.js";
+import { OCR_URI, renderLinePng, tinyModelUris } from "./helpers/worker-fixtures.js";
 
 const context = { dictionary: () => [], settings: {}, parameters: {} };
 
@@ -91,4 +91,23 @@ describe("the batched session of a model's thread", () => {
       }
     },
   );
+
+  it("gives a tiny model with a main-thread session no line pool", async () => {
+    const logged: Record<string, unknown>[] = [];
+    const log = pino({ level: "info" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+    const config = modelConfigSchema.parse({
+      name: "echo",
+      uri: tinyModelUris().echo,
+      inputs: [{ name: "x", datatype: "FP32", shape: [-1, 4] }],
+      outputs: [{ name: "y", datatype: "FP32", shape: [-1, 4] }],
+      batching: { maxBatchSize: 32 },
+      threads: 2,
+    });
+    const runner = await loadModel(config, { log });
+    await runner.release();
+    expect(logged.find((l) => l.msg === "model loaded and warmed up")).toMatchObject({
+      mainThread: true,
+      linePool: 0,
+    });
+  });
 });

@@ -141,9 +141,14 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
       log.warn({ err }, "no main-thread session for this small model; every batch goes to its thread");
     }
   }
-  // A batch of several may run as its lines instead, where that is faster (line-pool.ts).
+  // A batch of several may run as its lines instead, where that is faster (line-pool.ts); not for a
+  // tiny model with a main-thread session, whose runs are too short to be worth a thread each.
   let lines: LinePool | undefined;
-  if (batchable && provider.used === "cpu" && wantsBatchedSession(config, path)) {
+  const linesMayRun = batchable && !inline && provider.used === "cpu" && config.batching.maxBatchSize > 1;
+  if (linesMayRun && config.threads === 1) {
+    // One thread: its lines one after another on the model's own thread, no second session.
+    lines = LinePool.over(session);
+  } else if (linesMayRun && wantsBatchedSession(config, path)) {
     try {
       lines = await LinePool.start(
         path,
@@ -153,14 +158,6 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
     } catch (err) {
       log.warn({ err }, "no line pool for this model; every batch runs as one");
     }
-  } else if (
-    batchable &&
-    provider.used === "cpu" &&
-    config.batching.maxBatchSize > 1 &&
-    config.threads === 1
-  ) {
-    // One thread: its lines one after another on the model's own thread, no second session.
-    lines = LinePool.over(session);
   }
   const batchChoices = new Map<number, FasterChoice<BatchWay>>();
   const runBatch = async (thread: ThreadTensor[], giveAway: boolean | undefined) => {
