@@ -6,7 +6,11 @@
 import { performance } from "node:perf_hooks";
 import ort from "onnxruntime-node";
 import { PNG } from "pngjs";
-import { batchedSessionOptions, sessionOptions } from "../../runtime/worker/engines/onnx/model-runner.js";
+import {
+  batchedSessionOptions,
+  runLines,
+  sessionOptions,
+} from "../../runtime/worker/engines/onnx/model-runner.js";
 import { LinePool } from "../../runtime/worker/engines/onnx/line-pool.js";
 import { decodePng } from "../../runtime/shared/images/decode-png.js";
 import { ocrModelPaths } from "../../runtime/worker/tasks/ocr/ocr-models.js";
@@ -137,9 +141,9 @@ async function measureLines(
         Array.from({ length: batch }, () => image),
         { targetWidth: 320 },
       );
-      const feeds = [{ name: "x", type: "float32", dims: tensor.dims, data: tensor.data }];
+      const feeds = [{ name: "x", datatype: "FP32" as const, shape: [...tensor.dims], data: tensor.data }];
       // Reduced to the CTC best path in the thread, as the worker does (no 1 MB of scores per line back).
-      return () => pool.run(feeds, "ctc-best-path");
+      return () => runLines(pool, feeds, "ctc-best-path");
     });
   } finally {
     await pool.release();
@@ -248,10 +252,12 @@ export async function openModelCpu(png: Buffer, batch: number, threads: number) 
     { targetWidth: recognitionWidthFor([image]) },
   );
   const feeds = { [session.inputNames[0]!]: new ort.Tensor("float32", tensor.data, tensor.dims) };
-  const lineFeeds = [{ name: session.inputNames[0]!, type: "float32", dims: tensor.dims, data: tensor.data }];
+  const lineFeeds = [
+    { name: session.inputNames[0]!, datatype: "FP32" as const, shape: [...tensor.dims], data: tensor.data },
+  ];
   const ways: (() => Promise<unknown>)[] = [() => session.run(feeds)];
   // Reduced to the CTC best path in the thread, as the worker does (no 1 MB of scores per line back).
-  if (pool) ways.push(() => pool.run(lineFeeds, "ctc-best-path"));
+  if (pool) ways.push(() => runLines(pool, lineFeeds, "ctc-best-path"));
   for (const way of ways) for (let i = 0; i < 3; i++) await way();
   const block = async (run: () => Promise<unknown>, seconds: number): Promise<ModelCpuBlock> => {
     const cpuBefore = process.cpuUsage();

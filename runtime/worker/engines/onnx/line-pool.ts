@@ -58,28 +58,19 @@ export class LinePool {
     return this.threads.length;
   }
 
-  /** Why a thread stopped working, while one has; undefined while all are fine. */
-  get failure(): Error | undefined {
-    return this.threads.find((t) => t.failure)?.failure;
-  }
-
   /**
-   * Runs each row (dimension 0) of `feeds` as a run of its own, on the least busy thread, and
-   * stacks the outputs along dimension 0 in row order. Throws when the rows' outputs do not stack
-   * (their other dimensions differ), which a model whose outputs depend on the row's content may do.
+   * Runs each line (the feeds of one row) as a run of its own, on the least busy thread; the
+   * outputs come back in line order. Each line's feeds move to its thread (their memory must be
+   * their own: see splitRows).
    */
-  async run(feeds: readonly ThreadTensor[], reduce?: OutputReduction): Promise<ThreadTensor[]> {
-    const rows = feeds[0]?.dims[0] ?? 0;
-    const lines = Array.from({ length: rows }, (_, row) => feeds.map((feed) => rowOf(feed, row)));
-    const outputs = await Promise.all(lines.map((line) => this.runLine(line, reduce)));
-    return stackRows(outputs);
+  run(lines: readonly ThreadTensor[][], reduce?: OutputReduction): Promise<ThreadTensor[][]> {
+    return Promise.all(lines.map((line) => this.runLine(line, reduce)));
   }
 
   private async runLine(line: ThreadTensor[], reduce: OutputReduction | undefined): Promise<ThreadTensor[]> {
     const i = this.busy.indexOf(Math.min(...this.busy));
     this.busy[i]!++;
     try {
-      // Each row was copied into its own buffer (rowOf), so it moves to the thread without a copy.
       return await this.threads[i]!.run(line, { giveAway: true, reduce });
     } finally {
       this.busy[i]!--;
@@ -89,47 +80,4 @@ export class LinePool {
   async release(): Promise<void> {
     if (this.owned) await Promise.all(this.threads.map((t) => t.release()));
   }
-}
-
-/** Row `row` of `feed` as a tensor of one row, on memory of its own. */
-export function rowOf(feed: ThreadTensor, row: number): ThreadTensor {
-  const rowSize = feed.dims.slice(1).reduce((n, d) => n * d, 1);
-  const dims = [1, ...feed.dims.slice(1)];
-  const from = row * rowSize;
-  const data = Array.isArray(feed.data)
-    ? feed.data.slice(from, from + rowSize)
-    : (feed.data as Float32Array).slice(from, from + rowSize);
-  return { name: feed.name, type: feed.type, dims, data };
-}
-
-/** Stacks per-row outputs (each a list in the model's output order) along dimension 0. */
-export function stackRows(rows: readonly ThreadTensor[][]): ThreadTensor[] {
-  const first = rows[0];
-  if (!first) return [];
-  if (rows.length === 1) return first;
-  return first.map((head, o) => {
-    const parts = rows.map((outputs) => outputs[o]!);
-    for (const part of parts) {
-      const same =
-        part.type === head.type &&
-        part.dims.length === head.dims.length &&
-        part.dims.every((d, i) => i === 0 || d === head.dims[i]);
-      if (!same)
-        throw new Error(`output ${head.name}: rows of [${head.dims}] and [${part.dims}] do not stack`);
-    }
-    const dims = [parts.reduce((n, p) => n + p.dims[0]!, 0), ...head.dims.slice(1)];
-    if (Array.isArray(head.data)) {
-      return { name: head.name, type: head.type, dims, data: parts.flatMap((p) => p.data as string[]) };
-    }
-    const typed = head.data as Float32Array;
-    const data = new (typed.constructor as Float32ArrayConstructor)(
-      parts.reduce((n, p) => n + (p.data as Float32Array).length, 0),
-    );
-    let offset = 0;
-    for (const part of parts) {
-      data.set(part.data as Float32Array, offset);
-      offset += (part.data as Float32Array).length;
-    }
-    return { name: head.name, type: head.type, dims, data };
-  });
 }

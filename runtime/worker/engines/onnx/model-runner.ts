@@ -24,9 +24,10 @@ import {
   type DecodedTensor,
   type NumericArray,
 } from "../../../shared/tensors.js";
+import { concatRows, splitRows } from "../../batch-tensors.js";
 import type { Engine, LoadOptions, ModelRunner } from "../engine.js";
 import { openWithProvider } from "./execution-provider.js";
-import { elementsOf, InferenceThread, type ThreadTensor } from "./inference-thread.js";
+import { InferenceThread, type OutputReduction, type ThreadTensor } from "./inference-thread.js";
 import { inlineBatch, inlineEligible, InlineSession } from "./inline-session.js";
 import { FasterChoice } from "./faster-choice.js";
 import { LinePool } from "./line-pool.js";
@@ -160,30 +161,36 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
     }
   }
   const batchChoices = new Map<number, FasterChoice<BatchWay>>();
-  const runBatch = async (thread: ThreadTensor[], giveAway: boolean | undefined) => {
-    const rows = thread[0]?.dims[0] ?? 1;
+  const runBatch = async (
+    feeds: readonly DecodedTensor[],
+    giveAway: boolean | undefined,
+  ): Promise<DecodedTensor[]> => {
+    const rows = feeds[0]?.shape[0] ?? 1;
+    const asOne = async () =>
+      (await session.run(feeds.map(toThread), { giveAway, reduce, batched: true })).map(fromThread);
     const pool = lines;
-    if (!pool) return session.run(thread, { giveAway, reduce, batched: true });
+    if (!pool) return asOne();
     let choice = batchChoices.get(rows);
     if (!choice) batchChoices.set(rows, (choice = new FasterChoice<BatchWay>(["batch", "lines"])));
     const before = choice.best();
     const way = choice.next();
     const started = performance.now();
-    let outputs: ThreadTensor[];
+    let outputs: DecodedTensor[];
     try {
-      outputs =
-        way === "lines"
-          ? await pool.run(thread, reduce)
-          : await session.run(thread, { giveAway, reduce, batched: true });
+      outputs = way === "lines" ? await runLines(pool, feeds, reduce) : await asOne();
     } catch (error) {
       // A pool thread that died, or rows whose outputs do not stack: batches run as one from now on.
       if (way !== "lines") throw error;
       log.warn({ err: error }, "running a batch as its lines failed; batches run as one from now on");
       lines = undefined;
       void pool.release().catch(() => undefined);
-      return session.run(thread, { giveAway, reduce, batched: true });
+      return asOne();
     }
-    choice.record(way, performance.now() - started, elementsOf(thread));
+    choice.record(
+      way,
+      performance.now() - started,
+      feeds.reduce((n, f) => n + elementCount(f.shape), 0),
+    );
     const after = choice.best();
     if (after && after !== before) {
       log.info(
@@ -197,14 +204,17 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
     feeds: readonly DecodedTensor[],
     runOptions: { giveAway?: boolean } = {},
   ): Promise<DecodedTensor[]> => {
+    if (batchable && (feeds[0]?.shape[0] ?? 1) > 1 && !inline) return runBatch(feeds, runOptions.giveAway);
     const thread = feeds.map(toThread);
     const outputs =
       // A broken thread still answers (with its failure), so the consumer stops this worker as before.
       inline && !session.failure && inlineBatch(thread)
         ? await inline.run(thread)
-        : batchable && (thread[0]?.dims[0] ?? 1) > 1
-          ? await runBatch(thread, runOptions.giveAway)
-          : await session.run(thread, { giveAway: runOptions.giveAway, reduce });
+        : await session.run(thread, {
+            giveAway: runOptions.giveAway,
+            reduce,
+            batched: batchable && (thread[0]?.dims[0] ?? 1) > 1,
+          });
     return outputs.map(fromThread);
   };
   const release = async () => {
@@ -225,14 +235,7 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
     for (const size of sizes) await warmUp(config, tensors, size, run, log);
     // Each pool thread's first run, not a request's (a line per thread, side by side).
     const pool = lines;
-    if (pool)
-      await warmUp(
-        config,
-        tensors,
-        pool.size,
-        (feeds) => pool.run(feeds.map(toThread), reduce).then((o) => o.map(fromThread)),
-        log,
-      );
+    if (pool) await warmUp(config, tensors, pool.size, (feeds) => runLines(pool, feeds, reduce), log);
   } catch (error) {
     await release();
     throw error;
@@ -309,6 +312,28 @@ function ctcBestPathOf(config: ModelConfig, tensors: ModelTensors): { classes: n
   if (config.task !== "ocr-recognition" || !output || more.length > 0) return undefined;
   const classes = output.shape[2] ?? -1;
   return output.datatype === "FP32" && output.shape.length === 3 && classes > 0 ? { classes } : undefined;
+}
+
+/**
+ * Runs each row of `feeds` as a run of its own on `pool` and stacks the outputs back in row order
+ * (concatRows throws when the rows' outputs differ beyond dimension 0).
+ */
+export async function runLines(
+  pool: LinePool,
+  feeds: readonly DecodedTensor[],
+  reduce?: OutputReduction,
+): Promise<DecodedTensor[]> {
+  const rows = feeds[0]?.shape[0] ?? 0;
+  // splitRows copies each row into memory of its own, so it can move to its thread.
+  const byFeed = feeds.map((feed) =>
+    splitRows(
+      feed,
+      Array.from({ length: rows }, () => 1),
+    ),
+  );
+  const lines = Array.from({ length: rows }, (_, row) => byFeed.map((pieces) => toThread(pieces[row]!)));
+  const outputs = await pool.run(lines, reduce);
+  return (outputs[0] ?? []).map((_, o) => concatRows(outputs.map((line) => fromThread(line[o]!))));
 }
 
 /** The two ways a batch of several can run (see runBatch in loadModel, line-pool.ts). */
