@@ -157,30 +157,26 @@ async function faultWhileBusy(service: Service) {
     );
     const outage = await restarting;
     await probed;
-    // Back in service: the gateway is ready again and new results are being recorded.
-    const recordsBack = await recordCount(inst).catch(() => 0);
-    // What the wait last saw, so a timeout says which half never came back.
-    let seen = { ready: false, records: recordsBack, accepted: 0 };
-    await until(
-      "back in service",
-      async () => {
-        const ready = roles.gateway.url
-          ? (await fetch(`${roles.gateway.url}/v2/health/ready`).catch(() => undefined))?.status === 200
-          : false;
-        const records = await recordCount(inst).catch(() => -1);
-        seen = { ready, records, accepted: traffic.accepted().length };
-        return ready && records > recordsBack;
-      },
-      120_000,
-    ).catch((error: Error) => {
+    // Back in service: a request sent now is accepted, run, recorded, and read back through the
+    // gateway (its PostgreSQL or Redis read included). A fresh request of its own, because the
+    // trickle may have nothing left to record once the collector has caught up.
+    const fresh = await traffic.send(bulk, "async");
+    const final = fresh.outcome === "accepted" ? await traffic.pollFinal(fresh, bulk) : undefined;
+    if (final?.status !== "succeeded") {
       const tails = Object.entries(allRoles).map(
         ([role, s]) => `--- ${role}:\n${s.current.output().split("\n").slice(-15).join("\n")}`,
       );
+      const lastAnswers = traffic.answers
+        .slice(-5)
+        .map((a) => `${a.kind} ${a.status} ${a.code ?? ""}`)
+        .join("; ");
       throw new Error(
-        `${error.message}: gateway ready ${seen.ready}, records ${seen.records} (${recordsBack} when ` +
-          `${service} was back), ${seen.accepted} accepted\n${tails.join("\n")}`,
+        `not back in service ${((Date.now() - outage.to) / 1000).toFixed(0)} s after ${service} was: a request ` +
+          `sent then was ${fresh.outcome ?? "never answered"}${fresh.refusal ? ` (${fresh.refusal})` : ""}` +
+          `${fresh.outcome === "accepted" ? `, and its status read ${final?.status ?? "never final"}` : ""}; ` +
+          `last answers: ${lastAnswers}\n${tails.join("\n")}`,
       );
-    });
+    }
     const backInServiceMs = Date.now() - outage.from;
     await trickle.stop();
     await sync;

@@ -255,8 +255,8 @@ export class Traffic {
     }
   }
 
-  /** Polls GET /v1/requests/{id} until the request is final (a sync client that got 202). */
-  private async pollFinal(request: LogicalRequest, tenant: Tenant) {
+  /** Polls GET /v1/requests/{id} until the request is final (or the retry deadline); its result then. */
+  async pollFinal(request: LogicalRequest, tenant: Tenant) {
     const id = [...request.ids][0]!;
     const deadline = Date.now() + this.retryDeadlineMs;
     while (Date.now() < deadline) {
