@@ -26,8 +26,9 @@ const accepted: InferenceTask[] = [];
 let onAccept: ((task: InferenceTask) => void) | undefined;
 
 beforeAll(async () => {
-  // About 50 ms per batch of 4 on these machines: far longer than a request's trip to the worker.
-  const uri = writeSlowModel(mkdtempSync(join(tmpdir(), "turnpike-slow-")), 2000);
+  // About 50 ms per batch of 4 on these machines (12,000 layers: 49 ms; 2,000 layers took 8 ms on an
+  // AVX-512 Xeon): far longer than a request's trip to the worker, also with both cores busy.
+  const uri = writeSlowModel(mkdtempSync(join(tmpdir(), "turnpike-slow-")), 12_000);
   const tensor = { name: "x", datatype: "FP32" as const, shape: [-1, SLOW_WIDTH] };
   const slow = {
     uri,
