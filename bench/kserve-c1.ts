@@ -3,14 +3,14 @@
  * alternating rounds, each run's client-side p50 / p90 / p99 / mean / max, so the tail that makes a
  * c=1 mean (and so the throughput, 1 / mean) worse can be compared without the full section.
  *
- *   npx tsx bench/kserve-c1.ts [--seconds=10] [--rounds=4]
+ *   npx tsx bench/kserve-c1.ts [--seconds=10] [--rounds=4] [--encoding=json|binary]
  *
  * Measurements only; nothing asserts.
  */
 import { renderLinePng } from "../test/fixtures/text-line.js";
 import { BENCH_LINE, installInterruptHandler, say } from "./lib/env.js";
 import { arg } from "./lib/compare-sides.js";
-import { kservePeer } from "./sections/kserve.js";
+import { kservePeer, type PeerEncoding } from "./sections/kserve.js";
 import { choosePeerBatch, sampleMaxBatchSize } from "./lib/peer-batch.js";
 
 installInterruptHandler();
@@ -20,6 +20,7 @@ const result = await kservePeer({
   seconds: Number(arg("seconds", "10")),
   rounds: Number(arg("rounds", "4")),
   batch: choosePeerBatch(arg("peer-batch", "sample"), sampleMaxBatchSize()),
+  encoding: arg("encoding", "json") as PeerEncoding,
 });
 for (const level of result.levels) {
   for (const run of level.runs) {

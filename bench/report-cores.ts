@@ -12,6 +12,8 @@ export interface CoresReport {
   dedicated?: DedicatedResult;
   /** The KServe peer again in dedicated-cores mode (report.ts renders it like section 6). */
   kserveDedicated?: KserveResult;
+  /** The KServe peer again, shared cores, both sent the tensor as OIP binary data. */
+  kserveBinary?: KserveResult;
   workerCpu?: WorkerCpuResult[];
 }
 
@@ -162,7 +164,7 @@ export function peerRows(peer: KserveResult | undefined, tag: string): Cell[][] 
       );
     rows.push([
       "6 vs KServe",
-      `Turnpike OCR tensor body, c=${l.concurrency}${tag}`,
+      `Turnpike OCR ${peer.encoding === "binary" ? "binary" : "JSON"} tensor body, c=${l.concurrency}${tag}`,
       `${fmt(l.turnpikePerSecond)} req/s`,
       fmt(l.turnpikeP50Ms, 0),
       fmt(l.turnpikeP99Ms, 0),

@@ -82,18 +82,22 @@ export function targets(r: Partial<BenchReport>): Target[] {
         resync.every((w) => w === 0),
     });
   }
-  const peer = r.kserve;
-  if (peer?.levels.length) {
+  // Issue 15's peer targets, for the JSON body and again for OIP binary tensors.
+  for (const [peer, body] of [
+    [r.kserve, ""],
+    [r.kserveBinary, ", binary tensors"],
+  ] as const) {
+    if (!peer?.levels.length) continue;
     const worst = peer.levels.reduce((a, b) => (b.throughputRatio < a.throughputRatio ? b : a));
     const single = peer.levels.find((l) => l.concurrency === 1);
     out.push({
-      target: "throughput >= KServe at 1, 8, 32 connections",
+      target: `throughput >= KServe at 1, 8, 32 connections${body}`,
       measured: peer.levels.map((l) => `c=${l.concurrency} ${l.throughputRatio}x`).join(", "),
       met: worst.throughputRatio >= 1,
     });
     if (single) {
       out.push({
-        target: "p50 at 1 connection <= KServe's + 5 ms",
+        target: `p50 at 1 connection <= KServe's + 5 ms${body}`,
         measured: `${single.turnpikeP50Ms} ms vs ${single.kserveP50Ms} ms (${single.p50DifferenceMs >= 0 ? "+" : ""}${single.p50DifferenceMs} ms)`,
         met: single.p50DifferenceMs <= 5,
       });

@@ -231,7 +231,11 @@ export function renderReport(r: BenchReport): string {
         `foreign ${o.foreignCpuPercent}%, load ${o.loadAverage?.join(" -> ")}`,
     ]);
   }
-  rows.push(...peerRows(r.kserve, ""), ...peerRows(r.kserveDedicated, ", dedicated"));
+  rows.push(
+    ...peerRows(r.kserve, ""),
+    ...peerRows(r.kserveBinary, ", binary"),
+    ...peerRows(r.kserveDedicated, ", dedicated"),
+  );
   if (r.autoscaling) {
     const a = r.autoscaling;
     rows.push([
@@ -323,7 +327,11 @@ export function renderReport(r: BenchReport): string {
       "",
     );
   }
-  const peerCpu = [...peerCpuRows(r.kserve, ""), ...peerCpuRows(r.kserveDedicated, ", dedicated")];
+  const peerCpu = [
+    ...peerCpuRows(r.kserve, ""),
+    ...peerCpuRows(r.kserveBinary, ", binary"),
+    ...peerCpuRows(r.kserveDedicated, ", dedicated"),
+  ];
   if (peerCpu.length) {
     const header = ["CPU ms per answered request (6, Turnpike)", ...TURNPIKE_PROCESSES, "total", "KServe"];
     lines.push(renderTable(header, peerCpu, 1), "");

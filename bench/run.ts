@@ -245,6 +245,8 @@ async function main(): Promise<void> {
       ),
     };
     report.kserve = await kservePeer(peer);
+    // The same runs with OIP's binary tensor extension, which both servers read.
+    if (!report.kserve.skipped) report.kserveBinary = await kservePeer({ ...peer, encoding: "binary" });
     if (!report.kserve.skipped && machine().nproc >= 2 && canPin()) {
       const dedicatedBest = report.dedicated?.bestBatch;
       report.kserveDedicated = await kservePeer({

@@ -11,7 +11,9 @@ import { logDir } from "./processes.js";
 
 export interface LoadOptions {
   url: string;
+  /** A JSON value, or the body's own bytes (a Buffer is sent as it is). */
   body: unknown;
+  /** Sent with every request; a content-type here replaces the default application/json. */
   headers: Record<string, string>;
   connections: number;
   durationSeconds: number;
@@ -57,27 +59,29 @@ let bodyFiles = 0;
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const bodyPath = join(logDir, `body-${process.pid}-${bodyFiles++}.json`);
-  writeFileSync(bodyPath, JSON.stringify(options.body));
-  const args = [
-    join(repoRoot, "node_modules/autocannon/autocannon.js"),
-    "--json",
-    "--method",
-    "POST",
-    "--input",
-    bodyPath,
-    "--connections",
-    String(options.connections),
-    "--duration",
-    String(options.durationSeconds),
-    "--timeout",
-    String(options.timeoutSeconds ?? 60),
-    ...Object.entries({ "content-type": "application/json", ...options.headers }).flatMap(([k, v]) => [
-      "--headers",
-      `${k}=${v}`,
-    ]),
-    ...(options.rate ? ["--overallRate", String(options.rate)] : []),
-    options.url,
-  ];
+  const bytes = Buffer.isBuffer(options.body);
+  writeFileSync(bodyPath, Buffer.isBuffer(options.body) ? options.body : JSON.stringify(options.body));
+  const headers = { "content-type": "application/json", ...options.headers };
+  const args = bytes
+    ? // autocannon's CLI would read the body as UTF-8 text (autocannon-bytes.mjs says why).
+      [join(repoRoot, "bench/lib/autocannon-bytes.mjs"), programmaticOptions(options, headers), bodyPath]
+    : [
+        join(repoRoot, "node_modules/autocannon/autocannon.js"),
+        "--json",
+        "--method",
+        "POST",
+        "--input",
+        bodyPath,
+        "--connections",
+        String(options.connections),
+        "--duration",
+        String(options.durationSeconds),
+        "--timeout",
+        String(options.timeoutSeconds ?? 60),
+        ...Object.entries(headers).flatMap(([k, v]) => ["--headers", `${k}=${v}`]),
+        ...(options.rate ? ["--overallRate", String(options.rate)] : []),
+        options.url,
+      ];
   const result = JSON.parse(await lastLineOfChild("autocannon", args, options.cpus)) as AutocannonJson;
   const statusCodes = Object.fromEntries(
     Object.entries(result.statusCodeStats ?? {}).map(([status, { count }]) => [status, count]),
@@ -101,6 +105,24 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     connections: options.connections,
     rate: options.rate,
   };
+}
+
+/** The CLI's options above as autocannon's programmatic ones, in a file for autocannon-bytes.mjs. */
+function programmaticOptions(options: LoadOptions, headers: Record<string, string>): string {
+  const path = join(logDir, `options-${process.pid}-${bodyFiles++}.json`);
+  writeFileSync(
+    path,
+    JSON.stringify({
+      url: options.url,
+      method: "POST",
+      connections: options.connections,
+      duration: options.durationSeconds,
+      timeout: options.timeoutSeconds ?? 60,
+      headers,
+      ...(options.rate ? { overallRate: options.rate } : {}),
+    }),
+  );
+  return path;
 }
 
 /**

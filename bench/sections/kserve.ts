@@ -3,8 +3,10 @@
  * 40-line model class in bench/peers/kserve_ocr.py: the same PP-OCRv4 recognition model in PyPI
  * onnxruntime with 2 threads, greedy CTC decoding to text, no batching) next to Turnpike's OCR
  * model end to end (gateway -> RabbitMQ -> worker -> RabbitMQ -> collector -> PostgreSQL, durable,
- * recorded and charged), both on 127.0.0.1 and sent the same Open Inference Protocol v2 JSON body
- * (input `x`, FP32 [1,3,48,320], the benchmark's rendered line). Runs alternate between the two
+ * recorded and charged), both on 127.0.0.1 and sent the same Open Inference Protocol v2 body
+ * (input `x`, FP32 [1,3,48,320], the benchmark's rendered line): JSON numbers, or with
+ * `encoding: "binary"` the protocol's binary tensor extension (a JSON header, then the tensor's
+ * raw little-endian bytes), which both servers read. Runs alternate between the two
  * (Turnpike first in odd rounds, KServe first in even ones) at each concurrency, so a slow phase of
  * the shared machine hurts both alike; each run starts once both systems are idle
  * (bench/lib/settle.ts). The Python environment is made by bench/peers/kserve-setup.sh (cached in
@@ -34,6 +36,9 @@ import { round } from "../lib/stats.js";
 import { API_KEY, Installation, ocrModel } from "./end-to-end.js";
 
 type System = "turnpike" | "kserve";
+
+/** How the tensor travels: JSON numbers, or OIP's binary tensor extension. */
+export type PeerEncoding = "json" | "binary";
 
 /** Turnpike's processes in the CPU split, in the order the report prints them. */
 /** Turnpike's own roles, which keep working off a run's last requests after its load ends. */
@@ -80,6 +85,8 @@ export interface PeerLevel {
 export interface KserveResult {
   /** Why the section did not run (e.g. no Python 3), when it did not. */
   skipped?: string;
+  /** The body both systems got (absent in results from before binary bodies: JSON). */
+  encoding?: PeerEncoding;
   bodyBytes: number;
   /** The text each system answered for the body, as a check that both ran the model. */
   answers: Record<System, string>;
@@ -99,6 +106,8 @@ export interface KserveOptions {
   rounds: number;
   /** Turnpike's OCR worker's maxBatchSize and why (bench/lib/peer-batch.ts). */
   batch: PeerBatch;
+  /** The body both systems get; JSON by default. */
+  encoding?: PeerEncoding;
   /**
    * Dedicated cores (section 2b's setup): KServe alone on the worker's core and Turnpike's worker
    * alone on it in turn, each with one onnxruntime thread; the gateway, collector, load generator
@@ -137,11 +146,50 @@ export function tensorBody(png: Buffer) {
   return { inputs: [{ name: "x", datatype: "FP32", shape: x!.shape, data }] };
 }
 
-async function answerOf(url: string, body: unknown, headers: Record<string, string>): Promise<string> {
+/**
+ * The same tensor as {@link tensorBody} in OIP's binary tensor extension: a JSON header naming the
+ * input and its `binary_data_size`, then the FP32 values as little-endian bytes, the header's length
+ * in `Inference-Header-Content-Length`.
+ */
+export function binaryTensorBody(png: Buffer): { bytes: Buffer; headers: Record<string, string> } {
+  const [input] = tensorBody(png).inputs;
+  const raw = Buffer.alloc(input!.data.length * 4);
+  input!.data.forEach((value, i) => raw.writeFloatLE(value, i * 4));
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [
+        {
+          name: input!.name,
+          datatype: input!.datatype,
+          shape: input!.shape,
+          parameters: { binary_data_size: raw.length },
+        },
+      ],
+    }),
+  );
+  return {
+    bytes: Buffer.concat([header, raw]),
+    headers: {
+      "content-type": "application/octet-stream",
+      "inference-header-content-length": String(header.length),
+    },
+  };
+}
+
+/** The body and its headers for `encoding`. */
+function peerBody(png: Buffer, encoding: PeerEncoding): { bytes: Buffer; headers: Record<string, string> } {
+  if (encoding === "binary") return binaryTensorBody(png);
+  return {
+    bytes: Buffer.from(JSON.stringify(tensorBody(png))),
+    headers: { "content-type": "application/json" },
+  };
+}
+
+async function answerOf(url: string, body: Buffer, headers: Record<string, string>): Promise<string> {
   const response = await fetch(url, {
     method: "POST",
-    headers: { "content-type": "application/json", ...headers },
-    body: JSON.stringify(body),
+    headers,
+    body,
     signal: AbortSignal.timeout(60_000),
   });
   const text = await response.text();
@@ -175,9 +223,17 @@ const median = (values: number[]) => {
 };
 
 export async function kservePeer(options: KserveOptions): Promise<KserveResult> {
-  const body = tensorBody(options.png);
-  const bodyBytes = Buffer.byteLength(JSON.stringify(body));
-  const empty = { bodyBytes, answers: { turnpike: "", kserve: "" }, seconds: 0, rounds: 0, levels: [] };
+  const encoding = options.encoding ?? "json";
+  const { bytes: body, headers: bodyHeaders } = peerBody(options.png, encoding);
+  const bodyBytes = body.length;
+  const empty = {
+    encoding,
+    bodyBytes,
+    answers: { turnpike: "", kserve: "" },
+    seconds: 0,
+    rounds: 0,
+    levels: [],
+  };
   let python: string;
   try {
     say("kserve: preparing the Python environment (bench/peers/kserve-setup.sh)");
@@ -241,16 +297,17 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
     const targets: Record<System, { url: string; headers: Record<string, string> }> = {
       turnpike: {
         url: `${gateway.url}/v2/models/ocr/infer`,
-        headers: { authorization: `Bearer ${API_KEY}` },
+        headers: { ...bodyHeaders, authorization: `Bearer ${API_KEY}` },
       },
-      kserve: { url: `${kserveUrl}/v2/models/ocr/infer`, headers: {} },
+      kserve: { url: `${kserveUrl}/v2/models/ocr/infer`, headers: bodyHeaders },
     };
     const answers = {
       turnpike: await answerOf(targets.turnpike.url, body, targets.turnpike.headers),
       kserve: await answerOf(targets.kserve.url, body, targets.kserve.headers),
     };
     say(
-      `kserve: answers: turnpike "${answers.turnpike}", kserve "${answers.kserve}"; body ${bodyBytes} bytes`,
+      `kserve: answers: turnpike "${answers.turnpike}", kserve "${answers.kserve}"; ${encoding} body ` +
+        `${bodyBytes} bytes`,
     );
     for (const system of ["turnpike", "kserve"] as const) {
       await runLoad({ ...targets[system], body, connections: 8, durationSeconds: 2, cpus: other.cpus }); // warm-up
@@ -315,8 +372,10 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
             ...(batches ? { batches } : {}),
           });
           say(
-            `kserve: ${system} c=${concurrency} round ${r}: ${load.okPerSecond} ok/s, p50 ` +
-              `${load.latency.p50Ms} ms, p99 ${load.latency.p99Ms} ms, other ${load.other}, ` +
+            `kserve: ${system} ${encoding} c=${concurrency} round ${r}: ${load.okPerSecond} ok/s, p50 ` +
+              `${load.latency.p50Ms} ms, p99 ${load.latency.p99Ms} ms, other ${load.other}` +
+              (load.other ? ` (${JSON.stringify(load.statusCodes)}, ${load.errors} errors)` : "") +
+              ", " +
               `CPU ms/req ${own}${system === "turnpike" ? ` (worker ${split.worker})` : ""}, ` +
               `the other system's CPU ${otherSystemCpuMs} ms, foreign ${cpu.foreignPercent}%` +
               (settled ? `, settled ${settled.waitedMs} ms before` : "") +
@@ -349,6 +408,7 @@ export async function kservePeer(options: KserveOptions): Promise<KserveResult> 
       });
     }
     return {
+      encoding,
       bodyBytes,
       answers,
       seconds: options.seconds,
