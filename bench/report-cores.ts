@@ -139,10 +139,16 @@ export function coreTargets(r: CoresReport): CoresTarget[] {
   return out;
 }
 
-/** Rows of the KServe comparison (section 6); `tag` marks the dedicated-cores runs. */
-export function peerRows(peer: KserveResult | undefined, tag: string): Cell[][] {
+/** How a section 6 result's rows are told apart: its body when binary, then `tag` (dedicated cores). */
+function peerTag(peer: KserveResult, tag: string): string {
+  return `${peer.encoding === "binary" ? ", binary" : ""}${tag}`;
+}
+
+/** Rows of the KServe comparison (section 6); `dedicatedTag` marks the dedicated-cores runs. */
+export function peerRows(peer: KserveResult | undefined, dedicatedTag: string): Cell[][] {
   const rows: Cell[][] = [];
   if (!peer) return rows;
+  const tag = peerTag(peer, dedicatedTag);
   if (peer?.skipped) rows.push(["6 vs KServe", `skipped${tag}`, "", "", "", peer.skipped]);
   if (peer.batch)
     rows.push([
@@ -164,7 +170,7 @@ export function peerRows(peer: KserveResult | undefined, tag: string): Cell[][] 
       );
     rows.push([
       "6 vs KServe",
-      `Turnpike OCR ${peer.encoding === "binary" ? "binary" : "JSON"} tensor body, c=${l.concurrency}${tag}`,
+      `Turnpike OCR tensor body, c=${l.concurrency}${tag}`,
       `${fmt(l.turnpikePerSecond)} req/s`,
       fmt(l.turnpikeP50Ms, 0),
       fmt(l.turnpikeP99Ms, 0),
@@ -187,9 +193,11 @@ export function peerRows(peer: KserveResult | undefined, tag: string): Cell[][] 
  * Rows of the CPU split of section 6's Turnpike runs: CPU ms per answered request of each process
  * (mean over the rounds), with KServe's total beside it.
  */
-export function peerCpuRows(peer: KserveResult | undefined, tag: string): Cell[][] {
+export function peerCpuRows(peer: KserveResult | undefined, dedicatedTag: string): Cell[][] {
   const mean = (values: number[]) => values.reduce((a, v) => a + v, 0) / Math.max(1, values.length);
-  return (peer?.levels ?? []).map((l) => {
+  if (!peer) return [];
+  const tag = peerTag(peer, dedicatedTag);
+  return peer.levels.map((l) => {
     const turnpike = l.runs.filter((run) => run.system === "turnpike");
     const split = TURNPIKE_PROCESSES.map((k) => mean(turnpike.map((run) => run.cpuMsByProcess?.[k] ?? 0)));
     const kserve = mean(l.runs.filter((run) => run.system === "kserve").map((run) => run.cpuMsPerRequest));

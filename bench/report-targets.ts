@@ -83,11 +83,9 @@ export function targets(r: Partial<BenchReport>): Target[] {
     });
   }
   // Issue 15's peer targets, for the JSON body and again for OIP binary tensors.
-  for (const [peer, body] of [
-    [r.kserve, ""],
-    [r.kserveBinary, ", binary tensors"],
-  ] as const) {
+  for (const peer of [r.kserve, r.kserveBinary]) {
     if (!peer?.levels.length) continue;
+    const body = peer.encoding === "binary" ? ", binary tensors" : "";
     const worst = peer.levels.reduce((a, b) => (b.throughputRatio < a.throughputRatio ? b : a));
     const single = peer.levels.find((l) => l.concurrency === 1);
     out.push({

@@ -233,7 +233,7 @@ export function renderReport(r: BenchReport): string {
   }
   rows.push(
     ...peerRows(r.kserve, ""),
-    ...peerRows(r.kserveBinary, ", binary"),
+    ...peerRows(r.kserveBinary, ""),
     ...peerRows(r.kserveDedicated, ", dedicated"),
   );
   if (r.autoscaling) {
@@ -329,7 +329,7 @@ export function renderReport(r: BenchReport): string {
   }
   const peerCpu = [
     ...peerCpuRows(r.kserve, ""),
-    ...peerCpuRows(r.kserveBinary, ", binary"),
+    ...peerCpuRows(r.kserveBinary, ""),
     ...peerCpuRows(r.kserveDedicated, ", dedicated"),
   ];
   if (peerCpu.length) {

@@ -1,5 +1,5 @@
 /**
- * The load generator: autocannon's CLI as its own process, so it never shares an event loop (or a
+ * The load generator: autocannon as its own process (autocannon-run.mjs), so it never shares an event loop (or a
  * core's time slice accounting) with the gateway it loads. Its JSON result is parsed into the few
  * figures the report uses. autocannon records latency in whole milliseconds.
  */
@@ -55,33 +55,26 @@ interface AutocannonJson {
   latency: { p50: number; p90: number; p99: number; average: number; max: number };
 }
 
-let bodyFiles = 0;
+let loadRuns = 0;
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
-  const bodyPath = join(logDir, `body-${process.pid}-${bodyFiles++}.json`);
-  const bytes = Buffer.isBuffer(options.body);
+  const run = `${process.pid}-${loadRuns++}`;
+  const bodyPath = join(logDir, `body-${run}`);
   writeFileSync(bodyPath, Buffer.isBuffer(options.body) ? options.body : JSON.stringify(options.body));
-  const headers = { "content-type": "application/json", ...options.headers };
-  const args = bytes
-    ? // autocannon's CLI would read the body as UTF-8 text (autocannon-bytes.mjs says why).
-      [join(repoRoot, "bench/lib/autocannon-bytes.mjs"), programmaticOptions(options, headers), bodyPath]
-    : [
-        join(repoRoot, "node_modules/autocannon/autocannon.js"),
-        "--json",
-        "--method",
-        "POST",
-        "--input",
-        bodyPath,
-        "--connections",
-        String(options.connections),
-        "--duration",
-        String(options.durationSeconds),
-        "--timeout",
-        String(options.timeoutSeconds ?? 60),
-        ...Object.entries(headers).flatMap(([k, v]) => ["--headers", `${k}=${v}`]),
-        ...(options.rate ? ["--overallRate", String(options.rate)] : []),
-        options.url,
-      ];
+  const optionsPath = join(logDir, `options-${run}.json`);
+  writeFileSync(
+    optionsPath,
+    JSON.stringify({
+      url: options.url,
+      method: "POST",
+      connections: options.connections,
+      duration: options.durationSeconds,
+      timeout: options.timeoutSeconds ?? 60,
+      headers: { "content-type": "application/json", ...options.headers },
+      ...(options.rate ? { overallRate: options.rate } : {}),
+    }),
+  );
+  const args = [join(repoRoot, "bench/lib/autocannon-run.mjs"), optionsPath, bodyPath];
   const result = JSON.parse(await lastLineOfChild("autocannon", args, options.cpus)) as AutocannonJson;
   const statusCodes = Object.fromEntries(
     Object.entries(result.statusCodeStats ?? {}).map(([status, { count }]) => [status, count]),
@@ -105,24 +98,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     connections: options.connections,
     rate: options.rate,
   };
-}
-
-/** The CLI's options above as autocannon's programmatic ones, in a file for autocannon-bytes.mjs. */
-function programmaticOptions(options: LoadOptions, headers: Record<string, string>): string {
-  const path = join(logDir, `options-${process.pid}-${bodyFiles++}.json`);
-  writeFileSync(
-    path,
-    JSON.stringify({
-      url: options.url,
-      method: "POST",
-      connections: options.connections,
-      duration: options.durationSeconds,
-      timeout: options.timeoutSeconds ?? 60,
-      headers,
-      ...(options.rate ? { overallRate: options.rate } : {}),
-    }),
-  );
-  return path;
 }
 
 /**
