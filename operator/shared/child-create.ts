@@ -12,6 +12,7 @@
 import type { KubernetesObject, V1ManagedFieldsEntry } from "@kubernetes/client-node";
 import { fetch, GenericKind, K8s } from "kubernetes-fluent-client";
 import { k8sCfg, pathBuilder } from "kubernetes-fluent-client/dist/fluent/utils.js";
+import { apiChildReader } from "./child-reader.js";
 import type { ChildKind } from "./children.js";
 
 /** kubernetes-fluent-client's server-side apply manager (fixed there). */
@@ -100,9 +101,15 @@ export async function handOverCreatedFields(
   kind: ChildKind,
   live: KubernetesObject,
 ): Promise<KubernetesObject | undefined> {
-  const entries = handedOver(live.metadata?.managedFields);
-  if (!entries) return undefined;
-  const { namespace, name, resourceVersion } = live.metadata!;
+  if (!handedOver(live.metadata?.managedFields)) return undefined;
+  // The watch cache keeps entries without their field sets (watch-cache.ts): the patch below
+  // writes whole entries, so it is computed from the child as the apiserver has it now.
+  const current = live.metadata!.managedFields!.every((entry) => entry.fieldsV1 !== undefined)
+    ? live
+    : await apiChildReader.get(kind, live.metadata!.namespace!, live.metadata!.name!);
+  const entries = handedOver(current?.metadata?.managedFields);
+  if (!current || !entries) return undefined;
+  const { namespace, name, resourceVersion } = current.metadata!;
   return await K8s(GenericKind, { kindOverride: kind, namespace, name })
     .Patch([
       { op: "test", path: "/metadata/resourceVersion", value: resourceVersion },

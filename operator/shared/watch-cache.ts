@@ -57,6 +57,16 @@ function apiPath(kind: ChildKind, namespace: string | undefined): string {
   return namespace ? `${base}/namespaces/${namespace}/${kind.plural}` : `${base}/${kind.plural}`;
 }
 
+/**
+ * Drops the field sets (`fieldsV1`) of an object's managedFields in place, keeping who wrote it and
+ * how. They are the larger part of a child as the apiserver serves it (a worker Deployment's are
+ * bigger than its spec) and nothing reads them from the cache: the one writer of managed fields,
+ * handOverCreatedFields (child-create.ts), GETs the child first when they are missing.
+ */
+function withoutFieldSets(object: KubernetesObject): void {
+  for (const entry of object.metadata?.managedFields ?? []) delete entry.fieldsV1;
+}
+
 function matches(object: KubernetesObject, selector: Record<string, string>): boolean {
   const labels = object.metadata?.labels ?? {};
   return Object.entries(selector).every(([key, value]) => labels[key] === value);
@@ -172,6 +182,8 @@ export class WatchCache implements ChildReader {
   }
 
   #seen(kind: ChildKind, event: ChildEvent, object: KubernetesObject): void {
+    // The informer hands its listeners the object it stores, so this slims the cached copy.
+    withoutFieldSets(object);
     const namespace = object.metadata?.namespace ?? "";
     const name = object.metadata?.name ?? "";
     const key = this.#key(kind, namespace, name);

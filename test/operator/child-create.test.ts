@@ -2,7 +2,8 @@
  * A child created by the operator whose hand-over to the apply lost its race (child-create.ts):
  * against the real kube-apiserver, the create's managed-fields entry left next to the apply's
  * keeps a field the desired state dropped, until a later pass over the unchanged child repairs it
- * from the watch cache; the next apply then prunes that field.
+ * (seen in the watch cache, which keeps no field sets; written from a GET); the next apply then
+ * prunes that field.
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { GenericKind } from "kubernetes-fluent-client";
@@ -53,6 +54,32 @@ afterAll(async () => {
   if (namespace) await deleteNamespace(namespace);
 });
 
+describe("a created child's first change", () => {
+  it("hands the create's fields to the apply from the cache's slim entries, so the apply prunes", async () => {
+    await eventually(async () => (cache.synced ? true : undefined));
+    const name = `${NAME}-first`;
+    const renamed = (data: Record<string, string>) => {
+      const child = configMap(data);
+      return { ...child, metadata: { ...child.metadata, name } };
+    };
+    const created = await applyChildren(namespace, [renamed({ a: "1", b: "2" })], OWNER, [], cache);
+    expect(created.applied).toEqual([`ConfigMap/${name}`]);
+    const createdAt = (await childClient(KIND).InNamespace(namespace).Get(name)).metadata!.resourceVersion!;
+    await eventually(async () => {
+      const cached = await cache.get(KIND, namespace, name);
+      return BigInt(cached?.metadata?.resourceVersion ?? "0") >= BigInt(createdAt) ? cached : undefined;
+    });
+
+    await applyChildren(namespace, [renamed({ a: "1" })], OWNER, [], cache);
+    const changed = await childClient(KIND).InNamespace(namespace).Get(name);
+    expect((changed as ReturnType<typeof configMap>).data).toEqual({ a: "1" });
+    expect(
+      changed.metadata!.managedFields!.filter((e) => e.manager === "pepr").map((e) => e.operation),
+    ).toEqual(["Apply"]);
+    await childClient(KIND).InNamespace(namespace).Delete(name);
+  });
+});
+
 describe("a created child whose hand-over lost its race", () => {
   it("is repaired from the cache on a later pass, and the next apply prunes what the create set", async () => {
     await eventually(async () => (cache.synced ? true : undefined));
@@ -66,7 +93,14 @@ describe("a created child whose hand-over lost its race", () => {
     });
     expect((await live()).data).toEqual({ a: "1", b: "2" });
     expect((await peprEntries()).sort()).toEqual(["Apply", "Update"]);
-    await cachedAt(raced.metadata!.resourceVersion!);
+    // The cache keeps who wrote the child, not the field sets: the repair reads those itself.
+    const cached = await cachedAt(raced.metadata!.resourceVersion!);
+    expect(cached!.metadata!.managedFields!.map((e) => [e.manager, e.operation, e.fieldsV1])).toEqual(
+      expect.arrayContaining([
+        ["pepr", "Apply", undefined],
+        ["pepr", "Update", undefined],
+      ]),
+    );
 
     // The same desired state again: nothing to apply, but the entries are repaired (one write).
     const mark = auditMark();
