@@ -16,11 +16,39 @@ import { argumentDifferences, inspectQueue, managementApi, type QueueInfo } from
 const STALE_LIMIT_MS = 30_000;
 /** The management API's page size limit. */
 const PAGE_SIZE = 500;
+/**
+ * A listing is reused for at least this many times as long as the last one took, so listing stays
+ * a small share of the broker's work on a large installation (5,000 queues: ~1-2 s per listing,
+ * which every 2 s was a fifth of RabbitMQ's CPU while the models were created). Queue depths in
+ * status are then that much older; a declaration since the listing is known either way.
+ */
+const LISTING_COST_FACTOR = 5;
 
 interface Snapshot {
   /** When the listing started: anything declared later may be missing from it. */
   startedAt: number;
   queues: Map<string, QueueInfo>;
+  /** How long the listing took (all of its pages). */
+  durationMs: number;
+  /** Tenant lanes by their model queue's name, filed at the listing (see lanesOf). */
+  lanes: Map<string, QueueInfo[]>;
+}
+
+/** A lane is `<model queue>.tenant.<tenant>` (runtime/shared/contracts/names.ts's modelLane). */
+const LANE_MARK = ".tenant.";
+const TENANT_NAME = /^[a-z0-9-]+$/;
+
+/** Files each listed lane under its model queue's name, so a reconcile reads its own in O(1). */
+function lanesByModelQueue(queues: Iterable<QueueInfo>): Map<string, QueueInfo[]> {
+  const lanes = new Map<string, QueueInfo[]>();
+  for (const queue of queues) {
+    // A tenant name has no dots, so only the last mark can start a lane's suffix.
+    const at = queue.name.lastIndexOf(LANE_MARK);
+    if (at <= 0 || !TENANT_NAME.test(queue.name.slice(at + LANE_MARK.length))) continue;
+    const modelQueue = queue.name.slice(0, at);
+    lanes.set(modelQueue, [...(lanes.get(modelQueue) ?? []), queue]);
+  }
+  return lanes;
 }
 
 interface Listed {
@@ -65,7 +93,11 @@ export class QueueInventory {
   async snapshot(namespace: string): Promise<Snapshot> {
     const current = this.#snapshots.get(namespace);
     const age = current ? Date.now() - current.startedAt : Infinity;
-    if (age < this.#maxAgeMs) return current!;
+    const maxAge = Math.min(
+      STALE_LIMIT_MS / 2,
+      Math.max(this.#maxAgeMs, LISTING_COST_FACTOR * (current?.durationMs ?? 0)),
+    );
+    if (age < maxAge) return current!;
     const listing = this.#refresh(namespace);
     if (current && age < STALE_LIMIT_MS) {
       listing.catch(() => undefined); // the next call retries; a very old listing is waited for
@@ -126,15 +158,21 @@ export class QueueInventory {
           arguments: q.arguments ?? {},
         });
       }
-      if (page >= body.page_count) return { startedAt, queues };
+      if (page >= body.page_count) {
+        const lanes = lanesByModelQueue(queues.values());
+        return { startedAt, durationMs: Date.now() - startedAt, queues, lanes };
+      }
     }
   }
 
-  /** The queues as last listed whose names match `pattern` (a model's tenant lanes), except `exclude`. */
-  async matching(namespace: string, pattern: string, exclude?: string): Promise<QueueInfo[]> {
-    const matches = new RegExp(pattern);
+  /**
+   * The tenant lanes of the model whose queue is `modelQueue`, as last listed: the queues
+   * names(namespace).modelQueuePattern matches besides the model's own. Filed once per listing; a
+   * regex over every listed queue in each reconcile made a resync of N models cost N^2 tests.
+   */
+  async lanesOf(namespace: string, modelQueue: string): Promise<QueueInfo[]> {
     const snapshot = await this.snapshot(namespace);
-    return [...snapshot.queues.values()].filter((q) => q.name !== exclude && matches.test(q.name));
+    return (snapshot.lanes.get(modelQueue) ?? []).filter((lane) => snapshot.queues.has(lane.name));
   }
 
   /**

@@ -32,7 +32,7 @@ import { isDownloaded, terminationGraceSeconds } from "./desired-worker.js";
 import { modelStatus, rolloutOf, type Observed } from "./model-status.js";
 import { ensureNamespaceChildren } from "./namespace-children.js";
 import { INFERENCE_MODEL_KIND } from "../shared/names.js";
-import { modelQueueName, modelQueuePattern } from "./naming.js";
+import { modelQueueName } from "./naming.js";
 import { deleteModelQueue, ensureModelQueue, inspectModelLanes, inspectQueue } from "./queue.js";
 import { names } from "../../runtime/shared/contracts/index.js";
 import { readStartFailure } from "./worker-pods.js";
@@ -158,11 +158,7 @@ async function queueAndChildren(
     }
     // The depth in status counts every tenant's lane too (from the same shared listing).
     if (observed.queue) {
-      const lanes = await ctx.queues.matching(
-        namespace,
-        modelQueuePattern(namespace, name),
-        observed.queue.name,
-      );
+      const lanes = await ctx.queues.lanesOf(namespace, observed.queue.name);
       const messages = observed.queue.messages + lanes.reduce((sum, lane) => sum + lane.messages, 0);
       observed.queue = { ...observed.queue, messages };
     }

@@ -14,12 +14,31 @@ const namespace = uniqueName("qinv");
 const queue = names(namespace).modelQueue("ocr-rec");
 const policy = { maxLength: 10_000, messageTtlSeconds: 600, deliveryLimit: 3, deadLetter: false };
 
+// Tenant lanes of `queue`'s model, and queues that only look alike (another model whose name
+// starts with this one's, that model's lane, a lane-like name with a dot in the tenant).
+const n = names(namespace);
+const lanes = [n.modelLane("ocr-rec", "acme"), n.modelLane("ocr-rec", "beta-2")];
+const lookalikes = [n.modelQueue("ocr-rec-2"), n.modelLane("ocr-rec-2", "acme"), `${queue}.tenant.a.b`];
+
 describe("queue inventory", () => {
   const connection = amqp.connect(serviceUrls().amqpUrl);
   afterAll(async () => {
     const ch = await (await connection).createChannel();
-    await ch.deleteQueue(queue);
+    for (const name of [queue, ...lanes, ...lookalikes]) await ch.deleteQueue(name);
     await (await connection).close();
+  });
+
+  it("reads a model's tenant lanes from the listing, exactly the queues its pattern matches besides its own", async () => {
+    const ch = await (await connection).createChannel();
+    for (const name of [queue, ...lanes, ...lookalikes]) await ch.assertQueue(name, { durable: false });
+    const inventory = new QueueInventory(rabbitManagementUrl(), 0);
+    const found = (await inventory.lanesOf(namespace, queue)).map((q) => q.name).sort();
+    expect(found).toEqual([...lanes].sort());
+    const pattern = new RegExp(n.modelQueuePattern("ocr-rec"));
+    const listed = [...(await inventory.snapshot(namespace)).queues.keys()];
+    expect(listed.filter((name) => name !== queue && pattern.test(name)).sort()).toEqual(found);
+    for (const name of [...lanes, ...lookalikes]) await ch.deleteQueue(name);
+    await ch.deleteQueue(queue);
   });
 
   it("describes a queue declared after its listing began with the arguments it was declared with", async () => {
