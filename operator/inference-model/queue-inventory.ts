@@ -8,7 +8,7 @@
  * A queue missing from a listing taken after this operator declared it was deleted behind its
  * back (e.g. to change its arguments): it is declared again.
  */
-import { names } from "../../runtime/shared/contracts/index.js";
+import { modelQueueOfLane, names } from "../../runtime/shared/contracts/index.js";
 import { TransientError } from "../shared/errors.js";
 import { argumentDifferences, inspectQueue, managementApi, type QueueInfo } from "./queue.js";
 
@@ -35,18 +35,12 @@ interface Snapshot {
   lanes: Map<string, QueueInfo[]>;
 }
 
-/** A lane is `<model queue>.tenant.<tenant>` (runtime/shared/contracts/names.ts's modelLane). */
-const LANE_MARK = ".tenant.";
-const TENANT_NAME = /^[a-z0-9-]+$/;
-
 /** Files each listed lane under its model queue's name, so a reconcile reads its own in O(1). */
 function lanesByModelQueue(queues: Iterable<QueueInfo>): Map<string, QueueInfo[]> {
   const lanes = new Map<string, QueueInfo[]>();
   for (const queue of queues) {
-    // A tenant name has no dots, so only the last mark can start a lane's suffix.
-    const at = queue.name.lastIndexOf(LANE_MARK);
-    if (at <= 0 || !TENANT_NAME.test(queue.name.slice(at + LANE_MARK.length))) continue;
-    const modelQueue = queue.name.slice(0, at);
+    const modelQueue = modelQueueOfLane(queue.name);
+    if (modelQueue === undefined) continue;
     const filed = lanes.get(modelQueue);
     if (filed) filed.push(queue);
     else lanes.set(modelQueue, [queue]);

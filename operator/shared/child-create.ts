@@ -101,10 +101,11 @@ export async function handOverCreatedFields(
   kind: ChildKind,
   live: KubernetesObject,
 ): Promise<KubernetesObject | undefined> {
-  if (!handedOver(live.metadata?.managedFields)) return undefined;
+  const cached = live.metadata?.managedFields ?? [];
+  if (!cached.some(createdEntry)) return undefined;
   // The watch cache keeps entries without their field sets (watch-cache.ts): the patch below
   // writes whole entries, so it is computed from the child as the apiserver has it now.
-  const current = live.metadata!.managedFields!.every((entry) => entry.fieldsV1 !== undefined)
+  const current = cached.every((entry) => entry.fieldsV1 !== undefined)
     ? live
     : await apiChildReader.get(kind, live.metadata!.namespace!, live.metadata!.name!);
   const entries = handedOver(current?.metadata?.managedFields);

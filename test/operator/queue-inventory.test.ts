@@ -11,12 +11,12 @@ import { argumentDifferences } from "../../operator/inference-model/queue.js";
 import { rabbitManagementUrl, serviceUrls, uniqueName } from "../harness/services.js";
 
 const namespace = uniqueName("qinv");
-const queue = names(namespace).modelQueue("ocr-rec");
+const n = names(namespace);
+const queue = n.modelQueue("ocr-rec");
 const policy = { maxLength: 10_000, messageTtlSeconds: 600, deliveryLimit: 3, deadLetter: false };
 
 // Tenant lanes of `queue`'s model, and queues that only look alike (another model whose name
 // starts with this one's, that model's lane, a lane-like name with a dot in the tenant).
-const n = names(namespace);
 const lanes = [n.modelLane("ocr-rec", "acme"), n.modelLane("ocr-rec", "beta-2")];
 const lookalikes = [n.modelQueue("ocr-rec-2"), n.modelLane("ocr-rec-2", "acme"), `${queue}.tenant.a.b`];
 
@@ -37,8 +37,7 @@ describe("queue inventory", () => {
     const pattern = new RegExp(n.modelQueuePattern("ocr-rec"));
     const listed = [...(await inventory.snapshot(namespace)).queues.keys()];
     expect(listed.filter((name) => name !== queue && pattern.test(name)).sort()).toEqual(found);
-    for (const name of [...lanes, ...lookalikes]) await ch.deleteQueue(name);
-    await ch.deleteQueue(queue);
+    await ch.deleteQueue(queue); // the next test declares it itself
   });
 
   it("describes a queue declared after its listing began with the arguments it was declared with", async () => {

@@ -7,6 +7,21 @@
  * Names derived from one installation prefix (normally the namespace), so tests and several
  * installations can share one broker and one Redis.
  */
+/** What joins a model queue's name and a tenant's in a lane's name, and what a tenant name may hold. */
+const LANE_SEPARATOR = ".tenant.";
+const TENANT_NAME = "[a-z0-9-]+";
+const TENANT_NAME_ONLY = new RegExp(`^${TENANT_NAME}$`);
+
+/**
+ * The model queue a tenant lane belongs to (`modelLane`'s inverse), undefined for any other queue.
+ * A tenant name has no dots, so only the last separator can start a lane's suffix.
+ */
+export function modelQueueOfLane(queue: string): string | undefined {
+  const at = queue.lastIndexOf(LANE_SEPARATOR);
+  if (at <= 0 || !TENANT_NAME_ONLY.test(queue.slice(at + LANE_SEPARATOR.length))) return undefined;
+  return queue.slice(0, at);
+}
+
 export function names(prefix: string) {
   const base = `turnpike.${prefix}`;
   const shared = {
@@ -22,10 +37,10 @@ export function names(prefix: string) {
      * One tenant's lane of a model: a durable quorum queue with the model queue's arguments that
      * holds only that tenant's requests, so the worker can choose fairly between tenants.
      */
-    modelLane: (model: string, tenant: string) => `${base}.model.${model}.tenant.${tenant}`,
+    modelLane: (model: string, tenant: string) => `${base}.model.${model}${LANE_SEPARATOR}${tenant}`,
     /** Regex matching a model's queue and all of its lanes (KEDA sums their depth). */
     modelQueuePattern: (model: string) =>
-      `^${escapeRegex(`${base}.model.${model}`)}(${escapeRegex(".tenant.")}[a-z0-9-]+)?$`,
+      `^${escapeRegex(`${base}.model.${model}`)}(${escapeRegex(LANE_SEPARATOR)}${TENANT_NAME})?$`,
     /** Durable quorum queue the collector consumes. */
     resultsQueue: shared.resultsQueue,
     /**
