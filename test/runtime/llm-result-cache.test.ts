@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cacheKeys } from "../../runtime/shared/contracts/index.js";
 import { modelCounter, requestRow } from "./helpers/cache-fixtures.js";
 import { call, type GatewayFixture } from "./helpers/gateway-fixture.js";
+import { eventually } from "./helpers/worker-fixtures.js";
 import {
   openAiClient,
   requestIdOf,
@@ -43,10 +44,16 @@ const counter = (name: string) => modelCounter(fx, name, MODEL);
 /** Generations on 2 shared cores take seconds each; no test here asserts a duration. */
 const SLOW = 240_000;
 
-/** A miss's answer is stored in the cache when the collector records it, which may be just after the answer. */
-async function recorded<T extends { id: string }>(answer: Promise<T>): Promise<T> {
-  const done = await answer;
+/**
+ * Sends a cache miss and waits until its answer is in the cache. The collector stores it right
+ * after the record's commit, so the record alone (what this waited for before) could be visible
+ * while a request sent at once still missed.
+ */
+async function storedMiss<T extends { id: string }>(send: () => Promise<T>): Promise<T> {
+  const before = await entries();
+  const done = await send();
   await requestRow(fx, requestIdOf(done.id));
+  await eventually(async () => (await entries()) > before);
   return done;
 }
 
@@ -58,7 +65,7 @@ describe("result cache on SmolLM2", () => {
     "answers a repeated chat at temperature 0 with a seed from the cache: same text and usage, cached record, charged nothing",
     async () => {
       const hitsBefore = await counter("turnpike_cache_hits_total");
-      const first = await recorded(chat({ temperature: 0, seed: 42 }));
+      const first = await storedMiss(() => chat({ temperature: 0, seed: 42 }));
       const again = await chat({ temperature: 0, seed: 42 });
       expect(again.id).not.toBe(first.id);
       expect(again.choices[0]!.message.content).toBe(first.choices[0]!.message.content);
@@ -79,7 +86,7 @@ describe("result cache on SmolLM2", () => {
   it(
     "answers stream: true from the cache as chunks that join to the cached text, with usage and [DONE]",
     async () => {
-      const first = await recorded(chat({ temperature: 0, seed: 7 }));
+      const first = await storedMiss(() => chat({ temperature: 0, seed: 7 }));
       const stream = await client.chat.completions.create({
         model: MODEL,
         messages: QUESTION,
@@ -106,7 +113,7 @@ describe("result cache on SmolLM2", () => {
     "caches completions too, and answers Prefer: respond-async with 202 and the cached record",
     async () => {
       const body = { model: MODEL, prompt: "One, two,", max_tokens: 6, temperature: 0, seed: 1 };
-      const first = await recorded(client.completions.create(body));
+      const first = await storedMiss(() => client.completions.create(body));
       const res = await call(fx.url, "/v1/completions", {
         key: KEY,
         body,
@@ -154,7 +161,7 @@ describe("result cache on SmolLM2", () => {
       expect((await requestRow(fx, requestIdOf(first.id))).cached).toBe(false);
       // What a reload of the runtime config does when the operator renders a new generation.
       fx.config.models.find((m) => m.name === MODEL)!.cache!.generation = "g2";
-      const after = await chat({ temperature: 0, seed: 99, max_tokens: 8 });
+      const after = await storedMiss(() => chat({ temperature: 0, seed: 99, max_tokens: 8 }));
       expect(after.choices[0]!.message.content).toBe(first.choices[0]!.message.content);
       expect((await requestRow(fx, requestIdOf(after.id))).cached).toBe(false);
       const again = await chat({ temperature: 0, seed: 99, max_tokens: 8 });
