@@ -11,7 +11,7 @@
  */
 import { z } from "zod";
 import { DATATYPES, type Datatype, type WireTensor } from "../shared/contracts/index.js";
-import { byteSize, elementCount, encodeTensor, TensorError } from "../shared/tensors.js";
+import { byteSize, decodeBase64, elementCount, encodeTensor, TensorError } from "../shared/tensors.js";
 import { countCharacters } from "../shared/models/task-signature.js";
 import { ApiError } from "./errors.js";
 import { anyInputs, type InputCheck } from "./input-contracts.js";
@@ -185,17 +185,13 @@ function rawBytesTensor(input: RawInput & { data: Uint8Array }): WireTensor {
 function rawNumericTensor(input: RawInput & { data: string }): WireTensor {
   const expected = byteSize(input.datatype, input.shape)!;
   elementCount(input.shape);
-  if (input.data.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(input.data)) {
-    throw new TensorError(`input ${input.name}: data is not valid base64`);
-  }
-  const size =
-    (input.data.length / 4) * 3 - (input.data.endsWith("==") ? 2 : input.data.endsWith("=") ? 1 : 0);
-  if (size !== expected) {
+  const data = decodeBase64(input.data);
+  if (!data) throw new TensorError(`input ${input.name}: data is not valid base64`);
+  if (data.length !== expected) {
     throw new TensorError(
-      `input ${input.name}: ${input.datatype} [${input.shape.join(", ")}] needs ${expected} bytes, got ${size}`,
+      `input ${input.name}: ${input.datatype} [${input.shape.join(", ")}] needs ${expected} bytes, got ${data.length}`,
     );
   }
-  const data = Buffer.from(input.data, "base64");
   return { name: input.name, datatype: input.datatype, shape: input.shape, data };
 }
 

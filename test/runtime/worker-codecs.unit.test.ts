@@ -20,6 +20,7 @@ import { tinyModel } from "../fixtures/tiny-models.js";
 import {
   byteSize,
   checkShape,
+  decodeBase64,
   decodeTensor,
   elementCount,
   encodeTensor,
@@ -326,5 +327,53 @@ describe("ONNX reader and writer", () => {
     const out = await logits.run({ x: new Tensor("float32", Float32Array.of(1, 2, 3), [1, 3]) });
     expect(Array.from(out.logits!.data as Float32Array)).toEqual([2, 4, 6]);
     await Promise.all([session.release(), logits.release()]);
+  });
+});
+
+describe("decodeBase64", () => {
+  // What the codecs accepted before the quick check: the expression over the whole text, then
+  // Node's decoder.
+  const strict = (text: string) =>
+    text.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(text) ? Buffer.from(text, "base64") : undefined;
+
+  it("accepts exactly the text the strict expression accepts, with the same bytes", () => {
+    // Valid base64 of random bytes, then mutated with what Node's decoder reads loosely: characters
+    // outside the alphabet (skipped), the URL-safe - and _ (read as + and /), padding anywhere,
+    // whitespace, non-Latin-1. Seeded, so a failure repeats.
+    const noise = ["-", "_", "=", "==", " ", "\n", ".", "!", "é", "€", "A", "z", "+", "/"];
+    let seed = 42;
+    const random = (n: number) => {
+      // mulberry32
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * n);
+    };
+    let accepted = 0;
+    let refused = 0;
+    for (let i = 0; i < 20_000; i++) {
+      let text = Buffer.from(Array.from({ length: random(40) }, () => random(256))).toString("base64");
+      for (let m = random(3); m > 0; m--) {
+        const at = random(text.length + 1);
+        const cut = random(2);
+        text = text.slice(0, at) + noise[random(noise.length)] + text.slice(at + cut);
+      }
+      const expected = strict(text);
+      const got = decodeBase64(text);
+      if (expected) accepted++;
+      else refused++;
+      expect(got ? [...got] : undefined, JSON.stringify(text)).toEqual(expected ? [...expected] : undefined);
+    }
+    // Both sides of the comparison were exercised.
+    expect(accepted).toBeGreaterThan(2_000);
+    expect(refused).toBeGreaterThan(2_000);
+  });
+
+  it("refuses the URL-safe alphabet and unpadded text that Node's decoder would read", () => {
+    expect(decodeBase64("+/+/")).toEqual(Buffer.from([0xfb, 0xff, 0xbf]));
+    expect(decodeBase64("-_-_")).toBeUndefined();
+    expect(decodeBase64("QQ")).toBeUndefined();
+    expect(decodeBase64("QQ==")).toEqual(Buffer.from("A"));
+    expect(decodeBase64("")).toEqual(Buffer.alloc(0));
   });
 });
