@@ -1,7 +1,7 @@
 /**
  * Which of two ways of running the model is faster on this host now. Each way's recent time per
- * input element is kept as a moving average; the faster one runs, and every `probeEvery`-th run
- * goes to the other one so its average follows the host. Pure: the caller times the runs.
+ * input element is kept as a moving average; the faster one runs, and now and then a run goes to
+ * the other one (a probe) so its average follows the host.
  *
  * Used twice. For one line, the session whose threads spin within a run (faster on idle cores: 13.7
  * against 18.0 ms per OCR line) or the one whose threads never spin (faster when other processes
@@ -9,27 +9,60 @@
  * session-thread.ts. For a batch of several, one run of the batch or its lines side by side on
  * single-thread sessions (on an AVX-512 Xeon 99.5 lines/s against 57.9 for batches of 4, on the
  * AMD EPYC of earlier rounds batches won; bench/README.md, "Eleventh round"); see model-runner.ts.
+ *
+ * A probe of the slower way is a slow run, and every request in it or behind it waits for it. For a
+ * batch that is a whole batch: the bench's slow model took 227 ms for a batch of 4 as its lines
+ * against 80 ms as one batch, and with a probe every 32nd batch that was the slowest wait of a
+ * high-priority tenant, every 2.7 s (bench/README.md, "Fourteenth round"). So with `maxProbeEvery`
+ * above `probeEvery` (model-runner.ts's batch choice), a probe that finds its way clearly slower
+ * (PROBE_MARGIN) doubles the gap to the next one, up to `maxProbeEvery` runs; a probe that comes
+ * close, or is faster, brings the gap back to `probeEvery`, as does any change of the choice. The
+ * chosen way is timed on every run, so a host that slows it down still changes the choice at once;
+ * only finding that the other way got faster waits for the next probe. The single-line choice keeps
+ * probing every 32nd line (a probe costs one line a few ms, and at one connection thinning them
+ * out measured slower). Pure: the caller times the runs.
  */
 /** The weight of a probe's run in its way's average (see record). */
 const PROBE_WEIGHT = 0.5;
 
+/**
+ * A probe that finds its way slower than the chosen one's average by more than this fraction, in
+ * its own run and in its average, confirms the choice. In the worker, on one core with its main
+ * thread, the OCR model's batches of 8 took ~165 ms as lines and ~226 ms as one batch, but for
+ * stretches the two averages came within 10-30% of each other; a small margin let one unlucky probe
+ * keep the slower way for hundreds of runs.
+ */
+const PROBE_MARGIN = 0.25;
+
 export class FasterChoice<Way extends string> {
   private readonly average = new Map<Way, number>();
   private readonly recorded = new Map<Way, number>();
-  private runs = 0;
+  /** Runs since the last probe, and the runs from one probe to the next now. */
+  private sinceProbe = 0;
+  private probeGap: number;
 
   /**
    * @param ways the two ways; the first is tried first and wins a tie.
-   * @param probeEvery one run in this many goes to the way not chosen (at least 2).
+   * @param probeEvery one run in this many goes to the way not chosen while the choice is unsettled
+   *   (at least 2).
    * @param weight the weight of a new run in the moving average (0-1].
+   * @param maxProbeEvery the longest gap between probes once they keep confirming the choice (by
+   *   default `probeEvery`: probes never thin out).
    */
   constructor(
     private readonly ways: readonly [Way, Way],
     private readonly probeEvery = 32,
     private readonly weight = 0.2,
+    private readonly maxProbeEvery = probeEvery,
   ) {
-    if (!(probeEvery >= 2) || !(weight > 0 && weight <= 1) || ways[0] === ways[1])
+    if (
+      !(probeEvery >= 2) ||
+      !(maxProbeEvery >= probeEvery) ||
+      !(weight > 0 && weight <= 1) ||
+      ways[0] === ways[1]
+    )
       throw new Error("bad FasterChoice settings");
+    this.probeGap = probeEvery;
   }
 
   /**
@@ -37,12 +70,12 @@ export class FasterChoice<Way extends string> {
    * is not counted: it may be its first at this shape).
    */
   next(): Way {
-    this.runs++;
     const [first, second] = this.ways;
     if (!this.average.has(first)) return first;
     if (!this.average.has(second)) return second;
     const best = this.best() ?? first;
-    if (this.runs % this.probeEvery !== 0) return best;
+    if (++this.sinceProbe < this.probeGap) return best;
+    this.sinceProbe = 0;
     return best === first ? second : first;
   }
 
@@ -54,9 +87,27 @@ export class FasterChoice<Way extends string> {
     if (seen === 0) return;
     const perElement = ms / elements;
     const before = this.average.get(way);
+    const chosen = this.best();
+    const probe = chosen !== undefined && chosen !== way;
     // A probe counts more: it is rare, and the host may have changed a lot since the last one.
-    const weight = this.best() === way ? this.weight : PROBE_WEIGHT;
-    this.average.set(way, before === undefined ? perElement : before + weight * (perElement - before));
+    const weight = probe ? PROBE_WEIGHT : this.weight;
+    const average = before === undefined ? perElement : before + weight * (perElement - before);
+    if (probe) {
+      // Both this run and the way's average clearly slower: one noisy probe does not settle it.
+      const bar = this.average.get(chosen)! * (1 + PROBE_MARGIN);
+      const slower = perElement > bar && average > bar;
+      this.probeGap = slower ? Math.min(this.probeGap * 2, this.maxProbeEvery) : this.probeEvery;
+    }
+    this.average.set(way, average);
+    if (chosen !== undefined && this.best() !== chosen) {
+      this.probeGap = this.probeEvery;
+      this.sinceProbe = 0;
+    }
+  }
+
+  /** Runs from one probe to the next now, for logs and tests. */
+  get gap(): number {
+    return this.probeGap;
   }
 
   /** The way with the lower average, once both have one. */

@@ -171,7 +171,9 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
     const pool = lines;
     if (!pool) return asOne();
     let choice = batchChoices.get(rows);
-    if (!choice) batchChoices.set(rows, (choice = new FasterChoice<BatchWay>(["batch", "lines"])));
+    // A probe here is a whole batch the slower way: they thin out to one in 256 while they confirm.
+    if (!choice)
+      batchChoices.set(rows, (choice = new FasterChoice<BatchWay>(["batch", "lines"], 32, 0.2, 256)));
     const before = choice.best();
     const way = choice.next();
     const started = performance.now();
