@@ -20,7 +20,8 @@ import { renderLinePng } from "../test/fixtures/text-line.js";
 import { runLoad } from "./lib/autocannon.js";
 import { pinProcesses } from "./lib/cpu-pinning.js";
 import { BENCH_LINE, installInterruptHandler, onInterrupt, say, sleep } from "./lib/env.js";
-import { cpuMs, pidsOf, threadCpuMs } from "./lib/processes.js";
+import { CpuMeter, cpuMs, pidsOf, threadCpuMs } from "./lib/processes.js";
+import { settle } from "./lib/settle.js";
 import { round } from "./lib/stats.js";
 import { batchCounts, OTHER_CPUS, threadSplit, WORKER_CPUS } from "./sections/dedicated-cores.js";
 import { API_KEY, Installation, ocrModel, TENANT } from "./sections/end-to-end.js";
@@ -103,6 +104,11 @@ async function main(): Promise<void> {
     }
     for (let r = 0; r < rounds; r++) {
       for (const side of sides) {
+        // Every side's last load worked off first (see sections/dedicated-cores.ts).
+        for (const s of sides) {
+          const meter = new CpuMeter().track("worker", () => [s.worker.handle.pid]);
+          await settle(meter, ["worker"]);
+        }
         const restore = pinSelf(WORKER_CPUS);
         // The faster of one batch and its lines one by one, as the worker may run either.
         const raw = await rawModel(png, Math.min(4, seconds / 2), [batch], 1, { lines: true }).finally(

@@ -15,6 +15,7 @@ import { canPin, pinProcesses } from "../lib/cpu-pinning.js";
 import { onInterrupt, say, sleep } from "../lib/env.js";
 import { runLoad } from "../lib/autocannon.js";
 import { CpuMeter, cpuMs, cpuWindow, pidsOf, threadCpuMs } from "../lib/processes.js";
+import { settle } from "../lib/settle.js";
 import { round } from "../lib/stats.js";
 import { API_KEY, Installation, ocrModel, TENANT, type RunResult } from "./end-to-end.js";
 import { openModelCpu, rawModel, RAW_BATCH_SIZES, type RawModelResult } from "./raw-model.js";
@@ -224,6 +225,10 @@ export async function dedicatedCores(options: DedicatedOptions): Promise<Dedicat
     };
     await runLoad({ ...load, connections: 8, durationSeconds: 2, cpus: OTHER_CPUS }); // warm-up
     for (const concurrency of options.ocrConcurrency) {
+      // The requests the last load left in flight are worked off first: the raw run must not share
+      // the worker's core with them, nor they with it (the worker would time its way of running a
+      // batch slower and run the slower way into the next load; bench/README.md, "Fourteenth round").
+      await settle(meter, ["gateway", "worker", "collector"]);
       const adjacent = await pinnedSelf(WORKER_CPUS, () =>
         rawModel(options.png, options.rawSeconds, [bestBatch], 1, { lines: true }),
       );
