@@ -19,8 +19,9 @@
  * close, or is faster, brings the gap back to `probeEvery`, as does any change of the choice. The
  * chosen way is timed on every run, so a host that slows it down still changes the choice at once;
  * only finding that the other way got faster waits for the next probe. The single-line choice keeps
- * probing every 32nd line (a probe costs one line a few ms, and at one connection thinning them
- * out measured slower). Pure: the caller times the runs.
+ * probing every 32nd line: a probe costs one line a few ms, and thinning them out did no better at
+ * one connection (slightly worse, within the spread, in one side-by-side run). Pure: the caller
+ * times the runs.
  */
 /** The weight of a probe's run in its way's average (see record). */
 const PROBE_WEIGHT = 0.5;
