@@ -102,13 +102,11 @@ async function main(): Promise<void> {
       const url = `${side.gateway.url}/v2/models/ocr/infer`;
       await runLoad({ url, body: side.body, headers, connections, durationSeconds: 3, cpus: OTHER_CPUS });
     }
+    const workers = new CpuMeter().track("workers", () => sides.map((s) => s.worker.handle.pid));
     for (let r = 0; r < rounds; r++) {
       for (const side of sides) {
-        // Every side's last load worked off first (see sections/dedicated-cores.ts).
-        for (const s of sides) {
-          const meter = new CpuMeter().track("worker", () => [s.worker.handle.pid]);
-          await settle(meter, ["worker"]);
-        }
+        // The last load worked off first (see sections/dedicated-cores.ts).
+        await settle(workers, ["workers"]);
         const restore = pinSelf(WORKER_CPUS);
         // The faster of one batch and its lines one by one, as the worker may run either.
         const raw = await rawModel(png, Math.min(4, seconds / 2), [batch], 1, { lines: true }).finally(
