@@ -107,7 +107,9 @@ const spec: Schema = obj(
         "before `low`, except that a priority with requests waiting that has been passed over 9 " +
         "times in a row gets the next start (two due at once: the lower first), so waiting `low` " +
         "work gets at least one start in every 10 (every 11 when both `high` and `normal` " +
-        "compete). Requests already handed to a batch are not pre-empted.",
+        "compete). A request also goes before lower-priority ones already waiting for the next " +
+        "batch, by at most one batch (one passed over that way goes first the next time); a " +
+        "running batch is never pre-empted.",
       { enum: [...TENANT_PRIORITIES], default: "normal" },
     ),
     weight: int32(

@@ -44,7 +44,7 @@ export function createMetrics(role: string) {
     }),
     queueWait: new Histogram({
       name: "turnpike_queue_wait_seconds",
-      help: "Time a request waited in its model queue before a worker took it",
+      help: "Time a request waited before its model run started: in its model queue, then for its batch",
       labelNames: ["model"],
       buckets: latencyBuckets,
       registers,

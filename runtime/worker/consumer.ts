@@ -53,8 +53,12 @@ export interface ConsumerOptions {
   prefetch: number;
   /** Called when the model cannot run any more (not a request's fault); the worker should exit. */
   onBroken: (error: Error) => void;
+  /** Called for each task as its message arrives, before it waits for its turn (tests, measurements). */
+  onReceived?: (task: InferenceTask) => void;
   /** Called for each task as it is accepted for running, in that order (tests, measurements). */
   onAccepted?: (task: InferenceTask) => void;
+  /** Called with a batch's tasks as the model starts running them (tests, measurements). */
+  onBatchStarted?: (tasks: InferenceTask[]) => void;
   /** Whether the tenant cancelled a task (none: nothing is ever cancelled). */
   cancelCheck?: CancelCheck;
 }
@@ -62,6 +66,10 @@ export interface ConsumerOptions {
 interface Item {
   message: ConsumeMessage;
   request: PreparedRequest;
+  /** Its tenant's priority: the batcher starts higher ones first. */
+  priority: number;
+  /** When it was handed to the batcher (performance.now()), until its first run: that wait counts as queued. */
+  batchedAt?: number;
   /** Set when the task started before its cancellation check was answered (TaskAdmission). */
   cancelled?: Promise<boolean>;
 }
@@ -90,12 +98,9 @@ export class ModelConsumer {
     this.outcomes = { ...options, settler: this.settler };
     this.admission = new TaskAdmission({
       classOf: options.classOf,
-      hasRoom: (checking) => this.hasRoom(checking),
+      hasRoom: (checking, priority) => this.hasRoom(checking, priority),
       cancelCheck: options.cancelCheck,
-      onAccepted: (task, queuedMs) => {
-        options.metrics.queueWait.observe({ model: runner.config.name }, queuedMs / 1000);
-        options.onAccepted?.(task);
-      },
+      onAccepted: (task) => options.onAccepted?.(task),
       run: ({ message, task }, queuedMs, cancelled) => this.run(message, task, queuedMs, cancelled),
       startsBeforeCheck: () => !runner.generator,
       skip: ({ message, task }) => this.skipCancelled(message, task),
@@ -105,6 +110,7 @@ export class ModelConsumer {
       ...this.limits(runner.config.batching),
       rowsOf: (item) => item.request.rows,
       keyOf: (item) => item.request.key,
+      priorityOf: (item) => item.priority,
       run: (items) => this.runBatch(items),
       onTaken: () => this.admission.admit(),
       onError: (error, items) => {
@@ -214,6 +220,7 @@ export class ModelConsumer {
     try {
       task = parseTask(message.content);
       markStage(task.requestId, "w.delivered");
+      this.options.onReceived?.(task);
     } catch (error) {
       if (error instanceof MalformedTaskError) return this.settler.fail(message, error.task, error);
       return this.settler.requeue(message, error);
@@ -226,12 +233,16 @@ export class ModelConsumer {
   /**
    * Room for more started requests: one batch waiting beside the running one, or free sequences.
    * Tasks whose cancellation check is still out (`checking`) will join the batcher or start a
-   * generation.
+   * generation. A task of a higher priority than some waiting in the batcher also gets room for a
+   * second batch: the batcher starts it ahead of them, in the next batch, instead of it waiting for
+   * that batch to run first.
    */
-  private hasRoom(checking: number): boolean {
+  private hasRoom(checking: number, priority: number): boolean {
     const { runner } = this.options.model;
     if (runner.generator) return this.generating + checking < runner.config.batching.maxBatchSize;
-    return this.batcher.pending + checking < this.batchLimit;
+    const waiting = this.batcher.pending + checking;
+    if (waiting < this.batchLimit) return true;
+    return waiting < 2 * this.batchLimit && this.batcher.overtakes(priority);
   }
 
   /** A task the tenant cancelled: its cancelled result, then ack; the model never sees it. */
@@ -261,7 +272,8 @@ export class ModelConsumer {
     }
     log.debug({ requestId: task.requestId, rows: request.rows }, "request waiting for a batch");
     markStage(task.requestId, "w.batched");
-    this.batcher.add({ message, request, cancelled });
+    const { priority } = this.options.classOf(task.tenant);
+    this.batcher.add({ message, request, cancelled, priority, batchedAt: performance.now() });
   }
 
   /**
@@ -292,7 +304,17 @@ export class ModelConsumer {
     const { runner } = model;
     let perItem: DecodedTensor[][];
     const started = performance.now();
-    if (tracing) for (const item of items) markStage(item.request.task.requestId, "w.run");
+    for (const item of items) {
+      // Queued until the model first starts it: the broker's wait, then the batcher's (not
+      // pre-processing). A failed batch's items, retried alone, are not counted again.
+      if (item.batchedAt !== undefined) {
+        item.request.queuedMs += Math.max(0, started - item.batchedAt);
+        item.batchedAt = undefined;
+        metrics.queueWait.observe({ model: runner.config.name }, item.request.queuedMs / 1000);
+      }
+      if (tracing) markStage(item.request.task.requestId, "w.run");
+    }
+    this.options.onBatchStarted?.(items.map((item) => item.request.task));
     try {
       const feeds = runner.tensors.inputs.map((input) =>
         concatRows(
@@ -358,6 +380,7 @@ export class ModelConsumer {
   private generate(message: ConsumeMessage, task: InferenceTask, queuedMs: number): void {
     const { model, channel, metrics, log } = this.options;
     const name = model.runner.config.name;
+    metrics.queueWait.observe({ model: name }, queuedMs / 1000);
     const running = runGeneration(
       { engine: model.runner.generator!, channel, worker: model.worker, cancellations: this.cancellations },
       task,

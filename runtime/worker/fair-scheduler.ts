@@ -86,14 +86,26 @@ export class FairScheduler<T> {
 
   /** Takes the request that should start next, or undefined when none waits. */
   next(): T | undefined {
+    const turn = this.turn();
+    if (!turn) return undefined;
+    const [chosen, level] = turn.chosen;
+    for (const [priority, other] of turn.waiting) if (priority !== chosen) other.passedOver++;
+    level.passedOver = 0;
+    return this.takeFrom(level);
+  }
+
+  /** The priority of the request {@link next} would take, without taking it. */
+  nextPriority(): number | undefined {
+    return this.turn()?.chosen[0];
+  }
+
+  /** The priorities with requests waiting (highest first) and the one whose turn it is. */
+  private turn() {
     if (this.count === 0) return undefined;
     const waiting = [...this.levels.entries()].filter(([, l]) => l.waiting > 0).sort((a, b) => b[0] - a[0]);
     // The floor: the lowest priority that has been passed over too often goes first.
     const starved = [...waiting].reverse().find(([, l]) => l.passedOver >= this.floorEvery - 1);
-    const [chosen, level] = starved ?? waiting[0]!;
-    for (const [priority, other] of waiting) if (priority !== chosen) other.passedOver++;
-    level.passedOver = 0;
-    return this.takeFrom(level);
+    return { waiting, chosen: starved ?? waiting[0]! };
   }
 
   /** Removes every waiting request (e.g. when their channel closed), oldest first per tenant. */

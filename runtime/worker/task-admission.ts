@@ -30,8 +30,11 @@ export interface Received {
 export interface TaskAdmissionOptions {
   /** Priority and weight of a tenant. */
   classOf: (tenant: string) => FairClass;
-  /** Whether the model has room for one more task, besides `checking` accepted ones still being checked. */
-  hasRoom: (checking: number) => boolean;
+  /**
+   * Whether the model has room for one more task of `priority` (the next one's), besides `checking`
+   * accepted ones still being checked.
+   */
+  hasRoom: (checking: number, priority: number) => boolean;
   /** Whether the tenant cancelled a task (none: nothing is ever cancelled). */
   cancelCheck?: CancelCheck;
   /** Called for each task as it is accepted, in that order, with how long it waited in the queue. */
@@ -83,7 +86,13 @@ export class TaskAdmission {
   /** Accepts the tasks the scheduler picks while there is room for them. */
   admit(): void {
     if (this.holding) return;
-    while (this.fair.size > 0 && this.options.hasRoom(this.checking.size)) this.accept(this.fair.next()!);
+    for (
+      let priority = this.fair.nextPriority();
+      priority !== undefined && this.options.hasRoom(this.checking.size, priority);
+      priority = this.fair.nextPriority()
+    ) {
+      this.accept(this.fair.next()!);
+    }
   }
 
   /**

@@ -35,8 +35,12 @@ export interface WorkerOptions {
   resolve?: ResolveOptions;
   /** Extra trusted CA certificates (PEM) for an https:// model (tests). */
   ca?: string;
+  /** Called for each task as its message arrives, before it waits for its turn (tests, measurements). */
+  onReceived?: (task: InferenceTask) => void;
   /** Called for each task as it is accepted for running, in that order (tests, measurements). */
   onAccepted?: (task: InferenceTask) => void;
+  /** Called with a batch's tasks as the model starts running them (tests, measurements). */
+  onBatchStarted?: (tasks: InferenceTask[]) => void;
   /** Called when the worker cannot go on (the model broke, the broker cancelled it); main exits so the pod restarts. */
   onFatal?: (error: Error) => void;
 }
@@ -121,7 +125,9 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
       prefix: config.prefix,
       queues: [queue, ...tenantLanes],
       classOf: (tenant) => fairClassOf(live.config, tenant),
+      onReceived: options.onReceived,
       onAccepted: options.onAccepted,
+      onBatchStarted: options.onBatchStarted,
       model: {
         runner,
         dictionary,

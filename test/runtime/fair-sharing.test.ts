@@ -1,7 +1,8 @@
 /**
  * Fair sharing of one model between tenants, on the real gateway, worker, collector, RabbitMQ,
  * Redis and PostgreSQL, with a model whose batches take a while (test/fixtures/slow-model.ts).
- * Every assertion counts or orders what the worker accepted (its onAccepted hook); none is timed.
+ * Every assertion counts or orders what the worker received, accepted and started (its hooks); none
+ * is timed.
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,6 +25,8 @@ let worker: Worker | undefined;
 /** Every task the worker accepted for running, in order. */
 const accepted: InferenceTask[] = [];
 let onAccept: ((task: InferenceTask) => void) | undefined;
+/** What the worker received and the batches it started, in order. */
+const events: ({ received: string } | { batch: InferenceTask[] })[] = [];
 
 beforeAll(async () => {
   // About 50 ms per batch of 4 on these machines (12,000 layers: 49 ms; 2,000 layers took 8 ms on an
@@ -71,6 +74,8 @@ async function startSlowWorker(): Promise<void> {
     env: workerEnv({ TURNPIKE_PREFETCH: String(2 * BATCH) }),
     config: fx.config,
     model: "slow",
+    onReceived: (task) => void events.push({ received: task.requestId }),
+    onBatchStarted: (tasks) => void events.push({ batch: tasks }),
     onAccepted: (task) => {
       accepted.push(task);
       onAccept?.(task);
@@ -143,15 +148,30 @@ describe("fair sharing of a backlogged model", () => {
     };
     await startSlowWorker();
     const started = (id: string) => accepted.some((t) => t.requestId === id);
-    await eventually(() => marks.size === 3 && [...marks.keys()].every(started), 120_000);
+    const ran = (id: string) => events.some((e) => "batch" in e && e.batch.some((t) => t.requestId === id));
+    await eventually(
+      () => marks.size === 3 && [...marks.keys()].every((id) => started(id) && ran(id)),
+      120_000,
+    );
     onAccept = undefined;
     await Promise.all(highs);
     for (const [id, mark] of marks) {
       const at = accepted.findIndex((t) => t.requestId === id);
       const lowsBetween = accepted.slice(mark, at).filter((t) => t.tenant === "low").length;
       expect(lowsBetween, `low requests started while high ${id} waited`).toBeLessThanOrEqual(BATCH);
+      // Accepted ahead of the lows already waiting for the next batch, and run in that batch: the
+      // first batch the model started after the request arrived holds it.
+      const arrived = events.findIndex((e) => "received" in e && e.received === id);
+      const next = events.slice(arrived).find((e) => "batch" in e);
+      expect(next && "batch" in next && next.batch.map((t) => t.requestId)).toContain(id);
     }
     await eventually(() => accepted.filter((t) => t.tenant === "low").length === LOWS, 120_000);
+    // The lows it overtook ran in the batch after: the lows still ran in the order they were accepted.
+    const lowRuns = () =>
+      events.flatMap((e) => ("batch" in e ? e.batch : [])).filter((t) => t.tenant === "low");
+    await eventually(() => lowRuns().length === LOWS, 120_000);
+    const acceptedLows = accepted.filter((t) => t.tenant === "low");
+    expect(lowRuns().map((t) => t.requestId)).toEqual(acceptedLows.map((t) => t.requestId));
   }, 240_000);
 });
 

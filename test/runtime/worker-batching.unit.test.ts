@@ -60,11 +60,12 @@ describe("batch tensors", () => {
 describe("Batcher", () => {
   function recorder(maxBatchSize: number, maxDelayMs: number, runMs = 0) {
     const batches: string[][] = [];
-    const batcher = new Batcher<{ id: string; key?: string; rows?: number }>({
+    const batcher = new Batcher<{ id: string; key?: string; rows?: number; priority?: number }>({
       maxBatchSize,
       maxDelayMs,
       rowsOf: (i) => i.rows ?? 1,
       keyOf: (i) => i.key ?? "k",
+      priorityOf: (i) => i.priority ?? 5,
       run: async (items) => {
         batches.push(items.map((i) => i.id));
         await new Promise((resolve) => setTimeout(resolve, runMs));
@@ -105,6 +106,38 @@ describe("Batcher", () => {
     await batcher.flush();
     expect(batches).toEqual([["a"], ["b", "f"], ["c", "e"], ["d"]]);
     expect(batcher.pending).toBe(0);
+  });
+
+  it("starts a higher priority in the next batch, and what it overtook in the one after", async () => {
+    const { batches, batcher } = recorder(2, 0, 50);
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    batcher.add({ id: "a" });
+    await sleep(5); // "a" runs; the rest arrive while it does
+    for (const id of ["l1", "l2"]) batcher.add({ id, priority: 1 });
+    expect(batcher.overtakes(1)).toBe(false);
+    expect(batcher.overtakes(9)).toBe(true);
+    for (const id of ["h1", "h2"]) batcher.add({ id, priority: 9 });
+    await sleep(50); // [h1, h2] runs now; l1 and l2 were passed over once
+    expect(batches).toEqual([["a"], ["h1", "h2"]]);
+    // Overtaken once, they go first now: later high ones do not overtake them again.
+    expect(batcher.overtakes(9)).toBe(false);
+    for (const id of ["h3", "h4"]) batcher.add({ id, priority: 9 });
+    await batcher.flush();
+    expect(batches).toEqual([["a"], ["h1", "h2"], ["l1", "l2"], ["h3", "h4"]]);
+  });
+
+  it("fills a high-priority batch with lower ones of its key, oldest first", async () => {
+    const { batches, batcher } = recorder(3, 0, 30);
+    batcher.add({ id: "a" });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    batcher.add({ id: "l1", priority: 1 });
+    batcher.add({ id: "x", priority: 1, key: "other" });
+    batcher.add({ id: "l2", priority: 1 });
+    batcher.add({ id: "l3", priority: 1 });
+    batcher.add({ id: "h", priority: 9 });
+    await batcher.flush();
+    // l3 and x were passed over by a later arrival (h): they go next, in arrival order of the lead.
+    expect(batches).toEqual([["a"], ["h", "l1", "l2"], ["x"], ["l3"]]);
   });
 
   it("flush runs everything waiting without waiting for the delay", async () => {

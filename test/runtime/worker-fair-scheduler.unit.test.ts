@@ -83,6 +83,23 @@ describe("FairScheduler", () => {
     expect(s.next()).toBe("high");
   });
 
+  it("tells the priority of the next start without taking it, floor turns included", () => {
+    const s = new FairScheduler<string>();
+    expect(s.nextPriority()).toBeUndefined();
+    for (let i = 0; i < 40; i++) s.push(tenant("low", 1), "low");
+    for (let i = 0; i < 40; i++) s.push(tenant("high", 9), "high");
+    const seen: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const told = s.nextPriority();
+      expect(s.nextPriority()).toBe(told); // asking twice changes nothing
+      const started = s.next()!;
+      expect(told).toBe(started === "high" ? 9 : 1);
+      seen.push(started);
+    }
+    // The floor's low starts were told too: 3 in 30, at the 10th, 20th and 30th.
+    expect(seen.flatMap((x, i) => (x === "low" ? [i] : []))).toEqual([9, 19, 29]);
+  });
+
   it("drains everything, each tenant in order", () => {
     const s = new FairScheduler<string>();
     s.push(tenant("a"), "a1");
