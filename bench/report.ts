@@ -278,7 +278,10 @@ export function renderReport(r: BenchReport): string {
       `${p.highRequests} high`,
       fmt(p.highQueueWaitMs.p50, 0),
       fmt(p.highQueueWaitMs.p99, 0),
-      `high queue wait (enqueue to start), max ${p.highQueueWaitMs.max} ms; batch ${p.batchMs} ms; ` +
+      `high queue wait (enqueue to the model's start), max ${p.highQueueWaitMs.max} ms; batch ${p.batchMs} ms; ` +
+        (p.highLatencyMs
+          ? `enqueue to finish p50 ${p.highLatencyMs.p50} / p99 ${p.highLatencyMs.p99} / max ${p.highLatencyMs.max} ms; `
+          : "") +
         `${p.lowCompletions} low completions`,
     ]);
   }

@@ -6,7 +6,8 @@
  *    first) and a ten times as much, each bounded by its own maxQueuedPerModel (429 above it): each
  *    one's share of the completions in a window.
  * 2. A low tenant floods (twice the capacity) while a high tenant sends 4 requests/s: the high
- *    requests' queue wait (enqueue to start, from the records) against the model's batch time.
+ *    requests' queue wait (enqueue to the model's start, from the records) against the model's
+ *    batch time, and their time from enqueue to finish.
  * CPU per completed request by process is measured in both phases; the scheduler's own cost per
  * request is measured in-process.
  */
@@ -60,7 +61,10 @@ export interface FairShareResult {
   };
   priority: {
     highRequests: number;
+    /** Enqueue to the model's start (records' queue_ms; before 2026-12-06 it ended at the worker's acceptance). */
     highQueueWaitMs: { p50: number; p99: number; max: number };
+    /** Enqueue to finish (the records' finished_at - submitted_at): comparable across versions. */
+    highLatencyMs?: { p50: number; p99: number; max: number };
     batchMs: number;
     lowCompletions: number;
   };
@@ -212,15 +216,26 @@ export async function fairShare(seconds: number): Promise<FairShareResult> {
       lo: 2 * capacity,
       hi: 4,
     });
-    const { rows } = await install.pool.query<{ tenant: string; queue_ms: number; infer_ms: number }>(
-      `SELECT tenant, queue_ms, infer_ms FROM "${install.schema}".requests
+    const { rows } = await install.pool.query<{
+      tenant: string;
+      queue_ms: number;
+      infer_ms: number;
+      total_ms: number;
+    }>(
+      `SELECT tenant, queue_ms, infer_ms,
+              extract(epoch FROM finished_at - submitted_at) * 1000 AS total_ms
+         FROM "${install.schema}".requests
         WHERE status = 'succeeded' AND submitted_at BETWEEN to_timestamp($1 / 1000.0) AND to_timestamp($2 / 1000.0)`,
       [p2.from, p2.to],
     );
-    const highWaits = rows
-      .filter((r) => r.tenant === "hi")
-      .map((r) => Number(r.queue_ms))
-      .sort((x, y) => x - y);
+    const highs = rows.filter((r) => r.tenant === "hi");
+    const highWaits = highs.map((r) => Number(r.queue_ms)).sort((x, y) => x - y);
+    const highTotals = highs.map((r) => Number(r.total_ms)).sort((x, y) => x - y);
+    const spread = (sorted: number[]) => ({
+      p50: round(percentile(sorted, 50), 1),
+      p99: round(percentile(sorted, 99), 1),
+      max: round(sorted.at(-1) ?? 0, 1),
+    });
     const batches = rows
       .filter((r) => r.tenant === "lo")
       .map((r) => Number(r.infer_ms))
@@ -236,11 +251,8 @@ export async function fairShare(seconds: number): Promise<FairShareResult> {
       },
       priority: {
         highRequests: highWaits.length,
-        highQueueWaitMs: {
-          p50: round(percentile(highWaits, 50), 1),
-          p99: round(percentile(highWaits, 99), 1),
-          max: round(highWaits.at(-1) ?? 0, 1),
-        },
+        highQueueWaitMs: spread(highWaits),
+        highLatencyMs: spread(highTotals),
         batchMs: round(percentile(batches, 50), 1),
         lowCompletions: p2.done.lo ?? 0,
       },
