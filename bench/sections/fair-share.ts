@@ -61,7 +61,7 @@ export interface FairShareResult {
   };
   priority: {
     highRequests: number;
-    /** Enqueue to the model's start (records' queue_ms; before 2026-12-06 it ended at the worker's acceptance). */
+    /** Enqueue to the model's start (records' queue_ms; before commit 6cc0e9a it ended at the worker's acceptance). */
     highQueueWaitMs: { p50: number; p99: number; max: number };
     /** Enqueue to finish (the records' finished_at - submitted_at): comparable across versions. */
     highLatencyMs?: { p50: number; p99: number; max: number };
