@@ -84,28 +84,20 @@ export class FairScheduler<T> {
     this.count++;
   }
 
-  /** Takes the request that should start next, or undefined when none waits. */
-  next(): T | undefined {
-    const turn = this.turn();
-    if (!turn) return undefined;
-    const [chosen, level] = turn.chosen;
-    for (const [priority, other] of turn.waiting) if (priority !== chosen) other.passedOver++;
-    level.passedOver = 0;
-    return this.takeFrom(level);
-  }
-
-  /** The priority of the request {@link next} would take, without taking it. */
-  nextPriority(): number | undefined {
-    return this.turn()?.chosen[0];
-  }
-
-  /** The priorities with requests waiting (highest first) and the one whose turn it is. */
-  private turn() {
+  /**
+   * Takes the request that should start next; undefined when none waits, or when `accepts` refuses
+   * its priority (then nothing changes).
+   */
+  next(accepts?: (priority: number) => boolean): T | undefined {
     if (this.count === 0) return undefined;
     const waiting = [...this.levels.entries()].filter(([, l]) => l.waiting > 0).sort((a, b) => b[0] - a[0]);
     // The floor: the lowest priority that has been passed over too often goes first.
     const starved = [...waiting].reverse().find(([, l]) => l.passedOver >= this.floorEvery - 1);
-    return { waiting, chosen: starved ?? waiting[0]! };
+    const [chosen, level] = starved ?? waiting[0]!;
+    if (accepts && !accepts(chosen)) return undefined;
+    for (const [priority, other] of waiting) if (priority !== chosen) other.passedOver++;
+    level.passedOver = 0;
+    return this.takeFrom(level);
   }
 
   /** Removes every waiting request (e.g. when their channel closed), oldest first per tenant. */

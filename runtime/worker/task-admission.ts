@@ -37,8 +37,8 @@ export interface TaskAdmissionOptions {
   hasRoom: (checking: number, priority: number) => boolean;
   /** Whether the tenant cancelled a task (none: nothing is ever cancelled). */
   cancelCheck?: CancelCheck;
-  /** Called for each task as it is accepted, in that order, with how long it waited in the queue. */
-  onAccepted: (task: InferenceTask, queuedMs: number) => void;
+  /** Called for each task as it is accepted, in that order. */
+  onAccepted: (task: InferenceTask) => void;
   /**
    * Runs an accepted task its tenant did not cancel; or, with `cancelled`, a task that starts
    * before its check is answered: publish its outcome only once `cancelled` resolves false (true:
@@ -86,13 +86,8 @@ export class TaskAdmission {
   /** Accepts the tasks the scheduler picks while there is room for them. */
   admit(): void {
     if (this.holding) return;
-    for (
-      let priority = this.fair.nextPriority();
-      priority !== undefined && this.options.hasRoom(this.checking.size, priority);
-      priority = this.fair.nextPriority()
-    ) {
-      this.accept(this.fair.next()!);
-    }
+    const hasRoom = (priority: number) => this.options.hasRoom(this.checking.size, priority);
+    for (let next = this.fair.next(hasRoom); next; next = this.fair.next(hasRoom)) this.accept(next);
   }
 
   /**
@@ -114,7 +109,7 @@ export class TaskAdmission {
     const header = Number(message.properties.headers?.[ENQUEUED_AT_HEADER]);
     const enqueuedAt = Number.isFinite(header) && header > 0 ? header : task.submittedAt;
     const queuedMs = Math.max(0, Date.now() - enqueuedAt);
-    this.options.onAccepted(task, queuedMs);
+    this.options.onAccepted(task);
     const check = this.options.cancelCheck;
     if (!check) return this.options.run({ message, task }, queuedMs);
     // Not while earlier tasks wait for their checks: this one would start ahead of them.

@@ -83,17 +83,21 @@ describe("FairScheduler", () => {
     expect(s.next()).toBe("high");
   });
 
-  it("tells the priority of the next start without taking it, floor turns included", () => {
+  it("asks whether the next start's priority may start before taking it, floor turns included", () => {
     const s = new FairScheduler<string>();
-    expect(s.nextPriority()).toBeUndefined();
+    expect(s.next(() => true)).toBeUndefined();
     for (let i = 0; i < 40; i++) s.push(tenant("low", 1), "low");
     for (let i = 0; i < 40; i++) s.push(tenant("high", 9), "high");
     const seen: string[] = [];
     for (let i = 0; i < 30; i++) {
-      const told = s.nextPriority();
-      expect(s.nextPriority()).toBe(told); // asking twice changes nothing
-      const started = s.next()!;
-      expect(told).toBe(started === "high" ? 9 : 1);
+      const asked: number[] = [];
+      const answer = (yes: boolean) => (priority: number) => asked.push(priority) > 0 && yes;
+      // A refusal takes nothing and changes nothing: the same priority is asked for again.
+      expect(s.next(answer(false))).toBeUndefined();
+      expect(s.size).toBe(80 - i);
+      const started = s.next(answer(true))!;
+      expect(asked[1]).toBe(asked[0]);
+      expect(asked[0]).toBe(started === "high" ? 9 : 1);
       seen.push(started);
     }
     // The floor's low starts were told too: 3 in 30, at the 10th, 20th and 30th.
