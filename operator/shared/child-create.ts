@@ -43,6 +43,8 @@ export async function createChild(
     body: JSON.stringify(child),
   });
   if (answer.ok) return answer.data;
+  // No answer at all (kubernetes-fluent-client then makes up a 400): retried, not a verdict.
+  if (answer.e !== undefined) throw new Error("no answer from the apiserver", { cause: answer.e });
   if (answer.status === 409) return undefined;
   throw failure(answer.status, answer.statusText, answer.data);
 }
