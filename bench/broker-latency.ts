@@ -60,7 +60,6 @@ async function stream(kind: StreamKind, rate: number, seconds: number, bytes: nu
   const url = services().amqpUrl;
   const publishing = await amqp.connect(url, { noDelay: true });
   const consuming = await amqp.connect(url, { noDelay: true });
-  const replying = await amqp.connect(url, { noDelay: true });
   const publisher = await publishing.createConfirmChannel();
   const consumer = await consuming.createChannel();
   const latencies: Latencies = {};
@@ -69,7 +68,9 @@ async function stream(kind: StreamKind, rate: number, seconds: number, bytes: nu
   await consumer.prefetch(kind === "task" ? 64 : 512);
   await collect(consumer, queue, (latencies[kind === "task" ? "model queue" : "results queue"] = []), false);
   let reply: string | undefined;
-  if (kind === "result") {
+  // The answering gateway's connection, for the result stream only.
+  const replying = kind === "result" ? await amqp.connect(url, { noDelay: true }) : undefined;
+  if (replying) {
     const gateway = await replying.createChannel();
     reply = (await gateway.assertQueue("", { exclusive: true, durable: false, autoDelete: true })).queue;
     await collect(gateway, reply, (latencies["reply queue"] = []), true);
@@ -99,7 +100,7 @@ async function stream(kind: StreamKind, rate: number, seconds: number, bytes: nu
   while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   await consumer.close();
   await publisher.deleteQueue(queue);
-  await Promise.all([publishing.close(), consuming.close(), replying.close()]);
+  await Promise.all([publishing.close(), consuming.close(), replying?.close()]);
   process.stdout.write(JSON.stringify({ sent: total, latencies }));
 }
 
