@@ -6,12 +6,14 @@
  *   submit-to-finish (the worker's clock when the result exists). What the client's percentile has
  *   on top is the gateway's part before submit and the way back (reply queue, HTTP answer);
  * - from the gateway's /metrics, over the run: GC pauses (count, total, longest bucket) and the
- *   event-loop delay percentiles (prom-client resets its histogram on every scrape);
+ *   event-loop delay percentiles (prom-client resets its histogram on every scrape; each sample is
+ *   one sampling interval plus the delay, so the interval is taken off);
  * - from the client (bench/lib/paced-load.ts): how many 100 ms windows hold the slowest 1% of the
  *   requests (few windows = stalls: a pause, a burst of others' work; many = steady queueing), and
  *   the generator's own delays (its timer late, every connection busy), which count in latency.
  */
 import type pg from "pg";
+import { EVENT_LOOP_SAMPLE_MS } from "../../runtime/shared/metrics.js";
 import { round } from "./stats.js";
 
 /** p50/p90/p99/max in ms. */
@@ -51,7 +53,7 @@ export interface PauseSample {
   gcSeconds: number;
   /** GC pauses over 10 ms so far (prom-client's buckets: 0.001, 0.01, 0.1, 1, 2, 5 s). */
   gcOver10ms: number;
-  /** Event-loop delay since the previous scrape, in ms: p50, p99, max. */
+  /** Event-loop delay since the previous scrape beyond the sampling interval, in ms: p50, p99, max. */
   lagMs: [number, number, number];
 }
 
@@ -65,6 +67,7 @@ export async function samplePauses(gatewayUrl: string): Promise<PauseSample | un
     [...text.matchAll(pattern)].reduce((total, m) => total + Number(m[1] ?? 0), 0);
   const one = (name: string) =>
     Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? 0) * 1000;
+  const lateBy = (sampleMs: number) => round(Math.max(0, sampleMs - EVENT_LOOP_SAMPLE_MS), 1);
   const total = sum(/^nodejs_gc_duration_seconds_count\{[^}]*\} (\S+)$/gm);
   const upTo10ms = sum(/^nodejs_gc_duration_seconds_bucket\{(?=[^}]*le="0\.01")[^}]*\} (\S+)$/gm);
   return {
@@ -72,9 +75,9 @@ export async function samplePauses(gatewayUrl: string): Promise<PauseSample | un
     gcSeconds: sum(/^nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)$/gm),
     gcOver10ms: total - upTo10ms,
     lagMs: [
-      round(one("nodejs_eventloop_lag_p50_seconds"), 1),
-      round(one("nodejs_eventloop_lag_p99_seconds"), 1),
-      round(one("nodejs_eventloop_lag_max_seconds"), 1),
+      lateBy(one("nodejs_eventloop_lag_p50_seconds")),
+      lateBy(one("nodejs_eventloop_lag_p99_seconds")),
+      lateBy(one("nodejs_eventloop_lag_max_seconds")),
     ],
   };
 }
