@@ -241,8 +241,9 @@ rabbit_configure() {
   # The node name is pinned to localhost so its data directory does not depend on the hostname,
   # and Erlang distribution listens on loopback only (epmd via ERL_EPMD_ADDRESS at start).
   # The broker shares this machine with the roles, PostgreSQL and Redis, so it runs one Erlang
-  # scheduler per two cores (at least one) instead of one per core: on two cores that cost it
-  # 15-20% less CPU per request at the same rates (bench/README.md, "Seventeenth round").
+  # scheduler per two cores (at least one) instead of one per core: on two cores it then spent
+  # 9-20% less CPU per echo request, with the same latency at a given rate (bench/README.md,
+  # "Seventeenth round").
   local schedulers="${TURNPIKE_RABBIT_SCHEDULERS:-$((($(nproc) + 1) / 2))}"
   if write_if_changed /etc/rabbitmq/rabbitmq-env.conf <<EOF; then
 # Written by turnpike hack/services.sh.
