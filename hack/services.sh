@@ -245,6 +245,8 @@ rabbit_configure() {
   # 9-20% less CPU per echo request, with the same latency at a given rate (bench/README.md,
   # "Seventeenth round").
   local schedulers="${TURNPIKE_RABBIT_SCHEDULERS:-$((($(nproc) + 1) / 2))}"
+  [[ "$schedulers" =~ ^[1-9][0-9]{0,2}$ ]] ||
+    die "TURNPIKE_RABBIT_SCHEDULERS must be a whole number from 1 to 999, got '$schedulers'"
   if write_if_changed /etc/rabbitmq/rabbitmq-env.conf <<EOF; then
 # Written by turnpike hack/services.sh.
 NODENAME=$RABBIT_NODE
