@@ -1,9 +1,10 @@
 /**
  * Where a traced run's requests spent their time, stage by stage: joins the files the roles wrote
  * with TURNPIKE_STAGE_TRACE=<prefix> (runtime/shared/stage-trace.ts) by request id and prints the
- * percentiles of each step of a synchronous echo request, for all requests and for the slowest 1%.
+ * percentiles of each step of a synchronous request (echo or OCR), for all requests and for the slowest 1%.
  *
  *   npx tsx bench/echo-compare.ts --roots='.?TURNPIKE_STAGE_TRACE=/tmp/st/run' --only=fixed-paced --rate=900
+ *   npx tsx bench/ocr-compare.ts --roots='.?TURNPIKE_STAGE_TRACE=/tmp/st/run' --rounds=1   (one connection)
  *   npx tsx bench/stage-report.ts --prefix=/tmp/st/run [--from=<epoch ms>] [--to=<epoch ms>]
  *
  * The steps (g. = gateway, w. = worker):
@@ -81,7 +82,8 @@ const from = Number(arg("from", "0"));
 const to = Number(arg("to", String(Number.MAX_SAFE_INTEGER)));
 /**
  * The collector's quota settles of a flush run in Redis as one burst (c.settle -> c.settled): does a
- * request whose Redis round trip overlapped one wait longer than one that did not?
+ * step that overlapped one take longer than one that did not? Asked of the gateway's Redis round
+ * trip and of the model's run (at one connection, work beside a run slows the run).
  */
 function overlapWithSettles(run: Marks[], slow: Marks[]): void {
   const bursts = new Map<number, number>();
@@ -91,19 +93,28 @@ function overlapWithSettles(run: Marks[], slow: Marks[]): void {
     if (start !== undefined && end !== undefined) bursts.set(start, Math.max(bursts.get(start) ?? 0, end));
   }
   const spans = [...bursts.entries()];
-  const overlaps = (m: Marks) => spans.some(([s, e]) => s < m["g.redis"]! && e > m["g.submit"]!);
-  const median = (ms: Marks[]) => {
-    const d = ms.map((m) => m["g.redis"]! - m["g.submit"]!).sort((a, b) => a - b);
-    return d.length ? percentile(d, 0.5).toFixed(2) : "-";
-  };
-  const withBurst = run.filter(overlaps);
-  const without = run.filter((m) => !overlaps(m));
-  const slowWith = slow.filter(overlaps).length;
-  console.log(
-    `  collector settle bursts: ${spans.length}, mean ${(spans.reduce((t, [s, e]) => t + e - s, 0) / Math.max(1, spans.length)).toFixed(2)} ms; ` +
-      `Redis step overlapping one: ${withBurst.length} of ${run.length} (median ${median(withBurst)} ms, others ${median(without)} ms); ` +
-      `of the slowest 1%: ${slowWith} of ${slow.length}`,
-  );
+  const parts = [
+    `collector settle bursts: ${spans.length}, mean ${(spans.reduce((t, [s, e]) => t + e - s, 0) / Math.max(1, spans.length)).toFixed(2)} ms`,
+  ];
+  for (const [label, from, to] of [
+    ["Redis step", "g.submit", "g.redis"],
+    ["model step", "w.run", "w.publish"],
+  ] as const) {
+    const timed = run.filter((m) => m[from] !== undefined && m[to] !== undefined);
+    const overlaps = (m: Marks) => spans.some(([s, e]) => s < m[to]! && e > m[from]!);
+    const summary = (ms: Marks[]) => {
+      const d = ms.map((m) => m[to]! - m[from]!).sort((a, b) => a - b);
+      if (d.length === 0) return "-";
+      return `${percentile(d, 0.5).toFixed(2)} / ${(d.reduce((t, x) => t + x, 0) / d.length).toFixed(2)}`;
+    };
+    const withBurst = timed.filter(overlaps);
+    const without = timed.filter((m) => !overlaps(m));
+    parts.push(
+      `${label} overlapping one: ${withBurst.length} of ${timed.length} (median / mean ${summary(withBurst)} ms, ` +
+        `others ${summary(without)} ms; of the slowest 1%: ${slow.filter((m) => timed.includes(m) && overlaps(m)).length} of ${slow.length})`,
+    );
+  }
+  console.log(`  ${parts.join("; ")}`);
 }
 
 const all = [...load(prefix).values()];
