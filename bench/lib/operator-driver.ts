@@ -107,7 +107,14 @@ function startProfiled(dir: string): typeof startTs {
     startProcess(
       name,
       process.execPath,
-      ["--cpu-prof", `--cpu-prof-dir=${dir}`, "--import", "tsx", join(repoRoot, entry)],
+      [
+        "--cpu-prof",
+        `--cpu-prof-dir=${dir}`,
+        ...(options.nodeArgs ?? []),
+        "--import",
+        "tsx",
+        join(repoRoot, entry),
+      ],
       env,
       options,
     );
@@ -116,7 +123,8 @@ function startProfiled(dir: string): typeof startTs {
 /** An operator process with a request/answer IPC channel. */
 export function startOperator(kubeconfig: string, namespace: string) {
   const urls = services();
-  // TURNPIKE_BENCH_OPERATOR_PROFILE=<dir> writes the operator's CPU profile there (node --cpu-prof).
+  // TURNPIKE_BENCH_OPERATOR_PROFILE=<dir> writes the operator's CPU profile there (node --cpu-prof);
+  // BENCH_OPERATOR_NODE_ARGS adds node options (as BENCH_<ROLE>_NODE_ARGS does for the roles).
   const profileDir = process.env.TURNPIKE_BENCH_OPERATOR_PROFILE;
   const handle = (profileDir ? startProfiled(profileDir) : startTs)(
     "operator",
@@ -129,7 +137,7 @@ export function startOperator(kubeconfig: string, namespace: string) {
       TURNPIKE_RABBIT_MANAGEMENT_URL: urls.rabbitManagementUrl,
       TURNPIKE_ROLE: "operator",
     },
-    { ipc: true },
+    { ipc: true, nodeArgs: (process.env.BENCH_OPERATOR_NODE_ARGS ?? "").split(" ").filter(Boolean) },
   );
   const waiters: ((message: Record<string, unknown>) => void)[] = [];
   handle.child.on("message", (m) => waiters.shift()?.(m as Record<string, unknown>));
