@@ -100,18 +100,19 @@ function overlapWithSettles(run: Marks[], slow: Marks[]): void {
     ["Redis step", "g.submit", "g.redis"],
     ["model step", "w.run", "w.publish"],
   ] as const) {
-    const timed = run.filter((m) => m[from] !== undefined && m[to] !== undefined);
-    const overlaps = (m: Marks) => spans.some(([s, e]) => s < m[to]! && e > m[from]!);
+    const timed = (m: Marks) => m[from] !== undefined && m[to] !== undefined;
+    const overlaps = (m: Marks) => timed(m) && spans.some(([s, e]) => s < m[to]! && e > m[from]!);
     const summary = (ms: Marks[]) => {
       const d = ms.map((m) => m[to]! - m[from]!).sort((a, b) => a - b);
       if (d.length === 0) return "-";
       return `${percentile(d, 0.5).toFixed(2)} / ${(d.reduce((t, x) => t + x, 0) / d.length).toFixed(2)}`;
     };
-    const withBurst = timed.filter(overlaps);
-    const without = timed.filter((m) => !overlaps(m));
+    const steps = run.filter(timed);
+    const withBurst = steps.filter(overlaps);
+    const without = steps.filter((m) => !overlaps(m));
     parts.push(
-      `${label} overlapping one: ${withBurst.length} of ${timed.length} (median / mean ${summary(withBurst)} ms, ` +
-        `others ${summary(without)} ms; of the slowest 1%: ${slow.filter((m) => timed.includes(m) && overlaps(m)).length} of ${slow.length})`,
+      `${label} overlapping one: ${withBurst.length} of ${steps.length} (median / mean ${summary(withBurst)} ms, ` +
+        `others ${summary(without)} ms; of the slowest 1%: ${slow.filter(overlaps).length} of ${slow.length})`,
     );
   }
   console.log(`  ${parts.join("; ")}`);

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { freePort } from "../../hack/control-plane.js";
 import type { Installation } from "../sections/end-to-end.js";
-import { startProcess, waitHealthy, type ChildHandle } from "./processes.js";
+import { nodeArgsFrom, startProcess, waitHealthy, type ChildHandle } from "./processes.js";
 
 /** The value of `--name=value` on the command line, or `fallback`. */
 export function arg(name: string, fallback: string): string {
@@ -56,7 +56,7 @@ export async function startRoleOf(
   const profile = process.env.BENCH_CPU_PROF
     ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF]
     : [];
-  const own = (process.env[`BENCH_${role.toUpperCase()}_NODE_ARGS`] ?? "").split(" ").filter(Boolean);
+  const own = nodeArgsFrom(`BENCH_${role.toUpperCase()}_NODE_ARGS`);
   const compiled = (options.env?.BENCH_COMPILED ?? process.env.BENCH_COMPILED) === "1";
   const entry = compiled ? compiledEntry(root, role) : undefined;
   const node = [

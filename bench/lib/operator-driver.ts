@@ -10,7 +10,7 @@ import { load } from "js-yaml";
 import { names } from "../../runtime/shared/contracts/index.js";
 import { repoRoot, services } from "./env.js";
 import { forEachLimited, type KubeClient } from "./kube-client.js";
-import { startProcess, startTs } from "./processes.js";
+import { nodeArgsFrom, startTs } from "./processes.js";
 
 export const GROUP_PATH = "/apis/turnpike.dev/v1alpha1";
 
@@ -104,20 +104,10 @@ export async function modelTracker(client: KubeClient, namespace: string) {
 /** startTs, with the V8 sampling profiler writing into `dir` when the process exits. */
 function startProfiled(dir: string): typeof startTs {
   return (name, entry, env, options = {}) =>
-    startProcess(
-      name,
-      process.execPath,
-      [
-        "--cpu-prof",
-        `--cpu-prof-dir=${dir}`,
-        ...(options.nodeArgs ?? []),
-        "--import",
-        "tsx",
-        join(repoRoot, entry),
-      ],
-      env,
-      options,
-    );
+    startTs(name, entry, env, {
+      ...options,
+      nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${dir}`, ...(options.nodeArgs ?? [])],
+    });
 }
 
 /** An operator process with a request/answer IPC channel. */
@@ -137,7 +127,7 @@ export function startOperator(kubeconfig: string, namespace: string) {
       TURNPIKE_RABBIT_MANAGEMENT_URL: urls.rabbitManagementUrl,
       TURNPIKE_ROLE: "operator",
     },
-    { ipc: true, nodeArgs: (process.env.BENCH_OPERATOR_NODE_ARGS ?? "").split(" ").filter(Boolean) },
+    { ipc: true, nodeArgs: nodeArgsFrom("BENCH_OPERATOR_NODE_ARGS") },
   );
   const waiters: ((message: Record<string, unknown>) => void)[] = [];
   handle.child.on("message", (m) => waiters.shift()?.(m as Record<string, unknown>));

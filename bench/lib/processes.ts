@@ -30,6 +30,11 @@ process.once("exit", () => {
   for (const child of live) child.kill("SIGKILL");
 });
 
+/** Node options from a space-separated environment variable (BENCH_<ROLE>_NODE_ARGS and the like). */
+export function nodeArgsFrom(variable: string): string[] {
+  return (process.env[variable] ?? "").split(" ").filter(Boolean);
+}
+
 /** Starts a TypeScript entry point under tsx with its output in a log file. */
 export function startTs(
   name: string,
