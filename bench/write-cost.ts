@@ -3,9 +3,11 @@
  * server-side apply of an absent object against a plain create (POST), for the operator's worker
  * Deployment and ScaledObject as `desiredChildren` renders them for the sample model. Rounds
  * alternate the forms on one throwaway control plane (each round in a fresh namespace); the CPU is
- * read from /proc around each round.
+ * read from /proc around each round. `--model` measures the model's own writes (create, finalizer,
+ * status) one after the other; `--status` the forms a status write can take, alternating on the
+ * same models (merge patch, the same with the resourceVersion, PUT, server-side apply).
  *
- *   npx tsx bench/write-cost.ts [--objects=300] [--rounds=3]
+ *   npx tsx bench/write-cost.ts [--objects=300] [--rounds=3] [--model | --status]
  */
 import { execFile } from "node:child_process";
 import { installCrds, kedaCrdDir, startControlPlane } from "../hack/control-plane.js";
@@ -13,6 +15,7 @@ import { desiredChildren } from "../operator/inference-model/desired.js";
 import { loadOperatorEnv, settingsFrom } from "../operator/config.js";
 import { withDesiredHash } from "../operator/shared/children.js";
 import type { InferenceModel } from "../operator/api/index.js";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import { forEachLimited, KubeClient } from "./lib/kube-client.js";
 import { sampleModel } from "./lib/operator-driver.js";
 import { cpuMs, pidsWithArgument } from "./lib/processes.js";
@@ -57,10 +60,31 @@ try {
   const pids = () => pidsWithArgument(plane.stateDir);
   const cpu = () => pids().reduce((sum, pid) => sum + cpuMs(pid), 0);
   if (process.argv.includes("--model")) await modelWrites(client, cpu);
+  else if (process.argv.includes("--status")) await statusWrites(client, cpu);
   else await childWrites(client, cpu);
 } finally {
   client.close();
   await plane.stop();
+}
+
+/** A Ready model's status as the operator writes it (three conditions), with `message` on each. */
+function modelStatus(namespace: string, name: string, message: string, now: string) {
+  return {
+    observedGeneration: 1,
+    replicas: 1,
+    queue: { name: `turnpike.${namespace}.${name}`, depth: 0 },
+    readyReplicas: 1,
+    selector: "app=x",
+    endpoint: `/v2/models/${name}/infer`,
+    conditions: ["Ready", "Progressing", "Degraded"].map((type) => ({
+      type,
+      status: type === "Ready" ? "True" : "False",
+      reason: type === "Ready" ? "Available" : "AsExpected",
+      message,
+      lastTransitionTime: now,
+      observedGeneration: 1,
+    })),
+  };
 }
 
 /** The model's own writes, each phase measured apart: the create, the finalizer patch, the status patch. */
@@ -90,24 +114,7 @@ async function modelWrites(client: KubeClient, cpu: () => number) {
           client.call(
             "PATCH",
             `${base}/${name}/status?fieldManager=${MANAGER}`,
-            {
-              status: {
-                observedGeneration: 1,
-                replicas: 1,
-                queue: { name: `turnpike.${namespace}.${name}`, depth: 0 },
-                readyReplicas: 1,
-                selector: "app=x",
-                endpoint: `/v2/models/${name}/infer`,
-                conditions: ["Ready", "Progressing", "Degraded"].map((type) => ({
-                  type,
-                  status: type === "Ready" ? "True" : "False",
-                  reason: type === "Ready" ? "Available" : "AsExpected",
-                  message: "all replicas available",
-                  lastTransitionTime: now,
-                  observedGeneration: 1,
-                })),
-              },
-            },
+            { status: modelStatus(namespace, name, "all replicas available", now) },
             "application/merge-patch+json",
           ),
       ],
@@ -173,4 +180,77 @@ async function childWrites(client: KubeClient, cpu: () => number) {
   }
   for (const [form, list] of Object.entries(totals))
     console.log(`${form}: ${list.map((v) => v.toFixed(2)).join(", ")} ms per object`);
+}
+
+/**
+ * The same status change written in each form a status write can take, alternating the order by
+ * round on the same models: each write changes the conditions' message, so every one is a real
+ * update (an etcd write and a watch event), as the operator's are.
+ */
+async function statusWrites(client: KubeClient, cpu: () => number) {
+  const namespace = "wc-status";
+  await client.ok("POST", "/api/v1/namespaces", { metadata: { name: namespace } });
+  const base = `/apis/turnpike.dev/v1alpha1/namespaces/${namespace}/inferencemodels`;
+  const names = Array.from({ length: objects }, (_, i) => `m${i}`);
+  const latest = new Map<string, KubernetesObject>();
+  await forEachLimited(names, 16, async (name) => {
+    latest.set(name, await client.ok("POST", `${base}?fieldManager=bench`, sampleModel(name, namespace)));
+  });
+  const now = new Date().toISOString();
+  const status = (name: string, write: number) => modelStatus(namespace, name, `write ${write}`, now);
+  const path = (name: string) => `${base}/${name}/status?fieldManager=${MANAGER}`;
+  const forms: Record<string, (name: string, write: number) => Promise<{ status: number; body: unknown }>> = {
+    "merge patch": (name, write) =>
+      client.call("PATCH", path(name), { status: status(name, write) }, "application/merge-patch+json"),
+    "merge patch + resourceVersion": (name, write) =>
+      client.call(
+        "PATCH",
+        path(name),
+        {
+          metadata: { resourceVersion: latest.get(name)!.metadata!.resourceVersion },
+          status: status(name, write),
+        },
+        "application/merge-patch+json",
+      ),
+    PUT: (name, write) =>
+      client.call("PUT", path(name), { ...latest.get(name), status: status(name, write) }),
+    apply: (name, write) =>
+      client.call(
+        "PATCH",
+        `${path(name)}&force=true`,
+        {
+          apiVersion: "turnpike.dev/v1alpha1",
+          kind: "InferenceModel",
+          metadata: { name, namespace },
+          status: status(name, write),
+        },
+        "application/apply-patch+yaml",
+      ),
+  };
+  const totals: Record<string, number[]> = {};
+  let write = 0;
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 ? Object.keys(forms).reverse() : Object.keys(forms);
+    for (const form of order) {
+      write++;
+      await new Promise((r) => setTimeout(r, 1000));
+      const before = cpu();
+      await forEachLimited(names, 16, async (name) => {
+        const { status: code, body } = await forms[form]!(name, write);
+        if (code >= 300)
+          throw new Error(`${form} ${name}: HTTP ${code} ${JSON.stringify(body).slice(0, 300)}`);
+        latest.set(name, body as KubernetesObject);
+      });
+      await new Promise((r) => setTimeout(r, 1000));
+      const spent = (cpu() - before) / objects;
+      (totals[form] ??= []).push(spent);
+      console.log(`round ${round} status ${form}: apiserver+etcd ${spent.toFixed(2)} ms per model`);
+    }
+  }
+  for (const [form, list] of Object.entries(totals)) {
+    const mean = list.reduce((a, b) => a + b, 0) / list.length;
+    console.log(
+      `status ${form}: ${list.map((v) => v.toFixed(2)).join(", ")} ms per model (mean ${mean.toFixed(2)})`,
+    );
+  }
 }
