@@ -17,6 +17,7 @@ import { withDesiredHash } from "../operator/shared/children.js";
 import type { InferenceModel } from "../operator/api/index.js";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { forEachLimited, KubeClient } from "./lib/kube-client.js";
+import { sleep } from "./lib/env.js";
 import { sampleModel } from "./lib/operator-driver.js";
 import { cpuMs, pidsWithArgument } from "./lib/processes.js";
 
@@ -120,14 +121,14 @@ async function modelWrites(client: KubeClient, cpu: () => number) {
       ],
     ];
     for (const [phase, write] of phases) {
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       const profile = profileOf(phase);
       const before = cpu();
       await forEachLimited(names, 16, async (name) => {
         const { status } = await write(name);
         if (status >= 300) throw new Error(`${phase} ${name}: HTTP ${status}`);
       });
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       const spent = cpu() - before;
       await profile;
       console.log(`round ${round} ${phase}: apiserver+etcd ${(spent / objects).toFixed(2)} ms per model`);
@@ -149,7 +150,7 @@ async function childWrites(client: KubeClient, cpu: () => number) {
         im.metadata!.uid = `00000000-0000-0000-0000-${String(i).padStart(12, "0")}`;
         return desiredChildren(im, settings).map(withDesiredHash);
       }).flat();
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       const before = cpu();
       const started = performance.now();
       await forEachLimited(children, 16, async (child) => {
@@ -170,7 +171,7 @@ async function childWrites(client: KubeClient, cpu: () => number) {
         if (status >= 300) throw new Error(`${form} ${child.kind} ${child.metadata!.name}: HTTP ${status}`);
       });
       const seconds = (performance.now() - started) / 1000;
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       const spent = cpu() - before;
       (totals[form] ??= []).push(spent / children.length);
       console.log(
@@ -233,7 +234,7 @@ async function statusWrites(client: KubeClient, cpu: () => number) {
     const order = round % 2 ? Object.keys(forms).reverse() : Object.keys(forms);
     for (const form of order) {
       write++;
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       const before = cpu();
       await forEachLimited(names, 16, async (name) => {
         const { status: code, body } = await forms[form]!(name, write);
@@ -241,7 +242,7 @@ async function statusWrites(client: KubeClient, cpu: () => number) {
           throw new Error(`${form} ${name}: HTTP ${code} ${JSON.stringify(body).slice(0, 300)}`);
         latest.set(name, body as KubernetesObject);
       });
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       const spent = (cpu() - before) / objects;
       (totals[form] ??= []).push(spent);
       console.log(`round ${round} status ${form}: apiserver+etcd ${spent.toFixed(2)} ms per model`);
