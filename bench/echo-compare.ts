@@ -129,6 +129,7 @@ async function measure(side: Side, label: string, load: (url: string) => Promise
       `postgres ${per("postgres")} (services ${round(services, 3)})` +
       (result.generatorCpuMsPerRequest === undefined ? "" : ` generator ${result.generatorCpuMsPerRequest}`) +
       ` | syscalls/req read/write ${syscallsPer} ` +
+      `context switches/req ${round(cpu.contextSwitches / Math.max(1, result.ok), 1)} ` +
       `| records ${stages.records} (medians: queue ${stages.queueMs} ms, result->commit ${stages.resultToCommitMs} ms, batch ${stages.meanBatchSize}) ` +
       `| load ${load1} foreign ${cpu.foreignPercent}%`,
   );

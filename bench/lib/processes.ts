@@ -227,6 +227,11 @@ export function machineCpu(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
+/** Context switches of the whole machine so far, every process and thread (/proc/stat `ctxt`). */
+export function machineContextSwitches(): number {
+  return Number(/^ctxt (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1] ?? 0);
+}
+
 /** Share of all cores busy (0..100) between two machineCpu() samples. */
 export function busyPercent(before: ReturnType<typeof machineCpu>, after: ReturnType<typeof machineCpu>) {
   const total = after.total - before.total;
@@ -266,12 +271,20 @@ export interface CpuWindowResult {
   busyPercent: number;
   /** Share of all cores used by processes the benchmark neither runs nor tracks (other work). */
   foreignPercent: number;
+  /** Context switches on the whole machine (each one a thread that slept or was preempted). */
+  contextSwitches: number;
 }
 
 /** Measures where the machine's CPU went between start() and end(). */
 export function cpuWindow(meter: CpuMeter) {
   const cores = Number(readFileSync("/proc/cpuinfo", "utf8").match(/^processor\s*:/gm)?.length ?? 1);
-  const before = { groups: meter.sample(), machine: machineCpu(), self: selfCpuMs(), at: Date.now() };
+  const before = {
+    groups: meter.sample(),
+    machine: machineCpu(),
+    switches: machineContextSwitches(),
+    self: selfCpuMs(),
+    at: Date.now(),
+  };
   return {
     end(): CpuWindowResult {
       const machine = machineCpu();
@@ -288,6 +301,7 @@ export function cpuWindow(meter: CpuMeter) {
         cpuMs,
         busyPercent: busyPercent(before.machine, machine),
         foreignPercent: Math.max(0, Math.round(((busyMs - ours) / capacity) * 1000) / 10),
+        contextSwitches: machineContextSwitches() - before.switches,
       };
     },
   };
