@@ -18,7 +18,7 @@ import type { InferenceModel } from "../operator/api/index.js";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { forEachLimited, KubeClient } from "./lib/kube-client.js";
 import { sleep } from "./lib/env.js";
-import { sampleModel } from "./lib/operator-driver.js";
+import { GROUP_PATH, sampleModel } from "./lib/operator-driver.js";
 import { cpuMs, pidsWithArgument } from "./lib/processes.js";
 
 const arg = (name: string, fallback: number) =>
@@ -90,11 +90,10 @@ function modelStatus(namespace: string, name: string, message: string, now: stri
 
 /** The model's own writes, each phase measured apart: the create, the finalizer patch, the status patch. */
 async function modelWrites(client: KubeClient, cpu: () => number) {
-  const GROUP = "/apis/turnpike.dev/v1alpha1";
   for (let round = 0; round < rounds; round++) {
     const namespace = `wc-model-${round}`;
     await client.ok("POST", "/api/v1/namespaces", { metadata: { name: namespace } });
-    const base = `${GROUP}/namespaces/${namespace}/inferencemodels`;
+    const base = `${GROUP_PATH}/namespaces/${namespace}/inferencemodels`;
     const names = Array.from({ length: objects }, (_, i) => `m${i}`);
     const now = new Date().toISOString();
     const phases: [string, (name: string) => Promise<{ status: number }>][] = [
@@ -191,7 +190,7 @@ async function childWrites(client: KubeClient, cpu: () => number) {
 async function statusWrites(client: KubeClient, cpu: () => number) {
   const namespace = "wc-status";
   await client.ok("POST", "/api/v1/namespaces", { metadata: { name: namespace } });
-  const base = `/apis/turnpike.dev/v1alpha1/namespaces/${namespace}/inferencemodels`;
+  const base = `${GROUP_PATH}/namespaces/${namespace}/inferencemodels`;
   const names = Array.from({ length: objects }, (_, i) => `m${i}`);
   const latest = new Map<string, KubernetesObject>();
   await forEachLimited(names, 16, async (name) => {
